@@ -1,0 +1,96 @@
+"""simkit: a deterministic discrete-event simulator of Kafka-style event-driven systems.
+
+Build a :class:`World`, put a :class:`Broker`, :class:`Producer` and :class:`Consumer`
+in it, run it, and read the trace; or run a ready lesson from :mod:`simkit.scenarios`.
+Time is in milliseconds everywhere.
+"""
+
+from . import checks, plots, scenarios
+from .assignors import assign_range, assign_round_robin
+from .broker import Broker, PartitionLog, Record
+from .checks import Check
+from .consumer import COMMIT_POLICIES, Consumer, Context
+from .database import BoundaryViolation, Database, Transaction
+from .distributions import (
+    Distribution,
+    as_distribution,
+    constant,
+    exponential,
+    lognormal,
+    uniform,
+)
+from .errors import (
+    BrokerUnavailable,
+    ClientError,
+    CommitFailed,
+    ConfigError,
+    Crash,
+    DatabaseUnavailable,
+    ExerciseError,
+    OutOfOrderSequence,
+    RequestTimeout,
+    SimkitError,
+)
+from .faults import CrashPlan
+from .groups import ConsumerGroup
+from .monitor import Monitor
+from .network import Link, Server, call
+from .partitioners import murmur2, partition_for
+from .producer import Producer
+from .results import Report, RunResult
+from .sweep import compare, sweep
+from .trace import COLUMNS, EVENTS, Trace
+from .world import World
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoundaryViolation",
+    "Broker",
+    "BrokerUnavailable",
+    "COLUMNS",
+    "COMMIT_POLICIES",
+    "Check",
+    "ClientError",
+    "CommitFailed",
+    "ConfigError",
+    "Consumer",
+    "ConsumerGroup",
+    "Context",
+    "Crash",
+    "CrashPlan",
+    "Database",
+    "DatabaseUnavailable",
+    "Distribution",
+    "EVENTS",
+    "ExerciseError",
+    "Link",
+    "Monitor",
+    "OutOfOrderSequence",
+    "PartitionLog",
+    "Producer",
+    "Record",
+    "Report",
+    "RequestTimeout",
+    "RunResult",
+    "Server",
+    "SimkitError",
+    "Trace",
+    "Transaction",
+    "World",
+    "as_distribution",
+    "assign_range",
+    "assign_round_robin",
+    "call",
+    "checks",
+    "compare",
+    "constant",
+    "exponential",
+    "lognormal",
+    "murmur2",
+    "partition_for",
+    "plots",
+    "scenarios",
+    "sweep",
+    "uniform",
+]

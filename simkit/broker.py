@@ -1,0 +1,213 @@
+"""The broker: topics made of partitions, each an append-only log with offsets.
+
+What follows Kafka:
+
+* A partition is an ordered, append-only log; each record gets the next offset.
+  Order holds inside a partition and nowhere else.
+* A fetch reads from an offset; a consumer that finds nothing waits until a record
+  arrives (``fetch.min.bytes=1``: a fetch returns as soon as one record is there).
+* Idempotent producers: the broker keeps, per producer and partition, the sequence
+  number of the last batch it wrote. A batch whose sequence it already has is a
+  retry of something written: it is acknowledged and not written again. A batch
+  that skips ahead is refused with ``OUT_OF_ORDER_SEQUENCE_NUMBER`` (Kafka's
+  ``ProducerStateManager``), so a retry can never reorder.
+* While the broker is down (an outage window), produce, fetch and commit requests
+  fail with :class:`~simkit.errors.BrokerUnavailable`, a definite error.
+
+One broker holds every partition (no replication): with it, ``acks=1`` and
+``acks="all"`` behave the same, and an outage stops the whole cluster, which is the
+single point of failure the lessons talk about.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, NamedTuple, Sequence
+
+import simpy
+
+from .errors import BrokerUnavailable, ConfigError, OutOfOrderSequence
+from .world import World
+
+__all__ = ["Broker", "PartitionLog", "Record"]
+
+
+class Record(NamedTuple):
+    """A record as stored in a partition log and handed to a consumer."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: Any
+    value: Any
+    msg_id: Any
+    #: when the application handed the record to its producer (Kafka's CreateTime), ms
+    timestamp: float
+    #: when the broker wrote it, ms
+    appended_at: float
+
+
+class PartitionLog:
+    """One partition: an append-only list of records. The offset of a record is its index."""
+
+    __slots__ = ("topic", "partition", "records", "_waiters")
+
+    def __init__(self, topic: str, partition: int):
+        self.topic = topic
+        self.partition = partition
+        self.records: list[Record] = []
+        self._waiters: list[simpy.Event] = []
+
+    @property
+    def end_offset(self) -> int:
+        """The offset the next record will get (Kafka's log end offset)."""
+        return len(self.records)
+
+    def read(self, offset: int, max_records: int) -> list[Record]:
+        return self.records[offset:offset + max_records]
+
+    def offset_for_time(self, timestamp: float) -> int:
+        """The first offset whose timestamp is >= ``timestamp`` (Kafka's ``offsetsForTimes``), else the end."""
+        for r in self.records:
+            if r.timestamp >= timestamp:
+                return r.offset
+        return self.end_offset
+
+
+class Broker:
+    """A single Kafka-like broker with topics, partition logs, consumer-group offsets and outages."""
+
+    def __init__(self, world: World, name: str = "broker"):
+        self.world = world
+        self.name = world.claim_name(name)
+        self.topics: dict[str, list[PartitionLog]] = {}
+        self.down = False
+        self.outages: list[tuple[float, float]] = []
+        self._seq: dict[tuple[str, str, int], int] = {}
+        self.groups: dict[str, Any] = {}
+
+    # -- topics -------------------------------------------------------------------------
+    def create_topic(self, topic: str, partitions: int = 1) -> list[PartitionLog]:
+        """Create ``topic`` with ``partitions`` partitions (>= 1)."""
+        if not isinstance(topic, str) or not topic:
+            raise ConfigError("topic", topic, "a non-empty string")
+        if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
+            raise ConfigError("partitions", partitions, "an int >= 1")
+        if topic in self.topics:
+            raise ConfigError("topic", topic, "a topic name not created yet")
+        self.topics[topic] = [PartitionLog(topic, p) for p in range(partitions)]
+        return self.topics[topic]
+
+    def partitions(self, topic: str) -> int:
+        """How many partitions ``topic`` has."""
+        return len(self.log_of(topic))
+
+    def log_of(self, topic: str, partition: int | None = None) -> Any:
+        try:
+            logs = self.topics[topic]
+        except KeyError:
+            raise ConfigError("topic", topic, sorted(self.topics) or "a topic created first") from None
+        if partition is None:
+            return logs
+        if not 0 <= partition < len(logs):
+            raise ConfigError("partition", partition, f"0..{len(logs) - 1} for topic {topic!r}")
+        return logs[partition]
+
+    def end_offsets(self, topic: str) -> list[int]:
+        """The log end offset of every partition of ``topic``."""
+        return [log.end_offset for log in self.log_of(topic)]
+
+    # -- availability -------------------------------------------------------------------
+    def outage(self, start: float, duration: float) -> None:
+        """Make the broker unavailable from ``start`` for ``duration`` ms."""
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or start < self.world.now:
+            raise ConfigError("start", start, f"a time in ms >= now ({self.world.now})")
+        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
+            raise ConfigError("duration", duration, "a duration in ms > 0")
+        self.outages.append((float(start), float(start + duration)))
+        env = self.world.env
+
+        def _window():  # type: ignore[no-untyped-def]
+            yield env.timeout(start - env.now)
+            self.down = True
+            self.world.record(self.name, "broker_down")
+            yield env.timeout(duration)
+            self.down = False
+            self.world.record(self.name, "broker_up")
+            self._wake_all()
+
+        env.process(_window())
+
+    def _check_up(self, what: str) -> None:
+        if self.down:
+            raise BrokerUnavailable(f"{self.name} is down: {what} refused")
+
+    # -- produce ------------------------------------------------------------------------
+    def produce(
+        self,
+        producer_id: str,
+        topic: str,
+        partition: int,
+        records: Sequence[tuple[Any, Any, Any, float]],
+        base_seq: int | None = None,
+    ) -> int:
+        """Append a batch of ``(key, value, msg_id, timestamp)``; return the base offset.
+
+        With ``base_seq`` (an idempotent producer) the broker checks the sequence:
+        a batch already written is acknowledged and dropped (the returned offset is
+        -1), a batch that skips ahead raises :class:`OutOfOrderSequence`.
+        """
+        world = self.world
+        if self.down:
+            world.record(self.name, "rejected", topic=topic, partition=partition, detail="broker down")
+            raise BrokerUnavailable(f"{self.name} is down: produce refused")
+        try:
+            log = self.topics[topic][partition]
+        except (KeyError, IndexError):
+            log = self.log_of(topic, partition)  # raises the ConfigError that names the problem
+        if base_seq is not None:
+            state = (producer_id, topic, partition)
+            last = self._seq.get(state, -1)
+            if base_seq <= last:
+                for key, _value, msg_id, _ts in records:
+                    world.record(self.name, "duplicate_dropped", topic=topic, partition=partition,
+                                 key=key, msg_id=msg_id, detail=f"seq {base_seq} <= {last}")
+                return -1
+            if base_seq != last + 1:
+                world.record(self.name, "rejected", topic=topic, partition=partition,
+                             detail=f"out of order sequence {base_seq}, expected {last + 1}")
+                raise OutOfOrderSequence(f"batch sequence {base_seq} arrived before {last + 1}")
+            self._seq[state] = base_seq + len(records) - 1
+        now = world.env.now
+        base = log.end_offset
+        recs = log.records
+        trace = world.trace.record
+        for i, (key, value, msg_id, ts) in enumerate(records):
+            recs.append(Record(topic, partition, base + i, key, value, msg_id, ts, now))
+            trace(now, self.name, "append", topic, partition, base + i, key, msg_id)
+        if log._waiters:
+            self._wake(log)
+        return base
+
+    # -- fetch --------------------------------------------------------------------------
+    def fetch(self, topic: str, partition: int, offset: int, max_records: int) -> list[Record]:
+        """Records of one partition from ``offset``, at most ``max_records``."""
+        if self.down:
+            raise BrokerUnavailable(f"{self.name} is down: fetch refused")
+        return self.topics[topic][partition].records[offset:offset + max_records]
+
+    def wait_for_data(self, logs: Iterable[PartitionLog], event: simpy.Event) -> None:
+        """Succeed ``event`` at the next append to any of ``logs`` (or when the broker comes back)."""
+        for log in logs:
+            log._waiters.append(event)
+
+    def _wake(self, log: PartitionLog) -> None:
+        waiters, log._waiters = log._waiters, []
+        for ev in waiters:
+            if not ev.triggered:
+                ev.succeed()
+
+    def _wake_all(self) -> None:
+        for logs in self.topics.values():
+            for log in logs:
+                if log._waiters:
+                    self._wake(log)

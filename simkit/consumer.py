@@ -1,0 +1,500 @@
+"""The consumer: a poll loop, a handler a learner writes, commit policies, crashes and restarts.
+
+The commit policies, each as a real client behaves:
+
+``"auto"`` (librdkafka / confluent-kafka, ``enable.auto.commit=true`` with
+    ``enable.auto.offset.store=true``): an offset is *stored* the moment its record is
+    handed to the application, and a background timer commits the stored offsets every
+    ``auto_commit_interval`` ms whether or not processing has finished. A crash after
+    the timer fired and before the work was done loses those records.
+``"auto_on_poll"`` (the Java ``KafkaConsumer``): auto commit happens inside ``poll()``
+    once ``auto.commit.interval.ms`` has passed, and commits the position, that is the
+    records returned by the *previous* polls. Safe while the application processes
+    each batch before polling again; with ``workers`` (a pool the poll loop hands
+    records to) polling runs ahead of processing and a crash loses what the pool held.
+``"before_processing"``: commit the batch's offsets, then process (at-most-once).
+``"after_processing"``: process a record, make its side effect durable, then commit
+    (at-least-once: a crash in between delivers the record again).
+
+Crash points of a consumer, in code-path order: ``before_process`` (the record was
+handed over, the handler has not run) and ``after_process`` (the handler finished,
+the offset is not yet committed), plus any point the handler declares in a
+``crash_points`` attribute and passes with ``ctx.crash_point(name)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections import deque
+from typing import Any, Callable, Generator, Iterable
+
+import simpy
+
+from .broker import Broker, Record
+from .distributions import DistributionLike, as_distribution
+from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash, ExerciseError
+from .faults import CrashPlan
+from .groups import ConsumerGroup
+from .world import World
+
+__all__ = ["COMMIT_POLICIES", "Consumer", "Context"]
+
+COMMIT_POLICIES = ("auto", "auto_on_poll", "before_processing", "after_processing")
+OFFSET_RESETS = ("earliest", "latest")
+ON_ERROR = ("raise", "crash", "skip")
+BUILTIN_POINTS = ("before_process", "after_process")
+TP = tuple[str, int]
+
+
+class Context:
+    """What a handler gets besides the record: the clock, crash points and the trace."""
+
+    __slots__ = ("consumer", "world")
+
+    def __init__(self, consumer: "Consumer"):
+        self.consumer = consumer
+        self.world = consumer.world
+
+    @property
+    def now(self) -> float:
+        """Simulated time in ms."""
+        return self.world.env.now
+
+    @property
+    def env(self) -> simpy.Environment:
+        return self.world.env
+
+    def crash_point(self, name: str) -> None:
+        """Mark a named point in the handler's code path where a crash may strike."""
+        self.consumer.crash_plan.point(name)
+
+    def record(self, event: str, record: Record | None = None, **fields: Any) -> None:
+        """Write a trace row for a side effect (e.g. ``ctx.record("email_sent", rec)``)."""
+        if record is not None:
+            fields.setdefault("topic", record.topic)
+            fields.setdefault("partition", record.partition)
+            fields.setdefault("offset", record.offset)
+            fields.setdefault("key", record.key)
+            fields.setdefault("msg_id", record.msg_id)
+        self.world.record(self.consumer.name, event, **fields)
+
+
+def _noop(record: Record, ctx: Context) -> None:
+    return None
+
+
+class Consumer:
+    """A Kafka consumer in a group, running ``handler`` on every record it polls.
+
+    ``handler(record, ctx)`` (or ``handler(record)``) is any callable; if it returns a
+    generator, the consumer runs it as SimPy steps, so a handler can ``yield`` to wait
+    for a database or a network call. Defaults follow Kafka: ``max_poll_records=500``,
+    ``auto_commit_interval=5000``, ``auto_offset_reset="latest"``, ``session_timeout=45000``.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        broker: Broker,
+        name: str,
+        topics: str | Iterable[str],
+        handler: Callable[..., Any] | None = None,
+        *,
+        group: str | ConsumerGroup = "group",
+        commit: str = "auto",
+        assignor: str = "range",
+        max_poll_records: int = 500,
+        fetch_latency: DistributionLike = 0,
+        processing_time: DistributionLike = 0,
+        commit_latency: DistributionLike = 0,
+        auto_commit_interval: float = 5000,
+        workers: int | None = None,
+        auto_offset_reset: str = "latest",
+        session_timeout: float = 45000,
+        retry_backoff: float = 100,
+        on_error: str = "raise",
+        crash_rate: float = 0.0,
+        crash_points: Iterable[str] | None = None,
+        crash_schedule: Iterable[tuple[int, str]] = (),
+        restart_delay: DistributionLike = 1000,
+        start: float = 0,
+    ):
+        if commit not in COMMIT_POLICIES:
+            raise ConfigError("commit", commit, COMMIT_POLICIES)
+        if auto_offset_reset not in OFFSET_RESETS:
+            raise ConfigError("auto_offset_reset", auto_offset_reset, OFFSET_RESETS)
+        if on_error not in ON_ERROR:
+            raise ConfigError("on_error", on_error, ON_ERROR)
+        if isinstance(max_poll_records, bool) or not isinstance(max_poll_records, int) or max_poll_records < 1:
+            raise ConfigError("max_poll_records", max_poll_records, "an int >= 1")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise ConfigError("workers", workers, "None (process in the poll loop) or an int >= 1")
+        for pname, val in (("auto_commit_interval", auto_commit_interval), ("retry_backoff", retry_backoff),
+                           ("start", start)):
+            if isinstance(val, bool) or not isinstance(val, (int, float)) or val < 0 or (
+                    pname == "auto_commit_interval" and val == 0):
+                raise ConfigError(pname, val, "a number of ms > 0" if pname == "auto_commit_interval"
+                                  else "a number of ms >= 0")
+        if handler is not None and not callable(handler):
+            raise ConfigError("handler", handler, "a callable handler(record, ctx)")
+        self.world = world
+        self.broker = broker
+        self.name = world.claim_name(name)
+        self.topics = [topics] if isinstance(topics, str) else list(topics)
+        for t in self.topics:
+            broker.partitions(t)
+        if isinstance(group, ConsumerGroup):
+            self.group = group
+        else:
+            self.group = broker.groups.get(group) or ConsumerGroup(
+                world, broker, group, assignor=assignor, session_timeout=session_timeout)
+        self.handler = handler or _noop
+        self._handler_args = self._arity(self.handler)
+        self.commit_policy = commit
+        self.max_poll_records = max_poll_records
+        self.fetch_latency = as_distribution("fetch_latency", fetch_latency)
+        self.processing_time = as_distribution("processing_time", processing_time)
+        self.commit_latency = as_distribution("commit_latency", commit_latency)
+        self.restart_delay = as_distribution("restart_delay", restart_delay)
+        self.auto_commit_interval = float(auto_commit_interval)
+        self.workers = workers
+        self.auto_offset_reset = auto_offset_reset
+        self.retry_backoff = float(retry_backoff)
+        self.on_error = on_error
+        points = list(crash_points) if crash_points is not None else \
+            list(BUILTIN_POINTS) + list(getattr(self.handler, "crash_points", ()))
+        self.crash_plan = CrashPlan(world, name, points, crash_rate, crash_schedule)
+        self._rng = world.rng(f"{name}/timing")
+        self.ctx = Context(self)
+        # state that a crash wipes out
+        self.member_id = ""
+        self.incarnation = 0
+        self.generation = -1
+        self._assigned: list[TP] = []
+        self._pending_assignment: tuple[int, list[TP]] | None = None
+        self.positions: dict[TP, int] = {}
+        self._stored: dict[TP, int] = {}
+        self._polled: dict[TP, int] = {}  # positions as of the latest poll, before its batch
+        self._queue: deque[Record] = deque()
+        self._wait: simpy.Event | None = None
+        self._children: list[simpy.Process] = []
+        self._stopped = False
+        self._idle_workers: list[simpy.Event] = []
+        self._crashing = False  # a crash is on its way to the poll loop: interrupt it only once
+        self.process = world.env.process(self._life(float(start)))
+
+    @staticmethod
+    def _arity(handler: Callable[..., Any]) -> int:
+        try:
+            params = [p for p in inspect.signature(handler).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            varargs = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(handler).parameters.values())
+        except (TypeError, ValueError):
+            return 2
+        if varargs or len(params) >= 2:
+            return 2
+        if len(params) == 1:
+            return 1
+        raise ConfigError("handler", handler, "a callable taking (record) or (record, ctx)")
+
+    # -- control from outside ---------------------------------------------------------
+    def crash_at(self, time: float) -> None:
+        """Crash this consumer at simulated time ``time`` (ms), wherever it is."""
+        env = self.world.env
+        if isinstance(time, bool) or not isinstance(time, (int, float)) or time < env.now:
+            raise ConfigError("time", time, f"a time in ms >= now ({env.now})")
+
+        def _later():  # type: ignore[no-untyped-def]
+            yield env.timeout(time - env.now)
+            if self.process.is_alive and self.member_id and not self._crashing:
+                self._crashing = True
+                self.process.interrupt(Crash(self.name, "time"))
+
+        env.process(_later())
+
+    def stop(self) -> None:
+        """Close the consumer cleanly: it leaves its group at once (no session timeout)."""
+        self._stopped = True
+        if self.process.is_alive:
+            self.process.interrupt("stop")
+
+    def seek(self, topic: str, partition: int, offset: int) -> None:
+        """Move this consumer's position in a partition it owns (for replay)."""
+        if (topic, partition) not in self.positions:
+            raise ConfigError("partition", (topic, partition), f"a partition {self.name} owns: {self._assigned}")
+        self.positions[(topic, partition)] = offset
+        self.world.record(self.name, "seek", topic=topic, partition=partition, offset=offset, detail="seek")
+        self._poke()
+
+    def seek_to_beginning(self) -> None:
+        """Move to offset 0 in every partition this consumer owns."""
+        for topic, partition in list(self.positions):
+            self.seek(topic, partition, 0)
+
+    def on_revoke(self, member_id: str) -> None:
+        """Called by the coordinator before a rebalance: auto-commit policies commit first.
+
+        Both clients commit on revocation when auto commit is on (the Java client's
+        ``onJoinPrepare``, librdkafka's commit of stored offsets on revoke). The Java
+        client does it inside ``poll()``, so it never commits a batch the application
+        is still handling: here the revocation can arrive mid-batch, so
+        ``"auto_on_poll"`` commits the positions as of the latest poll, before its batch.
+        """
+        if member_id != self.member_id or self.generation < 0:
+            return
+        if self.commit_policy in ("auto", "auto_on_poll") and not self.broker.down:
+            offsets = self._stored if self.commit_policy == "auto" else self._polled
+            offsets = self._uncommitted(offsets)
+            if offsets:
+                try:
+                    self.group.commit(self.member_id, self.generation, offsets)
+                except CommitFailed:
+                    pass
+
+    def on_assignment(self, member_id: str, generation: int, partitions: list[TP]) -> None:
+        """Called by the group coordinator after a rebalance."""
+        if member_id != self.member_id:
+            return  # a message for an incarnation that has crashed
+        self._pending_assignment = (generation, partitions)
+        self._poke()
+
+    @property
+    def idle(self) -> bool:
+        """True while the consumer is in its group with nothing in hand: no record being
+        handled or queued for its workers, and its poll waiting for new records."""
+        return (bool(self.member_id) and self._wait is not None and not self._wait.triggered
+                and not self._queue and len(self._idle_workers) == (self.workers or 0))
+
+    def _poke(self) -> None:
+        if self._wait is not None and not self._wait.triggered:
+            self._wait.succeed()
+
+    # -- the life of the process -----------------------------------------------------------
+    def _life(self, start: float) -> Generator[simpy.Event, Any, None]:
+        env = self.world.env
+        if start:
+            yield env.timeout(start)
+        while True:
+            try:
+                yield from self._run()
+                return
+            except (Crash, simpy.Interrupt) as exc:
+                cause = exc.cause if isinstance(exc, simpy.Interrupt) else exc
+                self._kill_children()
+                if cause == "stop":
+                    self.group.leave(self.member_id, "closed")
+                    self.member_id = ""
+                    return
+                point = cause.point if isinstance(cause, Crash) else str(cause)
+                self.world.record(self.name, "crash", detail=point)
+                self.group.member_crashed(self.member_id)
+                self._forget()
+                try:
+                    yield env.timeout(self.restart_delay.sample(self._rng))
+                except simpy.Interrupt:
+                    return
+                if self._stopped:
+                    return
+                self.world.record(self.name, "restart")
+
+    def _forget(self) -> None:
+        self.member_id = ""
+        self.generation = -1
+        self._assigned = []
+        self._pending_assignment = None
+        self.positions = {}
+        self._stored = {}
+        self._polled = {}
+        self._queue.clear()
+        self._wait = None
+        self._idle_workers = []
+        self.crash_plan.disarm()
+
+    def _kill_children(self) -> None:
+        active = self.world.env.active_process
+        for child in self._children:
+            if child.is_alive and child is not active:
+                child.interrupt("stop")
+        self._children = []
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        env = self.world.env
+        self.incarnation += 1
+        self._crashing = False
+        self.member_id = f"{self.name}.{self.incarnation}"
+        self.group.join(self.member_id, self)
+        if self.commit_policy == "auto":
+            self._children.append(env.process(self._auto_commit_timer()))
+        if self.workers:
+            for _ in range(self.workers):
+                self._children.append(env.process(self._worker()))
+        next_commit = env.now + self.auto_commit_interval
+        rotate = 0
+        while True:
+            if self._pending_assignment is not None:
+                self._adopt()
+            if self.commit_policy == "auto_on_poll" and env.now >= next_commit:
+                next_commit = env.now + self.auto_commit_interval
+                yield from self._commit(self._uncommitted(self.positions), wait=False)
+            batch, rotate = self._fetch(rotate)
+            if batch is None:  # broker down
+                yield env.timeout(self.retry_backoff)
+                continue
+            if not batch:
+                self._wait = env.event()
+                topics = self.broker.topics
+                logs = [topics[t][p] for t, p in self._assigned]
+                self.broker.wait_for_data(logs, self._wait)
+                waits: list[simpy.Event] = [self._wait]
+                if self.commit_policy == "auto_on_poll" and self._uncommitted(self.positions):
+                    waits.append(env.timeout(max(0.0, next_commit - env.now)))
+                yield waits[0] if len(waits) == 1 else env.any_of(waits)
+                self._wait = None
+                continue
+            if not self.fetch_latency.is_zero:
+                yield env.timeout(self.fetch_latency.sample(self._rng))
+            self.world.record(self.name, "fetch", detail=len(batch))
+            self._polled = dict(self.positions)
+            for rec in batch:
+                self.positions[(rec.topic, rec.partition)] = rec.offset + 1
+            if self.commit_policy == "auto":
+                for rec in batch:
+                    self._stored[(rec.topic, rec.partition)] = rec.offset + 1
+            elif self.commit_policy == "before_processing":
+                yield from self._commit({(r.topic, r.partition): r.offset + 1 for r in batch}, wait=True)
+            if self.workers:
+                self._queue.extend(batch)
+                while self._idle_workers and self._queue:
+                    self._idle_workers.pop(0).succeed()
+                continue
+            for rec in batch:
+                yield from self._handle(rec)
+
+    def _adopt(self) -> None:
+        generation, parts = self._pending_assignment  # type: ignore[misc]
+        self._pending_assignment = None
+        self.generation = generation
+        self._assigned = parts
+        self.positions = {}
+        for tp in parts:  # eager protocol: every owned partition restarts from its committed offset
+            committed = self.group.committed_offset(*tp)
+            if committed is not None:
+                self.positions[tp] = committed
+            else:
+                log = self.broker.log_of(*tp)
+                self.positions[tp] = 0 if self.auto_offset_reset == "earliest" else log.end_offset
+        self._stored = {tp: off for tp, off in self._stored.items() if tp in self.positions}
+        self._polled = dict(self.positions)
+
+    def _fetch(self, rotate: int) -> tuple[list[Record] | None, int]:
+        """Take up to max_poll_records from the owned partitions, starting at a rotating one."""
+        if not self._assigned:
+            return [], rotate
+        if self.broker.down:
+            return None, rotate
+        out: list[Record] = []
+        n = len(self._assigned)
+        room = self.max_poll_records
+        for i in range(n):
+            tp = self._assigned[(rotate + i) % n]
+            got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
+            if got:
+                out.extend(got)
+                room -= len(got)
+                if room == 0:
+                    break
+        return out, (rotate + 1) % n
+
+    def _uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
+        committed = self.group.committed
+        return {tp: off for tp, off in offsets.items() if committed.get(tp) != off}
+
+    def _commit(self, offsets: dict[TP, int], wait: bool) -> Generator[simpy.Event, Any, None]:
+        """Commit ``offsets``; a synchronous commit (``wait``) retries while the broker is down."""
+        env = self.world.env
+        if not offsets:
+            return
+        while True:
+            if not self.commit_latency.is_zero:
+                yield env.timeout(self.commit_latency.sample(self._rng))
+            try:
+                self.group.commit(self.member_id, self.generation, offsets)
+                return
+            except CommitFailed:
+                return
+            except BrokerUnavailable as err:
+                for (topic, partition), off in offsets.items():
+                    self.world.record(self.name, "commit_failed", topic=topic, partition=partition,
+                                      offset=off, detail=str(err))
+                if not wait:
+                    return
+                yield env.timeout(self.retry_backoff)
+
+    def _auto_commit_timer(self) -> Generator[simpy.Event, Any, None]:
+        env = self.world.env
+        try:
+            while True:
+                yield env.timeout(self.auto_commit_interval)
+                yield from self._commit(self._uncommitted(self._stored), wait=False)
+        except simpy.Interrupt:
+            return
+
+    def _worker(self) -> Generator[simpy.Event, Any, None]:
+        env = self.world.env
+        try:
+            while True:
+                if not self._queue:
+                    ev = env.event()
+                    self._idle_workers.append(ev)
+                    yield ev
+                    continue
+                rec = self._queue.popleft()
+                try:
+                    yield from self._handle(rec)
+                except Crash as crash:
+                    # workers crashing in the same instant must not interrupt the loop twice: the
+                    # second interrupt would land in its restart wait and end the consumer for good
+                    if self.process.is_alive and not self._crashing:
+                        self._crashing = True
+                        self.process.interrupt(crash)
+                    return
+        except simpy.Interrupt:
+            return
+
+    def _handle(self, rec: Record) -> Generator[simpy.Event, Any, None]:
+        """Handle one record: the crash points, the processing time, the handler, the commit."""
+        world = self.world
+        env = world.env
+        plan = self.crash_plan
+        plan.arm()
+        world.trace.record(env.now, self.name, "process", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
+        plan.hit("before_process")
+        if not self.processing_time.is_zero:
+            yield env.timeout(self.processing_time.sample(self._rng))
+        try:
+            result = self.handler(rec, self.ctx) if self._handler_args == 2 else self.handler(rec)
+            if inspect.isgenerator(result):
+                yield from result
+        except (Crash, simpy.Interrupt):
+            raise
+        except ExerciseError:
+            raise
+        except Exception as exc:  # a learner's handler failed: say so plainly
+            world.record(self.name, "handler_error", topic=rec.topic, partition=rec.partition,
+                         offset=rec.offset, key=rec.key, msg_id=rec.msg_id, detail=repr(exc))
+            if self.on_error == "crash":
+                plan.disarm()
+                raise Crash(self.name, "handler_error") from exc
+            if self.on_error == "raise":
+                raise ExerciseError(
+                    f"handler {getattr(self.handler, '__name__', self.handler)!r} of {self.name} raised "
+                    f"{exc!r} on message {rec.msg_id!r} (topic {rec.topic!r}, partition {rec.partition}, "
+                    f"offset {rec.offset}) at t={env.now:.1f} ms"
+                ) from exc
+        else:
+            world.trace.record(env.now, self.name, "processed", rec.topic, rec.partition, rec.offset,
+                               rec.key, rec.msg_id)
+        plan.hit("after_process")
+        plan.disarm()
+        if self.commit_policy == "after_processing":
+            yield from self._commit({(rec.topic, rec.partition): rec.offset + 1}, wait=True)

@@ -1,0 +1,122 @@
+"""Errors simkit raises, and the failures a simulated client sees.
+
+The tree::
+
+    SimkitError                      base of everything simkit raises
+    ├── ConfigError (+ ValueError)   a bad parameter, caught where it enters
+    ├── ExerciseError                a learner's code raised, or never returned
+    └── ClientError                  a failure a simulated client sees and handles
+        ├── BrokerUnavailable        definite: the broker refused, nothing was written
+        ├── RequestTimeout           indefinite: the request may or may not have happened
+        ├── OutOfOrderSequence       definite: an idempotent batch arrived ahead of its turn
+        ├── CommitFailed             definite: a rebalance took the partition; the commit was refused
+        └── DatabaseUnavailable      definite: the database refused, nothing was written
+
+``Crash`` is not an error a client handles: it is how a component stops at one of
+its crash points, and the component's supervisor catches it.
+
+A *definite* failure means the operation certainly did not take effect; an
+*indefinite* one (a timeout) means it may have. The difference is the whole story
+of duplicates: a retry after an indefinite failure can repeat what already happened.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+__all__ = [
+    "BrokerUnavailable",
+    "ClientError",
+    "CommitFailed",
+    "ConfigError",
+    "Crash",
+    "DatabaseUnavailable",
+    "ExerciseError",
+    "OutOfOrderSequence",
+    "RequestTimeout",
+    "SimkitError",
+]
+
+
+class SimkitError(Exception):
+    """Base class of every error simkit raises."""
+
+
+class ConfigError(SimkitError, ValueError):
+    """A parameter is out of range or unknown.
+
+    The message names the parameter, the value given and what is allowed, so a
+    learner can fix the call without reading simkit's code.
+    """
+
+    def __init__(self, param: str, value: Any, allowed: str | Iterable[Any]):
+        if not isinstance(allowed, str):
+            allowed = "one of " + ", ".join(repr(a) for a in allowed)
+        self.param = param
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{param}={value!r} is not allowed: expected {allowed}")
+
+
+class ExerciseError(SimkitError):
+    """A learner's handler or exercise code raised, or ran past its time limit."""
+
+
+class ClientError(SimkitError):
+    """A failure a simulated client sees. ``definite`` says whether it surely did not happen."""
+
+    definite: bool = True
+
+
+class BrokerUnavailable(ClientError):
+    """The broker is down: the request was refused and nothing was written (definite)."""
+
+    definite = True
+
+
+class RequestTimeout(ClientError):
+    """No answer within the request timeout: the request may or may not have taken effect (indefinite)."""
+
+    definite = False
+
+
+class OutOfOrderSequence(ClientError):
+    """An idempotent producer's batch arrived before an earlier one (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER).
+
+    The broker refuses it without writing; the producer sends it again after the
+    batches ahead of it, which is how idempotence keeps order across retries.
+    """
+
+    definite = True
+
+
+class CommitFailed(ClientError):
+    """The group rebalanced since this member's poll: its commit is refused (Kafka's CommitFailedException).
+
+    The partition now belongs to another member, which will read again from the last
+    committed offset, so the records this member processed are processed twice.
+    """
+
+    definite = True
+
+
+class DatabaseUnavailable(ClientError):
+    """The database is down: the transaction was refused and nothing was written (definite)."""
+
+    definite = True
+
+
+class Crash(Exception):
+    """Raised inside a component's process when it crashes at a named crash point.
+
+    Deliberately not a :class:`SimkitError`: handlers must not catch it, and the
+    component's supervisor turns it into a crash row in the trace and a restart.
+    """
+
+    def __init__(self, component: str, point: str):
+        self.component = component
+        self.point = point
+        super().__init__(component, point)
+
+    def __str__(self) -> str:
+        return f"{self.component} crashed at {self.point!r}"

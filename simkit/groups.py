@@ -1,0 +1,147 @@
+"""Consumer groups: membership, partition assignment, rebalances and committed offsets.
+
+Follows Kafka's group coordinator with the eager rebalance protocol:
+
+* Every join or departure starts a new *generation*: the coordinator runs the
+  assignor (``range`` or ``round_robin``, as ``partition.assignment.strategy``)
+  over the live members, sorted by member id, and hands each its partitions.
+* A member that crashes sends no more heartbeats; the coordinator removes it
+  ``session_timeout`` ms later (``session.timeout.ms``, 45000 by default since
+  Kafka 3.0) and its partitions move. Until then they are stuck with a dead member.
+  Heartbeats are not simulated one by one; the effect is the same.
+* Committed offsets are stored per partition (the offset of the *next* record to
+  read). A new owner starts from there, so whatever was processed but not committed
+  is delivered again.
+* A commit from an older generation is refused (``CommitFailedException``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from .assignors import resolve_assignor
+from .errors import CommitFailed, ConfigError
+from .world import World
+
+if TYPE_CHECKING:
+    from .broker import Broker
+
+__all__ = ["ConsumerGroup"]
+
+TP = tuple[str, int]
+
+
+class ConsumerGroup:
+    """A consumer group as its coordinator on the broker sees it."""
+
+    def __init__(
+        self,
+        world: World,
+        broker: "Broker",
+        group_id: str,
+        *,
+        assignor: str = "range",
+        session_timeout: float = 45000,
+    ):
+        if isinstance(session_timeout, bool) or not isinstance(session_timeout, (int, float)) or session_timeout <= 0:
+            raise ConfigError("session_timeout", session_timeout, "a number of ms > 0")
+        if group_id in broker.groups:
+            raise ConfigError("group", group_id, "a group id not created yet")
+        self.world = world
+        self.broker = broker
+        self.group_id = group_id
+        self.assignor_name = assignor
+        self.assignor: Callable[[list[str], dict[str, int]], dict[str, list[TP]]] = resolve_assignor(assignor)
+        self.session_timeout = float(session_timeout)
+        self.members: dict[str, Any] = {}
+        self.generation = 0
+        self.assignment: dict[str, list[TP]] = {}
+        self.committed: dict[TP, int] = {}
+        self.component = f"group:{group_id}"
+        broker.groups[group_id] = self
+
+    # -- membership -------------------------------------------------------------------
+    def join(self, member_id: str, member: Any) -> None:
+        """Add a member and rebalance. ``member`` has ``topics``, ``on_revoke`` and ``on_assignment``."""
+        self.members[member_id] = member
+        self.world.record(self.component, "join", detail=member_id)
+        self.rebalance()
+
+    def leave(self, member_id: str, why: str = "left") -> None:
+        """Remove a member (a clean close, or the session timeout after a crash) and rebalance."""
+        if self.members.pop(member_id, None) is not None:
+            self.world.record(self.component, "leave", detail=f"{member_id}: {why}")
+            self.rebalance()
+
+    def member_crashed(self, member_id: str) -> None:
+        """Start the session timeout of a member that stopped heartbeating."""
+        env = self.world.env
+
+        def _expire():  # type: ignore[no-untyped-def]
+            yield env.timeout(self.session_timeout)
+            self.leave(member_id, f"session timeout after {self.session_timeout:g} ms")
+
+        env.process(_expire())
+
+    def rebalance(self) -> None:
+        """Start a new generation and hand every live member its partitions."""
+        for member_id, member in list(self.members.items()):
+            member.on_revoke(member_id)
+        self.generation += 1
+        topics: dict[str, int] = {}
+        for member in self.members.values():
+            for t in member.topics:
+                topics[t] = self.broker.partitions(t)
+        members = sorted(self.members)
+        self.assignment = self.assignor(members, topics) if members else {}
+        for member_id in members:
+            parts = self.assignment.get(member_id, [])
+            self.world.record(self.component, "assign",
+                              detail=f"{member_id} gen {self.generation}: {parts}")
+            self.members[member_id].on_assignment(member_id, self.generation, list(parts))
+
+    # -- offsets ----------------------------------------------------------------------
+    def commit(self, member_id: str, generation: int, offsets: dict[TP, int]) -> None:
+        """Store committed offsets, or raise if the broker is down or the generation is stale."""
+        world = self.world
+        self.broker._check_up("offset commit")
+        if generation != self.generation or member_id not in self.members:
+            for (topic, partition), off in offsets.items():
+                world.record(member_id.rsplit(".", 1)[0], "commit_failed", topic=topic, partition=partition,
+                             offset=off, detail="rebalanced: generation is stale")
+            raise CommitFailed(f"{member_id} is not in generation {self.generation} of {self.group_id}")
+        now = world.env.now
+        for (topic, partition), off in offsets.items():
+            if self.committed.get((topic, partition)) != off:
+                self.committed[(topic, partition)] = off
+                world.trace.record(now, member_id.rsplit(".", 1)[0], "commit", topic, partition, off,
+                                   detail=self.group_id)
+
+    def committed_offset(self, topic: str, partition: int) -> int | None:
+        """The group's committed offset for a partition, or None if it never committed."""
+        return self.committed.get((topic, partition))
+
+    def reset_offsets(self, topic: str, to: str | int = "earliest", *, time: float | None = None) -> None:
+        """Move the group's committed offsets, as ``kafka-consumer-groups --reset-offsets`` does.
+
+        ``to`` is ``"earliest"``, ``"latest"``, an offset (for every partition), or
+        use ``time=`` (ms) for the first record at or after that time. Run it while no
+        member is consuming, as Kafka requires; the members then start from there.
+        """
+        if self.members:
+            raise ConfigError("group", self.group_id, "a group with no live members (stop its consumers first)")
+        logs = self.broker.log_of(topic)
+        for log in logs:
+            if time is not None:
+                off = log.offset_for_time(time)
+            elif to == "earliest":
+                off = 0
+            elif to == "latest":
+                off = log.end_offset
+            elif isinstance(to, int) and not isinstance(to, bool) and to >= 0:
+                off = min(to, log.end_offset)
+            else:
+                raise ConfigError("to", to, '"earliest", "latest" or an offset >= 0')
+            self.committed[(topic, log.partition)] = off
+            self.world.record(self.component, "seek", topic=topic, partition=log.partition, offset=off,
+                              detail="reset offsets")

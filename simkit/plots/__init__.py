@@ -1,0 +1,32 @@
+"""Plots that read results: each takes an optional ``ax``, returns it, and never calls ``plt.show()``.
+
+``_base`` holds the shapes every lesson uses (outcome bars, latency CDFs, time series
+with alert thresholds and shaded outages, swimlane timelines); a lesson's own
+figures live in a module named after the lesson and build on them.
+"""
+
+from ._base import (
+    DESIGN_COLORS,
+    color_for,
+    lag_over_time,
+    latency_cdf,
+    outcome_bars,
+    percentile_bars,
+    shade_windows,
+    time_series,
+    timeline,
+)
+from .queueing import latency_vs_load
+
+__all__ = [
+    "DESIGN_COLORS",
+    "color_for",
+    "lag_over_time",
+    "latency_cdf",
+    "latency_vs_load",
+    "outcome_bars",
+    "percentile_bars",
+    "shade_windows",
+    "time_series",
+    "timeline",
+]

@@ -1,0 +1,268 @@
+"""Plots that read results: each takes an optional ``ax``, returns it, and never calls ``plt.show()``.
+
+Every plot's title states the finding (computed from the data when not given), axes
+carry units, and each design keeps one colour across all lessons (:func:`color_for`).
+Importing this module changes no matplotlib settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Iterable, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from ..results import RunResult
+
+__all__ = [
+    "DESIGN_COLORS", "color_for", "latency_cdf", "lag_over_time", "outcome_bars", "percentile_bars",
+    "shade_windows", "time_series", "timeline",
+]
+
+#: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
+DESIGN_COLORS: dict[str, str] = {
+    # publishing
+    "dual_write": "#d62728", "publish_then_commit": "#ff7f0e", "outbox": "#2ca02c",
+    # commit policies
+    "auto": "#d62728", "auto_on_poll": "#ff7f0e", "auto_on_poll_pool": "#e377c2",
+    "before_processing": "#8c564b", "after_processing": "#2ca02c",
+    # dedupe strategies
+    "none": "#d62728", "natural": "#17becf", "dedupe_table": "#2ca02c",
+    "dedupe_table_separate_tx": "#ff7f0e", "business_check": "#1f77b4",
+    # sync / async and the rest
+    "sync": "#2ca02c", "async": "#d62728", "rpc": "#2ca02c", "broker": "#d62728",
+    "round_robin": "#d62728", "key": "#2ca02c", "fine_key": "#1f77b4",
+    "all_async": "#d62728", "sync_core_outbox": "#2ca02c", "direct_publish": "#ff7f0e",
+    "rollback": "#d62728", "saga": "#2ca02c", "monolith": "#2ca02c", "services": "#9467bd",
+}
+_FALLBACK = plt.get_cmap("tab20").colors
+
+
+def color_for(design: Any) -> Any:
+    """The colour of ``design``: fixed for known names, stable (hash-based) for any other."""
+    name = str(design)
+    if name in DESIGN_COLORS:
+        return DESIGN_COLORS[name]
+    h = int(hashlib.md5(name.encode()).hexdigest(), 16)
+    return _FALLBACK[h % len(_FALLBACK)]
+
+
+def _ax(ax: Axes | None, size: tuple[float, float] = (7, 4)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def outcome_bars(
+    df: pd.DataFrame,
+    metrics: str | Sequence[str],
+    by: str = "design",
+    ax: Axes | None = None,
+    title: str | None = None,
+    ylabel: str = "count per run",
+) -> Axes:
+    """Mean of each metric per design over the runs in ``df`` (from :func:`simkit.compare`).
+
+    Error bars span the lowest to the highest run, so the spread over seeds shows.
+    """
+    metrics = [metrics] if isinstance(metrics, str) else list(metrics)
+    ax = _ax(ax)
+    designs = list(dict.fromkeys(df[by]))
+    width = 0.8 / len(metrics)
+    x = np.arange(len(designs))
+    hatches = ["", "//", "..", "xx", "\\\\"]
+    for j, metric in enumerate(metrics):
+        g = df.groupby(by, sort=False)[metric]
+        mean, lo, hi = g.mean().reindex(designs), g.min().reindex(designs), g.max().reindex(designs)
+        yerr = np.vstack([mean - lo, hi - mean])
+        ax.bar(x + (j - (len(metrics) - 1) / 2) * width, mean, width, yerr=yerr, capsize=3,
+               color=[color_for(d) for d in designs], hatch=hatches[j % len(hatches)],
+               edgecolor="black", linewidth=0.5, label=metric)
+    ax.set_xticks(x, [str(d) for d in designs])
+    ax.set_ylabel(ylabel)
+    ax.set_xlabel(by)
+    if len(metrics) > 1:
+        ax.legend(title="outcome")
+    if title is None:
+        m = metrics[0]
+        means = df.groupby(by, sort=False)[m].mean()
+        best, worst = means.idxmin(), means.idxmax()
+        title = f"{m}: {worst} averages {means[worst]:.3g} per run, {best} {means[best]:.3g}"
+    ax.set_title(title)
+    return ax
+
+
+def _latency_series(item: Any, start: str, end: str) -> pd.Series:
+    if isinstance(item, RunResult):
+        from ..checks import latencies
+        return latencies(item.trace, start, end)
+    return pd.Series(item, dtype=float)
+
+
+def latency_cdf(
+    samples: Mapping[str, Any],
+    ax: Axes | None = None,
+    title: str | None = None,
+    start: str = "send",
+    end: str = "processed",
+    log: bool = False,
+) -> Axes:
+    """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms)."""
+    ax = _ax(ax)
+    p99s = {}
+    for design, item in samples.items():
+        lat = np.sort(_latency_series(item, start, end).to_numpy())
+        if lat.size == 0:
+            continue
+        y = np.arange(1, lat.size + 1) / lat.size
+        ax.step(lat, y, where="post", color=color_for(design), label=str(design))
+        p99s[design] = float(np.percentile(lat, 99))
+    ax.axhline(0.99, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("latency (ms)")
+    ax.set_ylabel("fraction of requests at or below")
+    if log:
+        ax.set_xscale("log")
+    ax.legend(title="design")
+    if title is None and p99s:
+        parts = "; ".join(f"{d}: {v:.3g} ms" for d, v in sorted(p99s.items(), key=lambda kv: kv[1]))
+        title = f"99% of requests finish within {parts}" if len(p99s) == 1 else f"p99 latency, {parts}"
+    ax.set_title(title or "")
+    return ax
+
+
+def percentile_bars(
+    samples: Mapping[str, Any],
+    percentiles: Sequence[float] = (50, 95, 99),
+    ax: Axes | None = None,
+    title: str | None = None,
+    start: str = "send",
+    end: str = "processed",
+) -> Axes:
+    """Latency percentiles per design as grouped bars (ms)."""
+    ax = _ax(ax)
+    designs = list(samples)
+    width = 0.8 / len(designs)
+    x = np.arange(len(percentiles))
+    values = {}
+    for i, d in enumerate(designs):
+        lat = _latency_series(samples[d], start, end).to_numpy()
+        v = np.percentile(lat, percentiles) if lat.size else np.zeros(len(percentiles))
+        values[d] = v
+        ax.bar(x + (i - (len(designs) - 1) / 2) * width, v, width, color=color_for(d), label=str(d))
+    ax.set_xticks(x, [f"p{p:g}" for p in percentiles])
+    ax.set_ylabel("latency (ms)")
+    ax.legend(title="design")
+    if title is None and len(designs) >= 2:
+        a, b = designs[0], designs[1]
+        ratio = values[b][-1] / values[a][-1] if values[a][-1] else float("nan")
+        title = f"p{percentiles[-1]:g}: {b} is {ratio:.1f}x {a}"
+    ax.set_title(title or "")
+    return ax
+
+
+def shade_windows(ax: Axes, windows: Iterable[tuple[float, float]], label: str = "outage",
+                  scale: float = 1.0, color: Any = "grey") -> Axes:
+    """Shade time windows (ms; divided by ``scale`` for axes in other units) on ``ax``."""
+    first = True
+    for start, end in windows:
+        ax.axvspan(start / scale, end / scale, color=color, alpha=0.2, label=label if first else None)
+        first = False
+    return ax
+
+
+def time_series(
+    series: Mapping[str, pd.DataFrame],
+    y: str,
+    ax: Axes | None = None,
+    title: str = "",
+    ylabel: str | None = None,
+    threshold: float | None = None,
+    windows: Iterable[tuple[float, float]] = (),
+    x: str = "time",
+    seconds: bool = True,
+) -> Axes:
+    """One line per design of column ``y`` over time, with an alert threshold and shaded windows."""
+    ax = _ax(ax)
+    scale = 1000.0 if seconds else 1.0
+    for design, frame in series.items():
+        ax.step(frame[x] / scale, frame[y], where="post", color=color_for(design), label=str(design))
+    if threshold is not None:
+        ax.axhline(threshold, color="black", linestyle="--", linewidth=1, label="alert threshold")
+    shade_windows(ax, windows, scale=scale)
+    ax.set_xlabel("time (s)" if seconds else "time (ms)")
+    ax.set_ylabel(ylabel or y)
+    ax.legend()
+    ax.set_title(title)
+    return ax
+
+
+def lag_over_time(result: RunResult, ax: Axes | None = None, title: str | None = None,
+                  key: str = "lag") -> Axes:
+    """Consumer lag per partition over time (records), from ``result.series[key]``."""
+    ax = _ax(ax)
+    lag = result.series[key]
+    peaks = {}
+    for (topic, partition), g in lag.groupby(["topic", "partition"], sort=True):
+        ax.step(g["time"] / 1000.0, g["lag"], where="post", label=f"{topic}[{partition}]")
+        peaks[partition] = int(g["lag"].max())
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("lag (records)")
+    ax.legend(title="partition", fontsize="small")
+    if title is None and peaks:
+        worst = max(peaks, key=peaks.get)
+        title = f"partition {worst} peaks at {peaks[worst]} records behind"
+    ax.set_title(title or "")
+    return ax
+
+
+_MARKS = {
+    "crash": ("X", "black", 90), "restart": ("^", "grey", 40),
+    "send": (".", "#1f77b4", 12), "append": (".", "#9467bd", 12), "processed": (".", "#2ca02c", 12),
+    "db_commit": (".", "#8c564b", 12), "commit": ("|", "#7f7f7f", 20),
+}
+
+
+def timeline(
+    result: RunResult,
+    ax: Axes | None = None,
+    components: Sequence[str] | None = None,
+    highlight: Iterable[Any] = (),
+    title: str | None = None,
+    window: tuple[float, float] | None = None,
+) -> Axes:
+    """One lane per component over time: its steps as dots, crashes as crosses.
+
+    Rows of the messages in ``highlight`` (ids, e.g. a check's examples) are circled
+    in red and joined, so a learner can follow a lost or duplicated message.
+    """
+    trace = result.trace
+    if window is not None:
+        trace = trace[(trace["time"] >= window[0]) & (trace["time"] <= window[1])]
+    comps = list(components) if components is not None else list(dict.fromkeys(trace["component"]))
+    ax = _ax(ax, (9, 0.6 * len(comps) + 1.5))
+    lane = {c: i for i, c in enumerate(comps)}
+    rows = trace[trace["component"].isin(comps)]
+    for event, g in rows.groupby("event", sort=False):
+        marker, color, size = _MARKS.get(str(event), (".", "#bbbbbb", 8))
+        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color, s=size,
+                   label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
+    highlight = list(highlight)
+    for mid in highlight:
+        h = rows[rows["msg_id"] == mid]
+        if len(h):
+            ax.plot(h["time"] / 1000.0, h["component"].astype(str).map(lane).astype(float), color="red", linewidth=1, zorder=4)
+            ax.scatter(h["time"] / 1000.0, h["component"].astype(str).map(lane).astype(float), facecolors="none", edgecolors="red",
+                       s=80, zorder=4)
+    ax.set_yticks(range(len(comps)), comps)
+    ax.set_ylim(-0.7, len(comps) - 0.3)
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s)")
+    ax.legend(loc="upper right", fontsize="small", ncol=4)
+    if title is None:
+        crashes = int((rows["event"] == "crash").sum())
+        title = f"{crashes} crash(es); {len(highlight)} message(s) followed in red"
+    ax.set_title(title)
+    return ax

@@ -1,0 +1,336 @@
+"""The producer: batching, acks, retries, in-flight requests and idempotence, as Kafka's Java client.
+
+How a record travels (``KafkaProducer`` with its ``RecordAccumulator`` and ``Sender``):
+
+1. ``send`` picks a partition (the partitioner) and appends the record to that
+   partition's open batch (``batch_size`` records at most).
+2. The sender takes the *first* batch of each partition that is ready and sends it,
+   while fewer than ``max_in_flight`` requests wait for an answer
+   (``max.in.flight.requests.per.connection``). Requests and answers travel over
+   in-order links (one TCP connection), so they cannot overtake each other.
+3. An error or a timeout sends the batch back to the front of its partition's queue,
+   to be retried after ``retry_backoff`` ms, while ``retries`` and
+   ``delivery_timeout`` allow (``retries``, ``retry.backoff.ms``,
+   ``delivery.timeout.ms``). A timeout is indefinite: the broker may have written
+   the batch and only the answer was lost, so a retry can write it twice.
+4. Without idempotence, a retried batch lands *behind* a later batch that was
+   already in flight and succeeded: records of one partition are reordered. With
+   ``idempotent=True`` (``enable.idempotence``) every batch carries a sequence
+   number; the broker drops batches it already has and refuses batches that skip
+   ahead, so retries neither duplicate nor reorder.
+5. ``acks=0``: the producer counts a record as sent once the request leaves; nobody
+   answers, nothing is retried, and a record sent to a down broker is gone without
+   a word.
+
+Defaults are Kafka 3.x's: ``acks="all"``, idempotence on, ``retries`` = 2**31-1,
+``max_in_flight=5``, ``request_timeout=30000``, ``delivery_timeout=120000``,
+``retry_backoff=100``. As in Kafka 3.2 and later, idempotence left unset is turned
+off quietly when another setting conflicts with it (``acks`` not ``"all"``,
+``retries=0`` or ``max_in_flight > 5``); asking for it explicitly with such a
+setting is an error.
+"""
+
+from __future__ import annotations
+
+from bisect import insort
+from typing import Any, Callable
+
+import simpy
+
+from .broker import Broker
+from .distributions import DistributionLike
+from .errors import ClientError, ConfigError, RequestTimeout
+from .network import Link
+from .partitioners import StickyPartitioner, resolve_partitioner
+from .world import World
+
+__all__ = ["Producer"]
+
+MAX_INT = 2**31 - 1
+ACKS = (0, 1, "all")
+
+
+class _Batch:
+    __slots__ = ("tp", "records", "futures", "seq", "epoch", "attempts", "first_sent", "ready_at", "open")
+
+    def __init__(self, tp: tuple[str, int]):
+        self.tp = tp
+        self.records: list[tuple[Any, Any, Any, float]] = []
+        self.futures: list[simpy.Event] = []
+        self.seq: int | None = None
+        self.epoch = 0
+        self.attempts = 0
+        self.first_sent = -1.0
+        self.ready_at = 0.0
+        self.open = True
+
+    def __lt__(self, other: "_Batch") -> bool:
+        # retried idempotent batches go back in sequence order (Kafka's insertInSequenceOrder)
+        a = self.seq if self.seq is not None else MAX_INT
+        b = other.seq if other.seq is not None else MAX_INT
+        return a < b
+
+
+def _resolve(event: simpy.Event, value: Any) -> None:
+    """Succeed ``event``; if nobody waits on it yet, mark it processed without a scheduler step.
+
+    SimPy treats an event whose ``callbacks`` is None as already processed: a process
+    that yields it later continues at once with its value. Skipping the step for the
+    common fire-and-forget send saves one scheduler round-trip per record.
+    """
+    if event.callbacks:
+        event.succeed(value)
+    else:
+        event._ok = True
+        event._value = value
+        event.callbacks = None  # type: ignore[assignment]
+
+
+def _int_param(name: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        allowed = f"an int >= {low}" if high is None else f"an int from {low} to {high}"
+        raise ConfigError(name, value, allowed)
+    return value
+
+
+def _ms_param(name: str, value: Any, low: float = 0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+        raise ConfigError(name, value, f"a number of ms >= {low}")
+    return float(value)
+
+
+class Producer:
+    """A Kafka producer client (Java ``KafkaProducer`` semantics) talking to one broker."""
+
+    def __init__(
+        self,
+        world: World,
+        broker: Broker,
+        name: str = "producer",
+        *,
+        acks: int | str = "all",
+        idempotent: bool | None = None,
+        retries: int = MAX_INT,
+        retry_backoff: float = 100,
+        request_timeout: float = 30000,
+        delivery_timeout: float = 120000,
+        max_in_flight: int = 5,
+        partitioner: str | Callable[[Any, int], int] = "key",
+        latency: DistributionLike = 0,
+        batch_size: int = 16,
+    ):
+        if acks == -1:
+            acks = "all"
+        if acks not in ACKS or isinstance(acks, bool):
+            raise ConfigError("acks", acks, ACKS)
+        self.retries = _int_param("retries", retries, 0)
+        self.max_in_flight = _int_param("max_in_flight", max_in_flight, 1)
+        self.batch_size = _int_param("batch_size", batch_size, 1)
+        self.retry_backoff = _ms_param("retry_backoff", retry_backoff)
+        self.request_timeout = _ms_param("request_timeout", request_timeout, 1)
+        self.delivery_timeout = _ms_param("delivery_timeout", delivery_timeout, 1)
+        conflict = None
+        if acks != "all":
+            conflict = ("acks", acks, 'acks="all" when idempotent=True')
+        elif self.retries == 0:
+            conflict = ("retries", retries, "retries >= 1 when idempotent=True")
+        elif self.max_in_flight > 5:
+            conflict = ("max_in_flight", max_in_flight, "at most 5 when idempotent=True (as in Kafka)")
+        if idempotent is None:
+            idempotent = conflict is None
+        elif not isinstance(idempotent, bool):
+            raise ConfigError("idempotent", idempotent, "True, False or None (Kafka's default)")
+        elif idempotent and conflict is not None:
+            raise ConfigError(*conflict)
+        self.world = world
+        self.broker = broker
+        self.name = world.claim_name(name)
+        self.acks = acks
+        self.idempotent = idempotent
+        self.partitioner = resolve_partitioner(partitioner, world.rng(f"{name}/partitioner"))
+        self.link_out = Link(world, f"{name}->{broker.name}", latency)
+        self.link_in = Link(world, f"{broker.name}->{name}", latency)
+        self._queues: dict[tuple[str, int], list[_Batch]] = {}
+        self._in_flight = 0
+        self._epoch = 0
+        self._next_seq: dict[tuple[str, int], int] = {}
+        self._wakeup_at: float | None = None
+        self._draining = False
+        self._count = 0
+        self._nparts: dict[str, int] = {}
+        self._sticky = isinstance(self.partitioner, StickyPartitioner)
+
+    @property
+    def producer_id(self) -> str:
+        """The id the broker keys idempotence state by; a new epoch starts sequences over."""
+        return f"{self.name}#{self._epoch}"
+
+    # -- the application's side -----------------------------------------------------------
+    def send(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        msg_id: Any = None,
+        partition: int | None = None,
+    ) -> simpy.Event:
+        """Hand a record to the producer; return an event that succeeds with its offset.
+
+        The event fails with a :class:`~simkit.errors.ClientError` if the producer
+        gives up. With ``acks=0`` it succeeds (offset -1) as soon as the request
+        leaves, whatever happens to it. ``msg_id`` defaults to ``"<producer>-<n>"``.
+        """
+        world = self.world
+        nparts = self._nparts.get(topic)
+        if nparts is None:
+            nparts = self._nparts[topic] = self.broker.partitions(topic)
+        if partition is None:
+            partition = self.partitioner(key, nparts)
+        elif isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < nparts:
+            raise ConfigError("partition", partition, f"0..{nparts - 1} for topic {topic!r}")
+        if msg_id is None:
+            msg_id = f"{self.name}-{self._count}"
+        self._count += 1
+        now = world.env.now
+        world.trace.record(now, self.name, "send", topic, partition, -1, key, msg_id)
+        tp = (topic, partition)
+        queue = self._queues.get(tp)
+        if queue is None:
+            queue = self._queues[tp] = []
+        if queue and queue[-1].open and len(queue[-1].records) < self.batch_size:
+            batch = queue[-1]
+        else:
+            batch = _Batch(tp)
+            queue.append(batch)
+        batch.records.append((key, value, msg_id, now))
+        future = world.env.event()
+        batch.futures.append(future)
+        if not self._draining:
+            self._drain()
+        return future
+
+    # -- the sender -----------------------------------------------------------------------
+    def _drain(self) -> None:
+        self._draining = True
+        try:
+            now = self.world.env.now
+            earliest: float | None = None
+            progress = True
+            while progress and self._in_flight < self.max_in_flight:
+                progress = False
+                for queue in self._queues.values():
+                    if not queue:
+                        continue
+                    head = queue[0]
+                    if head.ready_at > now:
+                        earliest = head.ready_at if earliest is None else min(earliest, head.ready_at)
+                        continue
+                    queue.pop(0)
+                    head.open = False
+                    self._send_batch(head)
+                    progress = True
+                    if self._in_flight >= self.max_in_flight:
+                        break
+            if earliest is not None and (self._wakeup_at is None or earliest < self._wakeup_at):
+                self._wakeup_at = earliest
+                self._later(earliest - now, self._wake)
+        finally:
+            self._draining = False
+        if self._sticky:
+            self.partitioner.new_batch()  # type: ignore[union-attr]
+
+    def _wake(self) -> None:
+        self._wakeup_at = None
+        self._drain()
+
+    def _later(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
+        ev = self.world.env.timeout(delay)
+        ev.callbacks.append(lambda _ev: fn(*args))
+
+    def _send_batch(self, batch: _Batch) -> None:
+        now = self.world.env.now
+        if self.idempotent and (batch.seq is None or batch.epoch != self._epoch):
+            tp = batch.tp
+            batch.seq = self._next_seq.get((self._epoch, *tp), 0)
+            batch.epoch = self._epoch
+            self._next_seq[(self._epoch, *tp)] = batch.seq + len(batch.records)
+        batch.attempts += 1
+        if batch.first_sent < 0:
+            batch.first_sent = now
+        d = self.link_out.delay()
+        if self.acks == 0:
+            for f in batch.futures:
+                _resolve(f, -1)
+            if d is not None:
+                self._at(d, self._arrive, batch, now)
+            return
+        self._in_flight += 1
+        if d is None:
+            self._later(self.request_timeout, self._on_answer, batch, self._timeout())
+        else:
+            self._at(d, self._arrive, batch, now)
+
+    def _at(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
+        if delay == 0:
+            fn(*args)
+        else:
+            self._later(delay, fn, *args)
+
+    def _timeout(self) -> RequestTimeout:
+        return RequestTimeout(f"no answer within request_timeout={self.request_timeout:g} ms")
+
+    def _arrive(self, batch: _Batch, sent: float) -> None:
+        topic, partition = batch.tp
+        outcome: Any
+        try:
+            outcome = self.broker.produce(
+                f"{self.name}#{batch.epoch}",
+                topic, partition, batch.records,
+                batch.seq if self.idempotent else None,
+            )
+        except ClientError as err:
+            outcome = err
+        if self.acks == 0:
+            return
+        now = self.world.env.now
+        back = self.link_in.delay()
+        if back is None or now + back - sent > self.request_timeout:
+            self._later(sent + self.request_timeout - now, self._on_answer, batch, self._timeout())
+        else:
+            self._at(back, self._on_answer, batch, outcome)
+
+    def _on_answer(self, batch: _Batch, outcome: Any) -> None:
+        self._in_flight -= 1
+        if isinstance(outcome, ClientError):
+            self._on_error(batch, outcome)
+        else:
+            # the broker's append (or duplicate_dropped) row already tells the story; the
+            # application learns the offset through the event
+            for i, future in enumerate(batch.futures):
+                _resolve(future, outcome + i if outcome >= 0 else -1)
+        if not self._draining:
+            self._drain()
+
+    def _on_error(self, batch: _Batch, err: ClientError) -> None:
+        world = self.world
+        now = world.env.now
+        topic, partition = batch.tp
+        if batch.attempts <= self.retries and now + self.retry_backoff - batch.first_sent < self.delivery_timeout:
+            world.trace.record(now, self.name, "retry", topic, partition, detail=type(err).__name__)
+            batch.ready_at = now + self.retry_backoff
+            queue = self._queues[batch.tp]
+            if self.idempotent:
+                insort(queue, batch)
+            else:
+                queue.insert(0, batch)
+            return
+        for i, (key, _v, msg_id, _ts) in enumerate(batch.records):
+            world.trace.record(now, self.name, "send_failed", topic, partition, -1, key, msg_id,
+                               detail=type(err).__name__)
+            fut = batch.futures[i]
+            fut.defused = True
+            fut.fail(err)
+        if self.idempotent:
+            # Kafka bumps the producer epoch after a batch fails for good, so the batches
+            # behind it are numbered afresh instead of being refused forever.
+            self._epoch += 1

@@ -1,0 +1,50 @@
+"""Helpers every scenario shares: parameter checks and the latency summary."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ConfigError
+
+__all__ = ["check_choice", "check_count", "check_positive", "latency_fields"]
+
+
+def check_choice(param: str, value: Any, allowed: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``allowed``, else a ConfigError listing them."""
+    allowed = tuple(allowed)
+    if value not in allowed or isinstance(value, bool):
+        raise ConfigError(param, value, allowed)
+    return value
+
+
+def check_count(param: str, value: Any, low: int = 1, high: int | None = None) -> int:
+    """An int from ``low`` (to ``high``), else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        allowed = f"an int >= {low}" if high is None else f"an int from {low} to {high}"
+        raise ConfigError(param, value, allowed)
+    return value
+
+
+def check_positive(param: str, value: Any, allow_zero: bool = False) -> float:
+    """A finite number > 0 (or >= 0), else a ConfigError."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
+        value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ConfigError(param, value, "a finite number >= 0" if allow_zero else "a finite number > 0")
+    return float(value)
+
+
+def latency_fields(lat: pd.Series, prefix: str = "latency") -> dict[str, float]:
+    """Mean, p50, p95, p99 and max of a latency series in ms (NaN when it is empty)."""
+    if len(lat) == 0:
+        nan = float("nan")
+        return {f"{prefix}_mean": nan, f"{prefix}_p50": nan, f"{prefix}_p95": nan, f"{prefix}_p99": nan,
+                f"{prefix}_max": nan}
+    values = lat.to_numpy(dtype=float)
+    p50, p95, p99 = np.percentile(values, [50, 95, 99])
+    return {f"{prefix}_mean": float(values.mean()), f"{prefix}_p50": float(p50), f"{prefix}_p95": float(p95),
+            f"{prefix}_p99": float(p99), f"{prefix}_max": float(values.max())}

@@ -1,0 +1,187 @@
+"""Commit policies, crashes, groups and replay: who loses and who repeats, from the mechanism alone."""
+
+import pytest
+
+import simkit as sk
+
+N = 200
+
+
+def world_with_records(n=N, partitions=1, seed=1, at=0):
+    """A topic that receives ``n`` records at time ``at`` (ms)."""
+    w = sk.World(seed=seed)
+    b = sk.Broker(w)
+    b.create_topic("t", partitions)
+    p = sk.Producer(w, b, partitioner="round_robin")
+
+    def source():
+        yield w.env.timeout(at)
+        for i in range(n):
+            p.send("t", msg_id=i)
+
+    w.env.process(source())
+    return w, b
+
+
+def consume(commit, *, crash_at=None, schedule=(), workers=None, n=N, until=60_000):
+    w, b = world_with_records(n)
+    c = sk.Consumer(w, b, "consumer", "t", group="g", commit=commit, processing_time=100,
+                    auto_commit_interval=1000, session_timeout=500, restart_delay=100,
+                    auto_offset_reset="earliest", workers=workers, crash_schedule=schedule)
+    if crash_at is not None:
+        c.crash_at(crash_at)
+    w.run(until=until)
+    t = w.trace.to_frame()
+    return sk.checks.lost(t), sk.checks.duplicates(t), t
+
+
+def test_librdkafka_auto_commit_loses_what_was_committed_but_not_processed():
+    lost, _, t = consume("auto", crash_at=2550)
+    assert (t.event == "crash").sum() == 1
+    # the timer committed offset 200 at t=1000 while ~10 records were done: the rest is gone
+    assert lost.count == N - 25
+
+
+def test_java_auto_commit_on_poll_is_safe_while_processing_is_synchronous():
+    lost, dup, _ = consume("auto_on_poll", crash_at=2550)
+    assert lost.count == 0
+    assert dup.count == 25  # the batch was not committed yet: it all comes again
+
+
+def test_java_auto_commit_on_poll_with_a_worker_pool_loses_records():
+    lost, _, _ = consume("auto_on_poll", crash_at=2550, workers=2)
+    assert lost.count > 0
+
+
+def test_commit_before_processing_is_at_most_once():
+    lost, dup, _ = consume("before_processing", crash_at=2550)
+    assert lost.count == N - 25 and dup.count == 0
+
+
+def test_commit_after_processing_is_at_least_once():
+    lost, dup, _ = consume("after_processing", schedule=[(10, "after_process")])
+    assert lost.count == 0
+    assert dup.count == 1 and dup.examples == (10,)
+
+
+def test_no_crash_no_anomaly_for_every_policy():
+    for policy in sk.COMMIT_POLICIES:
+        lost, dup, _ = consume(policy)
+        assert (lost.count, dup.count) == (0, 0), policy
+
+
+def test_crashed_member_is_removed_after_session_timeout_and_its_partitions_move():
+    w, b = world_with_records(40, partitions=2, at=10)  # both members joined before records arrive
+    a = sk.Consumer(w, b, "a", "t", group="g", commit="after_processing", processing_time=50,
+                    session_timeout=3000, auto_offset_reset="earliest", restart_delay=10**9)
+    sk.Consumer(w, b, "b", "t", group="g", commit="after_processing", processing_time=50,
+                session_timeout=3000, auto_offset_reset="earliest")
+    a.crash_at(300)
+    w.run(until=20_000)
+    t = w.trace.to_frame()
+    leave = t[(t.event == "leave")]
+    assert len(leave) == 1 and leave.time.iloc[0] == pytest.approx(3300)
+    assert sk.checks.lost(t).count == 0
+    # after the move, b takes over partition 0 from a's last committed offset
+    a_commits = t[(t.event == "commit") & (t.component == "a")]
+    taken = t[(t.event == "process") & (t.component == "b") & (t.partition == 0)]
+    assert taken.time.min() >= 3300
+    assert taken.offset.min() == a_commits.offset.max()
+
+
+def test_more_consumers_than_partitions_leaves_some_idle():
+    w, b = world_with_records(10, partitions=2)
+    cs = [sk.Consumer(w, b, f"c{i}", "t", group="g", auto_offset_reset="earliest") for i in range(4)]
+    w.run(until=1000)
+    assert sorted(len(c._assigned) for c in cs) == [0, 0, 1, 1]
+
+
+def test_seek_to_beginning_replays_every_record():
+    w, b = world_with_records(30)
+    c = sk.Consumer(w, b, "c", "t", group="g", commit="after_processing", auto_offset_reset="earliest")
+
+    def replay():
+        yield w.env.timeout(1000)
+        c.seek_to_beginning()
+
+    w.env.process(replay())
+    w.run(until=5000)
+    dup = sk.checks.duplicates(w.trace.to_frame())
+    assert dup.count == 30
+
+
+def test_group_reset_offsets_to_a_time():
+    w = sk.World(seed=1)
+    b = sk.Broker(w)
+    b.create_topic("t", 1)
+    p = sk.Producer(w, b)
+
+    def source():
+        for i in range(10):
+            p.send("t", msg_id=i)
+            yield w.env.timeout(100)
+
+    w.env.process(source())
+    w.run(until=2000)
+    g = sk.ConsumerGroup(w, b, "g")
+    g.reset_offsets("t", time=450)
+    assert g.committed_offset("t", 0) == 5
+
+
+def test_a_handler_that_raises_names_the_message():
+    w, b = world_with_records(5)
+
+    def handler(record):
+        raise KeyError("email")
+
+    sk.Consumer(w, b, "c", "t", handler, auto_offset_reset="earliest")
+    with pytest.raises(sk.ExerciseError, match="KeyError.*message 0"):
+        w.run(until=1000)
+
+
+def test_a_handler_that_raises_with_on_error_crash_loops_on_the_poison_message():
+    w, b = world_with_records(5)
+
+    def handler(record):
+        if record.msg_id == 2:
+            raise ValueError("poison")
+
+    sk.Consumer(w, b, "c", "t", handler, commit="after_processing", on_error="crash", auto_offset_reset="earliest",
+                restart_delay=100, session_timeout=50)
+    w.run(until=2000)
+    t = w.trace.to_frame()
+    assert (t.event == "crash").sum() >= 5
+    assert set(t[t.event == "processed"].msg_id) == {0, 1}
+
+
+def test_handler_crash_points_are_declared_and_checked():
+    w, b = world_with_records(5)
+
+    def handler(record, ctx):
+        ctx.crash_point("between_steps")
+
+    handler.crash_points = ("between_steps",)
+    c = sk.Consumer(w, b, "c", "t", handler, commit="after_processing", auto_offset_reset="earliest",
+                    crash_schedule=[(2, "between_steps")], session_timeout=50, restart_delay=10)
+    assert "between_steps" in c.crash_plan.points
+    w.run(until=2000)
+    t = w.trace.to_frame()
+    assert t[t.event == "crash"].detail.tolist() == ["between_steps"]
+
+
+@pytest.mark.parametrize("param,value", [
+    ("commit", "sometimes"), ("max_poll_records", 0), ("workers", 0), ("auto_offset_reset", "middle"),
+    ("crash_rate", 1.5), ("processing_time", "slow"), ("on_error", "ignore"),
+])
+def test_bad_consumer_settings_are_config_errors(param, value):
+    w, b = world_with_records(1)
+    with pytest.raises(sk.ConfigError, match=param):
+        sk.Consumer(w, b, "c", "t", **{param: value})
+
+
+def test_unknown_commit_policy_lists_the_known_ones():
+    w, b = world_with_records(1)
+    with pytest.raises(sk.ConfigError) as err:
+        sk.Consumer(w, b, "c", "t", commit="manual")
+    for policy in sk.COMMIT_POLICIES:
+        assert policy in str(err.value)

@@ -1,0 +1,111 @@
+"""The producer's Kafka behaviours must emerge from the mechanism: retries, in-flight requests, idempotence."""
+
+import pytest
+
+import simkit as sk
+
+
+def run(*, idempotent=None, max_in_flight=5, acks="all", outage=None, cut_responses=None, n=20, seed=3,
+        retries=2**31 - 1):
+    w = sk.World(seed=seed)
+    b = sk.Broker(w)
+    b.create_topic("t", 1)
+    p = sk.Producer(w, b, acks=acks, idempotent=idempotent, max_in_flight=max_in_flight,
+                    latency=sk.uniform(1, 3), request_timeout=50, retry_backoff=5, retries=retries)
+    if outage:
+        b.outage(*outage)
+    if cut_responses:
+        p.link_in.cut(*cut_responses)
+    futures = []
+
+    def source():
+        for i in range(n):
+            futures.append(p.send("t", key="user-1", msg_id=i))
+            yield w.env.timeout(1)
+
+    w.env.process(source())
+    w.run()
+    return [r.msg_id for r in b.topics["t"][0].records], w, futures
+
+
+def test_retries_with_several_requests_in_flight_and_no_idempotence_reorder_a_partition():
+    log, _, _ = run(idempotent=False, max_in_flight=5, outage=(5, 3))
+    assert sorted(log) == list(range(20))
+    assert log != sorted(log)
+
+
+def test_idempotent_producer_keeps_order_across_the_same_outage():
+    log, _, _ = run(idempotent=True, max_in_flight=5, outage=(5, 3))
+    assert log == list(range(20))
+
+
+def test_one_request_in_flight_keeps_order_without_idempotence():
+    log, _, _ = run(idempotent=False, max_in_flight=1, outage=(5, 3))
+    assert log == list(range(20))
+
+
+def test_lost_response_then_retry_duplicates_without_idempotence():
+    log, w, _ = run(idempotent=False, cut_responses=(5, 3))
+    assert len(log) > 20 and set(log) == set(range(20))
+    trace = w.trace.to_frame()
+    assert (trace.event == "retry").any()
+    assert sk.checks.duplicates(trace, "append").count > 0
+
+
+def test_idempotent_broker_drops_the_retried_batch_it_already_has():
+    log, w, _ = run(idempotent=True, cut_responses=(5, 3))
+    assert log == list(range(20))
+    assert (w.trace.to_frame().event == "duplicate_dropped").any()
+
+
+def test_acks_zero_to_a_down_broker_loses_records_silently():
+    log, w, futures = run(acks=0, outage=(5, 3))
+    trace = w.trace.to_frame()
+    assert len(log) < 20
+    assert all(f.ok for f in futures)  # the application was told nothing
+    assert not (trace.event == "send_failed").any()
+    assert sk.checks.lost(trace, "send", "append").count == 20 - len(log)
+
+
+def test_a_producer_that_runs_out_of_retries_reports_the_failure():
+    _, w, futures = run(idempotent=False, retries=0, outage=(5, 3))
+    trace = w.trace.to_frame()
+    failed = trace[trace.event == "send_failed"]
+    assert len(failed) > 0
+    assert sum(1 for f in futures if not f.ok) == len(failed)
+    assert all(isinstance(f.value, sk.BrokerUnavailable) for f in futures if not f.ok)
+
+
+@pytest.mark.parametrize("param,value", [
+    ("acks", 2), ("acks", "leader"), ("max_in_flight", 0), ("retries", -1), ("request_timeout", 0),
+])
+def test_bad_producer_settings_are_config_errors(param, value):
+    w = sk.World(seed=1)
+    b = sk.Broker(w)
+    with pytest.raises(sk.ConfigError, match=param):
+        sk.Producer(w, b, **{param: value})
+
+
+def test_idempotence_refuses_more_than_five_in_flight_as_kafka_does():
+    w = sk.World(seed=1)
+    b = sk.Broker(w)
+    with pytest.raises(sk.ConfigError, match="max_in_flight"):
+        sk.Producer(w, b, idempotent=True, max_in_flight=6)
+    # left unset, idempotence is quietly turned off instead (Kafka 3.2+)
+    assert sk.Producer(w, b, "p2", max_in_flight=6).idempotent is False
+
+
+def test_kafka_3_defaults():
+    w = sk.World(seed=1)
+    p = sk.Producer(w, sk.Broker(w))
+    assert (p.acks, p.idempotent, p.max_in_flight, p.retries) == ("all", True, 5, 2**31 - 1)
+    assert (p.request_timeout, p.delivery_timeout, p.retry_backoff) == (30000, 120000, 100)
+
+
+def test_unknown_topic_is_a_config_error_listing_topics():
+    w = sk.World(seed=1)
+    b = sk.Broker(w)
+    b.create_topic("orders", 2)
+    p = sk.Producer(w, b)
+    with pytest.raises(sk.ConfigError, match="orders"):
+        p.send("order", key="k")
