@@ -26,6 +26,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import simpy
 
 from .errors import BrokerUnavailable, ConfigError, OutOfOrderSequence
+from .faults import window
 from .world import World
 
 __all__ = ["Broker", "PartitionLog", "Record"]
@@ -119,23 +120,16 @@ class Broker:
     # -- availability -------------------------------------------------------------------
     def outage(self, start: float, duration: float) -> None:
         """Make the broker unavailable from ``start`` for ``duration`` ms."""
-        if isinstance(start, bool) or not isinstance(start, (int, float)) or start < self.world.now:
-            raise ConfigError("start", start, f"a time in ms >= now ({self.world.now})")
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
-            raise ConfigError("duration", duration, "a duration in ms > 0")
-        self.outages.append((float(start), float(start + duration)))
-        env = self.world.env
-
-        def _window():  # type: ignore[no-untyped-def]
-            yield env.timeout(start - env.now)
+        def down() -> None:
             self.down = True
             self.world.record(self.name, "broker_down")
-            yield env.timeout(duration)
+
+        def up() -> None:
             self.down = False
             self.world.record(self.name, "broker_up")
             self._wake_all()
 
-        env.process(_window())
+        self.outages.append(window(self.world, start, duration, down, up))
 
     def _check_up(self, what: str) -> None:
         if self.down:

@@ -18,6 +18,7 @@ import simpy
 
 from .distributions import DistributionLike, as_distribution
 from .errors import ConfigError, DatabaseUnavailable, SimkitError
+from .faults import window
 from .world import World
 
 __all__ = ["BoundaryViolation", "Database", "Transaction"]
@@ -66,22 +67,16 @@ class Database:
 
     def outage(self, start: float, duration: float) -> None:
         """Make the database refuse every commit and read from ``start`` for ``duration`` ms."""
-        if isinstance(start, bool) or not isinstance(start, (int, float)) or start < self.world.now:
-            raise ConfigError("start", start, f"a time in ms >= now ({self.world.now})")
-        if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
-            raise ConfigError("duration", duration, "a duration in ms > 0")
-        self.outages.append((float(start), float(start + duration)))
-        env = self.world.env
 
-        def _window() -> Generator[simpy.Event, Any, None]:
-            yield env.timeout(start - env.now)
+        def down() -> None:
             self.down = True
             self.world.record(self.name, "db_down")
-            yield env.timeout(duration)
+
+        def up() -> None:
             self.down = False
             self.world.record(self.name, "db_up")
 
-        env.process(_window())
+        self.outages.append(window(self.world, start, duration, down, up))
 
     def transaction(self, owner: str | None = None, msg_id: Any = None) -> "Transaction":
         """Begin a transaction; ``owner`` restricts it to the tables of that schema."""

@@ -11,12 +11,14 @@ seed crash on the same messages (common random numbers).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Callable, Generator, Iterable, Sequence
+
+import simpy
 
 from .errors import ConfigError, Crash
 from .world import World
 
-__all__ = ["CrashPlan", "check_rate"]
+__all__ = ["CrashPlan", "check_rate", "window"]
 
 
 def check_rate(param: str, value: float) -> float:
@@ -97,3 +99,32 @@ class CrashPlan:
             raise Crash(self.component, name)
         if name not in self.points:
             raise ConfigError("crash point", name, f"one of {list(self.points)} declared by {self.component}")
+
+
+def window(
+    world: World,
+    start: float,
+    duration: float,
+    on_start: Callable[[], None],
+    on_end: Callable[[], None],
+) -> tuple[float, float]:
+    """Schedule a fault window: ``on_start()`` at ``start`` ms, ``on_end()`` ``duration`` ms later.
+
+    Validates both numbers (a ConfigError names the one that is wrong) and returns the
+    window as ``(start, end)``. Broker outages, database outages and cut links all use it.
+    """
+    now = world.env.now
+    if isinstance(start, bool) or not isinstance(start, (int, float)) or start < now:
+        raise ConfigError("start", start, f"a time in ms >= now ({now})")
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
+        raise ConfigError("duration", duration, "a duration in ms > 0")
+    env = world.env
+
+    def _window() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(start - env.now)
+        on_start()
+        yield env.timeout(duration)
+        on_end()
+
+    env.process(_window())
+    return float(start), float(start + duration)

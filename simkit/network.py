@@ -15,6 +15,7 @@ import simpy
 
 from .distributions import DistributionLike, as_distribution
 from .errors import ConfigError, RequestTimeout
+from .faults import window
 from .world import World
 
 __all__ = ["Link", "Server", "call"]
@@ -34,17 +35,11 @@ class Link:
 
     def cut(self, start: float, duration: float) -> None:
         """Drop everything sent across the link between ``start`` and ``start + duration`` ms."""
-        _check_window(start, duration)
-        self._cuts.append((float(start), float(start) + float(duration)))
-        env = self.world.env
-
-        def _marks() -> Generator[simpy.Event, None, None]:
-            yield env.timeout(start - env.now)
-            self.world.record(self.name, "link_down")
-            yield env.timeout(duration)
-            self.world.record(self.name, "link_up")
-
-        env.process(_marks())
+        self._cuts.append(window(
+            self.world, start, duration,
+            lambda: self.world.record(self.name, "link_down"),
+            lambda: self.world.record(self.name, "link_up"),
+        ))
 
     def is_cut(self, t0: float, t1: float) -> bool:
         """True if a cut overlaps the interval [t0, t1]."""
@@ -63,13 +58,6 @@ class Link:
             return None
         self._last_arrival = arrival
         return arrival - now
-
-
-def _check_window(start: float, duration: float) -> None:
-    if isinstance(start, bool) or not isinstance(start, (int, float)) or start < 0:
-        raise ConfigError("start", start, "a time in ms >= 0")
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or duration <= 0:
-        raise ConfigError("duration", duration, "a duration in ms > 0")
 
 
 def call(
