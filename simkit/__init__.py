@@ -35,6 +35,7 @@ from .faults import CrashPlan
 from .groups import ConsumerGroup
 from .monitor import Monitor
 from .network import Link, Server, call
+from .outbox import Outbox, OutboxRow, Relay
 from .partitioners import murmur2, partition_for
 from .producer import Producer
 from .results import Report, RunResult
@@ -67,9 +68,12 @@ __all__ = [
     "Link",
     "Monitor",
     "OutOfOrderSequence",
+    "Outbox",
+    "OutboxRow",
     "PartitionLog",
     "Producer",
     "Record",
+    "Relay",
     "Report",
     "RequestTimeout",
     "RunResult",

@@ -16,6 +16,7 @@ from ._base import (
     time_series,
     timeline,
 )
+from .publishing import outbox_metrics
 from .queueing import latency_vs_load
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "lag_over_time",
     "latency_cdf",
     "latency_vs_load",
+    "outbox_metrics",
     "outcome_bars",
     "percentile_bars",
     "shade_windows",

@@ -84,8 +84,11 @@ def outcome_bars(
     ax.set_xticks(x, [str(d) for d in designs])
     ax.set_ylabel(ylabel)
     ax.set_xlabel(by)
-    if len(metrics) > 1:
-        ax.legend(title="outcome")
+    if len(metrics) > 1:  # the hatching tells metrics apart; colours are the designs'
+        from matplotlib.patches import Patch
+        handles = [Patch(facecolor="white", edgecolor="black", hatch=hatches[j % len(hatches)], label=m)
+                   for j, m in enumerate(metrics)]
+        ax.legend(handles=handles, title="outcome")
     if title is None:
         m = metrics[0]
         means = df.groupby(by, sort=False)[m].mean()
@@ -260,7 +263,7 @@ def timeline(
     ax.set_ylim(-0.7, len(comps) - 0.3)
     ax.invert_yaxis()
     ax.set_xlabel("time (s)")
-    ax.legend(loc="upper right", fontsize="small", ncol=4)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     if title is None:
         crashes = int((rows["event"] == "crash").sum())
         title = f"{crashes} crash(es); {len(highlight)} message(s) followed in red"

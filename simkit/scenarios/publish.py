@@ -1,0 +1,417 @@
+"""Publishing an event for a database change: dual write, publish then commit, and the outbox.
+
+A sign-up service handles ``messages`` requests arriving as a Poisson stream, one at a
+time. Each request creates a user row in the service's database and must tell the
+rest of the system with a ``signup-<n>`` event on the broker. The three designs:
+
+``"dual_write"``
+    commit the user row, then publish the event and wait for the broker's ack. A
+    crash between the two (crash point ``between_commit_and_publish``), or a publish
+    that fails after the commit (a broker outage longer than ``publish_timeout``),
+    leaves a user nobody hears about: a *lost* event.
+``"publish_then_commit"``
+    publish first, then commit. A crash between the two
+    (``between_publish_and_commit``) or a commit the database refuses (``db_outage``)
+    leaves an event about a user that does not exist: a *ghost*.
+``"outbox"``
+    write the user row and an outbox row in one transaction; a :class:`~simkit.Relay`
+    publishes the outbox at least once. Nothing is lost and nothing is a ghost; a relay
+    crash after a publish and before its mark (``after_publish``), or a mark the
+    database refuses, publishes one event twice: a *duplicate*.
+
+The service's crash points, in code-path order, are :data:`SERVICE_POINTS`;
+``crash_rate`` means what it means everywhere in simkit (each request the service
+starts handling crashes with that probability at one of its points, chosen
+uniformly). A crashed request is answered with an error; the service comes back after
+``restart_delay`` ms and goes on with the next request. Under one seed every design
+sees the same arrivals and the same crash draws, so they crash on the same requests.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Any, Callable, Generator, Iterable
+
+import pandas as pd
+import simpy
+
+from .. import checks
+from ..broker import Broker
+from ..checks import Check
+from ..database import Database, Transaction
+from ..distributions import DistributionLike, as_distribution, exponential, uniform
+from ..errors import ClientError, ConfigError, Crash
+from ..faults import CrashPlan, check_rate
+from ..outbox import Outbox, Relay
+from ..producer import Producer
+from ..results import Report, RunResult
+from ..world import World, check_seed
+from ._common import check_choice, check_count, check_positive, latency_fields
+
+__all__ = [
+    "DESIGNS", "RELAY_POINTS", "SERVICE_POINTS", "failed_requests", "ghost_events", "lost_events",
+    "pending_events", "publish",
+]
+
+DESIGNS = ("dual_write", "publish_then_commit", "outbox")
+
+#: The sign-up service's crash points per design, in code-path order.
+SERVICE_POINTS: dict[str, tuple[str, ...]] = {
+    "dual_write": ("before_commit", "between_commit_and_publish", "after_publish"),
+    "publish_then_commit": ("before_publish", "between_publish_and_commit", "after_commit"),
+    "outbox": ("before_commit", "after_commit"),
+}
+RELAY_POINTS = Relay.POINTS
+
+TOPIC = "user_signed_up"
+USERS = "app.users"
+OUTBOX = "app.outbox"
+
+
+def publish(
+    design: str,
+    crash_rate: float = 0.0,
+    messages: int = 200,
+    seed: int = 0,
+    *,
+    arrival_rate: float = 0.02,
+    crash_schedule: Iterable[tuple[int, str]] = (),
+    relay_crash_rate: float = 0.0,
+    relay_crash_schedule: Iterable[tuple[int, str]] = (),
+    relay_dies_at: float | None = None,
+    db_outage: tuple[float, float] | None = None,
+    broker_outage: tuple[float, float] | None = None,
+    alert_lag: float | None = 50,
+    alert_age: float | None = 2000,
+    service_time: DistributionLike = exponential(2),
+    network_latency: DistributionLike = uniform(1, 3),
+    commit_latency: DistributionLike = 2,
+    publish_timeout: float = 2000,
+    restart_delay: DistributionLike = 200,
+    relay_restart_delay: DistributionLike = 500,
+    poll_interval: float = 100,
+    batch_size: int = 20,
+    monitor_interval: float = 100,
+    drain: float = 10_000,
+) -> RunResult:
+    """Run the sign-up service with one publishing ``design``; see the module docs for the story.
+
+    Times are in ms; ``arrival_rate`` is requests per ms (0.02 is 20 a second).
+    ``crash_schedule`` places service crashes exactly, as ``(n, point)``: crash at
+    ``point`` while handling the ``n``-th request (from 0). The relay parameters
+    (``relay_crash_rate``, ``relay_crash_schedule`` over rows handled, ``relay_dies_at``,
+    ``relay_restart_delay``, ``poll_interval``, ``batch_size``) and the alert thresholds
+    (``alert_lag`` rows, ``alert_age`` ms, sampled every ``monitor_interval`` ms) apply to
+    the outbox design and are ignored by the others. ``db_outage`` and
+    ``broker_outage`` are ``(start, duration)`` windows. The producer gives up on a
+    record after ``publish_timeout`` ms (its ``delivery.timeout.ms``). After the last
+    answer the run waits up to ``drain`` ms for the outbox to empty.
+
+    Report fields: ``requests``, ``succeeded``, ``failed`` (answered with an error),
+    ``committed`` (users created), ``published`` (events in the broker), ``lost``
+    (users whose event never reached the broker and is not waiting in an outbox),
+    ``ghosts`` (events for users never created), ``duplicates`` (events in the broker
+    more than once), ``duplicate_publishes`` (the extra copies), ``pending`` (events
+    still waiting in the outbox when the run ended), ``crashes`` and ``relay_crashes``,
+    ``alerts`` and ``first_alert_at`` (ms, NaN without one), ``outbox_lag_max`` (rows)
+    and ``outbox_age_max`` (ms), ``latency_*`` (request to successful answer, ms),
+    ``delivery_*`` (request to the event's first append, ms), ``last_request_at`` and
+    ``duration`` (ms). Checks: ``lost``, ``ghosts``, ``duplicates``, ``pending``,
+    ``failed``, each with example event ids. Series: ``outbox_lag`` and ``outbox_age``
+    (empty for designs without an outbox).
+    """
+    check_choice("design", design, DESIGNS)
+    crash_rate = check_rate("crash_rate", crash_rate)
+    messages = check_count("messages", messages, 1, 100_000)
+    seed = check_seed(seed)
+    lam = check_positive("arrival_rate", arrival_rate)
+    relay_crash_rate = check_rate("relay_crash_rate", relay_crash_rate)
+    crash_schedule = _schedule("crash_schedule", crash_schedule, SERVICE_POINTS[design])
+    relay_crash_schedule = _schedule("relay_crash_schedule", relay_crash_schedule, RELAY_POINTS)
+    if relay_dies_at is not None:
+        relay_dies_at = check_positive("relay_dies_at", relay_dies_at, allow_zero=True)
+    db_window = _window("db_outage", db_outage)
+    broker_window = _window("broker_outage", broker_outage)
+    alert_lag = _threshold("alert_lag", alert_lag)
+    alert_age = _threshold("alert_age", alert_age)
+    service = as_distribution("service_time", service_time)
+    latency = as_distribution("network_latency", network_latency)
+    commit = as_distribution("commit_latency", commit_latency)
+    publish_timeout = check_positive("publish_timeout", publish_timeout)
+    restart = as_distribution("restart_delay", restart_delay)
+    relay_restart = as_distribution("relay_restart_delay", relay_restart_delay)
+    poll_interval = check_positive("poll_interval", poll_interval)
+    batch_size = check_count("batch_size", batch_size)
+    monitor_interval = check_positive("monitor_interval", monitor_interval)
+    drain = check_positive("drain", drain, allow_zero=True)
+    params: dict[str, Any] = dict(
+        design=design, crash_rate=crash_rate, messages=messages, arrival_rate=lam,
+        crash_schedule=tuple(crash_schedule), relay_crash_rate=relay_crash_rate,
+        relay_crash_schedule=tuple(relay_crash_schedule), relay_dies_at=relay_dies_at, db_outage=db_window,
+        broker_outage=broker_window, alert_lag=alert_lag, alert_age=alert_age, service_time=service,
+        network_latency=latency, commit_latency=commit, publish_timeout=publish_timeout,
+        restart_delay=restart, relay_restart_delay=relay_restart, poll_interval=poll_interval,
+        batch_size=batch_size, monitor_interval=monitor_interval, drain=drain,
+    )
+
+    # the world: a broker, the service's database, one producer
+    world = World(seed)
+    env = world.env
+    broker = Broker(world)
+    broker.create_topic(TOPIC, 1)
+    db = Database(world, commit_latency=commit)
+    db.create_table(USERS)
+    producer = Producer(world, broker, "producer", latency=latency, request_timeout=publish_timeout,
+                        delivery_timeout=publish_timeout)
+    if db_window:
+        db.outage(*db_window)
+    if broker_window:
+        broker.outage(*broker_window)
+    outbox: Outbox | None = None
+    monitors = {}
+    if design == "outbox":
+        outbox = Outbox(db, OUTBOX)
+        Relay(world, outbox, producer, poll_interval=poll_interval, batch_size=batch_size,
+              crash_rate=relay_crash_rate, crash_schedule=relay_crash_schedule, restart_delay=relay_restart,
+              dies_at=relay_dies_at)
+        monitors = outbox.monitors(interval=monitor_interval, alert_lag=alert_lag, alert_age=alert_age)
+
+    # the service and its users
+    answered = env.event()
+    svc = _SignupService(world, design, db, producer, outbox, service, restart, crash_rate, crash_schedule,
+                         messages, answered)
+
+    def users() -> Generator[simpy.Event, Any, None]:
+        rng = world.rng("arrivals")
+        for i in range(messages):
+            yield env.timeout(rng.expovariate(lam))
+            world.record("client", "request", key=f"user-{i}", msg_id=f"signup-{i}")
+            svc.submit(i)
+
+    def finish() -> Generator[simpy.Event, Any, None]:
+        yield answered
+        deadline = env.now + drain
+        while outbox is not None and outbox.lag() and env.now < deadline:
+            yield env.timeout(poll_interval)
+        yield env.timeout(monitor_interval)  # one more sample, so the series end on the final state
+
+    env.process(users())
+    world.run(until=env.process(finish()))
+
+    # check: everything below reads the trace
+    trace = world.trace.to_frame()
+    found = {
+        "lost": lost_events(trace),
+        "ghosts": ghost_events(trace),
+        "duplicates": checks.duplicates(trace, "append"),
+        "pending": pending_events(trace),
+        "failed": failed_requests(trace),
+    }
+    client = trace[trace["component"] == "client"]
+    crashes = trace[trace["event"] == "crash"]
+    alerts = trace[trace["event"] == "alert"]
+    series = {name: _frame(monitors.get(name), name) for name in ("outbox_lag", "outbox_age")}
+    fields: dict[str, float] = dict(
+        requests=int((client["event"] == "request").sum()),
+        succeeded=int((client["event"] == "responded").sum()),
+        failed=found["failed"].count,
+        committed=int(_commits(trace, USERS).nunique()),
+        published=int(trace.loc[trace["event"] == "append", "msg_id"].nunique()),
+        lost=found["lost"].count,
+        ghosts=found["ghosts"].count,
+        duplicates=found["duplicates"].count,
+        duplicate_publishes=int(trace.loc[trace["event"] == "append", "msg_id"].duplicated().sum()),
+        pending=found["pending"].count,
+        crashes=int((crashes["component"] == "service").sum()),
+        relay_crashes=int((crashes["component"] == "relay").sum()),
+        alerts=int(len(alerts)),
+        first_alert_at=float(alerts["time"].min()) if len(alerts) else math.nan,
+        outbox_lag_max=float(series["outbox_lag"]["outbox_lag"].max()) if design == "outbox" else 0.0,
+        outbox_age_max=float(series["outbox_age"]["outbox_age"].max()) if design == "outbox" else 0.0,
+        **latency_fields(checks.latencies(trace, "request", "responded")),
+        **latency_fields(checks.latencies(trace, "request", "append"), "delivery"),
+        last_request_at=float(client.loc[client["event"] == "request", "time"].max()),
+        duration=float(env.now),
+    )
+    return RunResult("publish", seed, params, Report(**fields), found, series, world.trace)
+
+
+class _SignupService:
+    """The service under test: takes requests one at a time, crashes, restarts, answers."""
+
+    def __init__(self, world: World, design: str, db: Database, producer: Producer, outbox: Outbox | None,
+                 service_time: Any, restart_delay: Any, crash_rate: float, crash_schedule: list[tuple[int, str]],
+                 messages: int, answered: simpy.Event):
+        self.world = world
+        self.db = db
+        self.producer = producer
+        self.outbox = outbox
+        self.service_time = service_time
+        self.restart_delay = restart_delay
+        self.plan = CrashPlan(world, "service", SERVICE_POINTS[design], crash_rate, crash_schedule)
+        self.handle: Callable[[int], Generator[simpy.Event, Any, None]] = getattr(self, "handle_" + design)
+        self._rng = world.rng("service/timing")
+        self._queue: deque[int] = deque()
+        self._wake: simpy.Event | None = None
+        self._tx: Transaction | None = None
+        self._left = messages
+        self._answered = answered
+        world.env.process(self._run())
+
+    def submit(self, i: int) -> None:
+        self._queue.append(i)
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        env = self.world.env
+        while True:
+            while not self._queue:
+                self._wake = env.event()
+                yield self._wake
+            i = self._queue.popleft()
+            event_id = f"signup-{i}"
+            self.plan.arm()
+            try:
+                yield env.timeout(self.service_time.sample(self._rng))
+                yield from self.handle(i)
+            except Crash as crash:
+                if self._tx is not None and not self._tx.done:
+                    self._tx.abort()  # the connection died with the process: the database rolls back
+                self.world.record("service", "crash", msg_id=event_id, detail=crash.point)
+                self._answer(event_id, f"connection reset: the service crashed at {crash.point}")
+                yield env.timeout(self.restart_delay.sample(self._rng))
+                self.world.record("service", "restart")
+                continue
+            except ClientError as err:  # the database refused the commit, or the producer gave up
+                self._answer(event_id, type(err).__name__)
+            else:
+                self._answer(event_id)
+            finally:
+                self.plan.disarm()
+                self._tx = None
+
+    def _answer(self, event_id: str, error: str | None = None) -> None:
+        if error is None:
+            self.world.record("client", "responded", msg_id=event_id)
+        else:
+            self.world.record("client", "request_failed", msg_id=event_id, detail=error)
+        self._left -= 1
+        if self._left == 0:
+            self._answered.succeed()
+
+    def _create_user(self, i: int, with_event: bool = False) -> Generator[simpy.Event, Any, None]:
+        self._tx = tx = self.db.transaction(msg_id=f"signup-{i}")
+        tx.put(USERS, f"user-{i}", {"email": f"user-{i}@example.org"})
+        if with_event:
+            assert self.outbox is not None
+            self.outbox.add(tx, f"signup-{i}", TOPIC, key=f"user-{i}", payload={"user": f"user-{i}"})
+        yield from tx.commit()
+
+    def _publish(self, i: int) -> simpy.Event:
+        return self.producer.send(TOPIC, {"user": f"user-{i}"}, key=f"user-{i}", msg_id=f"signup-{i}")
+
+    # -- the three designs, each a request's code path with its crash points -------------------
+    def handle_dual_write(self, i: int) -> Generator[simpy.Event, Any, None]:
+        self.plan.hit("before_commit")
+        yield from self._create_user(i)
+        self.plan.hit("between_commit_and_publish")
+        yield self._publish(i)
+        self.plan.hit("after_publish")
+
+    def handle_publish_then_commit(self, i: int) -> Generator[simpy.Event, Any, None]:
+        self.plan.hit("before_publish")
+        yield self._publish(i)
+        self.plan.hit("between_publish_and_commit")
+        yield from self._create_user(i)
+        self.plan.hit("after_commit")
+
+    def handle_outbox(self, i: int) -> Generator[simpy.Event, Any, None]:
+        self.plan.hit("before_commit")
+        yield from self._create_user(i, with_event=True)
+        self.plan.hit("after_commit")
+
+
+# -- checkers: pure functions over the trace -------------------------------------------------
+def _commits(trace: pd.DataFrame, table: str, without: str | None = None) -> pd.Series:
+    """Event ids of the committed transactions that wrote ``table`` (and not ``without``)."""
+    rows = trace[trace["event"] == "db_commit"]
+    tables = rows["detail"].map(lambda d: str(d).split(","))
+    keep = tables.map(lambda ts: table in ts and (without is None or without not in ts))
+    return rows.loc[keep, "msg_id"].dropna()
+
+
+def _rename(check: Check, name: str, detail: str) -> Check:
+    return Check(name, check.count, check.examples, detail)
+
+
+def _appended(trace: pd.DataFrame) -> pd.DataFrame:
+    return trace.loc[trace["event"] == "append", ["event", "msg_id"]]
+
+
+def lost_events(trace: pd.DataFrame, table: str = USERS, outbox_table: str = OUTBOX) -> Check:
+    """State committed in ``table`` whose event never reached the broker and waits in no outbox."""
+    made = _commits(trace, table, without=outbox_table)
+    rows = pd.concat([pd.DataFrame({"event": "db_commit", "msg_id": made}), _appended(trace)])
+    found = checks.lost(rows, produced="db_commit", delivered="append")
+    return _rename(found, "lost", f"of {made.nunique()} committed without an outbox row, never appended")
+
+
+def ghost_events(trace: pd.DataFrame, table: str = USERS) -> Check:
+    """Events in the broker for state that was never committed in ``table``."""
+    made = _commits(trace, table)
+    rows = pd.concat([_appended(trace), pd.DataFrame({"event": "db_commit", "msg_id": made})])
+    found = checks.lost(rows, produced="append", delivered="db_commit")
+    return _rename(found, "ghosts", "appended to the broker, state never committed")
+
+
+def pending_events(trace: pd.DataFrame, table: str = USERS, outbox_table: str = OUTBOX) -> Check:
+    """Events committed to the outbox with their state and not in the broker yet (the relay's backlog)."""
+    made = _commits(trace, table).loc[lambda s: s.isin(_commits(trace, outbox_table))]
+    rows = pd.concat([pd.DataFrame({"event": "db_commit", "msg_id": made}), _appended(trace)])
+    found = checks.lost(rows, produced="db_commit", delivered="append")
+    return _rename(found, "pending", "in the outbox, not published when the run ended")
+
+
+def failed_requests(trace: pd.DataFrame) -> Check:
+    """Requests answered with an error (the ``detail`` of each ``request_failed`` row says why)."""
+    ids = trace.loc[trace["event"] == "request_failed", "msg_id"]
+    return Check("failed", int(len(ids)), tuple(ids.head(checks.EXAMPLES)), "answered with an error")
+
+
+# -- parameter helpers -------------------------------------------------------------------------
+def _schedule(param: str, value: Any, points: tuple[str, ...]) -> list[tuple[int, str]]:
+    try:
+        items = list(value)
+    except TypeError:
+        raise ConfigError(param, value, "a list of (n, point) pairs") from None
+    for item in items:
+        ok = isinstance(item, (tuple, list)) and len(item) == 2
+        if not ok or isinstance(item[0], bool) or not isinstance(item[0], int) or item[0] < 0:
+            raise ConfigError(param, item, "(n, point) pairs with n an int >= 0")
+        if item[1] not in points:
+            raise ConfigError(param, item, f"(n, point) with point one of {list(points)}")
+    return [tuple(item) for item in items]  # type: ignore[misc]
+
+
+def _window(param: str, value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not ok or value[0] < 0 or value[1] <= 0:
+        raise ConfigError(param, value, "None or (start, duration) in ms with start >= 0 and duration > 0")
+    return float(value[0]), float(value[1])
+
+
+def _threshold(param: str, value: Any) -> float | None:
+    if value is None:
+        return None
+    return check_positive(param, value)
+
+
+def _frame(monitor: Any, name: str) -> pd.DataFrame:
+    if monitor is None:
+        return pd.DataFrame({"time": pd.Series(dtype=float), name: pd.Series(dtype=float)})
+    return monitor.to_frame()
