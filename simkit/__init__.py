@@ -11,6 +11,7 @@ from .broker import Broker, PartitionLog, Record
 from .checks import Check
 from .consumer import COMMIT_POLICIES, Consumer, Context
 from .database import BoundaryViolation, Database, Transaction
+from .dedupe import DedupeTable, EmailProvider
 from .distributions import (
     Distribution,
     as_distribution,
@@ -62,8 +63,10 @@ __all__ = [
     "CrashPlan",
     "Database",
     "DatabaseUnavailable",
+    "DedupeTable",
     "Distribution",
     "EVENTS",
+    "EmailProvider",
     "ExerciseError",
     "Link",
     "Monitor",

@@ -28,14 +28,18 @@ def test_there_are_notebooks():
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_notebook_runs_and_draws(path):
+def test_notebook_runs_and_draws(path, tmp_path):
+    from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     env_backend = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
+        # IPC sockets in a folder of this test's own: kernels started in parallel (pytest -n)
+        # cannot race for the same TCP ports and swallow each other's replies
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "kernel"))
+        NotebookClient(nb, km=km, timeout=600, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
     finally:
         if env_backend is None:

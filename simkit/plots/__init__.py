@@ -16,12 +16,16 @@ from ._base import (
     time_series,
     timeline,
 )
+from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load
 
 __all__ = [
     "DESIGN_COLORS",
+    "anomaly_timeline",
     "color_for",
+    "commit_vs_processed",
+    "dedupe_table_size",
     "lag_over_time",
     "latency_cdf",
     "latency_vs_load",

@@ -1,0 +1,200 @@
+"""Figures of the consuming lessons: commit policies and idempotent consumers.
+
+* :func:`commit_vs_processed`: the committed offset against the record being handled,
+  with the gap between them shaded: red where the commit runs ahead (a crash there
+  loses records), orange where it trails (a crash there repeats them).
+* :func:`anomaly_timeline`: the swimlane timeline zoomed on one lost or duplicated
+  message, with the crash that caused it and the commit that covered it.
+* :func:`dedupe_table_size`: a dedupe table's size over time, bounded by its TTL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from ..results import RunResult
+from ._base import _ax, color_for, timeline
+
+__all__ = ["anomaly_timeline", "commit_vs_processed", "dedupe_table_size"]
+
+
+def _design(result: RunResult) -> str:
+    for name in ("commit", "strategy", "design"):
+        if name in result.params:
+            return str(result.params[name])
+    return result.scenario
+
+
+def commit_vs_processed(
+    result: RunResult,
+    ax: Axes | None = None,
+    partition: int = 0,
+    title: str | None = None,
+    window: tuple[float, float] | None = None,
+) -> Axes:
+    """How far the committed offset runs ahead of (or behind) the work, over time, crashes marked.
+
+    The line is *committed offset minus handled offset* in one partition, in records.
+    "Handled" is the offset after the record whose side effect happened last, so it
+    drops back when a consumer restarts from an older commit. Above zero (red) the
+    group has committed records nobody has handled yet: a crash there loses them.
+    Below zero (orange) records are handled and not committed: a crash there repeats
+    them. ``window`` (ms) zooms in.
+    """
+    ax = _ax(ax, (9, 3.5))
+    t = result.trace
+    part = t[t["partition"] == partition]
+    commits = part[part["event"] == "commit"]
+    effect = "side_effect" if (part["event"] == "side_effect").any() else "processed"
+    handled = part[part["event"] == effect]
+    grid = np.unique(np.concatenate([[0.0], commits["time"].to_numpy(), handled["time"].to_numpy()]))
+    c = pd.Series(commits["offset"].to_numpy(dtype=float), index=commits["time"].to_numpy())
+    h = pd.Series(handled["offset"].to_numpy(dtype=float) + 1, index=handled["time"].to_numpy())
+    c = c.groupby(level=0).last().reindex(grid, method="ffill").fillna(0).to_numpy()
+    h = h.groupby(level=0).last().reindex(grid, method="ffill").fillna(0).to_numpy()
+    gap = c - h
+    # the step curve as explicit corners, so each shaded area starts and ends exactly at a step
+    x = np.repeat(grid / 1000.0, 2)[1:]
+    y = np.repeat(gap, 2)[:-1]
+    ax.fill_between(x, y, 0, where=y > 0, color="#d62728", alpha=0.35, linewidth=0,
+                    label="committed, not yet handled: lost if it crashes")
+    ax.fill_between(x, y, 0, where=y < 0, color="#ff7f0e", alpha=0.35, linewidth=0,
+                    label="handled, not yet committed: repeated if it crashes")
+    ax.plot(x, y, color=color_for(_design(result)), linewidth=1, label=_design(result))
+    ax.axhline(0, color="black", linewidth=0.8)
+    crashes = t[t["event"] == "crash"]["time"].to_numpy() / 1000.0
+    for i, ct in enumerate(crashes):
+        ax.axvline(ct, color="black", linestyle=":", linewidth=1.2, label="crash" if i == 0 else None)
+    if window is not None:
+        ax.set_xlim(window[0] / 1000.0, window[1] / 1000.0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("committed minus handled\n(records)")
+    ax.legend(loc="lower left", fontsize="small")
+    if title is None:
+        ahead, behind = int(max(0.0, gap.max())), int(max(0.0, -gap.min()))
+        r = result.report
+        title = (f"{_design(result)}: the commit runs up to {ahead} records ahead of the work, {behind} behind"
+                 if ahead else f"{_design(result)}: the commit never runs ahead of the work ({behind} behind at most)")
+        if "lost" in r and "duplicates" in r:
+            title += f"; {len(crashes)} crashes -> {r['lost']:g} lost, {r['duplicates']:g} repeated"
+    ax.set_title(title)
+    return ax
+
+
+_EFFECTS = ("side_effect", "counter_incremented", "email_sent", "processed")
+_LANES = ("producer", "upstream", "broker", "group:", "consumer", "db", "email")
+
+
+def _lane_rank(component: str) -> tuple[int, str]:
+    for i, prefix in enumerate(_LANES):
+        if component.startswith(prefix):
+            return i, component
+    return len(_LANES), component
+
+
+def _anomaly(trace: pd.DataFrame, msg_id: Any) -> tuple[str, float, float, float | None, str | None]:
+    """What happened to ``msg_id``, the window (ms) to show, the commit that covered it if lost, and
+    the side-effect event that ran twice if duplicated."""
+    rows = trace[trace["msg_id"] == msg_id]
+    crashes = trace[trace["event"] == "crash"]
+    for event in _EFFECTS:
+        effects = rows[rows["event"] == event]
+        if len(effects) >= 2:
+            t1, t2 = float(effects["time"].iloc[0]), float(effects["time"].iloc[1])
+            between = crashes[(crashes["time"] >= t1) & (crashes["time"] <= t2)]
+            point = f"a crash at {between['detail'].iloc[0]}" if len(between) else "a second delivery"
+            what = f"message {msg_id!r}: {event} twice, after {point} (offset not yet committed)"
+            return what, t1, t2, None, event
+    appended = rows[rows["event"] == "append"]
+    start = float(appended["time"].iloc[0]) if len(appended) else float(rows["time"].min())
+    after = crashes[crashes["time"] >= start]
+    crash_t = float(after["time"].iloc[0]) if len(after) else float(rows["time"].max())
+    point = str(after["detail"].iloc[0]) if len(after) else "?"
+    commit_at = None
+    if len(appended):
+        p, off = int(appended["partition"].iloc[0]), int(appended["offset"].iloc[0])
+        covering = trace[(trace["event"] == "commit") & (trace["partition"] == p) & (trace["offset"] > off)]
+        if len(covering):
+            commit_at = float(covering["time"].iloc[0])
+    what = f"message {msg_id!r} lost: its offset was committed, then a crash ({point}) before handling it"
+    return what, start, max(crash_t, float(rows["time"].max())), commit_at, None
+
+
+def anomaly_timeline(
+    result: RunResult,
+    check: str = "lost",
+    example: int = 0,
+    ax: Axes | None = None,
+    components: Sequence[str] | None = None,
+    margin: float = 100,
+    title: str | None = None,
+) -> Axes:
+    """The timeline around one anomaly: message ``result.checks[check].examples[example]``.
+
+    For a lost message the window runs from its append to the crash that lost it;
+    for a duplicate, from its first to its second side effect; ``margin`` ms either
+    side. The message's rows are circled in red; the commit that covered a lost
+    message is a dashed red line.
+    """
+    found = result.checks.get(check)
+    if found is None or not found.examples:
+        ax = _ax(ax, (9, 2))
+        ax.set_title(title or f"no {check} message in this run")
+        ax.set_axis_off()
+        return ax
+    msg_id = found.examples[min(example, len(found.examples) - 1)]
+    trace = result.trace
+    what, t0, t1, commit_at, twice = _anomaly(trace, msg_id)
+    window = (t0 - margin, t1 + margin)
+    if components is None:
+        inside = trace[(trace["time"] >= window[0]) & (trace["time"] <= window[1])]
+        components = sorted((c for c in dict.fromkeys(inside["component"]) if c != "monitor"), key=_lane_rank)
+    components = list(components)
+    ax = timeline(result, ax=ax, components=components, highlight=[msg_id], title=title or what, window=window)
+    effects = trace[(trace["msg_id"] == msg_id) & (trace["event"] == twice) & trace["component"].isin(components)]
+    if twice is not None and len(effects) >= 2:
+        for (_, row), label in zip(effects.head(2).iterrows(), ("first time", "again")):
+            ax.annotate(label, (row["time"] / 1000.0, components.index(row["component"])), color="red",
+                        xytext=(0, -14), textcoords="offset points", ha="center", fontsize="small")
+    if commit_at is not None:
+        ax.axvline(commit_at / 1000.0, color="#d62728", linestyle="--", linewidth=1,
+                   label="its offset committed")
+        ax.legend(loc="upper right", fontsize="small", ncol=4)
+    return ax
+
+
+def dedupe_table_size(
+    results: RunResult | Mapping[str, RunResult],
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Size of the dedupe table over time (ids), from ``series["dedupe_table_size"]``.
+
+    ``results`` is one run or a mapping label -> run (for instance one run per TTL).
+    """
+    ax = _ax(ax)
+    runs = {"": results} if isinstance(results, RunResult) else dict(results)
+    peaks = {}
+    for label, r in runs.items():
+        frame = r.series["dedupe_table_size"]
+        name = label or f"ttl={_ttl(r)}"
+        ax.step(frame["time"] / 1000.0, frame["dedupe_table_size"], where="post",
+                color=color_for(label or _design(r)), label=name)
+        peaks[name] = int(frame["dedupe_table_size"].max()) if len(frame) else 0
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("ids in the dedupe table")
+    ax.legend(title="run")
+    if title is None and peaks:
+        parts = ", ".join(f"{k}: {v}" for k, v in peaks.items())
+        title = f"The TTL bounds the dedupe table (peak ids, {parts})"
+    ax.set_title(title or "")
+    return ax
+
+
+def _ttl(result: RunResult) -> str:
+    ttl = result.params.get("ttl")
+    return "none" if ttl is None else f"{ttl / 1000:g} s"

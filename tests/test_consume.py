@@ -1,0 +1,153 @@
+"""The commit-policy lesson: who loses records and who repeats them when consumers crash."""
+
+import matplotlib.pyplot as plt
+import pytest
+
+import simkit as sk
+from simkit.scenarios.consume import DESIGNS
+
+SEEDS = range(5)
+
+
+def run(design, seed, **params):
+    return sk.scenarios.consume(design, seed=seed, **params)
+
+
+def test_librdkafka_auto_commit_loses_records_when_consumers_crash():
+    for seed in SEEDS:
+        r = run("auto", seed).report
+        assert r.crashes > 0 and r.lost > 0, (seed, r)
+
+
+def test_every_lost_record_was_committed_unhandled_and_then_a_crash_struck():
+    res = run("auto", 1)
+    t = res.trace
+    assert res.checks["lost"].count > 0
+    handled = set(t[t.event == "side_effect"].msg_id)
+    appends = t[t.event == "append"].set_index("msg_id")
+    lost = [m for m in t[t.event == "send"].msg_id if m not in handled]
+    assert len(lost) == res.report.lost
+    for m in lost:
+        off = appends.loc[m, "offset"]
+        covered_at = t[(t.event == "commit") & (t.offset > off)].time.min()
+        # the timer committed past it, and the consumer crashed before it got to it
+        first_crash_after = t[(t.event == "crash") & (t.time >= covered_at)].time.min()
+        next_restart = t[(t.event == "restart") & (t.time >= covered_at)].time.min()
+        assert covered_at <= first_crash_after <= next_restart, m
+
+
+def test_commit_after_processing_loses_nothing_and_repeats_one_record_per_crash_after_processing():
+    total = 0
+    for seed in SEEDS:
+        res = run("after_processing", seed)
+        t, r = res.trace, res.report
+        assert r.lost == 0, seed
+        after = int(((t.event == "crash") & (t.detail == "after_process")).sum())
+        # the record in hand when it crashed after its side effect, and only that one, comes again
+        assert r.extra_executions == after, seed
+        total += r.duplicates
+    assert total > 0
+
+
+def test_commit_before_processing_loses_and_never_repeats():
+    for seed in SEEDS:
+        r = run("before_processing", seed).report
+        assert r.lost > 0 and r.duplicates == 0, (seed, r)
+
+
+def test_java_auto_commit_on_poll_without_a_pool_never_loses():
+    for seed in SEEDS:
+        r = run("auto_on_poll", seed).report
+        assert r.crashes > 0 and r.lost == 0 and r.duplicates > 0, (seed, r)
+
+
+def test_java_auto_commit_on_poll_never_loses_even_when_rebalances_strike_mid_batch():
+    # two members: every crash moves partitions while the other member is inside a batch
+    for seed in SEEDS:
+        r = run("auto_on_poll", seed, partitions=2, consumers=2).report
+        assert r.lost == 0, (seed, r)
+
+
+def test_java_auto_commit_on_poll_with_a_worker_pool_loses():
+    for seed in SEEDS:
+        r = run("auto_on_poll_pool", seed).report
+        assert r.lost > 0, (seed, r)
+
+
+def test_a_consumer_whose_workers_crash_in_the_same_instant_still_restarts_every_time():
+    # every record crashes: the restarted consumer hands four records to four workers at once, and all
+    # four crash together; it must come back after each restart_delay, not die for good
+    r = run("auto_on_poll_pool", 0, crash_rate=1.0, messages=20, max_time=20_000).report
+    assert r.drained == 0
+    assert r.crashes >= 20_000 // 500 - 1
+
+
+def test_no_crash_no_anomaly_for_every_design():
+    for design in DESIGNS:
+        r = run(design, 0, crash_rate=0.0, messages=120).report
+        assert (r.lost, r.duplicates, r.crashes, r.drained) == (0, 0, 0, 1), design
+
+
+def test_a_scheduled_crash_after_processing_repeats_exactly_that_record():
+    res = run("after_processing", 0, crash_rate=0.0, crash_schedule=[(10, "after_process")])
+    assert res.report.duplicates == 1 and res.checks["duplicates"].examples == (10,)
+    assert res.report.lost == 0
+
+
+def test_one_seed_one_history_and_common_arrivals_across_designs():
+    a, b = run("auto", 3), run("auto", 3)
+    assert a.report == b.report
+    sends = {d: run(d, 3).trace.query("event == 'send'")[["time", "msg_id"]].to_numpy().tolist()
+             for d in ("auto", "after_processing")}
+    assert sends["auto"] == sends["after_processing"]
+
+
+def test_every_run_drains_and_reports_every_field():
+    r = run("auto", 0).report
+    for name in ("produced", "processed", "lost", "duplicates", "crashes", "latency_mean", "latency_p99",
+                 "drained"):
+        assert name in r
+    assert r.produced == 300 and r.drained == 1
+    assert r.processed + r.lost == r.produced
+
+
+def test_unknown_design_lists_the_known_ones():
+    with pytest.raises(sk.ConfigError) as err:
+        sk.scenarios.consume("manual")
+    for design in DESIGNS:
+        assert design in str(err.value)
+
+
+@pytest.mark.parametrize("param,value", [
+    ("crash_rate", 1.5), ("messages", 0), ("workers", 0), ("max_poll_records", 0),
+    ("auto_commit_interval", 0), ("session_timeout", -1), ("crash_schedule", [(1,)]), ("seed", 1.5),
+])
+def test_bad_parameters_are_config_errors(param, value):
+    with pytest.raises(sk.ConfigError, match=param):
+        sk.scenarios.consume("auto", **{param: value})
+
+
+def test_an_unknown_crash_point_is_a_config_error():
+    with pytest.raises(sk.ConfigError, match="crash_schedule"):
+        sk.scenarios.consume("auto", crash_schedule=[(3, "midway")])
+
+
+def test_compare_runs_every_design_over_seeds():
+    df = sk.compare("consume", DESIGNS, seeds=2, messages=100)
+    assert len(df) == 2 * len(DESIGNS)
+    means = df.groupby("design").lost.mean()
+    assert means["after_processing"] == 0 and means["before_processing"] > 0
+
+
+def test_plots_state_the_finding():
+    res = run("auto", 1)
+    ax = sk.plots.commit_vs_processed(res)
+    assert "ahead" in ax.get_title() and "lost" in ax.get_title()
+    ax = sk.plots.anomaly_timeline(res, "lost")
+    assert str(res.checks["lost"].examples[0]) in ax.get_title() and "lost" in ax.get_title()
+    dup = run("after_processing", 1)
+    ax = sk.plots.anomaly_timeline(dup, "duplicates")
+    assert "twice" in ax.get_title() and "after_process" in ax.get_title()
+    ax = sk.plots.anomaly_timeline(run("after_processing", 0, crash_rate=0.0, messages=20), "lost")
+    assert ax.get_title().startswith("no lost")
+    plt.close("all")
