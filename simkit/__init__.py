@@ -40,6 +40,7 @@ from .outbox import Outbox, OutboxRow, Relay
 from .partitioners import murmur2, partition_for
 from .producer import Producer
 from .results import Report, RunResult
+from .schemas import Field, IncompatibleSchema, Schema, SchemaRegistry
 from .sweep import compare, sweep
 from .trace import COLUMNS, EVENTS, Trace
 from .world import World
@@ -68,6 +69,8 @@ __all__ = [
     "EVENTS",
     "EmailProvider",
     "ExerciseError",
+    "Field",
+    "IncompatibleSchema",
     "Link",
     "Monitor",
     "OutOfOrderSequence",
@@ -80,6 +83,8 @@ __all__ = [
     "Report",
     "RequestTimeout",
     "RunResult",
+    "Schema",
+    "SchemaRegistry",
     "Server",
     "SimkitError",
     "Trace",
