@@ -82,6 +82,7 @@ class Broker:
         self.name = world.claim_name(name)
         self.topics: dict[str, list[PartitionLog]] = {}
         self.down = False
+        self._down_windows = 0
         self.outages: list[tuple[float, float]] = []
         self._seq: dict[tuple[str, str, int], int] = {}
         self.groups: dict[str, Any] = {}
@@ -121,13 +122,17 @@ class Broker:
     def outage(self, start: float, duration: float) -> None:
         """Make the broker unavailable from ``start`` for ``duration`` ms."""
         def down() -> None:
-            self.down = True
-            self.world.record(self.name, "broker_down")
+            self._down_windows += 1
+            if self._down_windows == 1:  # overlapping windows: down from the first start to the last end
+                self.down = True
+                self.world.record(self.name, "broker_down")
 
         def up() -> None:
-            self.down = False
-            self.world.record(self.name, "broker_up")
-            self._wake_all()
+            self._down_windows -= 1
+            if self._down_windows == 0:
+                self.down = False
+                self.world.record(self.name, "broker_up")
+                self._wake_all()
 
         self.outages.append(window(self.world, start, duration, down, up))
 

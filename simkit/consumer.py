@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 from collections import deque
+from types import GeneratorType
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
@@ -354,7 +355,8 @@ class Consumer:
             if not self.fetch_latency.is_zero:
                 yield env.timeout(self.fetch_latency.sample(self._rng))
             self.world.record(self.name, "fetch", detail=len(batch))
-            self._polled = dict(self.positions)
+            if self.commit_policy == "auto_on_poll":
+                self._polled = dict(self.positions)
             for rec in batch:
                 self.positions[(rec.topic, rec.partition)] = rec.offset + 1
             if self.commit_policy == "auto":
@@ -466,14 +468,15 @@ class Consumer:
         world = self.world
         env = world.env
         plan = self.crash_plan
-        plan.arm()
+        armed = plan.arm()
         world.trace.record(env.now, self.name, "process", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
-        plan.hit("before_process")
+        if armed:
+            plan.hit("before_process")
         if not self.processing_time.is_zero:
             yield env.timeout(self.processing_time.sample(self._rng))
         try:
             result = self.handler(rec, self.ctx) if self._handler_args == 2 else self.handler(rec)
-            if inspect.isgenerator(result):
+            if type(result) is GeneratorType:
                 yield from result
         except (Crash, simpy.Interrupt):
             raise
@@ -494,7 +497,8 @@ class Consumer:
         else:
             world.trace.record(env.now, self.name, "processed", rec.topic, rec.partition, rec.offset,
                                rec.key, rec.msg_id)
-        plan.hit("after_process")
-        plan.disarm()
+        if plan.armed:
+            plan.hit("after_process")
+        plan.armed = None
         if self.commit_policy == "after_processing":
             yield from self._commit({(rec.topic, rec.partition): rec.offset + 1}, wait=True)

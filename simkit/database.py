@@ -45,6 +45,7 @@ class Database:
         self.commit_latency = as_distribution("commit_latency", commit_latency)
         self.tables: dict[str, dict[Any, Any]] = {}
         self.down = False
+        self._down_windows = 0
         self.outages: list[tuple[float, float]] = []
         self._rng = world.rng(f"{name}/latency")
         self.commits = 0
@@ -69,12 +70,16 @@ class Database:
         """Make the database refuse every commit and read from ``start`` for ``duration`` ms."""
 
         def down() -> None:
-            self.down = True
-            self.world.record(self.name, "db_down")
+            self._down_windows += 1
+            if self._down_windows == 1:  # overlapping windows: down from the first start to the last end
+                self.down = True
+                self.world.record(self.name, "db_down")
 
         def up() -> None:
-            self.down = False
-            self.world.record(self.name, "db_up")
+            self._down_windows -= 1
+            if self._down_windows == 0:
+                self.down = False
+                self.world.record(self.name, "db_up")
 
         self.outages.append(window(self.world, start, duration, down, up))
 

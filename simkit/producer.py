@@ -257,7 +257,8 @@ class Producer:
         batch.attempts += 1
         if batch.first_sent < 0:
             batch.first_sent = now
-        d = self.link_out.delay()
+        link = self.link_out
+        d = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
         if self.acks == 0:
             for f in batch.futures:
                 _resolve(f, -1)
@@ -293,7 +294,8 @@ class Producer:
         if self.acks == 0:
             return
         now = self.world.env.now
-        back = self.link_in.delay()
+        link = self.link_in
+        back = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
         if back is None or now + back - sent > self.request_timeout:
             self._later(sent + self.request_timeout - now, self._on_answer, batch, self._timeout())
         else:

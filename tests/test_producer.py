@@ -109,3 +109,22 @@ def test_unknown_topic_is_a_config_error_listing_topics():
     p = sk.Producer(w, b)
     with pytest.raises(sk.ConfigError, match="orders"):
         p.send("order", key="k")
+
+
+def test_overlapping_outages_keep_the_broker_down_until_the_last_one_ends():
+    w = sk.World(seed=1)
+    b = sk.Broker(w)
+    b.outage(10, 20)
+    b.outage(20, 30)
+    seen = []
+
+    def probe():
+        for t in (15, 35, 49, 51):
+            yield w.env.timeout(t - w.now)
+            seen.append(b.down)
+
+    w.env.process(probe())
+    w.run()
+    assert seen == [True, True, True, False]
+    t = w.trace.to_frame()
+    assert list(t.event) == ["broker_down", "broker_up"]
