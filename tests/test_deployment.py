@@ -1,0 +1,96 @@
+"""Deployment is a separate choice: the same boundaries as a modular monolith or as services."""
+
+import pytest
+
+import simkit as sk
+from simkit.scenarios.deployment import BOUNDARIES, DESIGNS, affected_boundaries
+
+SEEDS = range(3)
+
+
+def run(design, seed=0, **params):
+    return sk.scenarios.deployment(design, seed=seed, **params)
+
+
+def test_the_monolith_has_fewer_parts_to_run_and_lower_latency():
+    for seed in SEEDS:
+        mono, svc = run("monolith", seed).report, run("services", seed).report
+        assert mono.infrastructure_parts < svc.infrastructure_parts
+        assert mono.latency_p50 < svc.latency_p50 and mono.latency_p99 < svc.latency_p99, seed
+        assert mono.failed_requests == svc.failed_requests == 0
+
+
+def test_parts_are_counted_from_the_deployed_rows():
+    mono = run("monolith", instances=3).report
+    svc = run("services", instances=3, broker_nodes=5).report
+    assert (mono.app_instances, mono.databases, mono.brokers, mono.infrastructure_parts) == (3, 1, 0, 4)
+    assert (svc.app_instances, svc.databases, svc.brokers) == (3 * len(BOUNDARIES), len(BOUNDARIES), 5)
+    assert svc.infrastructure_parts == svc.app_instances + svc.databases + svc.brokers
+
+
+def test_services_pay_network_hops_the_monolith_makes_as_function_calls():
+    mono, svc = run("monolith", 1), run("services", 1)
+    assert mono.report.remote_calls == 0 and svc.report.remote_calls > 0
+    # the monolith keeps one database, each boundary writing only its own schema
+    t = mono.trace
+    commits = t[t.event == "db_commit"]
+    assert set(commits.component) == {"db"}
+    assert {d.split(".")[0] for d in commits.detail} <= set(BOUNDARIES)
+
+
+def test_both_deployments_serve_the_same_requests_and_send_the_same_notifications():
+    mono, svc = run("monolith", 2).trace, run("services", 2).trace
+    a, b = mono[mono.event == "request"], svc[svc.event == "request"]
+    assert list(a.msg_id) == list(b.msg_id) and list(a.detail) == list(b.detail)
+    assert set(mono[mono.event == "notification_sent"].msg_id) == set(svc[svc.event == "notification_sent"].msg_id)
+
+
+def test_a_broker_outage_stops_only_the_services_that_publish():
+    for seed in SEEDS:
+        mono = run("monolith", seed, broker_outage=(1000, 2000))
+        svc = run("services", seed, broker_outage=(1000, 2000))
+        assert mono.report.failed_requests == 0 and mono.report.affected_boundaries == 0
+        assert svc.report.failed_requests > 0
+        assert affected_boundaries(svc.trace) == ["customers", "orders"]
+
+
+def test_one_database_down_stops_every_boundary_of_the_monolith_and_one_of_the_services():
+    for seed in SEEDS:
+        mono = run("monolith", seed, db_outage=("billing", 1000, 1000))
+        svc = run("services", seed, db_outage=("billing", 1000, 1000))
+        assert affected_boundaries(mono.trace) == list(BOUNDARIES)
+        assert affected_boundaries(svc.trace) == ["orders", "billing"]  # orders needs billing to place an order
+        assert 0 < svc.report.failed_requests < mono.report.failed_requests
+        assert svc.report.affected_billing == 1 and svc.report.affected_customers == 0
+
+
+def test_failed_requests_fall_inside_the_outage_window():
+    res = run("services", 4, db_outage=("inventory", 800, 500))
+    t = res.trace
+    failed = t[t.event == "request_failed"].msg_id
+    started = t[(t.event == "request") & t.msg_id.isin(failed)].time
+    assert len(started) > 0 and started.between(800 - 1000, 1300).all()
+
+
+@pytest.mark.parametrize("kwargs,param", [
+    (dict(design="microservices"), "design"),
+    (dict(design="monolith", requests=0), "requests"),
+    (dict(design="monolith", instances=0), "instances"),
+    (dict(design="services", broker_nodes=0), "broker_nodes"),
+    (dict(design="services", broker_outage=(-1, 100)), "broker_outage"),
+    (dict(design="services", broker_outage=(100, 0)), "broker_outage"),
+    (dict(design="services", db_outage=("payments", 0, 100)), "db_outage"),
+    (dict(design="services", db_outage=("billing", 0)), "db_outage"),
+    (dict(design="services", call_timeout=0), "call_timeout"),
+    (dict(design="services", network_latency=-3), "network_latency"),
+    (dict(design="services", seed=None), "seed"),
+])
+def test_bad_input_is_a_config_error(kwargs, param):
+    with pytest.raises(sk.ConfigError, match=param):
+        sk.scenarios.deployment(**kwargs)
+
+
+def test_unknown_design_lists_the_known_ones():
+    with pytest.raises(sk.ConfigError) as err:
+        sk.scenarios.deployment("serverless")
+    assert all(d in str(err.value) for d in DESIGNS)

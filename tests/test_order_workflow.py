@@ -1,0 +1,139 @@
+"""Workflows, not rollbacks: a local rollback cannot undo a charge or a label; a saga reacts to each fact."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import simkit as sk
+from simkit.scenarios.order_workflow import DESIGNS, STATES, inconsistent_orders, order_states
+
+SEEDS = range(4)
+NEVER = 10**7  # a timeout no call reaches: switches timeouts off
+
+
+def run(design, seed=0, **params):
+    return sk.scenarios.order_workflow(design, seed=seed, **params)
+
+
+def test_the_saga_leaves_no_order_inconsistent_and_none_open():
+    for seed in SEEDS:
+        r = run("saga", seed).report
+        assert r.inconsistent == 0 and r.open == 0, (seed, r)
+        assert r.cancelled > 0 and r.completed > 0, (seed, r)  # the carrier outage did strike
+        assert sum(r[s] for s in STATES) == r.orders
+
+
+@given(seed=st.integers(0, 1000), start=st.floats(0, 6000), duration=st.floats(100, 6000),
+       payment_timeout=st.floats(200, 2000), carrier_timeout=st.floats(200, 2000))
+def test_the_saga_stays_consistent_under_any_carrier_outage_and_timeouts(seed, start, duration, payment_timeout,
+                                                                         carrier_timeout):
+    r = run("saga", seed, orders=60, carrier_outages=[(start, duration)], payment_timeout=payment_timeout,
+            carrier_timeout=carrier_timeout).report
+    assert r.inconsistent == 0 and r.open == 0, r
+
+
+def test_rollback_leaves_orders_charged_with_no_shipment_when_the_carrier_is_down():
+    for seed in SEEDS:
+        res = run("rollback", seed, payment_timeout=NEVER, carrier_timeout=NEVER)
+        r = res.report
+        assert r.charged_no_shipment > 0 and r.inconsistent == r.charged_no_shipment, (seed, r)
+        t = res.trace
+        for order in res.checks["inconsistent"].examples:
+            rows = t[t.msg_id == order]
+            # the database forgot the order; the provider still has the charge
+            assert {"charged", "rolled_back"} <= set(rows.event) and "refunded" not in set(rows.event)
+            assert "carrier: unavailable" in set(rows.detail)
+
+
+def test_rollback_leaves_a_charge_that_landed_after_a_payment_timeout():
+    found = 0
+    for seed in SEEDS:
+        res = run("rollback", seed, carrier_outages=(), carrier_timeout=NEVER)
+        t = res.trace
+        for order in res.checks["inconsistent"].examples:
+            gave_up = t[(t.msg_id == order) & (t.event == "call_failed")].time.min()
+            charged = t[(t.msg_id == order) & (t.event == "charged")].time.min()
+            assert charged > gave_up  # the provider charged after the shop had rolled back
+            found += 1
+    assert found > 0
+
+
+def test_without_failures_both_designs_complete_every_payable_order_consistently():
+    for design in DESIGNS:
+        r = run(design, 1, carrier_outages=(), payment_timeout=NEVER, carrier_timeout=NEVER).report
+        assert r.inconsistent == 0 and r.open == 0
+        assert r.completed == r.orders - r.declines
+
+
+def test_declines_come_from_the_card_limit_and_are_the_same_orders_in_both_designs():
+    a = run("rollback", 2).trace
+    b = run("saga", 2).trace
+    declined = set(a[a.event == "declined"].msg_id)
+    assert declined and declined == set(b[b.event == "declined"].msg_id)
+    amounts = a[a.event == "request"].set_index("msg_id").detail.str.split().str[1].astype(float)
+    assert (amounts[list(declined)] > 100).all()  # only the low-limit cards (100) decline
+
+
+def test_the_saga_contacts_every_declined_customer_and_the_rollback_contacts_none():
+    for seed in SEEDS:
+        saga, rollback = run("saga", seed).report, run("rollback", seed).report
+        assert saga.declined_customer_contacted == saga.declines
+        assert rollback.customers_contacted == 0 and rollback.declined_customer_contacted == 0
+
+
+def test_every_timed_out_payment_is_reconciled_by_asking_the_provider():
+    total = 0
+    for seed in SEEDS:
+        t = run("saga", seed).trace
+        timed_out = set(t[t.event == "PaymentTimedOut"].msg_id)
+        assert timed_out == set(t[t.event == "PaymentReconciled"].msg_id)
+        total += len(timed_out)
+    assert total > 0
+
+
+def test_a_cancelled_order_is_refunded_and_has_no_live_label():
+    res = run("saga", 1)
+    t = res.trace
+    states = order_states(t)
+    cancelled = states.index[states.state == "cancelled"]
+    assert len(cancelled) > 0
+    for order in cancelled:
+        ev = list(t[t.msg_id == order].event)
+        assert ev.count("refunded") == ev.count("charged") == 1
+        assert ev.count("label_created") == ev.count("label_voided")
+
+
+def test_inconsistent_orders_reads_the_outside_worlds_rows():
+    import pandas as pd
+
+    rows = pd.DataFrame({
+        "time": [0, 0, 1, 2, 3, 4, 5],
+        "component": ["customer", "customer", "payment-provider", "orders", "payment-provider", "carrier",
+                      "orders"],
+        "event": ["request", "request", "charged", "rolled_back", "charged", "label_created", "OrderCompleted"],
+        "msg_id": ["o1", "o2", "o1", "o1", "o2", "o2", "o2"],
+    })
+    found = inconsistent_orders(rows)
+    assert found.count == 1 and found.examples == ("o1",)
+
+
+@pytest.mark.parametrize("kwargs,param", [
+    (dict(design="two_phase_commit"), "design"),
+    (dict(design="saga", orders=0), "orders"),
+    (dict(design="saga", arrival_rate=0), "arrival_rate"),
+    (dict(design="saga", payment_timeout=-1), "payment_timeout"),
+    (dict(design="saga", carrier_outages=[(1,)]), "carrier_outages"),
+    (dict(design="saga", carrier_outages=[(-5, 10)]), "carrier_outages"),
+    (dict(design="saga", carrier_outages=5), "carrier_outages"),
+    (dict(design="saga", seed=1.5), "seed"),
+    (dict(design="saga", payment_latency="fast"), "payment_latency"),
+])
+def test_bad_input_is_a_config_error(kwargs, param):
+    with pytest.raises(sk.ConfigError, match=param):
+        sk.scenarios.order_workflow(**kwargs)
+
+
+def test_unknown_design_lists_the_known_ones():
+    with pytest.raises(sk.ConfigError) as err:
+        sk.scenarios.order_workflow("2pc")
+    assert all(d in str(err.value) for d in DESIGNS)
