@@ -1,218 +1,338 @@
-"""Versioned event schemas and a schema registry, with Confluent Schema Registry's compatibility modes.
+"""Versioned event schemas, and a schema registry with Confluent's compatibility modes.
 
-A schema lists the fields of an event; a field with a default is optional. Whether a
-consumer can read an event follows Avro's schema-resolution rules (restricted to flat
-records): every field the *reader* expects must either be written by the *writer*
-(with the same type, or one Avro promotes: int -> long -> float -> double, string <->
-bytes) or have a default; fields the reader does not know are skipped.
+A :class:`Schema` names an event and lists its fields; a field with a default is
+*optional*. Events change, so a registry keeps every version of a *subject* (usually
+one per topic) and refuses a new version that would break producers or consumers still
+on an older one.
 
-The registry's modes are Confluent's (``io.confluent.kafka.schemaregistry.CompatibilityLevel``):
+Reading follows Avro's schema resolution, cut down to flat records (Avro specification,
+"Schema Resolution", https://avro.apache.org/docs/1.12.0/specification/#schema-resolution;
+checker ``org.apache.avro.SchemaCompatibility``): the record names must match; a reader
+field the writer also has must have the same type or one Avro promotes the written value
+to (int -> long -> double); a reader field the writer lacks needs a default, which fills
+in; a writer field the reader lacks is skipped.
 
-=====================  ===========================================================
-``BACKWARD`` (default) consumers on the new schema can read data written with the last one
-``FORWARD``            consumers on the last schema can read data written with the new one
-``FULL``               both
-``*_TRANSITIVE``       the same, against every earlier version, not only the last
-``NONE``               no check
-=====================  ===========================================================
+The modes are Confluent's (``CompatibilityLevel`` and ``CompatibilityChecker`` in
+github.com/confluentinc/schema-registry; the summary table of "Schema Evolution and
+Compatibility", https://docs.confluent.io/platform/current/schema-registry/fundamentals/schema-evolution.html):
 
-So BACKWARD allows deleting fields and adding optional ones; FORWARD allows adding
-fields and deleting optional ones; FULL allows only adding or deleting optional ones.
+* ``BACKWARD`` (the default): the new schema must read data written with the last one (upgrade consumers first);
+* ``FORWARD``: the last schema must read data written with the new one (upgrade producers first);
+* ``FULL``: both (upgrade in any order);
+* ``*_TRANSITIVE``: the same, against every earlier version instead of only the last;
+* ``NONE``: no check.
+
+So BACKWARD lets you delete fields and add optional ones, FORWARD lets you add fields
+and delete optional ones, and FULL only lets you add or delete optional ones. With no
+Avro aliases here, a rename is a delete plus an add: only NONE accepts renaming a
+required field.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field as dc_field, replace
+from enum import Enum
 from typing import Any
 
 from .errors import ConfigError, SimkitError
 
 __all__ = [
-    "COMPATIBILITY_MODES", "DeserializationError", "Field", "IncompatibleSchema", "Schema", "SchemaRegistry",
-    "can_read", "contract_check", "decode", "encode",
+    "MISSING", "SCHEMA_KEY", "TYPES", "VERSION_KEY", "Compatibility", "DeserializationError", "Field",
+    "IncompatibleSchema", "Schema", "SchemaRegistry", "can_read", "check_compatibility", "contract_check",
+    "decode", "encode",
 ]
 
-TYPES = ("string", "bytes", "int", "long", "float", "double", "boolean")
-# Avro's promotions: what a reader of the key type accepts from a writer
-_READS = {
-    "string": {"string", "bytes"}, "bytes": {"bytes", "string"}, "int": {"int"}, "long": {"int", "long"},
-    "float": {"int", "long", "float"}, "double": {"int", "long", "float", "double"}, "boolean": {"boolean"},
-}
-_PY = {"string": str, "bytes": bytes, "int": int, "long": int, "float": (int, float), "double": (int, float),
-       "boolean": bool}
-COMPATIBILITY_MODES = ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
-                       "FULL_TRANSITIVE", "NONE")
-_NO_DEFAULT: Any = object()
+
+class _Missing:
+    """The type of :data:`MISSING`; shows up as ``MISSING`` in reprs."""
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+#: The "no default" marker: a field whose default is MISSING is required.
+MISSING: Any = _Missing()
+
+#: The Avro primitive types this kit supports.
+TYPES = ("string", "int", "long", "double", "boolean")
+
+# For each reader type, the writer types it can read (Avro's promotions, restricted to TYPES).
+_READS = {"string": {"string"}, "int": {"int"}, "long": {"int", "long"}, "double": {"int", "long", "double"},
+          "boolean": {"boolean"}}
+_INT_RANGE = {"int": 2**31, "long": 2**63}
+
+#: The keys :func:`encode` adds to a payload to say which schema wrote it.
+SCHEMA_KEY, VERSION_KEY = "__schema__", "__version__"
+
+
+def _type_error(type_: str, value: Any) -> str | None:
+    """Why ``value`` is not a valid ``type_``, or None if it is."""
+    if type_ == "boolean":
+        return None if isinstance(value, bool) else "a boolean"
+    if type_ == "string":
+        return None if isinstance(value, str) else "a string"
+    if type_ == "double":
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "a number"
+    bound = _INT_RANGE[type_]
+    ok = isinstance(value, int) and not isinstance(value, bool) and -bound <= value < bound
+    return None if ok else f"a whole number that fits in a {bound.bit_length()}-bit {type_}"
 
 
 class IncompatibleSchema(SimkitError):
-    """The registry refused a schema: it breaks compatibility in the subject's mode."""
+    """The registry refused a schema that breaks the subject's mode; ``problems`` says what would fail."""
 
-    def __init__(self, subject: str, mode: str, problems: list[str]):
-        self.subject, self.mode, self.problems = subject, mode, problems
-        super().__init__(f"schema for {subject!r} refused under {mode}: " + "; ".join(problems))
+    def __init__(self, subject: str, mode: "Compatibility", problems: list[str]):
+        self.subject, self.mode, self.problems = subject, mode, list(problems)
+        lines = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(f"schema for subject {subject!r} is incompatible under {mode.value}:{lines}")
 
 
 class DeserializationError(SimkitError):
-    """A consumer could not read an event with its schema (a field it needs is missing)."""
+    """A consumer could not read an event with its schema: typically a field it needs is not in the data."""
 
 
 @dataclass(frozen=True)
 class Field:
-    """One field of an event: a name, an Avro primitive type and, if optional, a default."""
+    """One field of an event: a name, a type from :data:`TYPES` and, if the field is optional, a default."""
 
     name: str
-    type: str = "string"
-    default: Any = _NO_DEFAULT
+    type: str
+    default: Any = MISSING
 
     def __post_init__(self) -> None:
+        if not self.name.isidentifier() or self.name in (SCHEMA_KEY, VERSION_KEY):
+            raise ConfigError("name", self.name, "a name made of letters, digits and _ (not a tag key)")
         if self.type not in TYPES:
             raise ConfigError("type", self.type, TYPES)
+        if self.optional and (why := _type_error(self.type, self.default)):
+            raise ConfigError(f"default of {self.name!r}", self.default, why)
 
     @property
     def optional(self) -> bool:
-        return self.default is not _NO_DEFAULT
-
-    def __repr__(self) -> str:
-        extra = f", default={self.default!r}" if self.optional else ""
-        return f"Field({self.name!r}, {self.type!r}{extra})"
+        """True if the field has a default, so a reader can do without it."""
+        return self.default is not MISSING
 
 
 @dataclass(frozen=True)
 class Schema:
-    """An event's shape: its name and fields. Changes return a new schema (the old one stays)."""
+    """An event's shape (name and fields), plus the version a registry gave it (None until registered).
+
+    The version is a label, not part of the shape: equality ignores it. The ``*_field``
+    helpers return a new, unregistered schema and leave this one alone.
+    """
 
     name: str
-    fields: tuple[Field, ...] = field(default_factory=tuple)
+    fields: tuple[Field, ...] = ()
+    version: int | None = dc_field(default=None, compare=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fields", tuple(self.fields))
         names = [f.name for f in self.fields]
         if len(set(names)) != len(names):
             raise ConfigError("fields", names, "field names without repeats")
 
     def field(self, name: str) -> Field | None:
+        """The field called ``name``, or None."""
         return next((f for f in self.fields if f.name == name), None)
 
-    def add_field(self, new: Field) -> "Schema":
-        return replace(self, fields=self.fields + (new,))
+    def add_field(self, new: Field) -> Schema:
+        """This schema with ``new`` appended."""
+        return replace(self, fields=self.fields + (new,), version=None)
 
-    def remove_field(self, name: str) -> "Schema":
+    def remove_field(self, name: str) -> Schema:
+        """This schema without the field ``name``."""
         if self.field(name) is None:
             raise ConfigError("name", name, [f.name for f in self.fields])
-        return replace(self, fields=tuple(f for f in self.fields if f.name != name))
+        return replace(self, fields=tuple(f for f in self.fields if f.name != name), version=None)
 
-    def rename_field(self, old: str, new: str) -> "Schema":
-        if self.field(old) is None:
-            raise ConfigError("old", old, [f.name for f in self.fields])
-        return replace(self, fields=tuple(replace(f, name=new) if f.name == old else f for f in self.fields))
+    def rename_field(self, old: str, new: str) -> Schema:
+        """This schema with field ``old`` called ``new`` (to a reader, a delete plus an add)."""
+        self.remove_field(old)  # raises if there is no such field
+        return replace(self, fields=tuple(replace(f, name=new) if f.name == old else f for f in self.fields),
+                       version=None)
+
+    def __str__(self) -> str:
+        return f"{self.name!r}" + (f" v{self.version}" if self.version is not None else "")
 
 
 def can_read(reader: Schema, writer: Schema) -> list[str]:
-    """What stops a consumer on ``reader`` from reading data written with ``writer`` (empty: nothing)."""
+    """Why a consumer using ``reader`` cannot decode data written with ``writer`` (empty: it can; Avro's rules)."""
+    if reader.name != writer.name:
+        return [f"reader record {reader} and writer record {writer} have different names"]
     problems = []
     for f in reader.fields:
         w = writer.field(f.name)
         if w is None:
             if not f.optional:
-                problems.append(f"reader needs field {f.name!r}, which the writer does not write and which has "
-                                "no default")
+                problems.append(f"reader field {f.name!r} has no default and writer {writer} does not write it")
         elif w.type not in _READS[f.type]:
-            problems.append(f"field {f.name!r} is written as {w.type} and read as {f.type}")
+            problems.append(f"reader field {f.name!r} is {f.type} but writer {writer} writes it as {w.type}"
+                            f" ({f.type} reads only {'/'.join(sorted(_READS[f.type]))})")
     return problems
 
 
-def _problems(mode: str, new: Schema, history: list[Schema]) -> list[str]:
-    if mode == "NONE" or not history:
-        return []
-    against = history if mode.endswith("_TRANSITIVE") else history[-1:]
-    base = mode.replace("_TRANSITIVE", "")
-    out = []
-    for i, old in enumerate(against):
-        version = (len(history) - len(against)) + i + 1
-        if base in ("BACKWARD", "FULL"):
-            out += [f"new schema cannot read v{version} data: {p}" for p in can_read(new, old)]
-        if base in ("FORWARD", "FULL"):
-            out += [f"v{version} consumers cannot read new data: {p}" for p in can_read(old, new)]
-    return out
+class Compatibility(str, Enum):
+    """Confluent Schema Registry's compatibility modes (``CompatibilityLevel``); BACKWARD is the default."""
+
+    BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+    FORWARD = "FORWARD"
+    FORWARD_TRANSITIVE = "FORWARD_TRANSITIVE"
+    FULL = "FULL"
+    FULL_TRANSITIVE = "FULL_TRANSITIVE"
+    NONE = "NONE"
+
+    @classmethod
+    def parse(cls, mode: str | Compatibility) -> Compatibility:
+        """The mode called ``mode`` (any letter case, as Confluent's ``forName``); ConfigError if unknown."""
+        try:
+            return cls(mode.upper() if isinstance(mode, str) else mode)
+        except ValueError:
+            raise ConfigError("compatibility", mode, [m.value for m in cls]) from None
+
+    @property
+    def new_reads_old(self) -> bool:
+        """True for BACKWARD and FULL modes: the new schema must read data written with older ones."""
+        return self.value.startswith(("BACKWARD", "FULL"))
+
+    @property
+    def old_reads_new(self) -> bool:
+        """True for FORWARD and FULL modes: older schemas must read data written with the new one."""
+        return self.value.startswith(("FORWARD", "FULL"))
+
+    @property
+    def transitive(self) -> bool:
+        """True if the new schema is compared with every earlier version, not only the last."""
+        return self.value.endswith("_TRANSITIVE")
+
+
+def check_compatibility(mode: str | Compatibility, new: Schema, previous: list[Schema]) -> list[str]:
+    """What stops ``new`` from following ``previous`` (oldest first, v1 up) under ``mode``; empty means allowed.
+
+    Like Confluent's ``CompatibilityChecker.isCompatible``, it compares with the last
+    version only, or with all of them (newest first) for the transitive modes.
+    """
+    mode = Compatibility.parse(mode)
+    numbered = list(enumerate(previous, start=1))
+    against = numbered[::-1] if mode.transitive else numbered[-1:]
+    now = len(previous) + 1
+    problems = []
+    for v, old in against:
+        if mode.new_reads_old:
+            problems += [f"v{now} cannot read v{v} data: {p}" for p in can_read(new, old)]
+        if mode.old_reads_new:
+            problems += [f"v{v} cannot read v{now} data: {p}" for p in can_read(old, new)]
+    return problems
 
 
 class SchemaRegistry:
-    """Subjects with versioned schemas; a new version is checked against the subject's mode first."""
+    """Subjects, each with numbered schema versions; a new version must pass the subject's mode first.
 
-    def __init__(self, compatibility: str = "BACKWARD"):
-        self.compatibility = self._mode(compatibility)
+    The mode is global (``compatibility``) unless a subject has its own, as in Confluent's
+    ``/config`` and ``/config/{subject}`` settings.
+    """
+
+    def __init__(self, compatibility: str | Compatibility = "BACKWARD"):
+        self.compatibility = Compatibility.parse(compatibility)
         self._subjects: dict[str, list[Schema]] = {}
-        self._modes: dict[str, str] = {}
+        self._modes: dict[str, Compatibility] = {}
 
-    @staticmethod
-    def _mode(mode: str) -> str:
-        if mode not in COMPATIBILITY_MODES:
-            raise ConfigError("compatibility", mode, COMPATIBILITY_MODES)
-        return mode
-
-    def set_compatibility(self, mode: str, subject: str | None = None) -> None:
-        """Set the global mode, or one subject's."""
+    def set_compatibility(self, mode: str | Compatibility, subject: str | None = None) -> None:
+        """Set the global mode, or only ``subject``'s mode."""
         if subject is None:
-            self.compatibility = self._mode(mode)
+            self.compatibility = Compatibility.parse(mode)
         else:
-            self._modes[subject] = self._mode(mode)
+            self._modes[subject] = Compatibility.parse(mode)
 
-    def mode(self, subject: str) -> str:
-        return self._modes.get(subject, self.compatibility)
-
-    def check(self, subject: str, schema: Schema) -> list[str]:
-        """The problems registering ``schema`` would meet (empty: it would be accepted)."""
-        return _problems(self.mode(subject), schema, self._subjects.get(subject, []))
-
-    def register(self, subject: str, schema: Schema) -> int:
-        """Register ``schema`` and return its version (from 1); the same schema again keeps its version."""
-        versions = self._subjects.setdefault(subject, [])
-        if schema in versions:
-            return versions.index(schema) + 1
-        problems = self.check(subject, schema)
-        if problems:
-            raise IncompatibleSchema(subject, self.mode(subject), problems)
-        versions.append(schema)
-        return len(versions)
+    def get_compatibility(self, subject: str | None = None) -> Compatibility:
+        """The mode that applies to ``subject`` (its own, else the global one)."""
+        return self._modes.get(subject, self.compatibility) if subject is not None else self.compatibility
 
     def versions(self, subject: str) -> list[int]:
+        """The subject's version numbers, from 1 (an empty list for an unknown subject)."""
         return list(range(1, len(self._subjects.get(subject, [])) + 1))
 
     def get(self, subject: str, version: int) -> Schema:
-        try:
-            return self._subjects[subject][version - 1]
-        except (KeyError, IndexError):
-            raise ConfigError("version", version, f"one of {self.versions(subject)} for {subject!r}") from None
+        """The schema registered as ``version`` of ``subject``."""
+        if version not in self.versions(subject):
+            raise ConfigError("version", version, f"one of {self.versions(subject)} for subject {subject!r}")
+        return self._subjects[subject][version - 1]
 
     def latest(self, subject: str) -> Schema:
+        """The newest version of ``subject``."""
         if not self._subjects.get(subject):
-            raise ConfigError("subject", subject, sorted(self._subjects) or "a subject registered first")
+            known = sorted(s for s, history in self._subjects.items() if history)
+            raise ConfigError("subject", subject, known or "a subject registered first")
         return self._subjects[subject][-1]
+
+    def check(self, subject: str, schema: Schema) -> list[str]:
+        """The problems registering ``schema`` under ``subject`` would meet, without registering it."""
+        history = self._subjects.get(subject, [])
+        return check_compatibility(self.get_compatibility(subject), replace(schema, version=len(history) + 1),
+                                   history)
+
+    def register(self, subject: str, schema: Schema) -> int:
+        """Add ``schema`` as the next version of ``subject`` and return its number (the first is 1).
+
+        A schema already registered keeps its version; one that breaks the subject's mode
+        raises :class:`IncompatibleSchema`.
+        """
+        history = self._subjects.setdefault(subject, [])
+        if schema in history:
+            return history.index(schema) + 1
+        problems = self.check(subject, schema)
+        if problems:
+            raise IncompatibleSchema(subject, self.get_compatibility(subject), problems)
+        history.append(replace(schema, version=len(history) + 1))
+        return len(history)
 
 
 def encode(schema: Schema, payload: dict[str, Any]) -> dict[str, Any]:
-    """Check ``payload`` against ``schema`` and return what goes on the wire (fields the schema knows)."""
-    out = {}
+    """Check ``payload`` against ``schema`` and return what a producer sends, tagged with name and version.
+
+    Required fields must be there and every value must fit its type; a missing optional
+    field gets its default; unknown keys are refused (a typo would otherwise vanish).
+    """
+    unknown = sorted(set(payload) - {f.name for f in schema.fields})
+    if unknown:
+        raise ConfigError("payload", payload, f"only fields of {schema} (unknown: {', '.join(unknown)})")
+    out: dict[str, Any] = {SCHEMA_KEY: schema.name, VERSION_KEY: schema.version}
     for f in schema.fields:
-        if f.name in payload:
-            if not isinstance(payload[f.name], _PY[f.type]) or (f.type != "boolean" and isinstance(payload[f.name], bool)):
-                raise ConfigError(f"payload[{f.name!r}]", payload[f.name], f"a {f.type}")
-            out[f.name] = payload[f.name]
-        elif f.optional:
+        if f.name not in payload:
+            if not f.optional:
+                raise ConfigError("payload", payload, f"a value for the required field {f.name!r} of {schema}")
             out[f.name] = f.default
+        elif why := _type_error(f.type, payload[f.name]):
+            raise ConfigError(f"payload[{f.name!r}]", payload[f.name], f"{why} ({f.type} field of {schema})")
         else:
-            raise ConfigError("payload", payload, f"a value for the required field {f.name!r}")
+            out[f.name] = payload[f.name]
     return out
 
 
-def decode(reader: Schema, writer: Schema, data: dict[str, Any]) -> dict[str, Any]:
-    """What a consumer on ``reader`` sees of ``data`` written with ``writer`` (Avro resolution)."""
+def decode(reader: Schema, writer: Schema, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a consumer using ``reader`` gets from ``payload`` written with ``writer`` (Avro resolution).
+
+    Fields the reader does not know are dropped, fields the data lacks get the reader's
+    default, and an int written where the reader wants a double becomes a float. A field
+    the reader needs but cannot get raises :class:`DeserializationError` naming it.
+    """
     problems = can_read(reader, writer)
     if problems:
-        raise DeserializationError(f"{reader.name}: " + "; ".join(problems))
-    return {f.name: data[f.name] if writer.field(f.name) is not None else f.default for f in reader.fields}
+        raise DeserializationError(f"cannot read {writer} data as {reader}: " + "; ".join(problems))
+    out: dict[str, Any] = {}
+    for f in reader.fields:
+        if writer.field(f.name) is not None and f.name in payload:
+            value = payload[f.name]
+            out[f.name] = float(value) if f.type == "double" else value
+        elif f.optional:
+            out[f.name] = f.default
+        else:
+            raise DeserializationError(f"cannot read {writer} data as {reader}: the data lacks the required "
+                                       f"field {f.name!r}")
+    return out
 
 
-def contract_check(consumers: dict[str, Schema], producer: Schema) -> dict[str, list[str]]:
-    """The CI check: for each consumer (by name), what stops it reading the producer's schema."""
-    return {name: can_read(schema, producer) for name, schema in consumers.items()}
+def contract_check(consumer_schemas: dict[str, Schema], producer_schema: Schema) -> dict[str, list[str]]:
+    """The check a team can run in CI before shipping a producer change: for each consumer (by name), the
+    problems it would have reading data written with ``producer_schema``. All lists empty: safe to ship."""
+    return {name: can_read(schema, producer_schema) for name, schema in consumer_schemas.items()}
