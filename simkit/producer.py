@@ -11,7 +11,9 @@ How a record travels (``KafkaProducer`` with its ``RecordAccumulator`` and ``Sen
 3. An error or a timeout sends the batch back to the front of its partition's queue,
    to be retried after ``retry_backoff`` ms, while ``retries`` and
    ``delivery_timeout`` allow (``retries``, ``retry.backoff.ms``,
-   ``delivery.timeout.ms``). A timeout is indefinite: the broker may have written
+   ``delivery.timeout.ms``). As in Kafka, the delivery timeout counts from the
+   moment the record's batch was created, not first sent: a batch that waited
+   behind others past it is failed without being sent. A timeout is indefinite: the broker may have written
    the batch and only the answer was lost, so a retry can write it twice.
 4. Without idempotence, a retried batch lands *behind* a later batch that was
    already in flight and succeeded: records of one partition are reordered. With
@@ -51,16 +53,16 @@ ACKS = (0, 1, "all")
 
 
 class _Batch:
-    __slots__ = ("tp", "records", "futures", "seq", "epoch", "attempts", "first_sent", "ready_at", "open")
+    __slots__ = ("tp", "records", "futures", "seq", "epoch", "attempts", "ready_at", "open", "created")
 
-    def __init__(self, tp: tuple[str, int]):
+    def __init__(self, tp: tuple[str, int], created: float = 0.0):
         self.tp = tp
+        self.created = created
         self.records: list[tuple[Any, Any, Any, float]] = []
         self.futures: list[simpy.Event] = []
         self.seq: int | None = None
         self.epoch = 0
         self.attempts = 0
-        self.first_sent = -1.0
         self.ready_at = 0.0
         self.open = True
 
@@ -200,7 +202,7 @@ class Producer:
         if queue and queue[-1].open and len(queue[-1].records) < self.batch_size:
             batch = queue[-1]
         else:
-            batch = _Batch(tp)
+            batch = _Batch(tp, now)
             queue.append(batch)
         batch.records.append((key, value, msg_id, now))
         future = world.env.event()
@@ -227,6 +229,12 @@ class Producer:
                         continue
                     queue.pop(0)
                     head.open = False
+                    if now - head.created >= self.delivery_timeout:
+                        # expired while it waited behind others (Kafka's RecordAccumulator.expiredBatches)
+                        self._give_up(head, RequestTimeout(
+                            f"expired after delivery_timeout={self.delivery_timeout:g} ms waiting to be sent"))
+                        progress = True
+                        continue
                     self._send_batch(head)
                     progress = True
                     if self._in_flight >= self.max_in_flight:
@@ -255,8 +263,6 @@ class Producer:
             batch.epoch = self._epoch
             self._next_seq[(self._epoch, *tp)] = batch.seq + len(batch.records)
         batch.attempts += 1
-        if batch.first_sent < 0:
-            batch.first_sent = now
         link = self.link_out
         d = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
         if self.acks == 0:
@@ -317,7 +323,7 @@ class Producer:
         world = self.world
         now = world.env.now
         topic, partition = batch.tp
-        if batch.attempts <= self.retries and now + self.retry_backoff - batch.first_sent < self.delivery_timeout:
+        if batch.attempts <= self.retries and now + self.retry_backoff - batch.created < self.delivery_timeout:
             world.trace.record(now, self.name, "retry", topic, partition, detail=type(err).__name__)
             batch.ready_at = now + self.retry_backoff
             queue = self._queues[batch.tp]
@@ -326,6 +332,13 @@ class Producer:
             else:
                 queue.insert(0, batch)
             return
+        self._give_up(batch, err)
+
+    def _give_up(self, batch: _Batch, err: ClientError) -> None:
+        """Fail every record of ``batch`` for good and tell the application."""
+        world = self.world
+        now = world.env.now
+        topic, partition = batch.tp
         for i, (key, _v, msg_id, _ts) in enumerate(batch.records):
             world.trace.record(now, self.name, "send_failed", topic, partition, -1, key, msg_id,
                                detail=type(err).__name__)

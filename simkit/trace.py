@@ -107,6 +107,9 @@ EVENTS: dict[str, str] = {
     "step_failed": "a boundary could not do its part of a request (detail: the step and why)",
     "remote_call": "a boundary called another over the network (detail: callee.operation)",
     "notification_sent": "the notifications boundary sent a message in reaction to an event",
+    "profile_read": "a user read their profile back (msg_id: the update they made; detail: the update they saw)",
+    "served": "a service finished its own part of a request (msg_id: the request; detail: which part)",
+    "event_dropped": "the service gave up on an event its producer could not deliver and kept no copy (detail: why)",
 }
 
 

@@ -29,28 +29,44 @@ from .design_choices import (
 )
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load
+from .sync_async import (
+    backlog_over_time,
+    chain_latency,
+    failures_over_time,
+    latency_comparison,
+    outage_timeline,
+    stale_reads_vs_lag,
+    visibility_cdf,
+)
 
 __all__ = [
     "DESIGN_COLORS",
     "STATE_COLORS",
     "anomaly_timeline",
+    "backlog_over_time",
+    "chain_latency",
     "color_for",
     "commit_vs_processed",
     "dedupe_table_size",
     "deployment_latency",
+    "failures_over_time",
     "infrastructure_parts",
     "inversion_bars",
     "lag_over_time",
     "latency_cdf",
+    "latency_comparison",
     "latency_vs_load",
-    "outbox_metrics",
     "outage_impact",
+    "outage_timeline",
+    "outbox_metrics",
     "outcome_bars",
     "partition_lag",
     "partition_load",
     "percentile_bars",
     "shade_windows",
+    "stale_reads_vs_lag",
     "time_series",
     "timeline",
+    "visibility_cdf",
     "workflow_outcomes",
 ]

@@ -37,6 +37,7 @@ DESIGN_COLORS: dict[str, str] = {
     "round_robin": "#d62728", "key": "#2ca02c", "fine_key": "#1f77b4",
     "all_async": "#d62728", "sync_core_outbox": "#2ca02c", "direct_publish": "#ff7f0e",
     "rollback": "#d62728", "saga": "#2ca02c", "monolith": "#2ca02c", "services": "#9467bd",
+    "sync_chain": "#d62728", "write_then_events": "#2ca02c",
 }
 _FALLBACK = plt.get_cmap("tab20").colors
 

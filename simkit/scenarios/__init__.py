@@ -5,7 +5,13 @@ from .dedupe import dedupe
 from .deployment import deployment
 from .order_workflow import order_workflow
 from .ordering import hot_keys, ordering
+from .outage import outage
+from .profile_update import profile_update
 from .publish import publish
+from .request_response import call_chain, request_response
 from .throughput import throughput
 
-__all__ = ["consume", "dedupe", "deployment", "hot_keys", "order_workflow", "ordering", "publish", "throughput"]
+__all__ = [
+    "call_chain", "consume", "dedupe", "deployment", "hot_keys", "order_workflow", "ordering", "outage",
+    "profile_update", "publish", "request_response", "throughput",
+]

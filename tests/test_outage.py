@@ -1,0 +1,134 @@
+"""A broker outage: every request fails if it is on the path, events wait in an outbox, or they are lost."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import simkit as sk
+from simkit.scenarios.outage import DESIGNS
+
+SEEDS = range(3)
+WINDOWS = [(3000, 3000), (500, 1500), (7000, 2500)]
+
+
+def run(design, seed=0, **params):
+    return sk.scenarios.outage(design, seed=seed, **params)
+
+
+def test_the_outbox_design_loses_no_event_and_fails_no_request_across_an_outage():
+    for seed in SEEDS:
+        for start, duration in WINDOWS:
+            r = run("sync_core_outbox", seed, start=start, duration=duration).report
+            assert r.failed_requests == 0 and r.lost == 0 and r.pending == 0, (seed, start)
+            assert r.events_published == r.requests == r.succeeded
+            assert r.max_backlog > 0.8 * 0.05 * duration  # about every order of the outage waited
+            assert r.drain_ms > 0
+
+
+@settings(max_examples=12, deadline=None)
+@given(start=st.floats(0, 3999), duration=st.floats(1, 4000), seed=st.integers(0, 10_000))
+def test_the_outbox_design_loses_nothing_under_any_outage_window(start, duration, seed):
+    r = run("sync_core_outbox", seed, start=start, duration=duration, run_time=4000).report
+    assert r.failed_requests == 0 and r.lost == 0 and r.pending == 0
+    assert r.events_published == r.requests
+
+
+def test_all_async_fails_the_requests_of_the_outage_window_and_only_those():
+    for seed in SEEDS:
+        for start, duration in WINDOWS:
+            r = run("all_async", seed, start=start, duration=duration)
+            t = r.trace
+            failed = t[t.event == "request_failed"].msg_id
+            asked = t[(t.event == "request") & t.msg_id.isin(failed)].time
+            # a produce given up after publish_timeout: the window's requests, except its last second
+            assert r.report.failed_requests > 0.5 * 0.05 * (duration - 1000)
+            assert asked.min() >= start - 50 and asked.max() < start + duration
+            # and none before the producer's delivery timeout (less one retry backoff) ran out
+            assert t[t.event == "request_failed"].time.min() >= start + 1000 - 100
+            assert r.report.lost == 0 and r.report.max_backlog == 0
+            assert r.report.events_published == r.report.succeeded
+
+
+def test_direct_publish_answers_every_request_and_loses_the_events_of_the_outage():
+    for seed in SEEDS:
+        r = run("direct_publish", seed)
+        rep, t = r.report, r.trace
+        assert rep.failed_requests == 0 and rep.succeeded == rep.requests
+        assert rep.lost > 0.5 * 0.05 * 2000
+        assert rep.events_published + rep.lost == rep.requests
+        # the mechanism: the producer gave up, the service dropped the event
+        for event_id in r.checks["lost"].examples:
+            rows = t[t.msg_id == event_id]
+            assert {"send_failed", "event_dropped", "db_commit"} <= set(rows.event.astype(str))
+            assert "append" not in set(rows.event.astype(str))
+        assert r.series["lost"].lost.iloc[-1] == rep.lost
+
+
+def test_an_outage_shorter_than_the_delivery_timeout_costs_nothing_in_any_design():
+    for design in DESIGNS:
+        r = run(design, 1, start=2000, duration=800, publish_timeout=2000).report
+        assert r.failed_requests == 0 and r.lost == 0 and r.events_published == r.requests, design
+
+
+def test_the_designs_see_the_same_orders():
+    requests = {d: list(run(d, 2).trace.query("event == 'request'").msg_id) for d in DESIGNS}
+    assert requests["all_async"] == requests["sync_core_outbox"] == requests["direct_publish"]
+
+
+def test_backlog_series_show_the_outbox_filling_and_draining_and_zero_elsewhere():
+    runs = {d: run(d, 0) for d in DESIGNS}
+    for design, r in runs.items():
+        b = r.series["backlog"]
+        assert list(b.columns) == ["time", "backlog"] and len(b) > 50
+        if design == "sync_core_outbox":
+            inside = b[(b.time > 3000) & (b.time < 6000)].backlog
+            assert inside.is_monotonic_increasing is False or inside.max() > 100
+            assert b.backlog.max() <= r.report.max_backlog and b.backlog.iloc[-1] == 0
+        else:
+            assert (b.backlog == 0).all() and r.report.max_backlog == 0
+        f = r.series["failed"]
+        assert f.failed.iloc[-1] == r.report.failed_requests and f.failed.is_monotonic_increasing
+
+
+def test_a_record_waiting_behind_a_retrying_batch_fails_after_delivery_timeout_from_send():
+    # Kafka's delivery.timeout.ms counts from send(), queued batches included
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("t", 1)
+    broker.outage(10, 10_000)
+    producer = sk.Producer(world, broker, max_in_flight=1, delivery_timeout=1000, request_timeout=1000,
+                           batch_size=1)
+    sent = {}
+
+    def app():
+        yield world.env.timeout(50)
+        for i in range(3):
+            sent[i] = world.now
+            producer.send("t", msg_id=i)
+            yield world.env.timeout(200)
+
+    world.env.process(app())
+    world.run(until=5000)
+    t = world.trace.to_frame()
+    failed = t[t.event == "send_failed"].set_index("msg_id").time
+    assert sorted(failed.index) == [0, 1, 2]
+    for i in range(3):
+        # (it gives up when the next retry would come after the deadline)
+        assert sent[i] + 1000 - producer.retry_backoff <= failed[i] <= sent[i] + 1000
+
+
+@pytest.mark.parametrize("params", [
+    dict(design="half_async"), dict(duration=-1000), dict(duration=0), dict(start=-5), dict(start=10_000),
+    dict(start=25_000), dict(duration=20_000), dict(run_time=0), dict(arrival_rate=0), dict(publish_timeout=0),
+    dict(workers=0), dict(sample_every=0), dict(network_latency="slow"), dict(seed="one"),
+])
+def test_bad_parameters_are_config_errors(params):
+    kwargs = dict(design="sync_core_outbox", seed=0)
+    kwargs.update(params)
+    with pytest.raises(sk.ConfigError):
+        sk.scenarios.outage(**kwargs)
+
+
+def test_every_trace_event_is_documented():
+    for design in DESIGNS:
+        assert set(run(design, 0, run_time=3000, start=1000, duration=1000).trace.event) <= set(sk.EVENTS)

@@ -1,0 +1,120 @@
+"""Read your own writes: a synchronous profile write is always seen; an event applied later may not be."""
+
+import numpy as np
+import pytest
+
+import simkit as sk
+from simkit.scenarios.profile_update import DESIGNS, stale_reads, visibility
+
+SEEDS = range(3)
+
+
+def run(design, seed=0, **params):
+    return sk.scenarios.profile_update(design, seed=seed, **params)
+
+
+def test_sync_updates_are_never_read_stale_however_far_behind_the_consumer_is():
+    for seed in SEEDS:
+        for backlog in (0, 300, 1500):
+            r = run("sync", seed, backlog=backlog)
+            assert r.report.reads == r.report.users
+            assert r.report.stale_reads == 0 and r.report.stale_read_rate == 0, (seed, backlog)
+            assert r.report.consumer_lag_max > 0.8 * backlog  # the lag is there, it is just not on the path
+
+
+def test_async_updates_are_read_stale_under_lag_and_more_often_under_more_lag():
+    rates = {b: [run("async", s, backlog=b).report.stale_read_rate for s in SEEDS] for b in (0, 300, 1500)}
+    assert max(rates[0]) < 0.05
+    for s in range(len(SEEDS)):
+        assert rates[0][s] < rates[300][s] < rates[1500][s], rates
+    assert min(rates[1500]) > 0.5
+
+
+def test_slower_consumer_processing_means_more_lag_and_more_stale_reads():
+    fast = [run("async", s, processing_time=2).report for s in SEEDS]
+    slow = [run("async", s, processing_time=8).report for s in SEEDS]
+    for a, b in zip(fast, slow):
+        assert a.consumer_delay_mean < b.consumer_delay_mean
+        assert a.stale_reads < b.stale_reads
+
+
+def test_with_no_other_traffic_and_a_patient_user_async_reads_are_fresh():
+    r = run("async", 1, backlog=0, background_rate=0, think_time=2000)
+    assert r.report.stale_reads == 0 and r.report.consumer_lag_max <= 3
+
+
+def test_a_read_is_stale_exactly_when_it_comes_before_the_commit_that_makes_the_update_visible():
+    for seed in SEEDS:
+        r = run("async", seed)
+        t = r.trace
+        reads = t[t.event == "profile_read"].set_index("msg_id")["time"]
+        visible_at = t[(t.event == "request") & (t.component == "client")].set_index("msg_id")["time"] \
+            + visibility(t)
+        early = set(reads.index[reads.to_numpy() < visible_at.reindex(reads.index).to_numpy()])
+        stale = set(t[(t.event == "profile_read") & (t.msg_id != t.detail)].msg_id)
+        assert stale == early and len(stale) == r.report.stale_reads > 0
+        assert set(r.checks["stale_reads"].examples) <= stale
+
+
+def test_an_async_update_becomes_visible_only_after_the_user_was_answered():
+    for seed in SEEDS:
+        sync_run = run("sync", seed)
+        sync, async_ = sync_run.report, run("async", seed).report
+        visible = visibility(sync_run.trace)
+        answered = sk.checks.latencies(sync_run.trace, "request", "responded")
+        assert (visible < answered.reindex(visible.index)).all()  # the commit is inside the call
+        assert async_.visible_p50 > async_.response_p50
+        assert sync.visible_p99 < async_.visible_p50
+        assert sync.unapplied == async_.unapplied == 0
+
+
+def test_both_designs_tell_crm_and_analytics_about_every_change():
+    for design in DESIGNS:
+        r = run(design, 2, users=50)
+        rep = r.report
+        assert rep.events_published == rep.crm_synced == rep.analytics_counted == 50
+        changed = r.trace[(r.trace.event == "append") & (r.trace.topic == "profile-changed")]
+        assert set(changed.msg_id) == {f"update-{i}/changed" for i in range(50)}
+
+
+def test_both_designs_see_the_same_users_at_the_same_times():
+    a, b = run("sync", 4).trace, run("async", 4).trace
+    ra = a[(a.event == "request") & (a.component == "client")]
+    rb = b[(b.event == "request") & (b.component == "client")]
+    assert list(ra.msg_id) == list(rb.msg_id)
+    assert np.allclose(ra.time.to_numpy(), rb.time.to_numpy())
+
+
+def test_same_seed_same_history():
+    a, b = run("async", 7, users=40), run("async", 7, users=40)
+    assert a.report == b.report
+    assert a.trace.equals(b.trace)
+
+
+def test_stale_read_checker_reads_only_the_trace():
+    r = run("async", 0, users=30)
+    assert stale_reads(r.trace).count == r.report.stale_reads
+
+
+def test_compare_and_sweep_run_the_scenario():
+    df = sk.compare("profile_update", DESIGNS, seeds=1, users=20)
+    assert set(df.design) == set(DESIGNS) and "stale_read_rate" in df.columns
+    sw = sk.sweep("profile_update", {"backlog": [0, 200]}, seeds=1, design="async", users=20)
+    assert list(sw.backlog) == [0, 200]
+
+
+@pytest.mark.parametrize("params", [
+    dict(design="eventual"), dict(backlog=-1), dict(consumers=0), dict(consumers=7), dict(users=0),
+    dict(arrival_rate=0), dict(background_rate=-0.1), dict(think_time="soon"), dict(lag_every=0),
+    dict(processing_time=-5), dict(drain=-1), dict(seed=1.5),
+])
+def test_bad_parameters_are_config_errors(params):
+    kwargs = dict(design="async", seed=0, users=5)
+    kwargs.update(params)
+    with pytest.raises(sk.ConfigError):
+        sk.scenarios.profile_update(**kwargs)
+
+
+def test_every_trace_event_is_documented():
+    for design in DESIGNS:
+        assert set(run(design, 0, users=20).trace.event) <= set(sk.EVENTS)
