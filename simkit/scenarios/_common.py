@@ -1,16 +1,23 @@
-"""Helpers every scenario shares: parameter checks and the latency summary."""
+"""Helpers every scenario shares: parameter checks, the latency summary, knowing when a group is done."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import simpy
 
 from ..errors import ConfigError
 
-__all__ = ["check_choice", "check_count", "check_positive", "latency_fields"]
+if TYPE_CHECKING:
+    from ..broker import Broker
+    from ..consumer import Consumer
+    from ..groups import ConsumerGroup
+    from ..world import World
+
+__all__ = ["check_choice", "check_count", "check_positive", "latency_fields", "until_drained"]
 
 
 def check_choice(param: str, value: Any, allowed: Iterable[Any]) -> Any:
@@ -48,3 +55,29 @@ def latency_fields(lat: pd.Series, prefix: str = "latency") -> dict[str, float]:
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
     return {f"{prefix}_mean": float(values.mean()), f"{prefix}_p50": float(p50), f"{prefix}_p95": float(p95),
             f"{prefix}_p99": float(p99), f"{prefix}_max": float(values.max())}
+
+
+def until_drained(world: "World", broker: "Broker", group: "ConsumerGroup", members: Sequence["Consumer"],
+                  after: simpy.Event, every: float = 20) -> simpy.Event:
+    """An event that fires once ``after`` has fired and the group has nothing left to do.
+
+    "Nothing left" is Kafka's zero consumer lag (the committed offset of every
+    partition equals its log end offset) plus every consumer waiting idle for new
+    records, checked every ``every`` ms.
+    """
+    env = world.env
+    done = env.event()
+
+    def watch():  # type: ignore[no-untyped-def]
+        yield after
+        while True:
+            if all(c.idle for c in members) and all(
+                    (group.committed_offset(topic, log.partition) or 0) == log.end_offset
+                    for topic in {t for c in members for t in c.topics}
+                    for log in broker.log_of(topic)):
+                done.succeed()
+                return
+            yield env.timeout(every)
+
+    env.process(watch())
+    return done

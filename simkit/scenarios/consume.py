@@ -43,9 +43,8 @@ more, or at ``max_time`` ms, whichever comes first (``drained`` says which).
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
-import simpy
 
 from .. import checks
 from ..broker import Broker, Record
@@ -57,9 +56,9 @@ from ..groups import ConsumerGroup
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
+from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
 
-__all__ = ["DESIGNS", "consume", "until_drained"]
+__all__ = ["DESIGNS", "consume"]
 
 DESIGNS: tuple[str, ...] = ("auto", "auto_on_poll", "auto_on_poll_pool", "before_processing", "after_processing")
 
@@ -175,32 +174,6 @@ def consume(
     )
     return RunResult("consume", seed, params, Report(**fields), {"lost": lost, "duplicates": dup}, {},
                      world.trace)
-
-
-def until_drained(world: World, broker: Broker, group: ConsumerGroup, members: Sequence[Consumer],
-                  after: simpy.Event, every: float = 20) -> simpy.Event:
-    """An event that fires once ``after`` has fired and the group has nothing left to do.
-
-    "Nothing left" is Kafka's zero consumer lag (the committed offset of every
-    partition equals its log end offset) plus every consumer waiting idle for new
-    records, checked every ``every`` ms.
-    """
-    env = world.env
-    done = env.event()
-
-    def watch():  # type: ignore[no-untyped-def]
-        yield after
-        while True:
-            if all(c.idle for c in members) and all(
-                    group.committed_offset(topic, log.partition) == log.end_offset
-                    for topic in {t for c in members for t in c.topics}
-                    for log in broker.log_of(topic)):
-                done.succeed()
-                return
-            yield env.timeout(every)
-
-    env.process(watch())
-    return done
 
 
 def _check_schedule(schedule: Iterable[tuple[int, str]]) -> tuple[tuple[int, str], ...]:

@@ -63,8 +63,8 @@ from ..groups import ConsumerGroup
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
-from .consume import _check_schedule, until_drained
+from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
+from .consume import _check_schedule
 
 __all__ = ["CRASH_POINTS", "DESIGNS", "dedupe"]
 

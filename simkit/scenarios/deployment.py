@@ -54,8 +54,7 @@ from ..network import Link, call
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
-from .consume import until_drained
+from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
 from .publish import failed_requests
 
 __all__ = ["BOUNDARIES", "DESIGNS", "REQUEST_TYPES", "affected_boundaries", "deployment", "infrastructure"]

@@ -55,8 +55,7 @@ from ..groups import ConsumerGroup
 from ..producer import MAX_INT, Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
-from .consume import until_drained
+from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
 
 __all__ = [
     "DESIGNS", "EVENT_TYPES", "HOT_KEY_DESIGNS", "HOT_USER", "cross_type_inversions", "hot_keys",

@@ -17,9 +17,10 @@ from typing import Any
 from .. import checks
 from ..broker import Broker
 from ..consumer import Consumer
-from ..distributions import DistributionLike, as_distribution, exponential
+from ..distributions import Distribution, DistributionLike, as_distribution, exponential
 from ..producer import Producer
 from ..results import Report, RunResult
+from ..trace import Trace
 from ..world import World, check_seed
 from ._common import check_choice, check_count, check_positive, latency_fields
 
@@ -47,7 +48,8 @@ def throughput(
     every 2 ms on average). ``partitioner`` is ``"round_robin"`` or ``"key"`` (each
     record keyed ``"k<i>"``, spread by murmur2). Report fields: ``produced``,
     ``processed``, ``lost``, ``duplicates``, ``latency_mean``, ``latency_p50``,
-    ``latency_p99`` (ms), ``throughput`` (records per ms), ``idle_consumers`` and,
+    ``latency_p99`` (ms), ``throughput`` (records per ms), ``idle_consumers`` (members that
+    never received a record: with more consumers than partitions, the extras) and,
     for the cases queueing theory answers, ``theory_latency_mean``.
     """
     lam = check_positive("arrival_rate", arrival_rate)
@@ -62,6 +64,35 @@ def throughput(
                                   messages=messages, partitioner=partitioner, network_latency=latency,
                                   max_poll_records=max_poll_records, commit=commit)
 
+    log, duration = _simulate(seed, lam, mu, partitions, consumers, messages, partitioner, latency,
+                              max_poll_records, commit)
+    gc.collect()  # the partition logs and processes are gone: only the trace is needed now
+    trace = log.to_frame()
+    lat = checks.latencies(trace)
+    lost = checks.lost(trace)
+    dup = checks.duplicates(trace)
+    fields: dict[str, float] = dict(
+        produced=messages,
+        processed=int(lat.size),
+        lost=lost.count,
+        duplicates=dup.count,
+        **latency_fields(lat),
+        throughput=messages / duration if duration else float("nan"),
+        idle_consumers=consumers - int(trace.loc[trace["event"] == "fetch", "component"].nunique()),
+        duration=duration,
+    )
+    theory = _theory_latency_mean(lam, mu, partitions, consumers, partitioner, latency.is_zero)
+    if theory is not None:
+        fields["theory_latency_mean"] = theory
+    # sampled like a lag exporter would: about 2,000 points however long the run
+    series = {"lag": checks.lag(trace, TOPIC, by="processed", every=max(duration / 2000, 1e-3))}
+    return RunResult("throughput", seed, params, Report(**fields),
+                     {"lost": lost, "duplicates": dup}, series, log)
+
+
+def _simulate(seed: int, lam: float, mu: float, partitions: int, consumers: int, messages: int,
+              partitioner: str, latency: Distribution, max_poll_records: int, commit: str) -> tuple[Trace, float]:
+    """Build the world, run it until every record is processed; return the trace and the duration."""
     world = World(seed)
     env = world.env
     broker = Broker(world)
@@ -75,12 +106,10 @@ def throughput(
         if count[0] == messages:
             done.succeed()
 
-    members = [
+    for i in range(consumers):
         Consumer(world, broker, f"consumer-{i}", TOPIC, handle, group="workers", commit=commit,
                  processing_time=exponential(1.0 / mu), fetch_latency=latency, commit_latency=latency,
                  max_poll_records=max_poll_records, auto_offset_reset="earliest")
-        for i in range(consumers)
-    ]
 
     def arrivals():  # type: ignore[no-untyped-def]
         rng = world.rng("arrivals")
@@ -91,34 +120,7 @@ def throughput(
 
     env.process(arrivals())
     world.run(until=done)
-
-    assigned = {m.name: m._assigned for m in members}
-    duration = float(env.now)
-    log = world.trace
-    # the partition logs and processes are not needed to read the trace: free them first
-    del world, env, broker, producer, members, arrivals, handle, done
-    gc.collect()
-    trace = log.to_frame()
-    lat = checks.latencies(trace)
-    lost = checks.lost(trace)
-    dup = checks.duplicates(trace)
-    fields: dict[str, float] = dict(
-        produced=messages,
-        processed=int(lat.size),
-        lost=lost.count,
-        duplicates=dup.count,
-        **latency_fields(lat),
-        throughput=messages / duration if duration else float("nan"),
-        idle_consumers=sum(1 for parts in assigned.values() if not parts),
-        duration=duration,
-    )
-    theory = _theory_latency_mean(lam, mu, partitions, consumers, partitioner, latency.is_zero)
-    if theory is not None:
-        fields["theory_latency_mean"] = theory
-    # sampled like a lag exporter would: about 2,000 points however long the run
-    series = {"lag": checks.lag(trace, TOPIC, by="processed", every=max(duration / 2000, 1e-3))}
-    return RunResult("throughput", seed, params, Report(**fields),
-                     {"lost": lost, "duplicates": dup}, series, log)
+    return world.trace, float(env.now)
 
 
 def _theory_latency_mean(lam: float, mu: float, partitions: int, consumers: int, partitioner: str,
