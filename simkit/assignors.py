@@ -1,78 +1,123 @@
 """How a consumer group shares out partitions: Kafka's range and round-robin assignors.
 
-Both follow the Java classes in ``org.apache.kafka.clients.consumer``
-(``RangeAssignor`` and ``RoundRobinAssignor``) for members that all subscribe to
-all topics and have no rack or static ids: members are sorted by member id, exactly
-as Kafka sorts them, so the same input gives Kafka's assignment.
+Both follow the Java classes in ``clients/src/main/java/org/apache/kafka/clients/consumer/``:
+``org.apache.kafka.clients.consumer.RangeAssignor`` (``partition.assignment.strategy``
+name ``"range"``) and ``org.apache.kafka.clients.consumer.RoundRobinAssignor`` (Kafka's
+name ``"roundrobin"``; here ``"round_robin"``), for the case simkit models: every member
+subscribes to every topic, and no member has a rack or a static ``group.instance.id``.
+
+Members are put in the order Kafka puts them
+(``AbstractPartitionAssignor.MemberInfo.compareTo``: Java ``String.compareTo`` on the
+member id), so the same members and topics give exactly the assignment the Java
+assignor gives. Each result maps every member (even an idle one) to its sorted list of
+``(topic, partition)`` pairs.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import itertools
+from collections.abc import Callable
+from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["ASSIGNORS", "assign_range", "assign_round_robin", "resolve_assignor"]
+__all__ = ["ASSIGNORS", "Assignment", "assign_range", "assign_round_robin", "resolve_assignor"]
 
 Assignment = dict[str, list[tuple[str, int]]]
+Assignor = Callable[[list[str], dict[str, int]], Assignment]
 
 
-def _check(members: list[str], topics: dict[str, int]) -> list[str]:
-    if not isinstance(members, (list, tuple)) or not all(isinstance(m, str) and m for m in members):
-        raise ConfigError("members", members, "a list of non-empty member id strings")
+def _java_order(s: str) -> bytes:
+    """A sort key that orders strings as Java's ``String.compareTo`` does.
+
+    Java compares UTF-16 code units; comparing UTF-16-BE bytes gives the same order.
+    It matches Python's own order for all but rare characters beyond U+FFFF.
+    """
+    return s.encode("utf-16-be", "surrogatepass")
+
+
+def _check(members: Any, topics: Any) -> list[str]:
+    """Validate the inputs and return the members in Kafka's order."""
+    if not isinstance(members, (list, tuple)):
+        raise ConfigError("members", members, "a list of member id strings")
+    for m in members:
+        if not isinstance(m, str) or not m:
+            raise ConfigError("members", members, f"non-empty member id strings (not {m!r})")
     if len(set(members)) != len(members):
-        raise ConfigError("members", members, "member ids without repeats")
-    if not isinstance(topics, dict) or not all(
-            isinstance(t, str) and isinstance(n, int) and not isinstance(n, bool) and n >= 1
-            for t, n in topics.items()):
-        raise ConfigError("topics", topics, "a dict of topic name -> partition count (an int >= 1)")
-    return sorted(members)
+        dup = next(m for m in members if members.count(m) > 1)
+        raise ConfigError("members", members, f"member ids without repeats ({dup!r} is there twice)")
+    if not isinstance(topics, dict):
+        raise ConfigError("topics", topics, "a dict of topic name -> partition count")
+    for t, n in topics.items():
+        if not isinstance(t, str) or not t:
+            raise ConfigError("topics", topics, f"non-empty topic name strings as keys (not {t!r})")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"topics[{t!r}]", n, "a partition count: an int >= 1")
+    return sorted(members, key=_java_order)
+
+
+def _finish(ordered: list[str], out: Assignment) -> Assignment:
+    return {m: sorted(out[m], key=lambda tp: (_java_order(tp[0]), tp[1])) for m in ordered}
 
 
 def assign_range(members: list[str], topics: dict[str, int]) -> Assignment:
-    """Kafka's ``RangeAssignor``: per topic, contiguous ranges; the first members get one extra.
+    """Kafka's ``RangeAssignor``: each topic is cut into contiguous ranges, one per member.
 
-    With 3 partitions and 2 members, the first member (by sorted id) gets partitions 0
-    and 1 of *every* topic, which is why range assignment piles up on the first members
-    when there are many topics.
+    Per topic, with ``n`` partitions and ``c`` members (sorted by id), every member gets
+    ``n // c`` partitions and the first ``n % c`` members get one more, taken in partition
+    order. So with 3 partitions and 2 members, the first member gets partitions 0 and 1 of
+    *every* topic: range assignment piles up on the first members when there are many
+    topics. Members beyond the partition count get nothing from that topic.
+
+    Mirrors ``RangeAssignor.assignRanges`` with ``TopicAssignmentState.maxAssignable``.
     """
     ordered = _check(members, topics)
-    out: Assignment = {m: [] for m in members}
+    out: Assignment = {m: [] for m in ordered}
     if not ordered:
         return out
-    for topic in sorted(topics):
+    for topic in sorted(topics, key=_java_order):
         n = topics[topic]
-        per, extra = divmod(n, len(ordered))
-        for i, member in enumerate(ordered):
-            start = per * i + min(i, extra)
-            length = per + (1 if i < extra else 0)
-            out[member].extend((topic, p) for p in range(start, start + length))
-    return {m: sorted(parts) for m, parts in out.items()}
+        per_member = n // len(ordered)                   # numPartitionsPerConsumer
+        with_extra = n % len(ordered)                    # remainingConsumersWithExtraPartition
+        next_partition = 0                               # unassignedPartitions, in order
+        for member in ordered:
+            if next_partition >= n:
+                break
+            take = per_member + (1 if with_extra > 0 else 0)   # maxAssignable(consumer)
+            out[member].extend((topic, p) for p in range(next_partition, next_partition + take))
+            next_partition += take
+            if take > per_member:                        # onAssigned
+                with_extra -= 1
+    return _finish(ordered, out)
 
 
 def assign_round_robin(members: list[str], topics: dict[str, int]) -> Assignment:
-    """Kafka's ``RoundRobinAssignor``: all partitions, sorted by topic then number, dealt out in turn."""
+    """Kafka's ``RoundRobinAssignor``: deal all partitions out to the members in turn, like cards.
+
+    The partitions are listed topic by topic (topics sorted by name, as Kafka's
+    ``TreeSet``), partition 0 first; the members are sorted by id and taken in a circle
+    (Kafka's ``CircularIterator``). With every member subscribed to every topic, members'
+    partition counts differ by at most one.
+    """
     ordered = _check(members, topics)
-    out: Assignment = {m: [] for m in members}
+    out: Assignment = {m: [] for m in ordered}
     if not ordered:
         return out
-    i = 0
-    for topic in sorted(topics):
+    circle = itertools.cycle(ordered)
+    for topic in sorted(topics, key=_java_order):        # allPartitionsSorted
         for p in range(topics[topic]):
-            out[ordered[i % len(ordered)]].append((topic, p))
-            i += 1
-    return {m: sorted(parts) for m, parts in out.items()}
+            out[next(circle)].append((topic, p))
+    return _finish(ordered, out)
 
 
-ASSIGNORS: dict[str, Callable[[list[str], dict[str, int]], Assignment]] = {
+ASSIGNORS: dict[str, Assignor] = {
     "range": assign_range,
     "round_robin": assign_round_robin,
 }
 
 
-def resolve_assignor(name: str) -> Callable[[list[str], dict[str, int]], Assignment]:
-    """The assignor called ``name`` (``"range"``, Kafka's default, or ``"round_robin"``)."""
-    try:
+def resolve_assignor(name: str) -> Assignor:
+    """The assignor called ``name``: ``"range"`` (Kafka's default) or ``"round_robin"``."""
+    if isinstance(name, str) and name in ASSIGNORS:
         return ASSIGNORS[name]
-    except (KeyError, TypeError):
-        raise ConfigError("assignor", name, tuple(ASSIGNORS)) from None
+    raise ConfigError("assignor", name, tuple(ASSIGNORS))

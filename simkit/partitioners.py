@@ -1,47 +1,74 @@
-"""Which partition a record goes to: Kafka's murmur2 for keys, round-robin and sticky without.
+"""Which partition a record goes to, computed exactly as Apache Kafka's Java producer does.
 
-* Keyed records (Kafka's default ``BuiltInPartitioner.partitionForKey``):
-  ``toPositive(murmur2(keyBytes)) % numPartitions``, so one key always lands on one
-  partition and simkit picks the partition the Java client picks for the same bytes.
-  ``str`` keys are UTF-8 encoded, as Kafka's ``StringSerializer`` does.
-* ``RoundRobinPartitioner`` (``org.apache.kafka.clients.producer.RoundRobinPartitioner``)
-  ignores the key and cycles 0, 1, 2, ...
-* Keyless records with the default partitioner stick to one partition until a batch
-  is sent, then switch (the sticky partitioner of KIP-480 / KIP-794); the switch is
-  drawn from the producer's named random stream, so it stays deterministic.
+* Keyed records with the default partitioner: ``toPositive(murmur2(keyBytes)) % numPartitions``
+  (``org.apache.kafka.clients.producer.internals.BuiltInPartitioner.partitionForKey``,
+  called from ``KafkaProducer.partition``). One key always lands on one partition, and it
+  is the partition the Java client picks for the same bytes. ``str`` keys are UTF-8
+  encoded first, as Kafka's ``org.apache.kafka.common.serialization.StringSerializer`` does.
+* ``"round_robin"``: ``org.apache.kafka.clients.producer.RoundRobinPartitioner`` ignores the
+  key and deals records to partitions 0, 1, 2, ... in turn, with one counter per topic.
+* ``"sticky"`` and keyless records under the default: the sticky partitioner of KIP-480
+  (``org.apache.kafka.clients.producer.internals.StickyPartitionCache``, used by
+  ``UniformStickyPartitioner``) keeps sending to one randomly chosen partition until a
+  batch is sent, then picks another one at random. KIP-794's ``BuiltInPartitioner`` (Kafka
+  3.3+) keeps the idea but switches after ``batch.size`` bytes and may redraw the same
+  partition; simkit follows KIP-480's "new batch, new partition". The random draws come from a
+  ``random.Random`` you inject, so a seeded run always picks the same partitions.
+
+Every partitioner here is called as ``p(key, partitions)`` (``topic=`` may be given as a
+keyword, to keep Kafka's per-topic counters apart) and returns a partition number.
 """
 
 from __future__ import annotations
 
+import operator
 import random
-from typing import Any, Callable
+import struct
+from collections.abc import Callable
+from typing import Any
 
 from .errors import ConfigError
 
 __all__ = [
-    "KeyPartitioner", "PARTITIONERS", "RoundRobinPartitioner", "StickyPartitioner",
-    "murmur2", "partition_for", "resolve_partitioner", "to_positive",
+    "PARTITIONERS",
+    "KeyPartitioner",
+    "RoundRobinPartitioner",
+    "StickyPartitioner",
+    "murmur2",
+    "partition_for",
+    "resolve_partitioner",
+    "to_positive",
 ]
 
-_M = 0x5BD1E995
-_SEED = 0x9747B28C
-_MASK = 0xFFFFFFFF
+_SEED = 0x9747B28C  # Utils.murmur2: int seed = 0x9747b28c
+_M = 0x5BD1E995     # final int m = 0x5bd1e995
+_R = 24             # final int r = 24
+_MASK = 0xFFFFFFFF  # Java ints are 32 bits: every product wraps around
 
 
 def murmur2(data: bytes | bytearray | memoryview) -> int:
-    """Kafka's ``org.apache.kafka.common.utils.Utils.murmur2``: a signed 32-bit hash of ``data``."""
+    """Kafka's 32-bit murmur2 hash of ``data``, as the signed int Java returns.
+
+    A line-by-line port of ``org.apache.kafka.common.utils.Utils.murmur2`` (file
+    ``clients/src/main/java/org/apache/kafka/common/utils/Utils.java``). Java does the
+    arithmetic in wrapping 32-bit ints; here every step is masked to 32 bits instead,
+    and the result is turned back into a signed number at the end.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ConfigError("data", data, "bytes, bytearray or memoryview (encode a str first)")
     data = bytes(data)
     length = len(data)
     h = (_SEED ^ length) & _MASK
-    whole = length - length % 4
-    for i in range(0, whole, 4):
-        k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24)
+    whole = length & ~3
+    # Four bytes at a time, little-endian, as Java's (data[i4+0] & 0xff) + ... << 24.
+    for (k,) in struct.iter_unpack("<I", data[:whole]):
         k = (k * _M) & _MASK
-        k ^= k >> 24
+        k ^= k >> _R  # Java's >>> on a value already held as unsigned
         k = (k * _M) & _MASK
         h = (h * _M) & _MASK
         h ^= k
-    rest = length % 4  # Java's switch falls through: 3 -> 2 -> 1
+    # The last 1-3 bytes: Java's switch (length % 4) falls through 3 -> 2 -> 1.
+    rest = length & 3
     if rest == 3:
         h ^= data[whole + 2] << 16
     if rest >= 2:
@@ -56,97 +83,157 @@ def murmur2(data: bytes | bytearray | memoryview) -> int:
 
 
 def to_positive(n: int) -> int:
-    """Kafka's ``Utils.toPositive``: clear the sign bit (not ``abs``: that would fail on -2**31)."""
+    """Kafka's ``Utils.toPositive``: ``n & 0x7fffffff``, i.e. clear the sign bit.
+
+    Not ``abs(n)``: in Java ``Math.abs(Integer.MIN_VALUE)`` is still negative, which is
+    why Kafka masks instead. ``to_positive(-1)`` is ``2**31 - 1``, ``to_positive(-2**31)`` is 0.
+    """
     return n & 0x7FFFFFFF
 
 
 def _key_bytes(key: Any) -> bytes:
+    """The bytes Kafka hashes for ``key``: UTF-8 for ``str`` (StringSerializer), bytes as they are."""
     if isinstance(key, str):
         return key.encode("utf-8")
     if isinstance(key, (bytes, bytearray, memoryview)):
         return bytes(key)
-    raise ConfigError("key", key, "a str (UTF-8 encoded as Kafka's StringSerializer does) or bytes")
+    if isinstance(key, int):
+        raise ConfigError("key", key, "a str or bytes key: Kafka hashes the serialized bytes and an int has "
+                          "more than one byte form, so pass str(key) (StringSerializer) or bytes")
+    raise ConfigError("key", key, "a str (UTF-8 encoded, as Kafka's StringSerializer does) or bytes")
 
 
 def _check_partitions(partitions: Any) -> int:
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
-        raise ConfigError("partitions", partitions, "an int >= 1")
+        raise ConfigError("partitions", partitions, "an int >= 1 (the topic's partition count)")
     return partitions
 
 
 def partition_for(key: str | bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner gives a keyed record: ``toPositive(murmur2(key)) % partitions``."""
-    return to_positive(murmur2(_key_bytes(key))) % _check_partitions(partitions)
+    """The partition Kafka's default partitioner gives a record with this key.
+
+    ``toPositive(murmur2(keyBytes)) % partitions``, as
+    ``org.apache.kafka.clients.producer.internals.BuiltInPartitioner.partitionForKey``.
+    ``str`` keys are UTF-8 encoded first; an ``int`` key raises :class:`ConfigError`.
+    """
+    n = _check_partitions(partitions)
+    return to_positive(murmur2(_key_bytes(key))) % n
 
 
 class RoundRobinPartitioner:
-    """Ignores the key; sends records to partitions 0, 1, 2, ... in turn."""
+    """Kafka's ``org.apache.kafka.clients.producer.RoundRobinPartitioner``.
+
+    Ignores the key. Each topic has its own counter starting at 0, and the record goes
+    to ``toPositive(counter++) % partitions``: 0, 1, 2, 0, 1, 2, ... with 3 partitions.
+    """
 
     name = "round_robin"
 
     def __init__(self) -> None:
-        self._next = 0
+        self._counters: dict[str | None, int] = {}
 
-    def __call__(self, key: Any, partitions: int) -> int:
-        p = self._next % partitions
-        self._next += 1
-        return p
+    def __call__(self, key: Any, partitions: int, topic: str | None = None) -> int:
+        n = _check_partitions(partitions)
+        count = self._counters.get(topic, 0)
+        self._counters[topic] = (count + 1) & _MASK  # Java's AtomicInteger wraps at 2**32
+        return to_positive(count) % n
 
 
 class StickyPartitioner:
-    """Keyless records stick to one partition until ``new_batch()``, then move to another one."""
+    """Kafka's sticky partitioner (KIP-480): every record sticks to one partition until a batch is sent.
+
+    Follows ``org.apache.kafka.clients.producer.internals.StickyPartitionCache`` (as used by
+    ``UniformStickyPartitioner``, which ignores keys): the first record of a topic picks a
+    random partition; :meth:`new_batch` then picks a *different* random partition
+    (when there is more than one). ``rng`` must be a ``random.Random`` you own, so the
+    same seed gives the same partitions.
+    """
 
     name = "sticky"
 
     def __init__(self, rng: random.Random):
+        if not isinstance(rng, random.Random):
+            raise ConfigError("rng", rng, "a random.Random instance, e.g. world.rng('producer/partitioner')")
         self._rng = rng
-        self._current: int | None = None
-        self._partitions = 0
+        self._current: dict[str | None, int] = {}
+        self._counts: dict[str | None, int] = {}
 
-    def new_batch(self) -> None:
-        """A batch was sent: the next keyless record picks a new partition."""
-        if self._current is not None and self._partitions > 1:
-            choice = self._rng.randrange(self._partitions - 1)
-            self._current = choice if choice < self._current else choice + 1
+    def _sticky(self, partitions: int, topic: str | None) -> int:
+        n = _check_partitions(partitions)
+        self._counts[topic] = n
+        current = self._current.get(topic)
+        if current is None or current >= n:  # StickyPartitionCache.partition: none cached yet
+            current = self._current[topic] = self._rng.randrange(n)
+        return current
 
-    def __call__(self, key: Any, partitions: int) -> int:
-        if self._current is None or self._partitions != partitions:
-            self._partitions = partitions
-            self._current = self._rng.randrange(partitions)
-        return self._current
+    def new_batch(self, topic: str | None = None) -> None:
+        """A batch was sent: switch the sticky partition (of ``topic``, or of every topic if None).
+
+        As ``StickyPartitionCache.nextPartition``: with one partition it stays; otherwise
+        it draws again until the draw differs from the partition it is leaving.
+        """
+        for t in (list(self._current) if topic is None else [topic] if topic in self._current else []):
+            old, n = self._current[t], self._counts[t]
+            if n < 2:
+                continue
+            new = old
+            while new == old:
+                new = self._rng.randrange(n)
+            self._current[t] = new
+
+    def __call__(self, key: Any, partitions: int, topic: str | None = None) -> int:
+        return self._sticky(partitions, topic)
 
 
 class KeyPartitioner(StickyPartitioner):
-    """Kafka's default: murmur2 for keyed records, sticky for records without a key."""
+    """Kafka's default partitioner: murmur2 of the key for keyed records, sticky for keyless ones.
+
+    Like ``KafkaProducer.partition``: a record with a key goes to
+    ``BuiltInPartitioner.partitionForKey`` (see :func:`partition_for`); a record whose key
+    is ``None`` goes to the sticky partition. An empty key ``b""`` is still a key.
+    """
 
     name = "key"
 
-    def __call__(self, key: Any, partitions: int) -> int:
+    def __call__(self, key: Any, partitions: int, topic: str | None = None) -> int:
         if key is None:
-            return super().__call__(key, partitions)
-        return to_positive(murmur2(_key_bytes(key))) % partitions
-
-
-PARTITIONERS = ("key", "default", "round_robin", "sticky")
-_ALLOWED = "one of 'key', 'default', 'round_robin', 'sticky', or a callable (key, partitions) -> int"
+            return self._sticky(partitions, topic)
+        return partition_for(key, partitions)
 
 
 class _Checked:
-    """A learner's partitioner, with its answers checked."""
+    """A learner's partitioner function, with every answer checked before it is used."""
 
     def __init__(self, fn: Callable[[Any, int], int]):
         self.fn = fn
-        self.name = getattr(fn, "__name__", repr(fn))
+        self.name: str = getattr(fn, "__name__", None) or type(fn).__name__
 
-    def __call__(self, key: Any, partitions: int) -> int:
-        p = self.fn(key, partitions)
-        if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p < partitions:
-            raise ConfigError(f"partitioner {self.name}", p, f"an int partition from 0 to {partitions - 1}")
+    def __call__(self, key: Any, partitions: int, topic: str | None = None) -> int:
+        n = _check_partitions(partitions)
+        answer = self.fn(key, n)
+        try:
+            p = operator.index(answer) if not isinstance(answer, bool) else None
+        except TypeError:
+            p = None
+        if p is None or not 0 <= p < n:
+            raise ConfigError(f"partitioner {self.name}({key!r}, {n})", answer,
+                              f"an int partition from 0 to {n - 1}")
         return p
 
 
-def resolve_partitioner(spec: str | Callable[[Any, int], int], rng: random.Random) -> Callable[[Any, int], int]:
-    """A partitioner from its name (``"key"``/``"default"``, ``"round_robin"``, ``"sticky"``) or any callable."""
+PARTITIONERS = ("key", "default", "round_robin", "sticky")
+_ALLOWED = "one of 'key' (or 'default'), 'round_robin', 'sticky', or a function (key, partitions) -> int"
+Partitioner = Callable[..., int]
+
+
+def resolve_partitioner(spec: str | Callable[[Any, int], int], rng: random.Random) -> Partitioner:
+    """Turn a partitioner name or function into a partitioner.
+
+    ``"key"``/``"default"`` -> :class:`KeyPartitioner`, ``"round_robin"`` ->
+    :class:`RoundRobinPartitioner`, ``"sticky"`` -> :class:`StickyPartitioner`. Any other
+    callable ``(key, partitions) -> int`` is used as it is, but each answer is checked: if it
+    is not an int from 0 to ``partitions - 1``, a :class:`ConfigError` names the function.
+    """
     if isinstance(spec, str):
         if spec in ("key", "default"):
             return KeyPartitioner(rng)
@@ -155,6 +242,8 @@ def resolve_partitioner(spec: str | Callable[[Any, int], int], rng: random.Rando
         if spec == "sticky":
             return StickyPartitioner(rng)
         raise ConfigError("partitioner", spec, _ALLOWED)
+    if isinstance(spec, (RoundRobinPartitioner, StickyPartitioner, _Checked)):
+        return spec
     if callable(spec):
         return _Checked(spec)
     raise ConfigError("partitioner", spec, _ALLOWED)

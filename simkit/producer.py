@@ -187,7 +187,7 @@ class Producer:
         if nparts is None:
             nparts = self._nparts[topic] = self.broker.partitions(topic)
         if partition is None:
-            partition = self.partitioner(key, nparts)
+            partition = self.partitioner(key, nparts, topic=topic)  # per-topic counters, as Kafka keeps
         elif isinstance(partition, bool) or not isinstance(partition, int) or not 0 <= partition < nparts:
             raise ConfigError("partition", partition, f"0..{nparts - 1} for topic {topic!r}")
         if msg_id is None:
