@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..groups import ConsumerGroup
     from ..world import World
 
-__all__ = ["check_choice", "check_count", "check_positive", "latency_fields", "until_drained"]
+__all__ = ["check_choice", "check_count", "check_positive", "check_window", "latency_fields", "until_drained"]
 
 
 def check_choice(param: str, value: Any, allowed: Iterable[Any]) -> Any:
@@ -43,6 +43,17 @@ def check_positive(param: str, value: Any, allow_zero: bool = False) -> float:
     if not ok:
         raise ConfigError(param, value, "a finite number >= 0" if allow_zero else "a finite number > 0")
     return float(value)
+
+
+def check_window(param: str, value: Any) -> tuple[float, float] | None:
+    """``None``, or a ``(start, duration)`` pair in ms with start >= 0 and duration > 0."""
+    if value is None:
+        return None
+    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+    if not ok or value[0] < 0 or value[1] <= 0:
+        raise ConfigError(param, value, "None or (start, duration) in ms with start >= 0 and duration > 0")
+    return float(value[0]), float(value[1])
 
 
 def latency_fields(lat: pd.Series, prefix: str = "latency") -> dict[str, float]:

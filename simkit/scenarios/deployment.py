@@ -54,7 +54,7 @@ from ..network import Link, call
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
+from ._common import check_choice, check_count, check_positive, check_window, latency_fields, until_drained
 from .publish import failed_requests
 
 __all__ = ["BOUNDARIES", "DESIGNS", "REQUEST_TYPES", "affected_boundaries", "deployment", "infrastructure"]
@@ -130,7 +130,7 @@ def deployment(
     call_timeout = check_positive("call_timeout", call_timeout)
     publish_timeout = check_positive("publish_timeout", publish_timeout)
     client_timeout = check_positive("client_timeout", client_timeout)
-    broker_window = _window("broker_outage", broker_outage)
+    broker_window = check_window("broker_outage", broker_outage)
     db_window = _db_window(db_outage)
     max_time = check_positive("max_time", max_time)
     params: dict[str, Any] = dict(
@@ -361,14 +361,6 @@ def infrastructure(trace: pd.DataFrame) -> pd.Series:
 
 
 # -- parameter helpers -----------------------------------------------------------------------
-def _window(param: str, value: Any) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    if not ok or value[0] < 0 or value[1] <= 0:
-        raise ConfigError(param, value, "None or (start, duration) in ms with start >= 0 and duration > 0")
-    return float(value[0]), float(value[1])
 
 
 def _db_window(value: Any) -> tuple[str, float, float] | None:
@@ -377,5 +369,5 @@ def _db_window(value: Any) -> tuple[str, float, float] | None:
     if not isinstance(value, (tuple, list)) or len(value) != 3 or value[0] not in BOUNDARIES:
         raise ConfigError("db_outage", value, f"None or (boundary, start, duration) with boundary one of "
                                               f"{list(BOUNDARIES)}")
-    start, duration = _window("db_outage", tuple(value[1:]))  # type: ignore[misc]
+    start, duration = check_window("db_outage", tuple(value[1:]))  # type: ignore[misc]
     return str(value[0]), start, duration

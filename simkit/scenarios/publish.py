@@ -47,7 +47,7 @@ from ..outbox import Outbox, Relay
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
+from ._common import check_choice, check_count, check_positive, check_window, latency_fields
 
 __all__ = [
     "DESIGNS", "RELAY_POINTS", "SERVICE_POINTS", "failed_requests", "ghost_events", "lost_events",
@@ -131,8 +131,8 @@ def publish(
     relay_crash_schedule = _schedule("relay_crash_schedule", relay_crash_schedule, RELAY_POINTS)
     if relay_dies_at is not None:
         relay_dies_at = check_positive("relay_dies_at", relay_dies_at, allow_zero=True)
-    db_window = _window("db_outage", db_outage)
-    broker_window = _window("broker_outage", broker_outage)
+    db_window = check_window("db_outage", db_outage)
+    broker_window = check_window("broker_outage", broker_outage)
     alert_lag = _threshold("alert_lag", alert_lag)
     alert_age = _threshold("alert_age", alert_age)
     service = as_distribution("service_time", service_time)
@@ -395,14 +395,6 @@ def _schedule(param: str, value: Any, points: tuple[str, ...]) -> list[tuple[int
     return [tuple(item) for item in items]  # type: ignore[misc]
 
 
-def _window(param: str, value: Any) -> tuple[float, float] | None:
-    if value is None:
-        return None
-    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    if not ok or value[0] < 0 or value[1] <= 0:
-        raise ConfigError(param, value, "None or (start, duration) in ms with start >= 0 and duration > 0")
-    return float(value[0]), float(value[1])
 
 
 def _threshold(param: str, value: Any) -> float | None:
