@@ -5,7 +5,7 @@ in it, run it, and read the trace; or run a ready lesson from :mod:`simkit.scena
 Time is in milliseconds everywhere.
 """
 
-from . import checks, plots, scenarios
+from . import checks, grading, plots, scenarios
 from .assignors import assign_range, assign_round_robin
 from .broker import Broker, PartitionLog, Record
 from .checks import Check
@@ -20,6 +20,7 @@ from .distributions import (
     lognormal,
     uniform,
 )
+from .dlq import DeadLetter, RetryingHandler, with_retries
 from .errors import (
     BrokerUnavailable,
     ClientError,
@@ -64,6 +65,7 @@ __all__ = [
     "CrashPlan",
     "Database",
     "DatabaseUnavailable",
+    "DeadLetter",
     "DedupeTable",
     "Distribution",
     "EVENTS",
@@ -82,6 +84,7 @@ __all__ = [
     "Relay",
     "Report",
     "RequestTimeout",
+    "RetryingHandler",
     "RunResult",
     "Schema",
     "SchemaRegistry",
@@ -98,6 +101,7 @@ __all__ = [
     "compare",
     "constant",
     "exponential",
+    "grading",
     "lognormal",
     "murmur2",
     "partition_for",
@@ -105,4 +109,5 @@ __all__ = [
     "scenarios",
     "sweep",
     "uniform",
+    "with_retries",
 ]

@@ -13,6 +13,12 @@ Follows Kafka's group coordinator with the eager rebalance protocol:
   read). A new owner starts from there, so whatever was processed but not committed
   is delivered again.
 * A commit from an older generation is refused (``CommitFailedException``).
+
+One simplification to know: the coordinator here rebalances at once, while Kafka's
+waits for every live member to rejoin from its next ``poll()``. A member that is
+half-way through a batch therefore keeps handling records of a partition that has
+already moved, and the new owner may handle them again (more duplicates than Kafka
+would show with several members joining at once; never fewer, and never a loss).
 """
 
 from __future__ import annotations

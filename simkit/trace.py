@@ -74,6 +74,7 @@ EVENTS: dict[str, str] = {
     "value_set": "a handler's transaction that set a value committed; repeating it changes nothing (detail: what)",
     "duplicate_skipped": "a handler recognised a message it had already handled and skipped it (detail: how)",
     "dedupe_expired": "the dedupe table's cleanup deleted an id older than the TTL (detail: table and age)",
+    "email_queued": "a committed write to the graded exercise's welcome.emails table: one email handed to the mailer (key: the user)",
     "email_sent": "the email provider sent an email (key: the recipient; msg_id: the message behind it)",
     "email_ignored": "the email provider recognised a repeated idempotency key and sent nothing (detail: the key)",
     "republish": "an upstream publisher sent a message again, as a replay does (detail: how much later)",
@@ -110,6 +111,14 @@ EVENTS: dict[str, str] = {
     "profile_read": "a user read their profile back (msg_id: the update they made; detail: the update they saw)",
     "served": "a service finished its own part of a request (msg_id: the request; detail: which part)",
     "event_dropped": "the service gave up on an event its producer could not deliver and kept no copy (detail: why)",
+    "handler_retry": "a handler failed on the record and will try again after a back-off (detail: attempt and error)",
+    "dead_lettered": "the record went to the dead-letter topic and the consumer moved on (detail: topic and error)",
+    "decode_failed": "a consumer could not deserialize the record with its reader schema (detail: why)",
+    "schema_registered": "the schema registry accepted a schema version for a subject (detail: subject and version)",
+    "schema_rejected": "the schema registry refused a schema that breaks its compatibility mode (detail: why)",
+    "payment_received": "the payment service took a payment, or a refund if negative (key: user; detail: cents)",
+    "balance_updated": "a projection's transaction set a user's balance (key: the user; detail: the balance in cents)",
+    "projection_truncated": "the operator emptied a projection's tables before rebuilding it by a replay",
 }
 
 

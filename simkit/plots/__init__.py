@@ -27,6 +27,7 @@ from .design_choices import (
     partition_load,
     workflow_outcomes,
 )
+from .operations import dlq_depth, handled_over_time, replay_timeline, schema_outcomes
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load
 from .sync_async import (
@@ -49,7 +50,9 @@ __all__ = [
     "commit_vs_processed",
     "dedupe_table_size",
     "deployment_latency",
+    "dlq_depth",
     "failures_over_time",
+    "handled_over_time",
     "infrastructure_parts",
     "inversion_bars",
     "lag_over_time",
@@ -63,6 +66,8 @@ __all__ = [
     "partition_lag",
     "partition_load",
     "percentile_bars",
+    "replay_timeline",
+    "schema_outcomes",
     "shade_windows",
     "stale_reads_vs_lag",
     "time_series",

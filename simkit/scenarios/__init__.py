@@ -1,6 +1,7 @@
 """The lessons' scenarios: each ``NAME(..., seed=...)`` builds a world, runs it and returns a RunResult."""
 
 from .consume import consume
+from .dead_letters import dead_letters, replay
 from .dedupe import dedupe
 from .deployment import deployment
 from .order_workflow import order_workflow
@@ -9,9 +10,11 @@ from .outage import outage
 from .profile_update import profile_update
 from .publish import publish
 from .request_response import call_chain, request_response
+from .schema_drift import schema_change, schema_contract_check, schema_drift
 from .throughput import throughput
 
 __all__ = [
-    "call_chain", "consume", "dedupe", "deployment", "hot_keys", "order_workflow", "ordering", "outage",
-    "profile_update", "publish", "request_response", "throughput",
+    "call_chain", "consume", "dead_letters", "dedupe", "deployment", "hot_keys", "order_workflow", "ordering",
+    "outage", "profile_update", "publish", "replay", "request_response", "schema_change", "schema_contract_check",
+    "schema_drift", "throughput",
 ]

@@ -1,0 +1,235 @@
+"""Poison messages, retries and dead letters: simkit.dlq and the dead_letters scenario."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import simkit as sk
+from simkit.dlq import DLT_SUFFIX, blocked_time, dead_letter_topic_for, unfinished
+from simkit.scenarios.dead_letters import DESIGNS, dead_letters, parse_cents
+from simkit.schemas import DeserializationError
+
+SEEDS = range(3)
+
+
+def _poison_partitions(r):
+    """Each partition holding a poison record -> the lowest poison offset in it (from the trace)."""
+    t = r.trace
+    app = t[(t.event == "append") & (t.topic == "payments") & t.msg_id.isin(r.params["poison"])]
+    return app.groupby("partition")["offset"].min().to_dict()
+
+
+# -- the scenario ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_poison_message_blocks_its_partition_without_a_dlq(seed):
+    r = dead_letters("no_dlq", seed=seed)
+    t = r.trace
+    booked = t[(t.event == "side_effect") & (t.topic == "payments")]
+    for partition, first_bad in _poison_partitions(r).items():
+        # nothing behind the first poison record of a partition is ever handled: a crash loop
+        assert booked.loc[booked.partition == partition, "offset"].max() < first_bad
+    assert r.report.crashes > 5 and r.report.drained == 0
+    assert r.report.stuck > 0 and r.report.lost == 0 and r.report.dead_lettered == 0
+    assert r.report.blocked_ms > 0.5 * (r.report.duration - t.loc[t.event == "handler_error", "time"].min())
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_with_a_dlq_the_poison_is_parked_and_the_partition_keeps_flowing(seed):
+    r = dead_letters("dlq", seed=seed)
+    t = r.trace
+    parked = set(t.loc[t.event == "dead_lettered", "msg_id"])
+    assert parked == set(r.params["poison"])
+    assert r.report.processed == r.report.produced - r.report.poison
+    assert r.report.lost == 0 and r.report.stuck == 0 and r.report.crashes == 0 and r.report.drained == 1
+    # the partition pauses only for the back-offs of each poison record: 20 + 40 + 80 ms
+    assert r.report.blocked_ms == pytest.approx(r.report.poison * (20 + 40 + 80), rel=0.05)
+    assert r.report.retries == 3 * r.report.poison
+
+
+def test_skipping_keeps_the_partition_flowing_but_loses_the_poison():
+    r = dead_letters("skip", seed=0)
+    assert r.report.lost == r.report.poison > 0
+    assert set(r.checks["lost"].examples) <= set(r.params["poison"])
+    assert r.report.stuck == 0 and r.report.dead_lettered == 0 and r.report.drained == 1
+
+
+def test_every_design_meets_the_same_poison_messages():
+    assert len({dead_letters(d, seed=4).params["poison"] for d in DESIGNS}) == 1
+
+
+@settings(max_examples=15)
+@given(st.sets(st.integers(0, 59), max_size=6))
+def test_a_dlq_parks_exactly_the_malformed_messages_whichever_they_are(bad):
+    r = dead_letters("dlq", poison=sorted(bad), messages=60, seed=1)
+    t = r.trace
+    assert set(t.loc[t.event == "dead_lettered", "msg_id"]) == bad
+    assert set(t.loc[t.event == "side_effect", "msg_id"]) == set(range(60)) - bad
+    assert r.report.lost == 0 and r.report.stuck == 0
+
+
+def test_dlq_depth_alert_fires_once_when_dead_letters_cross_the_threshold():
+    r = dead_letters("dlq", poison=3, seed=0, dlq_alert_threshold=2)
+    t = r.trace
+    alerts = t[t.event == "alert"]
+    assert r.report.alerts == 1 and len(alerts) == 1
+    third = t[(t.event == "append") & (t.topic == "payments" + DLT_SUFFIX)]["time"].iloc[2]
+    assert third <= alerts["time"].iloc[0] <= third + r.params["monitor_interval"]
+    assert r.report.dlq_depth_max == 3 == r.series["dlq_depth"]["dlq_depth"].max()
+    quiet = dead_letters("dlq", poison=3, seed=0, dlq_alert_threshold=3)
+    assert quiet.report.alerts == 0 and not (quiet.trace.event == "alert").any()
+
+
+def test_retries_ride_out_a_transient_outage_that_short_backoffs_do_not():
+    patient = dead_letters("dlq", poison=0, seed=0, db_outage=(500, 200), retries=3, backoff=50)  # 350 ms of waits
+    assert patient.report.dead_lettered == 0 and patient.report.processed == patient.report.produced
+    assert patient.report.retries > 0
+    hasty = dead_letters("dlq", poison=0, seed=0, db_outage=(500, 200), retries=1, backoff=10)
+    assert hasty.report.dead_lettered > 0  # good records parked: the dead letters need a replay later
+    assert hasty.report.lost == 0
+
+
+def test_malformed_amounts_fail_by_parsing():
+    assert parse_cents("12.34") == 1234
+    for bad in ("12,34", "", "1.2", "abc.de"):
+        with pytest.raises(ValueError):
+            parse_cents(bad)
+
+
+# -- the wrapper on its own --------------------------------------------------------------------------------
+
+def _world(handler, *, dlq=True, **wrap):
+    """A topic "in" (2 partitions) and its DLT, an app producer, and one consumer running the wrapped handler."""
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("in", 2)
+    broker.create_topic(dead_letter_topic_for("in"), 2)
+    producer = sk.Producer(world, broker, "app")
+    if dlq:
+        wrap["producer"] = sk.Producer(world, broker, "dlq")
+    sk.Consumer(world, broker, "c", "in", sk.with_retries(handler, **wrap), commit="after_processing",
+                auto_offset_reset="earliest", on_error="skip")
+    return world, broker, producer
+
+
+def test_backoff_grows_in_simulated_time_then_the_record_is_dead_lettered_with_headers():
+    def always_fails(record):
+        raise RuntimeError("boom")
+
+    world, broker, producer = _world(always_fails, retries=3, backoff=10)
+    producer.send("in", value="v", key="k", msg_id="m", partition=1)
+    world.run(until=1000)
+    t = world.trace.to_frame()
+    start = t.loc[t.event == "process", "time"].iloc[0]
+    retries = t.loc[t.event == "handler_retry", "time"].to_numpy() - start
+    assert list(retries) == [0, 10, 30]  # waits of 10, 20, 40 ms follow each failure
+    assert t.loc[t.event == "dead_lettered", "time"].iloc[0] - start == pytest.approx(70)
+    (letter,) = broker.log_of("in.DLT", 1).records  # same partition as the original, as Spring does
+    assert letter.msg_id == "m" and letter.value.value == "v"
+    assert letter.value.headers["exception"] == "RuntimeError" and letter.value.headers["attempts"] == 4
+    assert letter.value.headers["original-offset"] == 0
+    assert t[(t.event == "commit") & (t.topic == "in")]["offset"].max() == 1  # and the consumer moved on
+
+
+def test_errors_retrying_cannot_fix_are_dead_lettered_at_once():
+    def undecodable(record):
+        raise DeserializationError("no such field")
+
+    world, _, producer = _world(undecodable, retries=5)
+    producer.send("in", value="v", msg_id="m")
+    world.run(until=1000)
+    t = world.trace.to_frame()
+    assert not (t.event == "handler_retry").any()
+    assert "after 1 attempt" in t.loc[t.event == "dead_lettered", "detail"].iloc[0]
+
+
+def test_without_a_dead_letter_topic_the_last_error_reaches_the_consumer():
+    def always_fails(record):
+        raise RuntimeError("boom")
+
+    world, _, producer = _world(always_fails, dlq=False, retries=2, backoff=5)
+    producer.send("in", value="v", msg_id="m")
+    world.run(until=1000)
+    t = world.trace.to_frame()
+    assert list(t.loc[t.event.isin(["handler_retry", "handler_error"]), "event"]) == \
+        ["handler_retry", "handler_retry", "handler_error"]
+    assert not (t.event == "dead_lettered").any()
+
+
+def test_a_crash_is_not_a_handler_failure():
+    def handler(record, ctx):
+        ctx.crash_point("mid")
+        ctx.record("side_effect", record)
+
+    handler.crash_points = ("mid",)
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("in", 1)
+    broker.create_topic("in.DLT", 1)
+    producer = sk.Producer(world, broker, "app")
+    sk.Consumer(world, broker, "c", "in", sk.with_retries(handler, producer=sk.Producer(world, broker, "dlq")),
+                commit="after_processing", auto_offset_reset="earliest", crash_schedule=[(0, "mid")],
+                session_timeout=100, restart_delay=200)
+    producer.send("in", value="v", msg_id="m")
+    world.run(until=2000)
+    t = world.trace.to_frame()
+    assert (t.event == "crash").sum() == 1
+    assert not t.event.isin(["handler_retry", "dead_lettered", "handler_error"]).any()
+    assert (t.event == "side_effect").sum() == 1  # redelivered after the restart, handled once
+
+
+def test_the_dlq_scenario_writes_only_documented_events():
+    for design in DESIGNS:
+        assert set(dead_letters(design, seed=0, max_time=3000).trace.event) <= set(sk.EVENTS)
+
+
+def test_same_seed_same_history():
+    a, b = dead_letters("dlq", seed=7), dead_letters("dlq", seed=7)
+    assert a.trace.equals(b.trace)
+
+
+# -- checkers on a hand-written trace ------------------------------------------------------------------------
+
+def test_blocked_time_and_unfinished_read_the_trace():
+    tr = sk.Trace()
+    for i in range(3):
+        tr.record(0.0, "p", "send", "t", 0, -1, None, i)
+        tr.record(0.0, "b", "append", "t", 0, i, None, i)
+    tr.record(1.0, "c", "processed", "t", 0, 0, None, 0)
+    tr.record(1.0, "c", "commit", "t", 0, 1, None, None, "g")
+    tr.record(2.0, "c", "handler_error", "t", 0, 1, None, 1)
+    tr.record(5.0, "c", "handler_retry", "t", 0, 1, None, 1)
+    tr.record(9.0, "c", "commit", "t", 0, 2, None, None, "g")  # committed past message 1, never handled
+    trace = tr.to_frame()
+    assert blocked_time(trace, "t", end=20.0) == pytest.approx(7.0)
+    lost, stuck = unfinished(trace, "t")
+    assert lost.examples == (1,) and stuck.examples == (2,)
+
+
+# -- bad input ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs", [
+    dict(design="retry_forever"), dict(poison=-1), dict(poison=1.5), dict(poison=[999]), dict(poison=True),
+    dict(poison=400), dict(retries=-1), dict(backoff=-5), dict(db_outage=(1, 2, 3)), dict(db_outage=(10, 0)),
+    dict(partitions=0), dict(messages=0), dict(seed=1.5),
+])
+def test_bad_parameters_are_config_errors(kwargs):
+    args = dict(design="dlq") | kwargs
+    with pytest.raises(sk.ConfigError):
+        dead_letters(**args)
+
+
+def test_bad_wrapper_settings_are_config_errors():
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("in", 1)
+    producer = sk.Producer(world, broker, "dlq")
+    for kwargs in (dict(retries=-1), dict(retries=1.5), dict(backoff=-1), dict(multiplier=0.5),
+                   dict(dead_letter_topic="in.DLT"), dict(producer=producer, dead_letter_topic="missing"),
+                   dict(producer="broker"), dict(not_retryable=("ValueError",))):
+        with pytest.raises(sk.ConfigError):
+            sk.with_retries(lambda r: None, **kwargs)
+    with pytest.raises(sk.ConfigError):
+        sk.with_retries("not a handler")
