@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import simkit as sk
-from simkit.scenarios.dead_letters import HANDLER_KINDS, replay
+from simkit.scenarios.replay import HANDLER_KINDS, replay
 
 SEEDS = range(3)
 

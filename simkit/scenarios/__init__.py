@@ -1,7 +1,8 @@
 """The lessons' scenarios: each ``NAME(..., seed=...)`` builds a world, runs it and returns a RunResult."""
 
 from .consume import consume
-from .dead_letters import dead_letters, replay
+from .dead_letters import dead_letters
+from .replay import replay
 from .dedupe import dedupe
 from .deployment import deployment
 from .order_workflow import order_workflow
