@@ -3,8 +3,8 @@
 The problem it solves: a service that commits a row to its database and *then*
 publishes an event to the broker does two writes to two systems, and a crash between
 them leaves one done and the other not (a "dual write"). With an outbox the service
-writes the event as a row of an ``outbox`` table in the *same* transaction as the
-state change, so both exist or neither does. A separate process, the :class:`Relay`
+puts the event into an ``outbox`` table inside the very transaction that changes the
+state, so both exist or neither does. A separate process, the :class:`Relay`
 (a "polling publisher"), reads the unpublished rows in order, publishes each, waits
 for the broker's acknowledgement and only then marks the row published.
 
