@@ -232,18 +232,20 @@ class Consumer:
         for topic, partition in list(self.positions):
             self.seek(topic, partition, 0)
 
-    def on_revoke(self, member_id: str) -> None:
-        """Called by the coordinator before a rebalance: auto-commit policies commit first.
+    def on_rebalance(self, member_id: str) -> None:
+        """Called by the coordinator when a rebalance starts: rejoin from the next poll."""
+        if member_id == self.member_id:
+            self._poke()
+
+    def _revoke(self) -> None:
+        """Give up every partition before rejoining; auto-commit policies commit first.
 
         Both clients commit on revocation when auto commit is on (the Java client's
         ``onJoinPrepare``, librdkafka's commit of stored offsets on revoke). The Java
-        client does it inside ``poll()``, so it never commits a batch the application
-        is still handling: here the revocation can arrive mid-batch, so
-        ``"auto_on_poll"`` commits the positions as of the latest poll, before its batch.
+        client commits the position as of its latest poll, that is, the records
+        returned by earlier polls.
         """
-        if member_id != self.member_id or self.generation < 0:
-            return
-        if self.commit_policy in ("auto", "auto_on_poll") and not self.broker.down:
+        if self.generation >= 0 and self.commit_policy in ("auto", "auto_on_poll") and not self.broker.down:
             offsets = self._stored if self.commit_policy == "auto" else self._polled
             offsets = self._uncommitted(offsets)
             if offsets:
@@ -251,6 +253,10 @@ class Consumer:
                     self.group.commit(self.member_id, self.generation, offsets)
                 except CommitFailed:
                     pass
+        self._assigned = []
+        self.positions = {}
+        self._stored = {}
+        self._polled = {}
 
     def on_assignment(self, member_id: str, generation: int, partitions: list[TP]) -> None:
         """Called by the group coordinator after a rebalance."""
@@ -332,6 +338,9 @@ class Consumer:
         next_commit = env.now + self.auto_commit_interval
         rotate = 0
         while True:
+            if self.group.must_rejoin(self.member_id):
+                self._revoke()
+                self.group.rejoin(self.member_id)
             if self._pending_assignment is not None:
                 self._adopt()
             if self.commit_policy == "auto_on_poll" and env.now >= next_commit:

@@ -2,9 +2,13 @@
 
 Follows Kafka's group coordinator with the eager rebalance protocol:
 
-* Every join or departure starts a new *generation*: the coordinator runs the
-  assignor (``range`` or ``round_robin``, as ``partition.assignment.strategy``)
-  over the live members, sorted by member id, and hands each its partitions.
+* Every join or departure starts a rebalance. Each live member rejoins from its next
+  ``poll()`` (giving up its partitions first, and committing them if it auto-commits);
+  when all have rejoined, the coordinator starts a new *generation*: it runs the
+  assignor (``range`` or ``round_robin``, as ``partition.assignment.strategy``) over
+  the members, sorted by member id, and hands each its partitions. Until then the
+  group stands still, which is why a member busy with a long batch slows everyone's
+  rebalance.
 * A member that crashes sends no more heartbeats; the coordinator removes it
   ``session_timeout`` ms later (``session.timeout.ms``, 45000 by default since
   Kafka 3.0) and its partitions move. Until then they are stuck with a dead member.
@@ -14,11 +18,6 @@ Follows Kafka's group coordinator with the eager rebalance protocol:
   is delivered again.
 * A commit from an older generation is refused (``CommitFailedException``).
 
-One simplification to know: the coordinator here rebalances at once, while Kafka's
-waits for every live member to rejoin from its next ``poll()``. A member that is
-half-way through a batch therefore keeps handling records of a partition that has
-already moved, and the new owner may handle them again (more duplicates than Kafka
-would show with several members joining at once; never fewer, and never a loss).
 """
 
 from __future__ import annotations
@@ -64,19 +63,23 @@ class ConsumerGroup:
         self.assignment: dict[str, list[TP]] = {}
         self.committed: dict[TP, int] = {}
         self.component = f"group:{group_id}"
+        self.rebalancing = False
+        self._rejoined: set[str] = set()
         broker.groups[group_id] = self
 
     # -- membership -------------------------------------------------------------------
     def join(self, member_id: str, member: Any) -> None:
-        """Add a member and rebalance. ``member`` has ``topics``, ``on_revoke`` and ``on_assignment``."""
+        """Add a member and rebalance. ``member`` has ``topics``, ``on_rebalance`` and ``on_assignment``."""
         self.members[member_id] = member
         self.world.record(self.component, "join", detail=member_id)
         self.rebalance()
+        self.rejoin(member_id)
 
     def leave(self, member_id: str, why: str = "left") -> None:
         """Remove a member (a clean close, or the session timeout after a crash) and rebalance."""
         if self.members.pop(member_id, None) is not None:
             self.world.record(self.component, "leave", detail=f"{member_id}: {why}")
+            self._rejoined.discard(member_id)
             self.rebalance()
 
     def member_crashed(self, member_id: str) -> None:
@@ -90,9 +93,29 @@ class ConsumerGroup:
         env.process(_expire())
 
     def rebalance(self) -> None:
-        """Start a new generation and hand every live member its partitions."""
+        """Start a rebalance (or widen the one under way): every live member must rejoin."""
+        if not self.rebalancing:
+            self.rebalancing = True
+            self._rejoined = set()
         for member_id, member in list(self.members.items()):
-            member.on_revoke(member_id)
+            if member_id not in self._rejoined:
+                member.on_rebalance(member_id)
+        self._maybe_complete()
+
+    def must_rejoin(self, member_id: str) -> bool:
+        """True while a rebalance waits for this member to rejoin."""
+        return self.rebalancing and member_id in self.members and member_id not in self._rejoined
+
+    def rejoin(self, member_id: str) -> None:
+        """A member has given up its partitions and asks for new ones."""
+        if member_id in self.members:
+            self._rejoined.add(member_id)
+            self._maybe_complete()
+
+    def _maybe_complete(self) -> None:
+        if not self.rebalancing or not set(self.members) <= self._rejoined:
+            return
+        self.rebalancing = False
         self.generation += 1
         topics: dict[str, int] = {}
         for member in self.members.values():

@@ -185,3 +185,18 @@ def test_unknown_commit_policy_lists_the_known_ones():
         sk.Consumer(w, b, "c", "t", commit="manual")
     for policy in sk.COMMIT_POLICIES:
         assert policy in str(err.value)
+
+
+def test_a_rebalance_waits_for_members_to_rejoin_so_joining_members_repeat_nothing():
+    # Kafka's eager protocol: the group stands still until every member rejoins from poll(),
+    # so a member half-way through a batch finishes and commits before its partition moves
+    w, b = world_with_records(60, partitions=3)
+    for i, start in enumerate((0, 150, 151)):
+        sk.Consumer(w, b, f"c{i}", "t", group="g", commit="after_processing", processing_time=20,
+                    max_poll_records=10, auto_offset_reset="earliest", start=start)
+    w.run(until=10_000)
+    t = w.trace.to_frame()
+    assert sk.checks.lost(t).count == 0 and sk.checks.duplicates(t).count == 0
+    assigns = t[t.event == "assign"]
+    assert assigns.time.max() > 151  # the last generation formed only when c0 came back to poll
+    assert not (t.event == "commit_failed").any()
