@@ -363,7 +363,7 @@ class Consumer:
                 continue
             if not self.fetch_latency.is_zero:
                 yield env.timeout(self.fetch_latency.sample(self._rng))
-            self.world.record(self.name, "fetch", detail=len(batch))
+            self.world.trace.record(env.now, self.name, "fetch", None, -1, -1, None, None, len(batch))
             if self.commit_policy == "auto_on_poll":
                 self._polled = dict(self.positions)
             for rec in batch:

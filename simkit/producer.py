@@ -274,8 +274,10 @@ class Producer:
         self._in_flight += 1
         if d is None:
             self._later(self.request_timeout, self._on_answer, batch, self._timeout())
+        elif d:
+            self._later(d, self._arrive, batch, now)
         else:
-            self._at(d, self._arrive, batch, now)
+            self._arrive(batch, now)
 
     def _at(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
         if delay == 0:
@@ -305,7 +307,10 @@ class Producer:
         if back is None or now + back - sent > self.request_timeout:
             self._later(sent + self.request_timeout - now, self._on_answer, batch, self._timeout())
         else:
-            self._at(back, self._on_answer, batch, outcome)
+            if back:
+                self._later(back, self._on_answer, batch, outcome)
+            else:
+                self._on_answer(batch, outcome)
 
     def _on_answer(self, batch: _Batch, outcome: Any) -> None:
         self._in_flight -= 1
