@@ -1,0 +1,262 @@
+# %% [markdown]
+# # 01 · Lost messages: dual writes, ghost events and the outbox
+#
+# **Where we are.** Lesson 00 built the pieces: a topic split into partitions, a producer, a consumer group,
+# and the **trace**, one row per step of every message, which you can search as a pandas DataFrame. It also
+# showed that latency is mostly time spent waiting, and that a run replays exactly from its `seed`.
+#
+# **What this lesson covers**
+#
+# - why a service that saves to its database *and* publishes to the broker can lose events when it crashes
+#   between the two (the *dual write*), and how often that happens as crashes get more frequent;
+# - why swapping the two steps trades lost events for *ghost* events, announcements of things that never
+#   happened;
+# - the **transactional outbox**: the event is saved in the same transaction as the data, and a separate relay
+#   publishes it. Nothing is lost, but a relay crash at the wrong moment publishes an event twice;
+# - why an outbox needs two numbers on a dashboard, its **lag** and its **age**, and what happens without them.
+#
+# **The story.** A sign-up service handles requests, one at a time. Each request creates a user row and must
+# announce a `user_signed_up` event, so that other parts of the system (a greeting message, a recommendations
+# feed, the CRM) can react. Two writes, into two different systems, with no transaction spanning both.
+#
+# Time is in **milliseconds**; the service receives about 20 requests a second.
+
+# %%
+import matplotlib.pyplot as plt
+import ipywidgets as widgets
+
+import simkit as sk
+
+OUTCOMES = ["requests", "failed", "committed", "published", "lost", "ghosts", "duplicates", "pending"]
+
+# %% [markdown]
+# ## 1. The dual write: save, then publish
+#
+# The `dual_write` design commits the user row and then publishes the event, waiting for the broker's
+# acknowledgement. The service has three named places where it can crash: `before_commit`,
+# `between_commit_and_publish` and `after_publish`. With `crash_rate=0.05`, each request has a 5% chance of
+# crashing the service at one of those three places, picked at random. A crashed request gets an error back,
+# and the service restarts 200 ms later and carries on with the next request.
+
+# %%
+dual = sk.scenarios.publish("dual_write", crash_rate=0.05, messages=200, seed=3)
+{name: dual.report[name] for name in OUTCOMES}
+
+# %% [markdown]
+# More users were created (`committed`) than events reached the broker (`published`). The `lost` check names
+# the users nobody will ever hear about. Look one up in the trace:
+
+# %%
+print(dual.checks["lost"])
+lost_id = dual.checks["lost"].examples[0]
+trace = dual.trace
+trace[trace.msg_id == lost_id]
+
+# %% [markdown]
+# Read it top to bottom: the request arrived, the database committed the user row (`db_commit`), and the
+# service crashed at `between_commit_and_publish`. The user saw an error, yet their account exists. There is
+# no `send` and no `append` row: this event was never created, so no retry, broker setting or consumer can
+# bring it back.
+#
+# The timeline shows every component as a lane. The lost sign-ups are circled in red; the crosses are crashes.
+
+# %%
+sk.plots.timeline(dual, highlight=dual.checks["lost"].examples,
+                  components=["client", "service", "db", "producer", "broker"],
+                  title=f"dual write: {dual.report.lost} of {dual.report.crashes} crashes left a user "
+                        "without an event (red)")
+plt.show()
+
+# %% [markdown]
+# Zoom in on the first lost sign-up: the red path ends at the crash, with nothing in the producer or broker
+# lanes.
+
+# %%
+t0 = trace[(trace.msg_id == lost_id) & (trace.event == "request")].time.iloc[0]
+sk.plots.timeline(dual, highlight=[lost_id], components=["client", "service", "db", "producer", "broker"],
+                  window=(t0 - 100, t0 + 400), title=f"{lost_id}: the user row is committed, the event never sent")
+plt.show()
+
+
+# %% [markdown]
+# ## 2. More crashes, more lost events
+#
+# Only one of the three crash points loses an event, so roughly one crash in three costs a lost sign-up.
+# Move the slider: the number of lost events grows with the crash rate, and every one of them sits on a crash
+# in the `service` lane.
+
+# %%
+def explore(crash_rate=0.05, seed=3):
+    run = sk.scenarios.publish("dual_write", crash_rate=crash_rate, messages=200, seed=seed)
+    rep = run.report
+    sk.plots.timeline(run, highlight=run.checks["lost"].examples,
+                      components=["client", "service", "db", "producer", "broker"],
+                      title=f"crash_rate={crash_rate:.2f}: {rep.crashes} crashes, "
+                            f"{rep.lost} of {rep.committed} new users never announced")
+    plt.show()
+
+
+widgets.interact(explore, crash_rate=(0.0, 0.3, 0.01), seed=(1, 20));
+
+# %% [markdown]
+# ## 3. Swap the steps: publish, then save
+#
+# If saving first can lose the event, why not publish first? In `publish_then_commit` the service publishes,
+# waits for the broker, and only then commits the user row. Its crash points are `before_publish`,
+# `between_publish_and_commit` and `after_commit`.
+#
+# Same seed, so the same requests arrive at the same times and the service crashes on the same requests. This
+# run also has a half-second database outage at t = 4 s, when every commit is refused.
+
+# %%
+ptc = sk.scenarios.publish("publish_then_commit", crash_rate=0.05, messages=200, seed=3, db_outage=(4000, 500))
+{name: ptc.report[name] for name in OUTCOMES}
+
+# %%
+print(ptc.checks["ghosts"])
+ghost_id = ptc.checks["ghosts"].examples[-1]
+ptc.trace[ptc.trace.msg_id == ghost_id]
+
+# %% [markdown]
+# Nothing is lost any more, but now the broker carries **ghosts**: events announcing users that do not exist.
+# The event was appended to the broker, then the commit was refused (`db_rejected`), or, for other ghosts,
+# the service crashed before committing. The greeting goes out to someone who was told that sign-up failed; the CRM opens a contact
+# for a user id the user service has never heard of. A ghost is at least as bad as a lost event,
+# and harder to spot, because every downstream system looks consistent with the broker.
+#
+# Neither order works: two separate writes to two systems always leave a window between them.
+#
+# ## 4. The outbox: one transaction, then a relay
+#
+# The `outbox` design writes the user row *and* an outbox row holding the event in **one database
+# transaction**, so both exist or neither does. A separate process, the relay, reads the unpublished outbox
+# rows in order, publishes each one, waits for the broker's acknowledgement, and then marks the row as
+# published. The relay can crash too: after reading a row (`after_read`), after publishing it
+# (`after_publish`), or after marking it (`after_mark`). Here both the service and the relay crash at 5%.
+
+# %%
+box = sk.scenarios.publish("outbox", crash_rate=0.05, relay_crash_rate=0.05, messages=200, seed=3,
+                           db_outage=(4000, 500))
+{name: box.report[name] for name in OUTCOMES}
+
+# %% [markdown]
+# Every committed user has their event in the broker: no lost events, no ghosts. A failed commit rolls back the
+# user row and the event together. But a few events were published **twice**. Follow one:
+
+# %%
+dup_id = box.checks["duplicates"].examples[0]
+box.trace[box.trace.msg_id == dup_id]
+
+# %% [markdown]
+# The relay read the row (`outbox_read`), published it, the broker appended it, and the relay got the
+# acknowledgement (`outbox_published`). Then the relay crashed at `after_publish`, before it could mark the row. After restarting, it found the row still unpublished and published it again.
+# The relay cannot tell "published but not marked" from "never published", so it does the safe thing and
+# publishes again.
+#
+# Kafka's idempotent producer does not help here. It drops a *retry* of the same batch within one producer
+# session, while the relay's second publish is a new send. The outbox is **at-least-once**: events are never
+# lost, and sometimes arrive twice. That is why every event carries its id (here `signup-<n>`), and why
+# consumers must handle a repeat safely, which is the topic of a later lesson.
+
+# %%
+rows = box.trace[box.trace.msg_id == dup_id]
+sk.plots.timeline(box, highlight=[dup_id], components=["client", "db", "relay", "producer", "broker"],
+                  window=(rows.time.min() - 20, rows.time.max() + 20),
+                  title=f"{dup_id}: the relay crashed between publish and mark, so it published twice")
+plt.show()
+
+# %% [markdown]
+# ## 5. A relay that dies quietly
+#
+# The outbox moves the risk: events no longer disappear, but they only leave the database while the relay is
+# running. Here the relay dies at t = 3 s and never comes back. The service does not notice, because it never
+# talks to the broker.
+
+# %%
+dead = sk.scenarios.publish("outbox", messages=200, seed=3, relay_dies_at=3000, alert_lag=50, alert_age=2000)
+{name: dead.report[name] for name in OUTCOMES}
+
+# %% [markdown]
+# Every request succeeded. From the outside the service looks healthy, yet most events after t = 3 s are
+# still waiting in the outbox (`pending`). They are not lost, because a new relay would publish them, but no
+# downstream reaction happens until someone notices.
+#
+# To notice, watch the outbox the way you would watch any queue: its **lag** (how many rows wait) and its
+# **age** (how long the oldest row has waited), each with an alert threshold. The monitors sample both every
+# 100 ms and write an `alert` row to the trace when a threshold is crossed.
+
+# %%
+sk.plots.outbox_metrics(dead)
+plt.show()
+
+# %%
+dead.trace[dead.trace.event.isin(["alert", "resolved"])]
+
+# %% [markdown]
+# Age is usually the better alarm. Lag depends on traffic: 50 waiting rows is normal at a busy hour and a
+# disaster at night. Age measures how late the system is, whatever the traffic.
+#
+# The same two numbers also tell you when the *broker* is down. While the broker is unavailable, the outbox
+# service keeps answering in a few milliseconds and the backlog drains once the broker returns. The dual-write
+# service waits for the broker inside every request:
+
+# %%
+outage = dict(messages=200, seed=3, broker_outage=(3000, 2500))
+during = {design: sk.scenarios.publish(design, **outage) for design in ["dual_write", "outbox"]}
+p99 = {design: run.report.latency_p99 for design, run in during.items()}
+fig, axes = plt.subplots(2, 1, figsize=(10, 8), layout="constrained")
+sk.plots.latency_cdf(during, start="request", end="responded", log=True, ax=axes[0],
+                     title=f"Broker down 2.5 s: request p99 {p99['dual_write']:.0f} ms with dual write, "
+                           f"{p99['outbox']:.0f} ms with the outbox")
+sk.plots.outbox_metrics(during["outbox"], metric="age", ax=axes[1])
+plt.show()
+
+# %% [markdown]
+# ## 6. Over many seeds
+#
+# One run can be lucky. Run each design on the same ten seeds (the same arrivals and crash draws) with the
+# service and the relay both crashing at 5%:
+
+# %%
+designs = ["dual_write", "publish_then_commit", "outbox"]
+runs = sk.compare("publish", designs, seeds=10, crash_rate=0.05, relay_crash_rate=0.05, messages=200)
+runs.groupby("design", sort=False)[["crashes", "lost", "ghosts", "duplicates", "pending"]].mean()
+
+# %%
+fig, ax = plt.subplots(figsize=(9, 4.5))
+sk.plots.outcome_bars(runs, ["lost", "ghosts", "duplicates"], ax=ax, ylabel="events per run (mean, min-max)",
+                      title="Only the outbox neither loses events nor invents them; it repeats a few")
+plt.show()
+
+# %% [markdown]
+# The service crashed equally often in every design, because the crash draws are the same. The dual write's lost
+# events and publish-then-commit's ghosts are even the *same requests*: the crash that falls between the two
+# writes in one design falls between them in the other too. Only the outbox has no such gap. Its duplicates
+# come from a different process, the relay, crashing in its own window.
+
+# %% [markdown]
+# ## What to remember
+#
+# - Saving state and publishing an event are two writes to two systems. A crash between them loses the event
+#   (save first) or invents one (publish first). Retries cannot fix this: the missing step never started.
+# - The transactional outbox makes the event part of the state change: one transaction, then a relay
+#   publishes at least once. No losses and no ghosts, but sometimes duplicates, so consumers must deduplicate
+#   by event id.
+# - Treat the outbox table like any other backlog: chart its lag and, above all, its age, and alert on them.
+#   A relay that dies silently looks like a healthy service.
+# - The outbox also keeps requests fast and successful while the broker is down.
+#
+# ## Exercises
+#
+# 1. In the dual-write design, which crash point leaves a *consistent* system (no lost event) but still
+#    returns an error to the user? Check it with `crash_schedule=[(10, "...")]`, and read that request's rows in
+#    the trace.
+
+# %%
+
+# %% [markdown]
+# 2. Make the relay crash often (`relay_crash_rate=0.3`). How many duplicates do you get per relay crash, and why
+#    only about one in three? Which of the relay's crash points can never cause a duplicate? And why is `pending`
+#    no longer 0 (hint: `sk.plots.outbox_metrics`, and the relay's 500 ms restart)?
+
+# %%
