@@ -5,11 +5,12 @@ in it, run it, and read the trace; or run a ready lesson from :mod:`simkit.scena
 Time is in milliseconds everywhere.
 """
 
-from . import checks, grading, plots, scenarios
+from . import checks, controls, grading, plots, scenarios
 from .assignors import assign_range, assign_round_robin
 from .broker import Broker, PartitionLog, Record
 from .checks import Check
 from .consumer import COMMIT_POLICIES, Consumer, Context
+from .controls import interact
 from .database import BoundaryViolation, Database, Transaction
 from .dedupe import DedupeTable, EmailProvider
 from .distributions import (
@@ -100,8 +101,10 @@ __all__ = [
     "checks",
     "compare",
     "constant",
+    "controls",
     "exponential",
     "grading",
+    "interact",
     "lognormal",
     "murmur2",
     "partition_for",
