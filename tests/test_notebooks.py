@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "notebooks"
+TEXT = ROOT / "text"  # each notebook's py:percent twin (jupytext.toml pairs them)
 NOTEBOOKS = sorted(p for p in ROOT.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+LESSONS = [p for p in NOTEBOOKS if p.parent == ROOT]
 NAME = re.compile(r"^\d\d-[a-z0-9]+(-[a-z0-9]+)*\.ipynb$")
 MIRRORED = ("exercises", "solutions")  # notebooks/exercises/X.ipynb <-> notebooks/solutions/X.ipynb
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -58,6 +60,17 @@ def _images(nb):
     return found
 
 
+def _widget_errors(nb):
+    """Errors raised inside an interactive control: ipywidgets prints them into its Output widget."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    for model_id, model in state.items():
+        if model.get("model_name") != "OutputModel":
+            continue
+        for out in model.get("state", {}).get("outputs", []):
+            if out.get("output_type") == "error":
+                yield f"widget output {model_id[:8]}", f"{out.get('ename')}: {out.get('evalue')}"
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", _notebook_params())
 def test_notebook_runs_and_draws(path, tmp_path):
@@ -73,6 +86,8 @@ def test_notebook_runs_and_draws(path, tmp_path):
     # a failing cell raises CellExecutionError, whose message shows the cell's source and traceback
     client.execute(env={**os.environ, "MPLBACKEND": INLINE})
 
+    for where, error in _widget_errors(nb):
+        raise AssertionError(f"{path.name}: a control's redraw failed in {where}: {error}")
     images = _images(nb)
     if not nb.metadata.get("simkit", {}).get("no_figures", False):
         assert images, f"{path.name} drew no figure"
@@ -110,3 +125,57 @@ def test_exercises_and_solutions_mirror_each_other():
                             for d in MIRRORED)
     assert not exercises - solutions, f"exercises without a solution: {sorted(map(str, exercises - solutions))}"
     assert not solutions - exercises, f"solutions without an exercise: {sorted(map(str, solutions - exercises))}"
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), tuple(c.metadata.get("tags", ()))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("path", _notebook_params())
+def test_notebook_and_its_text_twin_agree(path):
+    """A notebook and its py:percent twin hold the same cells; fix drift with `jupytext --sync`."""
+    import jupytext
+
+    twin = TEXT / path.relative_to(ROOT).with_suffix(".py")
+    sync = f"run: jupytext --sync {path.relative_to(ROOT.parent)}"
+    assert twin.exists(), f"{path.name} has no text twin at {twin.relative_to(ROOT.parent)}; {sync}"
+    ours, theirs = _cells(jupytext.read(path)), _cells(jupytext.read(twin))
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert a == b, f"cell {i} of {path.name} differs from {twin.name}; {sync}"
+    assert len(ours) == len(theirs), f"{path.name} has {len(ours)} cells, {twin.name} {len(theirs)}; {sync}"
+
+
+def test_every_text_twin_has_a_notebook():
+    orphans = [t for t in TEXT.rglob("*.py") if not (ROOT / t.relative_to(TEXT)).with_suffix(".ipynb").exists()]
+    assert not orphans, f"text files without a notebook (renamed or deleted?): {[str(o) for o in orphans]}"
+
+
+# What every lesson has (issue 5): the learner knows where they are going, predicts before each contrast,
+# compares designs over many seeds, moves a control, sees one run's anomaly on a timeline, and ends with a
+# summary and questions for the room.
+LESSON_PARTS = {
+    "objectives": (re.compile(r"\*\*After this lesson you can\*\*"), "markdown", "first cell"),
+    "a prediction": (re.compile(r"\*\*Predict[^*]*\*\*"), "markdown", "anywhere"),
+    "a comparison over seeds": (re.compile(r"sk\.(compare|sweep)\("), "code", "anywhere"),
+    "an interactive control": (re.compile(r"sk\.interact\("), "code", "anywhere"),
+    "a timeline of one run": (re.compile(r"timeline\("), "code", "anywhere"),
+    "a summary": (re.compile(r"^## Summary", re.M), "markdown", "anywhere"),
+    "questions to discuss": (re.compile(r"^## Questions to discuss", re.M), "markdown", "anywhere"),
+}
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, id=p.name) for p in LESSONS])
+def test_lesson_has_every_part(path):
+    nb = nbformat.read(path, as_version=4)
+    for part, (pattern, kind, where) in LESSON_PARTS.items():
+        cells = [c for c in nb.cells if c.cell_type == kind]
+        if where == "first cell":
+            cells = cells[:1]
+        assert any(pattern.search(c.source) for c in cells), f"{path.name} lacks {part} ({pattern.pattern})"
+
+
+def test_lessons_use_only_simkit_controls():
+    """One way to add a control: sk.interact (redraws on release, fails loudly, is benchmarked)."""
+    for path in LESSONS:
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert "widgets.interact(" not in source, f"{path.name}: use sk.interact, not widgets.interact"
