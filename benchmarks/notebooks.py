@@ -82,7 +82,7 @@ def run(path: Path) -> dict:
     redraw_total = sum(r["seconds"] for r in redraws) * 2  # each move is undone, untimed but run
     seconds = [r["seconds"] for r in redraws]
     return {
-        "notebook": str(path.relative_to(ROOT)),
+        "notebook": str(path.relative_to(ROOT)) if ROOT in path.parents else path.name,
         "run_seconds": round(total - redraw_total, 2),  # the notebook itself, kernel start included
         "controls": len(redraws),
         "redraw_median_s": round(statistics.median(seconds), 3) if seconds else None,

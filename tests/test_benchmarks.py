@@ -3,14 +3,42 @@
 import importlib.util
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "throughput.py"
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCH = BENCHMARKS / "throughput.py"
+
+
+def _load(path):
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_throughput_benchmark_runs_and_both_models_agree():
-    spec = importlib.util.spec_from_file_location("bench_throughput", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    out = mod.main(["--quick"])
+    out = _load(BENCH).main(["--quick"])
     assert out["simkit_msgs_per_s"] > 0 and out["bare_simpy_msgs_per_s"] > 0 and out["peak_memory_mib"] > 0
     # the same queue: both mean latencies near 1 / (mu - lambda) = 2 ms
     assert abs(out["bare_mean_latency_ms"] - 2.0) < 0.5 and abs(out["simkit_mean_latency_ms"] - 2.0) < 0.5
+
+
+@pytest.mark.notebook
+def test_notebook_benchmark_times_every_control(tmp_path):
+    """A notebook with two controls: both are moved once and timed; a dropdown counts as a control."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import matplotlib.pyplot as plt\nimport simkit as sk\n"
+        "def explore(rate=0.5, design='a'):\n"
+        "    run = sk.scenarios.throughput(rate, 1.0, messages=300, seed=1)\n"
+        "    sk.plots.lag_over_time(run)\n    plt.show()\n"
+        "sk.interact(explore, rate=(0.1, 0.9, 0.1), design=['a', 'b'])")]
+    path = tmp_path / "00-tiny.ipynb"
+    nbformat.write(nb, path)
+    row = _load(BENCHMARKS / "notebooks.py").run(path)
+    assert row["notebook"] == "00-tiny.ipynb"
+    assert row["controls"] == 2
+    assert 0 < row["redraw_median_s"] <= row["redraw_max_s"] < 30
+    assert 0 < row["run_seconds"] < 120
