@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Exercise 01: write an idempotent consumer handler
 #
-# **Recap of lesson 03.** A consumer that commits its offset only after the work is done never loses a record,
+# **Recap of lesson 06.** A consumer that commits its offset only after the work is done never loses a record,
 # but a crash between the work and the commit hands the same record over again. A dedupe table, a natural
 # idempotent write or a business check makes that second delivery harmless.
 #
