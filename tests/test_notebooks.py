@@ -161,8 +161,8 @@ LESSON_PARTS = {
     "a comparison over seeds": (re.compile(r"sk\.(compare|sweep)\("), "code", "anywhere"),
     "an interactive control": (re.compile(r"sk\.interact\("), "code", "anywhere"),
     "a timeline of one run": (re.compile(r"timeline\("), "code", "anywhere"),
-    "a summary": (re.compile(r"^## Summary", re.M), "markdown", "anywhere"),
-    "questions to discuss": (re.compile(r"^## Questions to discuss", re.M), "markdown", "anywhere"),
+    "a summary": (re.compile(r"^## Summary", re.MULTILINE), "markdown", "anywhere"),
+    "questions to discuss": (re.compile(r"^## Questions to discuss", re.MULTILINE), "markdown", "anywhere"),
 }
 
 
