@@ -60,6 +60,23 @@ def _images(nb):
     return found
 
 
+RERUN = "simkit_rerun_of"
+
+
+def _run_drawing_cells_twice(nb):
+    """Follow each cell that draws with a copy of itself: run again, it must draw the same pixels."""
+    cells = []
+    for i, cell in enumerate(nb.cells):
+        cells.append(cell)
+        if cell.cell_type == "code" and "plt.show()" in cell.source and "sk.interact(" not in cell.source:
+            cells.append(nbformat.v4.new_code_cell(cell.source, metadata={RERUN: i}))
+    nb.cells = cells
+
+
+def _pngs(cell):
+    return [out["data"]["image/png"] for out in cell.get("outputs", []) if "image/png" in out.get("data", {})]
+
+
 def _widget_errors(nb):
     """Errors raised inside an interactive control: ipywidgets prints them into its Output widget."""
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
@@ -78,6 +95,7 @@ def test_notebook_runs_and_draws(path, tmp_path):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    _run_drawing_cells_twice(nb)
     # IPC sockets in a folder of this test's own: kernels started in parallel (pytest -n)
     # cannot race for the same TCP ports and swallow each other's replies
     km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path / "kernel"))
@@ -88,6 +106,11 @@ def test_notebook_runs_and_draws(path, tmp_path):
 
     for where, error in _widget_errors(nb):
         raise AssertionError(f"{path.name}: a control's redraw failed in {where}: {error}")
+    for i, cell in enumerate(nb.cells):
+        if RERUN in cell.metadata:
+            original = cell.metadata[RERUN]
+            assert _pngs(cell) == _pngs(nb.cells[i - 1]), (
+                f"{path.name}: cell {original} drew a different figure when run again; seed what it draws")
     images = _images(nb)
     if not nb.metadata.get("simkit", {}).get("no_figures", False):
         assert images, f"{path.name} drew no figure"
