@@ -151,3 +151,31 @@ def test_plots_state_the_finding():
     ax = sk.plots.anomaly_timeline(run("after_processing", 0, crash_rate=0.0, messages=20), "lost")
     assert ax.get_title().startswith("no lost")
     plt.close("all")
+
+
+def test_a_lost_record_timeline_runs_to_the_restart_and_names_the_offset_it_resumed_at():
+    res = run("auto", 1)
+    t = res.trace
+    msg = res.checks["lost"].examples[0]
+    lost_offset = int(t[(t.msg_id == msg) & (t.event == "append")].offset.iloc[0])
+    ax = sk.plots.anomaly_timeline(res, "lost", margin=0)
+    title = ax.get_title()
+    resumed = int(title.rsplit("resumed at offset ", 1)[1])
+    assert resumed > lost_offset  # the restarted consumer skipped it
+    crash = t[(t.event == "crash") & (t.time >= t[(t.msg_id == msg) & (t.event == "append")].time.iloc[0])]
+    restart = t[(t.event == "restart") & (t.time >= crash.time.iloc[0])].time.iloc[0]
+    first = t[(t.event == "process") & (t.offset == resumed) & (t.time >= restart)].time.iloc[0]
+    assert ax.get_xlim()[1] >= first / 1000.0 - 1e-9  # the window shows the restart and the resumed record
+    plt.close("all")
+
+
+@pytest.mark.parametrize("plot", ["commit_vs_processed", "anomaly_timeline"])
+def test_legends_sit_outside_the_plot_area(plot):
+    res = run("auto", 1)
+    ax = getattr(sk.plots, plot)(res)
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    legend, area = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+    assert legend.x0 >= area.x1 - 1  # right of the axes: it covers no data
+    plt.close("all")
