@@ -222,3 +222,17 @@ def test_dedupe_table_plot_states_the_bound():
                                        crash_schedule=[(5, "after_effect_tx")]), "duplicates")
     assert "5" in ax.get_title() and "twice" in ax.get_title()
     plt.close("all")
+
+
+def test_late_copies_plot_shows_the_ttl_and_which_strategy_leaks():
+    df = sk.sweep("dedupe", {"strategy": ["dedupe_table", "business_check"], "redeliver_after": [1000, 3000]},
+                  seeds=2, crash_rate=0.0, messages=60, ttl=2000, cleanup_interval=500)
+    leaks = df.groupby(["strategy", "redeliver_after"])["duplicates"].max()
+    assert leaks["dedupe_table", 1000] == 0 and leaks["dedupe_table", 3000] > 0
+    assert leaks["business_check"].max() == 0
+    ax = sk.plots.late_copies(df)
+    assert "dedupe_table up to" in ax.get_title() and "business_check: none" in ax.get_title()
+    labels = ax.get_legend_handles_labels()[1]
+    assert "TTL 2 s" in labels and any("cleanup" in label for label in labels)
+    assert "(s)" in ax.get_xlabel()
+    plt.close("all")

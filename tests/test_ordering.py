@@ -1,12 +1,13 @@
 """Out-of-order delivery: keys keep one user's changes in order, retries can still reorder, hot keys cost."""
 
+import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import simkit as sk
-from simkit.scenarios.ordering import DESIGNS, HOT_USER, cross_type_inversions, wrong_final
+from simkit.scenarios.ordering import DESIGNS, HOT_USER, cross_type_inversions, stale_writes, wrong_final
 
 SEEDS = range(5)
 SMALL = dict(users=60)
@@ -152,3 +153,97 @@ def test_unknown_design_lists_the_known_ones():
 def test_bad_hot_key_input_is_a_config_error(kwargs, param):
     with pytest.raises(sk.ConfigError, match=param):
         sk.scenarios.hot_keys(**kwargs)
+
+
+# -- stale writes: an older change applied after a newer one, first time or repeated ----------------
+def test_stale_writes_count_repeats_that_out_of_order_misses():
+    rows = pd.DataFrame({
+        "event": ["send", "send", "email_set", "email_set", "email_set", "email_set"],
+        "key": ["a", "a", "a", "a", "a", "a"],
+        "msg_id": ["a/0", "a/1", "a/0", "a/1", "a/0", "a/1"],  # a batch of both, written twice
+    })
+    assert sk.checks.out_of_order(rows, "email_set").count == 0
+    found = stale_writes(rows)
+    assert found.count == 1 and found.examples == ("a/0",)
+    assert wrong_final(rows).count == 0  # the repeat's newer change put the right address back
+
+
+def test_a_lost_answer_shows_as_a_stale_write_and_idempotence_removes_it():
+    for seed in SEEDS:
+        loose = sk.scenarios.ordering("key", partitions=1, consumers=1, seed=seed, idempotent=False,
+                                      leader_elections=0).report
+        safe = sk.scenarios.ordering("key", partitions=1, consumers=1, seed=seed, leader_elections=0).report
+        assert loose.stale_writes >= loose.out_of_order
+        assert safe.stale_writes == 0 and safe.duplicates == 0 and safe.wrong_final == 0, (seed, safe)
+    # a wrong final address needs a stale write
+    for seed in SEEDS:
+        r = sk.scenarios.ordering("key", partitions=1, consumers=1, seed=seed, idempotent=False).report
+        assert r.wrong_final == 0 or r.stale_writes > 0, (seed, r)
+
+
+# -- the ordering lesson's figures ------------------------------------------------------------------
+def test_inversion_pair_reads_the_deciding_inversion_from_the_trace():
+    rr = sk.scenarios.ordering("round_robin", seed=1, leader_elections=0, response_cuts=0)
+    t = rr.trace
+    for example in rr.checks["wrong_final"].examples:
+        user = example.split("/")[0]
+        pair = sk.plots.inversion_pair(t, key=user)
+        assert pair["key"] == user and pair["stale_final"] and not pair["repeat"]
+        assert pair["older_sent"] < pair["newer_sent"] and pair["newer_applied"] < pair["older_applied"]
+        # the stale application is the user's last one: it decided the final address
+        applied = t[(t.event == "email_set") & (t.key == user)]
+        assert applied.msg_id.iloc[-1] == pair["older"] and applied.time.iloc[-1] == pair["older_applied"]
+    with pytest.raises(ValueError):
+        sk.plots.inversion_pair(sk.scenarios.ordering("key", seed=1, users=20).trace, key="user-1")
+
+
+def test_inversion_pair_tells_a_retried_copy_from_a_first_delivery():
+    loose = sk.scenarios.ordering("key", partitions=1, consumers=1, seed=1, idempotent=False, max_in_flight=5)
+    pairs = [sk.plots.inversion_pair(loose.trace, key=u.split("/")[0]) for u in loose.checks["wrong_final"].examples]
+    assert any(p["repeat"] for p in pairs) and any(not p["repeat"] for p in pairs)
+    t = loose.trace
+    for p in pairs:
+        copies = t[(t.event == "email_set") & (t.msg_id == p["older"])]
+        assert (len(copies) > 1) == p["repeat"]
+
+
+def test_inversion_timeline_titles_the_pair_and_draws_both():
+    rr = sk.scenarios.ordering("round_robin", seed=1, leader_elections=0, response_cuts=0)
+    user = rr.checks["wrong_final"].examples[0].split("/")[0]
+    pair = sk.plots.inversion_pair(rr.trace, key=user)
+    ax = sk.plots.inversion_timeline(rr, key=user)
+    title = ax.get_title()
+    older, newer = pair["older"].split("/")[1], pair["newer"].split("/")[1]
+    assert user in title and f"{older} before {newer}" in title and "older address" in title
+    labels = ax.get_legend_handles_labels()[1]
+    assert f"{pair['older']} (sent first)" in labels and f"{pair['newer']} (sent second)" in labels
+    keyed = sk.scenarios.ordering("key", seed=1, users=20)
+    ax = sk.plots.inversion_timeline(keyed)
+    assert "no stale writes" in ax.get_title()
+    plt.close("all")
+
+
+def test_consumers_vs_partitions_counts_idle_members():
+    df = sk.sweep("throughput", {"consumers": [2, 3, 5]}, seeds=2, arrival_rate=0.5, service_rate=1.0,
+                  partitions=3, messages=300)
+    assert list(df.groupby("consumers")["idle_consumers"].max()) == [0, 0, 2]
+    left, right = sk.plots.consumers_vs_partitions(df)
+    assert "3 partitions keep at most 3 consumers busy" in left.get_title()
+    assert "other 2 of 5 sit idle" in left.get_title() and "ms" in right.get_ylabel()
+    plt.close("all")
+
+
+def test_inversion_bars_label_units_and_take_colours_for_settings():
+    df = pd.DataFrame({"producer": ["a", "a", "b", "b"], "stale_writes": [2, 4, 0, 0],
+                       "wrong_final": [1, 1, 0, 0], "produced": [600] * 4})
+    ax = sk.plots.inversion_bars(df, by="producer", metrics=("stale_writes", "wrong_final"),
+                                 colors={"a": "#d62728", "b": "#2ca02c"})
+    assert "a: 3 of 600 older changes applied after a newer one" in ax.get_title() and "b: none" in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["stale_writes (changes)", "wrong_final (users)"]
+    assert matplotlib_colors(ax.patches[0]) == "#d62728" and matplotlib_colors(ax.patches[1]) == "#2ca02c"
+    plt.close("all")
+
+
+def matplotlib_colors(patch):
+    from matplotlib.colors import to_hex
+    return to_hex(patch.get_facecolor())

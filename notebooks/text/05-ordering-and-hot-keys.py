@@ -1,27 +1,25 @@
 # %% [markdown]
-# # 09 · Ordering: keys, producer retries and hot keys
+# # 05 · Ordering: keys, producer retries, hot keys and idle consumers
 #
-# **Where we are.** Lesson 08 took the broker away for a while. Everything that published or consumed through it
-# stalled, and the lesson was that this is an infrastructure question with infrastructure answers: replicate the
-# broker, keep a local outbox so that publishing can wait, and keep the paths that must answer a user right now
-# off the broker altogether.
+# **After this lesson you can**
 #
-# **What this lesson covers**
+# - explain why Kafka keeps one user's changes in order only when they share a partition, and choose a
+#   partitioning key that makes them share one;
+# - find, in a trace, two changes of one user that were applied in the opposite order to the one they were sent in;
+# - tell which producer settings (`idempotent`, `max_in_flight`) let a retry reorder or repeat records inside a
+#   single partition;
+# - recognise a hot key from per-partition load and lag, and weigh a finer key against the ordering it gives up;
+# - size a consumer group against the number of partitions (members beyond it get no work).
 #
-# - why a user who changes their email three times in a row can end up with the *second* address: Kafka keeps
-#   order inside one partition and nowhere else;
-# - the fix, partitioning by a key (the user id), and how to check it from the trace;
-# - how the **producer** can still reorder one partition when it retries, and what `enable.idempotence` and
-#   `max.in.flight.requests.per.connection` have to do with it;
-# - **hot keys**: when one key carries a big share of the traffic, its partition cannot keep up; a finer key
-#   spreads the load and gives up some ordering in exchange.
+# **Where we are.** Lesson 04 moved the offset commit after the work: nothing is lost any more, but a crash now
+# repeats records (lesson 06 makes those repeats harmless). This lesson is about the order in which records
+# arrive.
 #
-# The consumers in this lesson apply each change as "set the email to X": the last write wins, so the order in
-# which the changes are applied decides the final address.
+# The consumers here apply each change as "the user's email is now X", so the change applied last wins, and the
+# order in which changes are applied decides which address a user ends up with.
 
 # %%
 import matplotlib.pyplot as plt
-import ipywidgets as widgets
 import pandas as pd
 
 import simkit as sk
@@ -29,36 +27,47 @@ import simkit as sk
 # %% [markdown]
 # ## 1. Round-robin partitioning on a calm broker
 #
-# 150 users each change their email 4 times, a few milliseconds apart. The producer deals the records to 6
-# partitions in turn, ignoring the key; 3 consumers share the partitions. No broker trouble at all here
-# (`leader_elections=0`, `response_cuts=0`).
+# 150 users each change their email 4 times, a few milliseconds apart. The producer ignores the key and deals
+# the records to 6 partitions in turn; 3 consumers share the partitions. The broker never falters in this run
+# (`leader_elections=0`, `response_cuts=0`): nothing is lost, nothing is repeated.
+#
+# **Predict.** How many of the 150 users end up with an address that is *not* the one they typed last: none,
+# a handful, or dozens?
 
 # %%
 calm = dict(leader_elections=0, response_cuts=0)
 rr = sk.scenarios.ordering("round_robin", partitions=6, consumers=3, seed=1, **calm)
-rr.report
+print(f"{rr.report.out_of_order} of {rr.report.produced} changes applied after a later change of the same user; "
+      f"{rr.report.wrong_final} of 150 users left with an older address "
+      f"({rr.report.lost} lost, {rr.report.duplicates} applied twice)")
 
 # %% [markdown]
-# `out_of_order` counts changes that were applied *after* a later change of the same user; `wrong_final`
-# counts users whose address at the end is not the one they typed last. Follow one of them through the trace:
-# which partition did each change go to, and which consumer applied it when?
+# Follow one of those users through the trace: which partition did each change go to, and which consumer
+# applied it, when?
 
 # %%
-print(rr.checks["wrong_final"])
 user = rr.checks["wrong_final"].examples[0].split("/")[0]
 t = rr.trace
 t[(t.key == user) & t.event.isin(["send", "email_set"])][["time", "component", "event", "partition", "msg_id", "detail"]]
 
 # %% [markdown]
-# The changes left the producer in order, but they sat in different partitions, each read by its own consumer
-# at its own pace. Nothing was lost and nothing was repeated: the broker kept every promise it makes. It simply
-# never promised an order *across* partitions.
+# The timeline draws the two changes that decided this user's final address: the older one in red, the newer
+# one in blue, from the producer through the broker to the consumer that applied each.
+
+# %%
+sk.plots.inversion_timeline(rr, key=user)
+plt.show()
+
+# %% [markdown]
+# The changes left the producer in order. They landed in different partitions, and each partition is read by
+# its own consumer at its own pace, so the newer change can be applied first. The broker kept every promise it
+# makes; it never promised an order *across* partitions.
 #
 # ## 2. The fix: partition by the user id
 #
 # With `partitioner="key"` the producer sends every record with the same key to the same partition
-# (`murmur2(key) % partitions`, exactly as Kafka's Java client does), so one user's changes form one ordered
-# sequence read by one consumer.
+# (`murmur2(key) % partitions`, as Kafka's Java client computes it), so one user's changes form one ordered
+# sequence, read by one consumer.
 
 # %%
 keyed = sk.scenarios.ordering("key", partitions=6, consumers=3, seed=1, **calm)
@@ -67,75 +76,116 @@ print("by key:     ", keyed.report.out_of_order, "out of order,", keyed.report.w
 print(user, "always lands on partition", sk.partition_for(user, 6))
 
 # %% [markdown]
+# One seed could be luck. The same comparison over 8 seeds (each seed draws other users' timings); the whiskers
+# span the lowest to the highest run:
+
+# %%
+designs = sk.compare("ordering", ["round_robin", "key"], seeds=8, **calm)
+sk.plots.inversion_bars(designs)
+plt.show()
+
+# %% [markdown]
 # ## 3. The producer can reorder one partition too
 #
-# A real broker has short hiccups: a partition leader moves, and for a few milliseconds produce requests are
-# refused; a network blip drops a few answers. The default scenario has both, at times drawn from their own
-# random streams (`leader_elections=6`, `response_cuts=4`). The producer retries what failed. What happens to
-# order then depends on its settings. Kafka's defaults since 3.0 are an *idempotent* producer with up to 5
-# requests in flight; here we switch idempotence off.
+# A real broker has short hiccups. Two kinds are simulated, at times drawn from their own random streams:
+#
+# - a **leader election** (`leader_elections=6`): for 5–20 ms the partition has no leader and the broker
+#   refuses every write (`BrokerUnavailable`); the producer retries the refused batch after `retry_backoff`
+#   (100 ms);
+# - a **lost answer** (`response_cuts=4`): the broker wrote the batch, but its reply never reaches the
+#   producer, which waits `request_timeout` (300 ms here) and then sends the same batch again.
+#
+# Kafka's producer keeps up to 5 requests on the wire at once (`max.in.flight.requests.per.connection`), and
+# since Kafka 3.0 it is *idempotent* by default. Here idempotence is switched off.
+#
+# **Predict.** One partition, one consumer, every change keyed by its user. Can one user's changes still be
+# applied in the wrong order? And if a retry writes a batch a second time, does the user notice?
 
 # %%
 loose = sk.scenarios.ordering("key", partitions=1, consumers=1, seed=1, idempotent=False, max_in_flight=5)
-print(loose.report.retries, "retries,", loose.report.out_of_order, "out of order,",
-      loose.report.duplicates, "applied twice,", loose.report.wrong_final, "wrong final addresses")
+r = loose.report
+print(f"{r.retries} retries; {r.stale_writes} times an older change was applied after a newer one "
+      f"({r.out_of_order} on first delivery, the rest by repeated copies); {r.duplicates} changes applied twice; "
+      f"{r.wrong_final} users left with an older address")
 
 # %% [markdown]
-# One partition and one consumer, and still out of order. Look at the partition log for one affected user: the
-# order of `append` rows is the order the consumer will see.
+# One partition and one consumer, and still out of order. Two of those users, one for each kind of hiccup:
 
 # %%
-late = loose.checks["out_of_order"].examples[0]
-user = late.split("/")[0]
-t = loose.trace
-mine = t[t.key == user]
-window = t.time.between(mine.time.min(), mine[mine.event == "append"].time.max())
-t[((t.key == user) & t.event.isin(["send", "append", "email_set"]))
-  | (window & t.event.isin(["broker_down", "broker_up", "retry"]))][["time", "component", "event", "offset", "msg_id", "detail"]]
+pairs = {u.split("/")[0]: sk.plots.inversion_pair(loose.trace, key=u.split("/")[0])
+         for u in loose.checks["wrong_final"].examples}
+refused = next(u for u, p in pairs.items() if not p["repeat"])
+lost_answer = next(u for u, p in pairs.items() if p["repeat"])
+fig, axes = plt.subplots(2, 1, figsize=(12, 7.5), layout="constrained")
+sk.plots.inversion_timeline(loose, key=refused, ax=axes[0])
+sk.plots.inversion_timeline(loose, key=lost_answer, ax=axes[1])
+plt.show()
 
 # %% [markdown]
-# Several requests were on the wire at once when the leader election began, and each was refused
-# (`BrokerUnavailable`). The producer puts a failed batch back at the *front* of its partition's queue to retry
-# it after the back-off, so a batch that failed a moment later jumps ahead of one that failed earlier; and a
-# request that reached the broker just after the election is written before earlier ones still waiting to be
-# retried. Either way the partition log no longer follows the order of `send`. With a lost answer, the story is worse: the broker
-# had written the change, the producer never heard so, and the retry writes the *old* change a second time,
-# after a newer one. Last write wins, so the user keeps a stale address.
+# **Top: writes refused.** Several batches were on the wire when the election began, and each was refused. A
+# refused batch goes back to the *front* of its partition's queue, so a batch refused a moment later jumps ahead
+# of one refused earlier; and a batch that reaches the broker just after the election is written before older
+# ones still waiting out their back-off. The log no longer follows the order of `send`.
 #
-# Two settings prevent it:
+# **Bottom: an answer lost.** The broker wrote the older change, the producer never heard so, and after the
+# timeout it sent the change again, behind a newer change of the same user. The consumer applies the old
+# address a second time, last, and the user keeps it.
+#
+# Two settings prevent this:
 #
 # - `max_in_flight=1`: only one request on the wire, so nothing can overtake a retry (at a cost in throughput);
+#   a lost answer still writes a batch twice, but right behind its first copy, before anything newer;
 # - `idempotent=True` (the default): every batch carries a sequence number; the broker refuses a batch that
-#   skips ahead and silently drops a copy it already has, so retries can neither reorder nor duplicate.
+#   skips ahead and drops a copy it already has, so retries neither reorder nor repeat.
+#
+# **Predict.** Over 8 seeds, first with only elections, then with only lost answers: which of the three
+# producers ever leaves a user with an older address? Which one repeats changes?
 
 # %%
-settings = {"no idempotence, 5 in flight": dict(idempotent=False, max_in_flight=5),
-            "no idempotence, 1 in flight": dict(idempotent=False, max_in_flight=1),
-            "idempotent (Kafka default)": dict()}
+settings = {"5 in flight, not idempotent": dict(idempotent=False, max_in_flight=5),
+            "1 in flight, not idempotent": dict(idempotent=False, max_in_flight=1),
+            "idempotent, 5 in flight (default)": dict()}
+faults = {"leader elections only": dict(response_cuts=0), "lost answers only": dict(leader_elections=0)}
 frames = []
-for label, kw in settings.items():
-    df = sk.compare("ordering", ["key"], seeds=5, partitions=1, consumers=1, **kw)
-    df["producer"] = label
-    frames.append(df)
+for fault, fkw in faults.items():
+    for label, kw in settings.items():
+        df = sk.compare("ordering", ["key"], seeds=8, partitions=1, consumers=1, **fkw, **kw)
+        frames.append(df.assign(producer=label, fault=fault))
 producers = pd.concat(frames, ignore_index=True)
-producers.groupby("producer", sort=False)[["retries", "out_of_order", "duplicates", "wrong_final"]].mean()
+producers.groupby(["fault", "producer"], sort=False)[["retries", "stale_writes", "duplicates", "wrong_final"]].mean()
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(15, 4.5))
-designs = sk.compare("ordering", ["round_robin", "key"], seeds=5)
-sk.plots.inversion_bars(designs, ax=axes[0])
-sk.plots.inversion_bars(producers, by="producer", ax=axes[1],
-                        title="key partitioner, 1 partition: only idempotence or 1 in flight keep order")
-axes[1].tick_params(axis="x", labelrotation=10)
-fig.tight_layout()
+colors = dict(zip(settings, ["#d62728", "#ff7f0e", "#2ca02c"]))
+fig, axes = plt.subplots(1, 2, figsize=(15, 5), sharey=True, layout="constrained")
+for ax, fault in zip(axes, faults):
+    part = producers[producers.fault == fault]
+    wrong = part.groupby("producer", sort=False)["wrong_final"].mean()
+    title = (f"{fault}: users left with an older address, per run\n"
+             + ", ".join(f"{p.split(',')[0]}: {v:.2g}" for p, v in wrong.items()))
+    sk.plots.inversion_bars(part, by="producer", ax=ax, colors=colors, title=title,
+                            metrics=("stale_writes", "duplicates", "wrong_final"))
+    ax.set_xticks(ax.get_xticks(), [s.replace(", ", ",\n") for s in settings])
+axes[1].get_legend().remove()
 plt.show()
+
+# %% [markdown]
+# Both hiccups leave users with stale addresses only when several requests are in flight *and* the producer is
+# not idempotent. One request in flight still repeats batches after lost answers (the orange bars on the
+# right): the repeated batch lands right behind its first copy, so an older change in it is applied again,
+# briefly, just before the newer change in the same batch puts the right address back. The idempotent producer
+# has none of either, with the same retries.
 
 # %% [markdown]
 # ## 4. Hot keys
 #
-# Partitioning by key has a price. A key's records all go to one partition, and one partition is read by one
-# consumer. Suppose one user (an integration that syncs a whole profile every few milliseconds) sends 30% of
-# all events. Six consumers could handle the total easily; the one that owns that user's partition cannot.
+# Partitioning by key has a price. All of one key's records go to one partition, and one partition is read by
+# one consumer. Suppose one user, an integration that syncs a whole profile every few milliseconds, sends 30% of
+# all events. Each of the 6 consumers can handle about a quarter of the total traffic (one event per 4 ms,
+# against one event per ms arriving): plenty for an even spread.
+#
+# **Predict.** With the user id as the key, how far behind does the hot user's partition fall, and what about
+# the other five? Keying by user id *and* event type spreads the hot user over several partitions: what does it
+# cost?
 
 # %%
 hot = {design: sk.scenarios.hot_keys(design, share=0.3, seed=1) for design in ["key", "fine_key"]}
@@ -143,64 +193,101 @@ pd.DataFrame({d: r.report.to_dict() for d, r in hot.items()}).loc[
     ["max_partition_share", "hot_user_partitions", "max_lag", "latency_p99", "out_of_order", "cross_type_inversions"]]
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(19, 4.5))
+fig, axes = plt.subplots(1, 3, figsize=(19, 4.8), layout="constrained")
 sk.plots.partition_load(hot, ax=axes[0])
 sk.plots.partition_lag(hot, ax=axes[1])
+hot_partition = sk.partition_for("user-0", 6)  # the hot user is user-0
 sk.plots.lag_over_time(hot["key"], ax=axes[2],
-                       title=f"key: the hot user's partition {sk.partition_for('user-0', 6)} falls behind, "
-                             "the others keep up")
-fig.tight_layout()
+                       title=f"key: the hot user's partition {hot_partition} falls "
+                             f"{hot['key'].report.max_lag} records behind,\nthe others keep up")
 plt.show()
 
 # %% [markdown]
 # `fine_key` keys each event by user id **and** event type (`user-0:email_changed`, `user-0:address_changed`,
-# ...). The hot user's events now spread over several partitions and the backlog disappears. Per key, order
+# ...). The hot user's events now spread over several partitions and the backlog shrinks. Within one key, order
 # still holds (`out_of_order` is 0), but events of *different types* of one user are no longer ordered with
-# respect to each other (`cross_type_inversions`). That is fine if, say, an address change and an avatar change
-# never depend on each other; it is a bug if one type's handler assumes the other already ran.
+# respect to each other (`cross_type_inversions`). That is fine if an address change and an avatar change never
+# depend on each other; it is a bug if one type's handler assumes the other already ran.
 
 # %%
 t = hot["fine_key"].trace
 print(hot["fine_key"].checks["cross_type_inversions"])
 t[(t.event == "processed") & t.msg_id.astype(str).str.startswith("user-0/")][["time", "component", "key", "msg_id"]].head(8)
 
-
 # %% [markdown]
-# ## 5. Try it
+# ## 5. More consumers than partitions
 #
-# How big a share can one user have before its partition falls behind? Does a finer key always help? (With
-# 6 event types, some of them may still share a partition: `hot_user_partitions` tells you how many partitions
-# the hot user ends up on.)
+# A partition is read by exactly one member of a consumer group. The partitions are therefore also the limit on
+# how many consumers can share the work.
+#
+# **Predict.** A topic has 3 partitions; records arrive at 1.5 per ms and one consumer handles 1 per ms. The
+# group grows from 1 to 6 consumers. How many of the 6 ever receive a record, and from which group size on does
+# the p99 latency stop improving?
 
 # %%
-def explore(share=0.3, key_design="key", partitions=6, seed=1):
+five = sk.scenarios.throughput(arrival_rate=1.5, service_rate=1.0, partitions=3, consumers=5, messages=1000, seed=1)
+print(f"3 partitions, 5 consumers: {five.report.idle_consumers} consumers never received a record")
+groups = sk.sweep("throughput", {"consumers": [1, 2, 3, 4, 5, 6]}, seeds=3, arrival_rate=1.5, service_rate=1.0,
+                  partitions=3, messages=1000)
+sk.plots.consumers_vs_partitions(groups)
+plt.show()
+
+# %% [markdown]
+# Two consumers are not enough either: the 3 partitions split 2 and 1, and the member with two partitions gets
+# two thirds of the traffic, 1 record per ms: exactly its capacity, with nothing to spare, so its queue swings
+# wide and its records wait. To add consumers, add partitions first (and remember that adding partitions to a
+# keyed topic moves keys to other partitions, which can break their order once, at the switch).
+#
+# ## 6. Try it
+#
+# The first control runs the email-change scenario; the timeline shows the inversion that decided one user's
+# final address, if any user was left with an older one (otherwise the first stale write, if there is one).
+# Which combinations keep every user's order? Which ones repeat changes but still end with the right addresses?
+
+# %%
+def explore_order(partitioner="key", idempotent=False, max_in_flight=5, leader_elections=6, response_cuts=4,
+                  seed=1):
+    r = sk.scenarios.ordering(partitioner, partitions=3, consumers=3, seed=seed, users=60,
+                              idempotent=idempotent, max_in_flight=max_in_flight,
+                              leader_elections=leader_elections, response_cuts=response_cuts)
+    wrong = r.checks["wrong_final"].examples
+    if wrong:
+        sk.plots.inversion_timeline(r, key=wrong[0].split("/")[0])
+    else:
+        sk.plots.inversion_timeline(r)
+    plt.show()
+    print(f"{r.report.retries} retries: {r.report.stale_writes} stale writes, {r.report.duplicates} changes applied "
+          f"twice, {r.report.wrong_final} of 60 users left with an older address")
+
+
+sk.interact(explore_order, partitioner=["round_robin", "key"], max_in_flight=(1, 5), leader_elections=(0, 12),
+            response_cuts=(0, 12), seed=(0, 20));
+
+# %% [markdown]
+# The second control is the hot key. How big a share can one user have before its partition falls behind?
+# Does a finer key always help? (With 6 event types, some may still share a partition: `hot_user_partitions`
+# says how many partitions the hot user ends up on.)
+
+# %%
+def explore_hot_key(share=0.3, key_design="key", partitions=6, seed=1):
     r = sk.scenarios.hot_keys(key_design, share=share, partitions=partitions, consumers=partitions, seed=seed,
-                              messages=2000)
+                              messages=1500)
     sk.plots.lag_over_time(r)
     plt.show()
     print(f"busiest partition {r.report.max_partition_share:.0%} of the traffic, worst backlog "
-          f"{r.report.max_lag} records, {r.report.cross_type_inversions} cross-type inversions")
+          f"{r.report.max_lag} records, hot user on {r.report.hot_user_partitions} partition(s), "
+          f"{r.report.cross_type_inversions} cross-type inversions")
 
 
-widgets.interact(explore, share=(0.0, 0.6, 0.05), key_design=["key", "fine_key"], partitions=(2, 12), seed=(0, 20));
+sk.interact(explore_hot_key, share=(0.0, 0.6, 0.05), key_design=["key", "fine_key"], partitions=(2, 12),
+            seed=(0, 20));
 
 # %% [markdown]
-# ## What to remember
-#
-# - Kafka orders records within a partition, never across partitions. If order matters per entity, key by
-#   that entity's id.
-# - Retries can reorder one partition when several requests are in flight. Keep the idempotent producer on
-#   (the default in current clients): it costs next to nothing and prevents both reordering and duplicates on
-#   retry.
-# - A key that carries a large share of the traffic pins that share on one partition and one consumer.
-#   A finer key spreads it, and each key keeps its order, but order *between* the finer keys is gone.
-# - Check order from the trace: compare the order changes were sent with the order they were applied.
-#
-# ## Exercises
+# ## Try it yourself
 #
 # 1. Run `sk.scenarios.ordering("round_robin", partitions=6, consumers=1, seed=1, leader_elections=0,
-#    response_cuts=0)`. One consumer reads all partitions: is the order now right? Look at how a consumer
-#    fetches from several partitions (lesson 00) and explain what you see.
+#    response_cuts=0)`. One consumer reads all six partitions: is every user's order now right? Recall how one
+#    poll returns records from several partitions at once (lesson 00), and explain what you see.
 
 # %%
 
@@ -209,3 +296,27 @@ widgets.interact(explore, share=(0.0, 0.6, 0.05), key_design=["key", "fine_key"]
 #    under 50 records at `share=0.4`. Why does adding partitions do nothing for `key`?
 
 # %%
+
+# %% [markdown]
+# ## Summary
+#
+# - Kafka orders records inside a partition and nowhere else. When order matters per entity, use that entity's
+#   id as the key, and check it from the trace: the order changes were sent against the order they were applied.
+# - Retries can reorder a single partition when several requests are in flight, and a lost answer can write an
+#   old change again after a newer one. The idempotent producer stops both at almost no cost; one request in
+#   flight stops the reordering but not the repeats.
+# - A key that carries a large share of the traffic pins that share on one partition and one consumer. A finer
+#   key spreads it; each finer key keeps its order, but order *between* them is gone.
+# - Partitions cap a consumer group: members beyond the partition count sit idle, and an uneven split
+#   overloads the member with more partitions.
+#
+# ## Questions to discuss
+#
+# 1. Which entities in your system need their events in order, and what would the key be? Is there one whose
+#    events must stay ordered *with another entity's* (an order and its payment)?
+# 2. Do your producers run idempotent? Not every client library turns it on by default: how would you find out
+#    what yours does today?
+# 3. Is there a hot key in your traffic: a large tenant, a batch import, an integration? What would a finer key
+#    break for its consumers?
+# 4. Last write wins hides a reordering until the wrong value sticks. Could your consumers carry a version
+#    number and refuse a change older than the one they hold? What would that cost?

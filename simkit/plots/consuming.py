@@ -73,14 +73,15 @@ def commit_vs_processed(
         ax.set_xlim(window[0] / 1000.0, window[1] / 1000.0)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("committed minus handled\n(records)")
-    ax.legend(loc="lower left", fontsize="small")
+    # outside the plot, on the right: the shaded areas fill the whole height, nowhere inside is empty
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize="small")
     if title is None:
         ahead, behind = int(max(0.0, gap.max())), int(max(0.0, -gap.min()))
         r = result.report
-        title = (f"{_design(result)}: the commit runs up to {ahead} records ahead of the work, {behind} behind"
-                 if ahead else f"{_design(result)}: the commit never runs ahead of the work ({behind} behind at most)")
+        title = (f"{_design(result)}: commit up to {ahead} records ahead of the work" if ahead
+                 else f"{_design(result)}: commit never ahead of the work (at most {behind} behind)")
         if "lost" in r and "duplicates" in r:
-            title += f"; {len(crashes)} crashes -> {r['lost']:g} lost, {r['duplicates']:g} repeated"
+            title += f"; {len(crashes)} crashes: {r['lost']:g} lost, {r['duplicates']:g} repeated"
     ax.set_title(title)
     return ax
 
@@ -98,7 +99,10 @@ def _lane_rank(component: str) -> tuple[int, str]:
 
 def _anomaly(trace: pd.DataFrame, msg_id: Any) -> tuple[str, float, float, float | None, str | None]:
     """What happened to ``msg_id``, the window (ms) to show, the commit that covered it if lost, and
-    the side-effect event that ran twice if duplicated."""
+    the side-effect event that ran twice if duplicated.
+
+    For a lost message the window runs from its append to the moment the crashed consumer, restarted,
+    handles its first record again: the offset it resumed at, past the lost one, is in the title."""
     rows = trace[trace["msg_id"] == msg_id]
     crashes = trace[trace["event"] == "crash"]
     for event in _EFFECTS:
@@ -114,14 +118,25 @@ def _anomaly(trace: pd.DataFrame, msg_id: Any) -> tuple[str, float, float, float
     after = crashes[crashes["time"] >= start]
     crash_t = float(after["time"].iloc[0]) if len(after) else float(rows["time"].max())
     point = str(after["detail"].iloc[0]) if len(after) else "?"
+    end = max(crash_t, float(rows["time"].max()))
     commit_at = None
+    resumed = ""
     if len(appended):
         p, off = int(appended["partition"].iloc[0]), int(appended["offset"].iloc[0])
         covering = trace[(trace["event"] == "commit") & (trace["partition"] == p) & (trace["offset"] > off)]
         if len(covering):
             commit_at = float(covering["time"].iloc[0])
-    what = f"message {msg_id!r} lost: its offset was committed, then a crash ({point}) before handling it"
-    return what, start, max(crash_t, float(rows["time"].max())), commit_at, None
+        if len(after):  # the crashed consumer's restart, and the first record it handled afterwards
+            who = after["component"].iloc[0]
+            back = trace[(trace["event"] == "restart") & (trace["component"] == who) & (trace["time"] >= crash_t)]
+            if len(back):
+                again = trace[(trace["event"] == "process") & (trace["partition"] == p)
+                              & (trace["time"] >= float(back["time"].iloc[0]))]
+                if len(again):
+                    end = max(end, float(again["time"].iloc[0]))
+                    resumed = f"; resumed at offset {int(again['offset'].iloc[0])}"
+    what = f"message {msg_id!r} lost: offset committed, then a crash ({point}) before handling it{resumed}"
+    return what, start, end, commit_at, None
 
 
 def anomaly_timeline(
@@ -135,10 +150,11 @@ def anomaly_timeline(
 ) -> Axes:
     """The timeline around one anomaly: message ``result.checks[check].examples[example]``.
 
-    For a lost message the window runs from its append to the crash that lost it;
-    for a duplicate, from its first to its second side effect; ``margin`` ms either
-    side. The message's rows are circled in red; the commit that covered a lost
-    message is a dashed red line.
+    For a lost message the window runs from its append past the crash that lost it to
+    the restarted consumer's first record (the title names that offset); for a
+    duplicate, from its first to its second side effect; ``margin`` ms either side.
+    The message's rows are circled in red; the commit that covered a lost message is a
+    dashed red line. The legend sits outside the plot, on the right.
     """
     found = result.checks.get(check)
     if found is None or not found.examples:
@@ -163,7 +179,7 @@ def anomaly_timeline(
     if commit_at is not None:
         ax.axvline(commit_at / 1000.0, color="#d62728", linestyle="--", linewidth=1,
                    label="its offset committed")
-        ax.legend(loc="upper right", fontsize="small", ncol=4)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return ax
 
 
@@ -179,18 +195,21 @@ def dedupe_table_size(
     ax = _ax(ax)
     runs = {"": results} if isinstance(results, RunResult) else dict(results)
     peaks = {}
-    for label, r in runs.items():
+    # runs usually differ only in their TTL: distinct colours and dashes keep overlapping lines apart
+    palette, dashes = ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f", "#9467bd"), ("-", "--", "-.", ":")
+    for i, (label, r) in enumerate(runs.items()):
         frame = r.series["dedupe_table_size"]
         name = label or f"ttl={_ttl(r)}"
-        ax.step(frame["time"] / 1000.0, frame["dedupe_table_size"], where="post",
-                color=color_for(label or _design(r)), label=name)
+        ax.step(frame["time"] / 1000.0, frame["dedupe_table_size"], where="post", linewidth=1.6,
+                color=palette[i % len(palette)] if len(runs) > 1 else color_for(_design(r)),
+                linestyle=dashes[i % len(dashes)], label=name)
         peaks[name] = int(frame["dedupe_table_size"].max()) if len(frame) else 0
     ax.set_xlabel("time (s)")
     ax.set_ylabel("ids in the dedupe table")
     ax.legend(title="run")
     if title is None and peaks:
         parts = ", ".join(f"{k}: {v}" for k, v in peaks.items())
-        title = f"The TTL bounds the dedupe table (peak ids, {parts})"
+        title = f"the TTL bounds the dedupe table; peak ids held: {parts}"
     ax.set_title(title or "")
     return ax
 

@@ -59,7 +59,7 @@ from ._common import check_choice, check_count, check_positive, latency_fields, 
 
 __all__ = [
     "DESIGNS", "EVENT_TYPES", "HOT_KEY_DESIGNS", "HOT_USER", "cross_type_inversions", "hot_keys",
-    "ordering", "partition_shares", "wrong_final",
+    "ordering", "partition_shares", "stale_writes", "wrong_final",
 ]
 
 DESIGNS: tuple[str, ...] = ("round_robin", "key")
@@ -113,13 +113,16 @@ def ordering(
 
     Report fields: ``produced`` (changes sent), ``applied`` (changes applied at least
     once), ``out_of_order`` (changes applied, the first time, after a later change of
-    the same user: :func:`simkit.checks.out_of_order`), ``wrong_final`` (users whose
+    the same user: :func:`simkit.checks.out_of_order`), ``stale_writes`` (applications,
+    first or repeated, of a change after a later change of the same user was already
+    applied: :func:`stale_writes`; a retried copy of an old change written after a newer
+    one counts here, not in ``out_of_order``), ``wrong_final`` (users whose
     final email is not their last change), ``lost`` (changes never applied),
     ``duplicates`` (changes applied more than once), ``retries`` (producer retries),
     ``leader_elections`` and ``response_cuts`` (how many struck), ``latency_*`` (ms
     from send to applied), ``duration`` (ms) and ``drained`` (1 if the run ended with
-    nothing left to do). Checks: ``out_of_order``, ``wrong_final``, ``lost``,
-    ``duplicates``. Series: ``lag`` (records per partition over time).
+    nothing left to do). Checks: ``out_of_order``, ``stale_writes``, ``wrong_final``,
+    ``lost``, ``duplicates``. Series: ``lag`` (records per partition over time).
     """
     check_choice("partitioner", partitioner, DESIGNS)
     partitions = check_count("partitions", partitions, 1, 64)
@@ -203,6 +206,7 @@ def ordering(
     trace = world.trace.to_frame()
     found = {
         "out_of_order": checks.out_of_order(trace, "email_set"),
+        "stale_writes": stale_writes(trace, "email_set"),
         "wrong_final": wrong_final(trace, "email_set"),
         "lost": checks.lost(trace, "send", "email_set"),
         "duplicates": checks.duplicates(trace, "email_set"),
@@ -213,6 +217,7 @@ def ordering(
         produced=int(trace.loc[events == "send", "msg_id"].nunique()),
         applied=int(lat.size),
         out_of_order=found["out_of_order"].count,
+        stale_writes=found["stale_writes"].count,
         wrong_final=found["wrong_final"].count,
         lost=found["lost"].count,
         duplicates=found["duplicates"].count,
@@ -372,6 +377,29 @@ def wrong_final(trace: pd.DataFrame, applied: str = "email_set", sent: str = "se
     bad = want[final.to_numpy() != want.to_numpy()]
     return Check("wrong_final", int(len(bad)), tuple(bad.head(checks.EXAMPLES)),
                  f"{len(want)} keys, last write wins")
+
+
+def stale_writes(trace: pd.DataFrame, applied: str = "email_set", sent: str = "send") -> Check:
+    """Applications of a change after a later change of the same key had already been applied.
+
+    Unlike :func:`simkit.checks.out_of_order`, repeats count too: a retried copy of an
+    old change that is written (and applied) after a newer one overwrites the newer
+    value under last write wins. The intended order is the order of the ``sent`` rows;
+    every ``applied`` row is compared with the newest change of its key applied before
+    it. The examples are the stale message ids, in trace order.
+    """
+    sends = trace.loc[(trace["event"] == sent) & trace["key"].notna(), ["key", "msg_id"]].drop_duplicates("msg_id")
+    if sends.empty:
+        return Check("stale_writes", 0, (), "no keyed messages")
+    rank = pd.Series(range(len(sends)), index=sends["msg_id"].to_numpy())
+    done = trace.loc[(trace["event"] == applied) & trace["msg_id"].isin(rank.index), ["key", "msg_id"]]
+    frame = pd.DataFrame({"key": done["key"].to_numpy(), "msg_id": done["msg_id"].to_numpy(),
+                          "rank": rank.reindex(done["msg_id"].to_numpy()).to_numpy()})
+    newest_before = frame.groupby("key", sort=False)["rank"].cummax().groupby(frame["key"], sort=False).shift(
+        fill_value=-1)
+    bad = frame[frame["rank"] < newest_before]
+    return Check("stale_writes", int(len(bad)), tuple(bad["msg_id"].head(checks.EXAMPLES)),
+                 f"{len(frame)} applications of {frame['key'].nunique()} keys checked")
 
 
 def cross_type_inversions(trace: pd.DataFrame, event: str = "processed", sent: str = "send") -> Check:

@@ -1,0 +1,243 @@
+"""Figures of the ordering lesson: one user's changes applied in the wrong order, and idle consumers.
+
+* :func:`inversion_timeline`: the swimlane timeline around two changes of one user that
+  were applied in the opposite order to the one they were sent in, the older change in
+  red, the newer in blue, with leader elections and lost answers shaded.
+* :func:`consumers_vs_partitions`: how many members of a consumer group get work, and the
+  latency they achieve, as the group grows past the number of partitions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter
+
+from ..results import RunResult
+from ._base import _ax, shade_windows, timeline
+
+__all__ = ["consumers_vs_partitions", "inversion_pair", "inversion_timeline"]
+
+OLDER, NEWER = "#d62728", "#1f77b4"
+
+
+def inversion_pair(trace: pd.DataFrame, late: Any = None, applied: str = "email_set", sent: str = "send",
+                   key: Any = None) -> dict[str, Any]:
+    """Two changes of one key applied in the opposite order to the one they were sent in, from the trace.
+
+    Give ``late``, an older change's message id, to get the first moment it was applied
+    after a newer change of its key; or give ``key`` to get the inversion that decided
+    the key's final value (its last stale application). Returns ``key``, ``older`` and
+    ``newer`` (message ids), ``older_sent``, ``newer_sent``, ``newer_applied`` and
+    ``older_applied`` (ms), ``repeat`` (True when the stale application was a second copy
+    of the older change, as a retry after a lost answer writes) and ``stale_final`` (True
+    when the key ended on an older change than its last). Raises ``ValueError`` if there
+    is no such pair.
+    """
+    sends = trace[(trace["event"] == sent) & trace["key"].notna()].drop_duplicates("msg_id")
+    if key is None:
+        mine = sends[sends["msg_id"] == late]
+        if mine.empty:
+            raise ValueError(f"message {late!r} has no {sent!r} row")
+        key = mine["key"].iloc[0]
+    order = {m: i for i, m in enumerate(sends.loc[sends["key"] == key, "msg_id"])}
+    if not order:
+        raise ValueError(f"key {key!r} has no {sent!r} row")
+    rows = trace[(trace["event"] == applied) & (trace["key"] == key)]
+    newest, newest_at, seen, found = None, None, set(), []
+    for t, m in zip(rows["time"], rows["msg_id"]):
+        if newest is not None and order[m] < order[newest] and (late is None or m == late):
+            found.append((m, float(t), newest, float(newest_at), m in seen))
+            if late is not None:
+                break
+        seen.add(m)
+        if newest is None or order[m] > order[newest]:
+            newest, newest_at = m, t
+    if not found:
+        what = f"message {late!r}" if late is not None else f"no change of {key!r}"
+        raise ValueError(f"{what} was never applied after a newer change of {key!r}")
+    older, older_at, newer, newer_at, repeat = found[-1]
+    sent_at = sends.set_index("msg_id")["time"]
+    return dict(key=key, older=older, newer=newer, older_sent=float(sent_at[older]),
+                newer_sent=float(sent_at[newer]), newer_applied=newer_at, older_applied=older_at,
+                repeat=repeat, stale_final=rows["msg_id"].iloc[-1] != max(order, key=order.get))
+
+
+def _windows(trace: pd.DataFrame, down: str, up: str, component: str | None = None) -> list[tuple[float, float]]:
+    rows = trace[trace["event"].isin([down, up])]
+    if component is not None:
+        rows = rows[rows["component"].astype(str).str.contains(component, regex=False)]
+    out, start = [], None
+    for t, ev in zip(rows["time"], rows["event"]):
+        if ev == down and start is None:
+            start = float(t)
+        elif ev == up and start is not None:
+            out.append((start, float(t)))
+            start = None
+    return out
+
+
+def _short(msg_id: Any, key: Any) -> str:
+    text = str(msg_id)
+    return text[len(str(key)) + 1:] if text.startswith(f"{key}/") else text
+
+
+def inversion_timeline(
+    result: RunResult,
+    check: str = "stale_writes",
+    example: int = 0,
+    ax: Axes | None = None,
+    key: Any = None,
+    applied: str = "email_set",
+    margin: float = 10,
+    title: str | None = None,
+) -> Axes:
+    """The timeline around two changes of one user applied in the opposite order to their sending.
+
+    By default the older change is ``result.checks[check].examples[example]`` (a message
+    id of :func:`simkit.scenarios.ordering`'s ``stale_writes`` or ``out_of_order``
+    check) and the newer one is the change of the same user applied just before it;
+    with ``key`` (a user id) it is the inversion that decided that user's final address.
+    The older change's rows are circled and joined in red, the newer's in blue (drawn a
+    little above and below the lane so that both show where they coincide), each
+    labelled where it was sent and applied. Producer retries are orange crosses; leader
+    elections (the broker refuses writes) and lost answers are shaded. The window runs
+    from the first send to the stale application, ``margin`` ms either side; under a
+    second it is labelled in ms. The title says which change was sent first and applied
+    second.
+    """
+    trace = result.trace
+    if key is None:
+        found = result.checks.get(check)
+        if found is None or not found.examples:
+            ax = _ax(ax, (9, 2))
+            ax.set_title(title or f"no {check.replace('_', ' ')} in this run: every user's changes applied in order")
+            ax.set_axis_off()
+            return ax
+        pair = inversion_pair(trace, found.examples[min(example, len(found.examples) - 1)], applied)
+    else:
+        pair = inversion_pair(trace, applied=applied, key=key)
+    older, newer = pair["older"], pair["newer"]
+    first = min(pair["older_sent"], pair["newer_sent"])
+    margin = max(margin, 0.06 * (pair["older_applied"] - first))  # room for the labels at either end
+    t0, t1 = first - margin, pair["older_applied"] + margin
+    inside = trace[(trace["time"] >= t0) & (trace["time"] <= t1)]
+    ours = trace[trace["msg_id"].isin([older, newer]) & (trace["time"] >= t0) & (trace["time"] <= t1)]
+    names = [c for c in dict.fromkeys(inside["component"].astype(str)) if "->" not in c]
+    comps = ([c for c in names if c.startswith("producer")] + [c for c in names if c.startswith("broker")]
+             + sorted(dict.fromkeys(ours.loc[ours["event"] == applied, "component"].astype(str))))
+    ax = timeline(result, ax=ax, components=comps, window=(t0, t1), title="")
+    lane = {c: i for i, c in enumerate(comps)}
+    rows = ours[ours["component"].astype(str).isin(lane)]
+    short = {older: _short(older, pair["key"]), newer: _short(newer, pair["key"])}
+    paths = ((older, OLDER, -0.12, f"{older} (sent first)"), (newer, NEWER, 0.12, f"{newer} (sent second)"))
+    for mid, color, dy, label in paths:
+        h = rows[rows["msg_id"] == mid]
+        y = h["component"].astype(str).map(lane).astype(float) + dy
+        ax.plot(h["time"] / 1000.0, y, color=color, linewidth=1.2, zorder=5, label=label)
+        ax.scatter(h["time"] / 1000.0, y, facecolors="none", edgecolors=color, s=70, linewidths=1.5, zorder=5)
+    retries = inside[(inside["event"] == "retry") & inside["component"].astype(str).isin(lane)]
+    if len(retries):
+        ax.scatter(retries["time"] / 1000.0, retries["component"].astype(str).map(lane).astype(float), marker="x",
+                   color="#ff7f0e", s=60, linewidths=2, zorder=6, label="producer retries a batch")
+    notes = [(pair["older_sent"], older, "send", f"{short[older]} sent 1st", OLDER, -0.12, -12),
+             (pair["newer_sent"], newer, "send", f"{short[newer]} sent 2nd", NEWER, 0.12, 12),
+             (pair["newer_applied"], newer, applied, f"{short[newer]} applied", NEWER, 0.12, 12),
+             (pair["older_applied"], older, applied,
+              f"{short[older]} applied {'again ' if pair['repeat'] else ''}after it", OLDER, -0.12, -12)]
+    for t, mid, event, text, color, dy, off in notes:
+        at = rows[(rows["msg_id"] == mid) & (rows["event"] == event) & np.isclose(rows["time"], t)]
+        if not len(at):
+            continue
+        ax.annotate(text, (t / 1000.0, lane[str(at["component"].iloc[0])] + dy), xytext=(0, -off),
+                    textcoords="offset points", ha="center", va="center", color=color, fontsize="small",
+                    fontweight="bold", zorder=7)
+    clip = lambda ws: [(max(a, t0), min(b, t1)) for a, b in ws if b >= t0 and a <= t1]  # noqa: E731
+    shade_windows(ax, clip(_windows(trace, "broker_down", "broker_up")), label="leader election: writes refused",
+                  scale=1000.0)
+    shade_windows(ax, clip(_windows(trace, "link_down", "link_up", "->producer")), label="broker's answers lost",
+                  scale=1000.0, color="#ff7f0e")
+    ax.set_xlim(t0 / 1000.0, t1 / 1000.0)
+    if t1 - t0 < 1000:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v * 1000:.0f}"))
+        ax.set_xlabel("time (ms)")
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    if title is None:
+        gap = pair["older_applied"] - pair["newer_applied"]
+        how = f"a retried copy of {short[older]}" if pair["repeat"] else short[older]
+        title = (f"{pair['key']} sent change {short[older]} before {short[newer]}, "
+                 f"but {how} was applied {gap:.0f} ms after {short[newer]}:\n"
+                 + ("the user was left with the older address" if pair["stale_final"] else
+                    "wrong for a while, until a later change put the right address back"))
+    ax.set_title(title)
+    return ax
+
+
+def _span(values: np.ndarray) -> str:
+    lo, hi = f"{values.min():.3g}", f"{values.max():.3g}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def consumers_vs_partitions(
+    df: pd.DataFrame,
+    axes: Sequence[Axes] | None = None,
+    by: str = "consumers",
+    latency: str = "latency_p99",
+    title: str | None = None,
+) -> Sequence[Axes]:
+    """Busy and idle members (left) and latency (right, ms, log scale) per consumer-group size.
+
+    ``df`` is :func:`simkit.sweep` of :func:`simkit.scenarios.throughput` over ``consumers``
+    (with a fixed ``partitions``): its ``idle_consumers`` counts members that never got a
+    record. Bars are means over seeds; latency whiskers span the lowest to the highest
+    run. A dashed line marks the number of partitions. Returns the two axes.
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
+    left, right = axes
+    g = df.groupby(by, sort=True)
+    sizes = np.array(list(g.groups), dtype=int)
+    idle = g["idle_consumers"].mean().to_numpy()
+    busy = sizes - idle
+    left.bar(sizes, busy, 0.6, color="#2ca02c", edgecolor="black", linewidth=0.5, label="busy (own a partition)")
+    left.bar(sizes, idle, 0.6, bottom=busy, color="#c7c7c7", edgecolor="black", linewidth=0.5, hatch="//",
+             label="idle (no partition left)")
+    parts = int(df["partitions"].iloc[0]) if "partitions" in df else None
+    left.set_xticks(sizes)
+    left.set_xlabel("consumers in the group")
+    left.set_ylabel("consumers")
+    left.legend(loc="upper left", fontsize="small")
+    mean, lo, hi = (g[latency].agg(f).to_numpy() for f in ("mean", "min", "max"))
+    right.errorbar(sizes, mean, yerr=np.vstack([mean - lo, hi - mean]), marker="o", capsize=3, color="#1f77b4",
+                   label=f"{latency.replace('latency_', '')} latency (mean, min-max over seeds)")
+    right.set_yscale("log")
+    right.set_xticks(sizes)
+    right.set_xlabel("consumers in the group")
+    right.set_ylabel(f"{latency.replace('latency_', '')} latency (ms, log scale)")
+    if parts is not None:
+        for a in (left, right):
+            a.axvline(parts + 0.5, color="black", linestyle="--", linewidth=1, label=f"{parts} partitions")
+        right.legend(loc="upper right", fontsize="small")
+    if title is None:
+        lat = latency.replace("latency_", "")
+        if parts is not None:
+            most = int(idle.max())
+            left.set_title(f"{parts} partitions keep at most {parts} consumers busy;\n"
+                           + (f"the other {most} of {sizes.max()} sit idle" if most else "no consumer sits idle"))
+            at = mean[sizes == parts]
+            after = mean[sizes > parts]
+            right.set_title(f"{lat} latency: {mean[0]:.3g} ms with {sizes[0]} consumer{'s' if sizes[0] != 1 else ''}"
+                            + (f", {at[0]:.3g} ms with {parts};" if len(at) else ";")
+                            + (f"\n{sizes[sizes > parts].min()}-{sizes.max()} consumers change nothing "
+                               f"({_span(after)} ms)" if len(after) else ""))
+        else:
+            left.set_title("busy and idle consumers per group size")
+            right.set_title(f"{lat} latency per group size")
+    else:
+        left.get_figure().suptitle(title)
+    return axes
