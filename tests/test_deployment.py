@@ -94,3 +94,53 @@ def test_unknown_design_lists_the_known_ones():
     with pytest.raises(sk.ConfigError) as err:
         sk.scenarios.deployment("serverless")
     assert all(d in str(err.value) for d in DESIGNS)
+
+
+def test_failed_request_timeline_follows_a_request_the_broker_outage_failed():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = run("services", 1, broker_outage=(1000, 2000))
+    rid = res.checks["failed"].examples[0]
+    ax = sk.plots.failed_request_timeline(res)
+    title = ax.get_title()
+    assert rid in title and f"{res.report.failed_requests:.0f} of {res.report.requests:.0f}" in title
+    t = res.trace
+    for db in t[(t.msg_id == rid) & (t.event == "db_commit")].component:
+        assert db in title  # the work it had already done
+    lanes = [x.get_text() for x in ax.get_yticklabels()]
+    assert lanes[0] == "client" and lanes[-1] == "broker"
+    assert any("send_failed" in x.get_text() for x in ax.texts)
+    assert any(h.get_label() == "broker down" for h in ax.get_legend().legend_handles)
+    plt.close("all")
+    with pytest.raises(sk.ConfigError):  # the monolith has no broker: nothing failed
+        sk.plots.failed_request_timeline(run("monolith", 1, broker_outage=(1000, 2000)))
+    with pytest.raises(sk.ConfigError):
+        sk.plots.failed_request_timeline(sk.scenarios.outage("all_async", seed=0, run_time=2000, start=500,
+                                                             duration=1000))
+
+
+def test_outage_impact_and_latency_bars_show_the_spread_over_seeds():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    frames = []
+    for label, kw in {"none": {}, "broker down": dict(broker_outage=(1000, 2000))}.items():
+        df = sk.compare("deployment", DESIGNS, seeds=3, requests=150, **kw)
+        df["outage"] = label
+        frames.append(df)
+    impact = pd.concat(frames, ignore_index=True)
+    ax = sk.plots.outage_impact(impact)
+    # one whisker per bar, spanning the lowest to the highest run
+    caps = [c for c in ax.containers if hasattr(c, "errorbar") and c.errorbar is not None]
+    assert len(caps) == len(DESIGNS)
+    svc = impact[(impact.design == "services") & (impact.outage == "broker down")].failed_requests
+    segs = caps[1].errorbar.lines[2][0].get_segments()
+    assert segs[1][0][1] == pytest.approx(svc.min()) and segs[1][1][1] == pytest.approx(svc.max())
+    assert "min-max of 3 runs" in ax.get_legend().get_title().get_text()
+    ax = sk.plots.deployment_latency(impact[impact.outage == "none"])
+    assert "services" in ax.get_title() and "x monolith" in ax.get_title()
+    plt.close("all")

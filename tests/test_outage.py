@@ -132,3 +132,55 @@ def test_bad_parameters_are_config_errors(params):
 def test_every_trace_event_is_documented():
     for design in DESIGNS:
         assert set(run(design, 0, run_time=3000, start=1000, duration=1000).trace.event) <= set(sk.EVENTS)
+
+
+def test_direct_publish_counts_a_send_still_retrying_at_the_end_of_traffic_as_it_ends_not_as_lost():
+    # the outage ends when the customers stop: the sends of its last second are still retrying then, and the
+    # run waits for them (delivered once the broker is back), so the loss is the same as with a longer run
+    short = run("direct_publish", 1, start=3000, duration=3000, run_time=6000)
+    long = run("direct_publish", 1, start=3000, duration=3000, run_time=10_000)
+    assert short.report.lost == long.report.lost > 0
+    t = short.trace
+    for m in short.checks["lost"].examples:
+        assert "send_failed" in set(t[t.msg_id == m].event.astype(str))
+    assert short.report.events_published + short.report.lost == short.report.requests
+
+
+def test_lost_event_timeline_marks_a_lost_event_and_says_when_it_was_given_up():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = run("direct_publish", 1)
+    lost = r.checks["lost"].examples[0]
+    ax = sk.plots.lost_event_timeline(r)
+    title = ax.get_title()
+    assert lost in title and "lost" in title and f"{r.report.lost:.0f} of {r.report.requests:.0f}" in title
+    gave_up = r.trace[(r.trace.msg_id == lost) & (r.trace.event == "send_failed")].time.iloc[0]
+    assert f"{gave_up / 1000:.2f} s" in title and "while the broker was still down" in title
+    names = {t.get_text() for t in ax.texts}
+    assert any("send_failed" in n for n in names) and any("event_dropped" in n for n in names)
+    assert [t.get_text() for t in ax.get_yticklabels()][:3] == ["client", "orders-db", "orders-producer"]
+    plt.close(ax.figure)
+    with pytest.raises(sk.ConfigError):
+        sk.plots.lost_event_timeline(run("sync_core_outbox", 1))  # nothing lost: nothing to follow
+    with pytest.raises(sk.ConfigError):
+        sk.plots.lost_event_timeline(r, msg_id="order-nope")
+    plt.close("all")
+
+
+def test_loss_and_drain_vs_outage_reads_the_outage_length_from_each_run():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = sk.sweep("outage", {"design": ["direct_publish", "sync_core_outbox"], "duration": [500, 2500]},
+                  seeds=2, run_time=4000)
+    left, right = sk.plots.loss_and_drain_vs_outage(df, publish_timeout=1000)
+    assert "after 2.5 s down" in left.get_title()
+    lost = df[(df.design == "direct_publish") & (df.outage_end - df.outage_start == 2500)].lost.mean()
+    assert f"direct_publish {lost:.0f}" in left.get_title()
+    assert "sync_core_outbox" in right.get_title() and "direct_publish" not in right.get_title()
+    with pytest.raises(sk.ConfigError):
+        sk.plots.loss_and_drain_vs_outage(df.drop(columns=["lost"]))
+    plt.close("all")

@@ -91,7 +91,8 @@ def outage(
     service's own work, on ``workers`` workers (a worker waiting for the broker is
     busy: too few and requests queue instead of failing); ``db_latency`` each commit. The relay polls the
     outbox every ``poll_interval`` ms. After the last answer the run waits up to
-    ``drain`` ms for the outbox and the consumers to catch up.
+    ``drain`` ms for the outbox, the consumers and ``direct_publish``'s background sends
+    (delivered or given up) to catch up.
 
     Report fields: ``requests``, ``succeeded``, ``failed_requests`` (answered with an
     error), ``lost`` (orders accepted whose event never reached the broker and waits in
@@ -161,6 +162,8 @@ def outage(
             world.record("order-service", "event_dropped", topic=TOPIC, msg_id=order_id,
                          detail=f"producer gave up: {type(err).__name__}")
 
+    background: list[simpy.Process] = []  # direct_publish's sends, still retrying or settled
+
     def handle(order_id: str) -> Generator[simpy.Event, Any, str | None]:
         """The order service's code path for one request; returns an error text or None."""
         if design == "all_async":
@@ -175,8 +178,8 @@ def outage(
             outbox.add(tx, order_id, TOPIC, key=order_id, payload="OrderPlaced")
         yield from tx.commit()
         if design == "direct_publish":
-            env.process(dropped_if_it_fails(producer.send(TOPIC, "OrderPlaced", key=order_id, msg_id=order_id),
-                                            order_id))
+            background.append(env.process(dropped_if_it_fails(
+                producer.send(TOPIC, "OrderPlaced", key=order_id, msg_id=order_id), order_id)))
         return None
 
     api = Server(world, "order-service", service, capacity=workers)
@@ -204,8 +207,11 @@ def outage(
             i += 1
         yield env.all_of(answered)
         deadline = max(env.now, start + duration) + drain
+        # wait for the outage to end, then for every publish to settle: the outbox empty, the consumers caught
+        # up, and each background send delivered or given up (a send still retrying is neither lost nor safe)
         while env.now < deadline and (env.now < start + duration or not (
-                (outbox is None or outbox.lag() == 0) and caught_up(broker, groups, TOPIC))):
+                (outbox is None or outbox.lag() == 0) and caught_up(broker, groups, TOPIC)
+                and all(p.triggered for p in background))):
             yield env.timeout(20)
 
     world.run(until=env.process(customers()))
