@@ -137,3 +137,32 @@ def test_unknown_design_lists_the_known_ones():
     with pytest.raises(sk.ConfigError) as err:
         sk.scenarios.order_workflow("2pc")
     assert all(d in str(err.value) for d in DESIGNS)
+
+
+def test_order_timeline_rings_the_charge_a_rollback_left_standing_and_nothing_in_the_saga():
+    import matplotlib.pyplot as plt
+
+    rollback, saga = run("rollback", 1), run("saga", 1)
+    t = rollback.trace
+    order = t[(t.event == "call_failed") & (t.detail == "carrier: unavailable")].msg_id.iloc[0]
+    ax = sk.plots.order_timeline(rollback, order)
+    assert ax.get_title() == f"rollback: {order} ended rolled back, yet the charge still stands"
+    assert any("still standing" in text.get_text() for text in ax.get_legend().get_texts())
+    ax = sk.plots.order_timeline(saga, order)
+    assert ax.get_title() == f"saga: {order} ended cancelled; charge and label agree with it"
+    assert not any("still standing" in text.get_text() for text in ax.get_legend().get_texts())
+    with pytest.raises(sk.ConfigError, match="order"):
+        sk.plots.order_timeline(saga, "no-such-order")
+    plt.close("all")
+
+
+def test_workflow_outcomes_title_states_the_inconsistent_orders_and_their_spread():
+    import matplotlib.pyplot as plt
+
+    df = sk.compare("order_workflow", list(DESIGNS), seeds=3, orders=80)
+    bad = df.groupby("design")["inconsistent"]
+    ax = sk.plots.workflow_outcomes(df)
+    lo, hi = bad.min()["rollback"], bad.max()["rollback"]
+    assert f"rollback {bad.mean()['rollback']:.3g} ({lo:.3g} to {hi:.3g})" in ax.get_title()
+    assert "saga 0 (0 to 0)" in ax.get_title()
+    plt.close("all")
