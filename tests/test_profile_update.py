@@ -118,3 +118,64 @@ def test_bad_parameters_are_config_errors(params):
 def test_every_trace_event_is_documented():
     for design in DESIGNS:
         assert set(run(design, 0, users=20).trace.event) <= set(sk.EVENTS)
+
+
+# -- the lesson's figures read the trace and say what it shows ---------------------------------
+def test_stale_read_timeline_follows_the_first_stale_read_and_says_how_late_the_change_came():
+    import matplotlib.pyplot as plt
+
+    r = run("async", 1)
+    update = r.checks["stale_reads"].examples[0]
+    ax = sk.plots.stale_read_timeline(r)
+    title = ax.get_title()
+    t = r.trace
+    mine = r.trace[r.trace.msg_id == update]
+    read = mine.loc[mine.event == "profile_read", "time"].iloc[0]
+    visible = visibility(r.trace)[update] + mine.loc[mine.event == "request", "time"].iloc[0]
+    assert title.startswith("stale read:") and mine.key.iloc[0] in title
+    late = (visible - read) / 1000
+    assert f"{late:.1f} s after that read" in title or f"{visible - read:.0f} ms after that read" in title
+    assert [lbl.get_text() for lbl in ax.get_yticklabels()][0] == "client"
+    appended = mine.loc[mine.event == "append", "time"].iloc[0]
+    applied = mine.loc[mine.event == "process", "time"].iloc[0]
+    ahead = ((t.event == "process") & (t.component == "profile-writer-0") & (t.time > appended) & (t.time < applied))
+    assert f"the writer had handled {int(ahead.sum())} other records first" in title
+    plt.close("all")
+
+
+def test_stale_read_timeline_of_a_sync_update_says_the_read_saw_the_change():
+    import matplotlib.pyplot as plt
+
+    r = run("sync", 1, users=20)
+    title = sk.plots.stale_read_timeline(r).get_title()
+    assert "saw the change" in title and "stale" not in title
+    with pytest.raises(sk.ConfigError, match="update_id"):
+        sk.plots.stale_read_timeline(r, "update-9999")
+    plt.close("all")
+
+
+def test_lag_and_reads_counts_the_stale_reads_of_the_report():
+    import matplotlib.pyplot as plt
+
+    for design in DESIGNS:
+        r = run(design, 2, users=60)
+        title = sk.plots.lag_and_reads(r).get_title()
+        if r.report.stale_reads:
+            assert title.startswith(f"{r.report.stale_reads} of {r.report.reads} reads were stale")
+        else:
+            assert title.startswith(f"none of {r.report.reads} reads was stale")
+    with pytest.raises(sk.ConfigError):
+        sk.plots.lag_and_reads(sk.scenarios.request_response("rpc", requests=5))
+    plt.close("all")
+
+
+def test_stale_reads_vs_lag_titles_the_range_of_the_stale_design_and_refuses_unknown_axes():
+    import matplotlib.pyplot as plt
+
+    df = sk.sweep("profile_update", {"backlog": [0, 600], "design": list(DESIGNS)}, seeds=1, users=60)
+    ax = sk.plots.stale_reads_vs_lag(df, by="backlog")
+    assert ax.get_title().startswith("async:") and "sync: no stale read at any lag" in ax.get_title()
+    assert ax.get_xlabel().endswith("(s)")
+    with pytest.raises(sk.ConfigError, match="x="):
+        sk.plots.stale_reads_vs_lag(df, x="latency")
+    plt.close("all")

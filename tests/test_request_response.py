@@ -106,3 +106,54 @@ def test_every_trace_event_is_documented():
     runs = [rr(d, 0, requests=20) for d in DESIGNS] + [chain(3, d, 0, requests=20) for d in CHAIN_DESIGNS]
     for r in runs:
         assert set(r.trace.event) <= set(sk.EVENTS)
+
+
+# -- the lesson's figures read the trace and say what it shows ---------------------------------
+def test_request_timeline_follows_the_slowest_request_and_adds_up_its_waits_in_topics():
+    import matplotlib.pyplot as plt
+
+    r = rr("broker", 1)
+    lat = sk.checks.latencies(r.trace, "request", "responded")
+    slowest = lat.idxmax()
+    ax = sk.plots.request_timeline(r)
+    title = ax.get_title()
+    assert f"slowest of {r.report.requests} requests: {slowest} waited {lat.max():.0f} ms" in title
+    t = r.trace[r.trace.msg_id.isin([slowest, f"{slowest}/reply"])]
+    appended = t[t.event == "append"].set_index("msg_id")["time"]
+    picked = t[t.event == "process"].set_index("msg_id")["time"]
+    assert f"{(picked - appended).sum():.0f} ms of it sat in topics" in title
+    lanes = [lbl.get_text() for lbl in ax.get_yticklabels()]
+    assert lanes[0] == "service-a" and "service-b" in lanes and "broker" in lanes
+    plt.close("all")
+
+
+def test_request_timeline_of_a_call_has_no_topic_wait_and_refuses_unknown_ids():
+    import matplotlib.pyplot as plt
+
+    r = rr("rpc", 1, requests=40)
+    title = sk.plots.request_timeline(r, "req-3").get_title()
+    assert "req-3" in title and "slowest" not in title and "topics" not in title
+    with pytest.raises(sk.ConfigError, match="msg_id"):
+        sk.plots.request_timeline(r, "req-999")
+    plt.close("all")
+
+
+def test_request_timeline_names_the_one_slow_step_of_a_chain():
+    import matplotlib.pyplot as plt
+
+    r = chain(6, "sync_chain", 1)
+    title = sk.plots.request_timeline(r).get_title()
+    assert "6 services did work for it" in title and "alone took" in title
+    plt.close("all")
+
+
+def test_latency_comparison_and_chain_latency_title_their_finding():
+    import matplotlib.pyplot as plt
+
+    cdf, bars = sk.plots.latency_comparison({"rpc": rr("rpc", 1, requests=80), "broker": rr("broker", 1, requests=80)})
+    assert cdf.figure._suptitle.get_text().startswith("broker is slower than rpc at every percentile")
+    df = sk.sweep("call_chain", {"hops": [1, 4], "design": list(CHAIN_DESIGNS)}, seeds=2, requests=40)
+    ax = sk.plots.chain_latency(df)
+    assert "sync_chain: mean grows" in ax.get_title() and "write_then_events: mean stays" in ax.get_title()
+    assert ax.get_ylabel().endswith("(s)")
+    plt.close("all")

@@ -1,9 +1,18 @@
 # %% [markdown]
-# # 07 · Request and response: call when you need the answer, and mind the chain
+# # 02 · Request and response: call when you need the answer, and mind the chain
 #
-# **Where we are.** Lesson 06 put the profile write back in the request: a user who saves a change and looks
-# again must see it, so the write is synchronous, and a `ProfileChanged` event tells the CRM and analytics,
-# who can wait. Stale reads followed consumer lag, not chance.
+# **After this lesson you can**
+#
+# - say why a request and its reply sent through a broker are a slower call with a longer tail, and name the
+#   steps that add the time;
+# - find the slowest request of a run and read, hop by hop, where its milliseconds went;
+# - predict how a chain of synchronous calls moves the mean and, by more, the p99 of what the user waits for;
+# - decide per interaction whether to call (the caller needs the answer now) or to write and publish an event
+#   (the others can do their part later).
+#
+# **Where we are.** Lesson 01 put the profile write back in the request: a user who saves a change and looks
+# again must see it, so that write is synchronous, and a `ProfileChanged` event tells the CRM and analytics, who
+# can wait. Stale reads followed consumer lag, not chance.
 #
 # **What this lesson covers**
 #
@@ -20,7 +29,6 @@
 
 # %%
 import matplotlib.pyplot as plt
-import ipywidgets as widgets
 import pandas as pd
 
 import simkit as sk
@@ -30,6 +38,10 @@ import simkit as sk
 #
 # 300 requests from A, Poisson arrivals. B's work takes the same time in both designs (median 10 ms, p99 80 ms,
 # drawn from B's own random stream) on the same 4 workers.
+#
+# **Predict.** B's work is identical in both designs. The broker path adds two produces and two consumer polls.
+# Will the broker's median be a few ms worse than rpc, about twice as slow, or more? And will the gap at the p99
+# be larger or smaller than at the median?
 
 # %%
 rpc = sk.scenarios.request_response("rpc", seed=1)
@@ -37,41 +49,54 @@ broker = sk.scenarios.request_response("broker", seed=1)
 cols = ["answered", "latency_mean", "latency_p50", "latency_p95", "latency_p99"]
 pd.DataFrame({"rpc": {c: rpc.report[c] for c in cols}, "broker": {c: broker.report[c] for c in cols}}).round(1)
 
+# %%
+sk.plots.latency_comparison({"rpc": rpc, "broker": broker})
+plt.show()
+
 # %% [markdown]
-# Follow one request through the broker design. Count the steps that are not B's work: a produce, a poll by B's
-# consumer, B's produce of the reply, a poll by A's consumer. The `/reply` record is a second message that
-# exists only to carry the answer back.
+# Every percentile is worse through the broker. Where does the time go? Follow one request through the broker
+# design. Count the steps that are not B's work: a produce, a poll by B's consumer, B's produce of the reply, a
+# poll by A's consumer. The `/reply` record is a second message that exists only to carry the answer back.
 
 # %%
 t = broker.trace
 rid = "req-7"
 t[t.msg_id.isin([rid, rid + "/reply"]) & ~t.event.isin(["commit"])][["time", "component", "event", "topic", "msg_id"]]
 
+# %% [markdown]
+# The same request as rpc has two steps of its own: the call and B's answer.
+
 # %%
 t = rpc.trace
 t[t.msg_id == rid][["time", "component", "event", "detail"]]
 
+# %% [markdown]
+# Now the worst case: the slowest of the 300 requests through the broker, one lane per component it crossed, each
+# hop labelled with the milliseconds it took. Dashed stretches are the request (or its reply) lying in a topic
+# until a consumer picked it up.
+
 # %%
-sk.plots.latency_comparison({"rpc": rpc, "broker": broker})
+sk.plots.request_timeline(broker)
 plt.show()
 
 # %% [markdown]
-# Every percentile is worse through the broker, and the tail most of all: two polls and two produces each
-# add their own variable delay on top of B's. Nothing was gained for it. Nobody else consumes `requests` or
-# `replies`; A still waits; if B is down A still gets no answer, just later.
+# Most of the slowest request's time is not B's work at all: it is lying in a topic until a consumer gets to it.
+# Each poll and each produce adds its own variable delay, so the tail grows most. Nothing was
+# gained for it: nobody else consumes `requests` or `replies`; A still waits; if B is down A still gets no answer,
+# just later.
 #
-# Over several seeds:
+# Over ten seeds (whiskers from the best to the worst seed):
 
 # %%
-rr = sk.compare("request_response", ["rpc", "broker"], seeds=5)
-rr.groupby("design", sort=False)[["latency_p50", "latency_p99"]].mean().round(1)
+rr = sk.compare("request_response", ["rpc", "broker"], seeds=10)
+rr.groupby("design", sort=False)[["latency_p50", "latency_p99"]].agg(["mean", "min", "max"]).round(1)
 
 # %%
+mean = rr.groupby("design").mean(numeric_only=True)
 sk.plots.outcome_bars(rr, ["latency_p50", "latency_p99"], ylabel="latency (ms)",
-                      title=f"broker p50 {rr[rr.design == 'broker'].latency_p50.mean():.0f} ms vs rpc "
-                            f"{rr[rr.design == 'rpc'].latency_p50.mean():.0f} ms; p99 "
-                            f"{rr[rr.design == 'broker'].latency_p99.mean():.0f} vs "
-                            f"{rr[rr.design == 'rpc'].latency_p99.mean():.0f} ms")
+                      title=f"over {rr.seed.nunique()} seeds: broker p50 {mean.latency_p50['broker']:.0f} ms vs rpc "
+                            f"{mean.latency_p50['rpc']:.0f} ms; p99 {mean.latency_p99['broker']:.0f} vs "
+                            f"{mean.latency_p99['rpc']:.0f} ms")
 plt.show()
 
 # %% [markdown]
@@ -82,9 +107,12 @@ plt.show()
 # `"write_then_events"` the first service does its part, commits its own write with an outbox row for a
 # `WorkRequested` event, and answers; the other services consume the event and do their parts after the
 # answer.
+#
+# **Predict.** One service answers in a bit over 100 ms on average. With 8 services in a chain, what will the mean
+# answer time be? Will the p99 grow by the same number of milliseconds as the mean, or by more?
 
 # %%
-chains = sk.sweep("call_chain", {"hops": [1, 2, 4, 6, 8], "design": ["sync_chain", "write_then_events"]}, seeds=2)
+chains = sk.sweep("call_chain", {"hops": [1, 2, 4, 6, 8], "design": ["sync_chain", "write_then_events"]}, seeds=3)
 chains.groupby(["design", "hops"], sort=False)[["latency_mean", "latency_p99", "completion_mean"]].mean().round(0)
 
 # %%
@@ -92,61 +120,67 @@ sk.plots.chain_latency(chains)
 plt.show()
 
 # %% [markdown]
-# One hop costs a bit over 100 ms on average; eight hops in a row cost nearly a second, and the p99 goes to
-# seconds. The mean adds up hop by hop; the p99 climbs by even more milliseconds, because the more hops a
-# request crosses, the likelier it is that at least one of them is having a slow moment. That is how an API drifts from a comfortable response time to one users notice,
-# without any single service getting slower.
+# One hop costs a bit over 100 ms on average; eight hops in a row cost nearly a second, and the p99 reaches
+# seconds. The mean adds up hop by hop; the p99 climbs by even more milliseconds, because the more hops a request
+# crosses, the likelier it is that at least one of them is having a slow moment. That is how an API drifts from a
+# comfortable response time to one users notice, without any single service getting slower.
 #
-# `write_then_events` answers after one hop whatever the chain. The work still happens:
-# `completion_mean` is when the last service was done with the request, after the answer. Look at one request in
-# each design:
+# Here is the slowest request through a chain of six:
 
 # %%
 long = sk.scenarios.call_chain(6, "sync_chain", seed=1)
+sk.plots.request_timeline(long)
+plt.show()
+
+# %% [markdown]
+# The slowest request is usually slow because of one step (the title names it), not because every service was a
+# little slow. In a chain that one slow step is enough: every service upstream of it keeps a worker waiting for
+# its call to return, and the user waits for all of it. (The lines only go down the chain: the answers travel
+# back up without trace rows of their own, so the last leg jumps straight back to the client.)
+#
+# `write_then_events` answers after one hop whatever the chain. The work still happens: `completion_mean` in the
+# table above is when the last service was done with a request, after the answer. The same request in that
+# design:
+
+# %%
 fan = sk.scenarios.call_chain(6, "write_then_events", seed=1)
-for name, run in [("sync_chain", long), ("write_then_events", fan)]:
-    t = run.trace
-    rows = t[(t.msg_id == "req-3") & t.event.isin(["request", "remote_call", "served", "responded"])]
-    print(f"--- {name}")
-    print(rows[["time", "component", "event", "detail"]].to_string(index=False))
+slowest = sk.checks.latencies(long.trace, "request", "responded").idxmax()
+t = fan.trace
+t[(t.msg_id == slowest) & t.event.isin(["request", "served", "responded"])][["time", "component", "event", "detail"]]
 
 
 # %% [markdown]
-# Publishing works here because the user does not need the other five results to get an answer. If they did
-# (if the request is only done when all six have answered), the chain is the honest design, and the job is to
-# keep it short.
+# The user has their answer once service 0 has committed; services 1 to 5 do their parts afterwards, each in its
+# own time. Publishing works here because the user does not need the other five results to get an answer. If they
+# did (if the request is only done when all six have answered), the chain is the honest design, and the job is
+# to keep it short.
 #
-# ## 3. Try it
+# ## 3. Explore
 #
-# Change the number of hops, the network's median latency per leg and the consumers' poll latency.
+# Change the number of hops, the network's median latency per leg and the consumers' poll latency. Each change
+# re-runs both designs with 100 requests and redraws the share of requests answered within each latency.
 
 # %%
 def explore(hops=4, network_median_ms=5, fetch_median_ms=5, seed=1):
     net = sk.lognormal(median=network_median_ms, p99=16 * network_median_ms)
     fetch = sk.lognormal(median=fetch_median_ms, p99=12 * fetch_median_ms)
-    runs = {d: sk.scenarios.call_chain(hops, d, seed=seed, network_latency=net, fetch_latency=fetch)
+    runs = {d: sk.scenarios.call_chain(hops, d, seed=seed, requests=100, network_latency=net, fetch_latency=fetch)
             for d in ["sync_chain", "write_then_events"]}
-    sk.plots.latency_cdf(runs, start="request", end="responded", log=True)
+    p99 = {d: r.report.latency_p99 for d, r in runs.items()}
+    sk.plots.latency_cdf(runs, start="request", end="responded", log=True,
+                         title=f"{hops} hops: p99 answer {p99['sync_chain']:.0f} ms in a chain, "
+                               f"{p99['write_then_events']:.0f} ms with write then events")
+    plt.xlabel("time until the user has an answer (ms, log scale)")
     plt.show()
     for d, r in runs.items():
         print(f"{d:17s}: answer mean {r.report.latency_mean:6.0f} ms, p99 {r.report.latency_p99:6.0f} ms; "
-              f"all work done after {r.report.completion_mean:6.0f} ms on average")
+              f"last service done {r.report.completion_mean:6.0f} ms after the request on average")
 
 
-widgets.interact(explore, hops=(1, 12), network_median_ms=(1, 40), fetch_median_ms=(1, 100, 5), seed=(0, 20));
+sk.interact(explore, hops=(1, 12), network_median_ms=(1, 40), fetch_median_ms=(1, 100, 5), seed=(0, 20));
 
 # %% [markdown]
-# ## What to remember
-#
-# - If the caller needs the answer to go on, call. A request and a reply through a broker is a slower call with
-#   a longer tail and none of the broker's benefits: nobody else wants those records.
-# - Each synchronous hop adds a round trip and a service time to what the user waits for; the tail climbs by
-#   more than the mean, since one slow hop is enough to make the whole request slow.
-# - Events earn their place when the caller does *not* need the result: answer after your own write and let
-#   the others react (through an outbox, so the event cannot be lost).
-# - Decide per interaction: the same system can call where an answer is needed and publish where it is not.
-#
-# ## Exercises
+# ## Try it yourself
 #
 # 1. With `fetch_latency=0` and `consumer_overhead=0`, how close does the broker design get to rpc? Which of the
 #    broker's costs are left, and which of them would a real Kafka deployment add back (think of
@@ -159,3 +193,24 @@ widgets.interact(explore, hops=(1, 12), network_median_ms=(1, 40), fetch_median_
 # `sk.sweep` over `hops` with three seeds.
 
 # %%
+
+# %% [markdown]
+# ## Summary
+#
+# - If the caller needs the answer to go on, call. A request and a reply through a broker is a slower call with
+#   a longer tail and none of the broker's benefits: nobody else wants those records.
+# - The slowest requests through a broker usually spend most of their time lying in topics until a consumer picks them
+#   up, not in the service that does the work.
+# - Each synchronous hop adds a round trip and a service time to what the user waits for; the tail climbs by
+#   more than the mean, since one slow hop is enough to make the whole request slow.
+# - Events earn their place when the caller does *not* need the result: answer after your own write and let
+#   the others react (through an outbox, so the event cannot be lost).
+#
+# ## Questions to discuss
+#
+# 1. Find a request-reply pair of topics in a system you know. Does anyone besides the caller read them? What
+#    would a plain call cost you instead?
+# 2. How many services does your slowest user-facing request cross? Which of those calls does the user actually
+#    need answered before seeing a result?
+# 3. If you moved work out of a chain and into events, what would the user need to be told ("we're on it"),
+#    and who would notice when the background part fails?

@@ -25,7 +25,7 @@ committed offset), and more reads that come too early. The same other traffic ru
 in both designs; in ``"sync"`` it just is not on the user's path.
 
 In both designs a relay publishes ``ProfileChanged`` from the outbox (the fix from
-lesson 01) and two other boundaries consume it on their own time: a CRM sync and
+lesson 03) and two other boundaries consume it on their own time: a CRM sync and
 analytics. That is where asynchrony belongs: nobody waits for them. The housekeeping
 changes are not business facts and publish nothing.
 """
