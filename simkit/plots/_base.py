@@ -38,6 +38,7 @@ DESIGN_COLORS: dict[str, str] = {
     "all_async": "#d62728", "sync_core_outbox": "#2ca02c", "direct_publish": "#ff7f0e",
     "rollback": "#d62728", "saga": "#2ca02c", "monolith": "#2ca02c", "services": "#9467bd",
     "sync_chain": "#d62728", "write_then_events": "#2ca02c",
+    "row_changes": "#d62728", "business_facts": "#2ca02c",
     # poison messages, dead letters and replay
     "no_dlq": "#d62728", "skip": "#ff7f0e", "dlq": "#2ca02c", "non_idempotent": "#d62728", "idempotent": "#2ca02c",
     # schema changes

@@ -12,6 +12,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
 from ._base import _ax, color_for, outcome_bars
@@ -50,9 +51,13 @@ def partition_load(results: Mapping[str, RunResult], ax: Axes | None = None, tit
     ax = _ax(ax)
     shares = {d: r.series["load"].set_index("partition")["share"] * 100 for d, r in results.items()}
     _per_partition(results, shares, ax, "share of records (%)")
+    n = max(int(r.params.get("partitions", 0) or 0) for r in results.values())
+    if n:
+        ax.axhline(100 / n, color="black", linestyle=":", linewidth=1, label=f"even share ({100 / n:.0f}%)")
+        ax.legend(title="design")
     if title is None:
         parts = ", ".join(f"{d} {s.max():.0f}%" for d, s in shares.items() if len(s))
-        title = f"busiest partition's share of the traffic: {parts}"
+        title = f"busiest partition's share of the traffic: {parts}" + (f" (even: {100 / n:.0f}%)" if n else "")
     ax.set_title(title)
     return ax
 
@@ -70,70 +75,136 @@ def partition_lag(results: Mapping[str, RunResult], ax: Axes | None = None, titl
     return ax
 
 
+#: what each ordering metric counts, for legends and titles
+_ORDER_METRICS: dict[str, tuple[str, str]] = {
+    "out_of_order": ("changes", "changes applied out of order"),
+    "stale_writes": ("changes", "older changes applied after a newer one"),
+    "wrong_final": ("users", "users left with an older address"),
+    "duplicates": ("changes", "changes applied twice"),
+    "cross_type_inversions": ("events", "events applied before an earlier event of their user"),
+}
+
+
 def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
-                   metrics: Sequence[str] = ("out_of_order", "wrong_final"), title: str | None = None) -> Axes:
-    """Ordering anomalies per design (mean over seeds, bars from the lowest to the highest run)."""
+                   metrics: Sequence[str] = ("out_of_order", "wrong_final"), title: str | None = None,
+                   colors: Mapping[str, str] | None = None) -> Axes:
+    """Ordering anomalies per design (mean over seeds, whiskers from the lowest to the highest run).
+
+    The legend says what each metric counts (changes or users). ``colors`` maps values
+    of ``by`` that are not design names (e.g. producer settings) to bar colours. The
+    default title names the worst design's first metric against the changes produced
+    and the designs that had none of any metric.
+    """
+    metrics = list(metrics)
     if title is None:
-        means = df.groupby(by, sort=False)[list(metrics)].mean()
+        means = df.groupby(by, sort=False)[metrics].mean()
         clean = [str(d) for d, row in means.iterrows() if (row == 0).all()]
         worst = means[metrics[0]].idxmax()
-        title = (f"{worst}: {means.loc[worst, metrics[0]]:.3g} changes applied out of order per run"
-                 + (f"; {', '.join(clean)}: none" if clean else ""))
-    return outcome_bars(df, list(metrics), by=by, ax=ax, title=title, ylabel="changes / users per run")
+        what = _ORDER_METRICS.get(metrics[0], ("", metrics[0].replace("_", " ")))[1]
+        of = f" of {df['produced'].mean():.0f}" if "produced" in df and _ORDER_METRICS.get(
+            metrics[0], ("",))[0] == "changes" else ""
+        title = (f"{worst}: {means.loc[worst, metrics[0]]:.3g}{of} {what} per run"
+                 + (f";\n{', '.join(clean)}: none" if clean else ""))
+    ax = outcome_bars(df, metrics, by=by, ax=ax, title=title, ylabel="per run (mean, min-max over seeds)")
+    if colors:
+        designs = list(dict.fromkeys(df[by]))
+        for bars in ax.containers:
+            for patch, d in zip(getattr(bars, "patches", []), designs):
+                if d in colors:
+                    patch.set_facecolor(colors[d])
+    legend = ax.get_legend()
+    if legend is not None:
+        for text in legend.get_texts():
+            unit = _ORDER_METRICS.get(text.get_text(), ("",))[0]
+            if unit:
+                text.set_text(f"{text.get_text()} ({unit})")
+    return ax
 
 
 def workflow_outcomes(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
                       states: Sequence[str] | None = None, title: str | None = None) -> Axes:
     """Orders per business state, stacked, per design (mean over seeds), with the inconsistent ones beside.
 
-    ``df`` is :func:`simkit.compare` over :func:`simkit.scenarios.order_workflow`.
+    ``df`` is :func:`simkit.compare` over :func:`simkit.scenarios.order_workflow`. The
+    inconsistent bar carries a whisker from the lowest to the highest run and one dot per
+    run, so the spread over seeds shows; its mean is written above it.
     """
     from ..scenarios.order_workflow import STATES
 
-    ax = _ax(ax, (8, 4.5))
+    ax = _ax(ax, (9, 4.5))
     states = [s for s in (states or STATES) if s in df.columns]
-    means = df.groupby(by, sort=False)[states + ["inconsistent"]].mean()
+    groups = df.groupby(by, sort=False)
+    means = groups[states + ["inconsistent"]].mean()
+    lo, hi = groups["inconsistent"].min(), groups["inconsistent"].max()
     x = np.arange(len(means))
     bottom = np.zeros(len(means))
     for s in states:
         v = means[s].to_numpy()
         if not v.any():
             continue
-        ax.bar(x - 0.15, v, 0.5, bottom=bottom, color=STATE_COLORS.get(s, "#bbbbbb"), label=s,
+        ax.bar(x - 0.15, v, 0.5, bottom=bottom, color=STATE_COLORS.get(s, "#bbbbbb"), label=s.replace("_", " "),
                edgecolor="black", linewidth=0.5)
         bottom += v
-    ax.bar(x + 0.3, means["inconsistent"].to_numpy(), 0.2, color="#d62728", hatch="xx", edgecolor="black",
-           linewidth=0.5, label="inconsistent (charge or label wrong)")
+    bad = means["inconsistent"]
+    yerr = np.vstack([bad - lo.reindex(bad.index), hi.reindex(bad.index) - bad])
+    ax.bar(x + 0.3, bad.to_numpy(), 0.2, yerr=yerr, capsize=4, color="#d62728", hatch="xx", edgecolor="black",
+           linewidth=0.5, label="inconsistent: charge or label\ndisagrees with the order")
+    for i, d in enumerate(means.index):
+        runs = df.loc[df[by] == d, "inconsistent"].to_numpy(dtype=float)
+        ax.scatter(np.full(len(runs), x[i] + 0.3), runs, s=12, color="black", zorder=3,
+                   label="one run (seed)" if i == 0 else None)
+        ax.annotate(f"{bad[d]:.3g}", (x[i] + 0.3, hi[d]), xytext=(0, 4), textcoords="offset points",
+                    ha="center", va="bottom", fontsize="small")
     ax.set_xticks(x, [str(d) for d in means.index])
     for tick, d in zip(ax.get_xticklabels(), means.index):
         tick.set_color(color_for(d))
     ax.set_xlabel(by)
-    ax.set_ylabel("orders per run")
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylabel("orders per run (mean over seeds)" if df.groupby(by).size().max() > 1 else "orders")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "one run (seed)")  # the dots' entry last
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", loc="upper left",
+              bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(0, max(float(bottom.max()), float(hi.max())) * 1.08)
     if title is None:
-        bad = means["inconsistent"]
-        title = ", ".join(f"{d}: {v:.3g}" for d, v in bad.items()) + " orders per run left inconsistent"
+        n = len(df[df[by] == means.index[0]])
+        total = float(means[states].sum(axis=1).max())
+        if n == 1:
+            parts = [f"{d} {v:.3g}" for d, v in bad.items()]
+            title = f"orders left charged or labelled wrongly, of {total:.0f} in one run:\n" + "; ".join(parts)
+        else:
+            parts = [f"{d} {v:.3g} ({lo[d]:.3g} to {hi[d]:.3g})" for d, v in bad.items()]
+            title = (f"orders left charged or labelled wrongly, of {total:.0f} per run ({n} seeds):\n"
+                     + "; ".join(parts))
     ax.set_title(title)
+    ax.figure.tight_layout()
     return ax
 
 
 def deployment_latency(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
                        title: str | None = None) -> Axes:
-    """Request latency p50 and p99 (ms) per design, mean over seeds."""
+    """Request latency p50 and p99 (ms) per design: mean over the runs in ``df``, whiskers from lowest to highest."""
     ax = _ax(ax)
-    means = df.groupby(by, sort=False)[["latency_p50", "latency_p99"]].mean()
+    cols = ["latency_p50", "latency_p99"]
+    g = df.groupby(by, sort=False)[cols]
+    means, lows, highs = g.mean(), g.min(), g.max()
     x = np.arange(2)
     width = 0.8 / len(means)
     for i, (d, row) in enumerate(means.iterrows()):
-        ax.bar(x + (i - (len(means) - 1) / 2) * width, row.to_numpy(), width, color=color_for(d), label=str(d),
-               edgecolor="black", linewidth=0.5)
-    ax.set_xticks(x, ["p50", "p99"])
+        v = row.to_numpy(dtype=float)
+        yerr = np.vstack([v - lows.loc[d].to_numpy(dtype=float), highs.loc[d].to_numpy(dtype=float) - v])
+        ax.bar(x + (i - (len(means) - 1) / 2) * width, v, width, yerr=yerr, capsize=3, color=color_for(d),
+               label=str(d), edgecolor="black", linewidth=0.5)
+    ax.set_xticks(x, ["p50 (median)", "p99"])
     ax.set_ylabel("request latency (ms)")
-    ax.legend(title=by)
+    runs = int(g.size().max()) if len(df) else 0
+    ax.legend(title=f"{by} (whiskers: min-max of {runs} runs)" if runs > 1 else by, fontsize="small")
     if title is None and len(means) >= 2:
         fast, slow = means["latency_p99"].idxmin(), means["latency_p99"].idxmax()
         ratio = means.loc[slow, "latency_p99"] / means.loc[fast, "latency_p99"]
-        title = f"p99 latency: {slow} is {ratio:.1f}x {fast}\n(every network hop between boundaries adds up)"
+        p50 = means.loc[slow, "latency_p50"] / means.loc[fast, "latency_p50"]
+        title = (f"p99 latency: {slow} {means.loc[slow, 'latency_p99']:.0f} ms, {ratio:.1f}x {fast}'s "
+                 f"{means.loc[fast, 'latency_p99']:.0f} ms\n(the median only {p50:.1f}x: hops between "
+                 f"boundaries hurt the tail most)")
     ax.set_title(title or "")
     return ax
 
@@ -158,7 +229,9 @@ def infrastructure_parts(df: pd.DataFrame, ax: Axes | None = None, by: str = "de
         tick.set_color(color_for(d))
     ax.set_ylabel("things to run (count)")
     ax.set_xlabel(by)
-    ax.legend(fontsize="small")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(0, float(first["infrastructure_parts"].max()) * 1.12)
+    ax.legend(fontsize="small", loc="upper left")
     if title is None:
         title = " vs ".join(f"{d}: {int(v)}" for d, v in first["infrastructure_parts"].items()) + " things to run"
     ax.set_title(title)
@@ -167,25 +240,36 @@ def infrastructure_parts(df: pd.DataFrame, ax: Axes | None = None, by: str = "de
 
 def outage_impact(df: pd.DataFrame, ax: Axes | None = None, by: str = "outage", hue: str = "design",
                   title: str | None = None) -> Axes:
-    """Failed requests per outage (x) and design (bars), labelled with how many boundaries were affected."""
+    """Failed requests per outage (x) and design (bars), labelled with how many boundaries were affected.
+
+    Bars are the mean over the runs in ``df``, whiskers span the lowest to the highest run.
+    """
     ax = _ax(ax, (8, 4))
-    means = df.groupby([by, hue], sort=False)[["failed_requests", "affected_boundaries"]].mean()
+    g = df.groupby([by, hue], sort=False)[["failed_requests", "affected_boundaries"]]
+    means, lows, highs = g.mean(), g.min(), g.max()
     outages = list(dict.fromkeys(df[by]))
     designs = list(dict.fromkeys(df[hue]))
     x = np.arange(len(outages))
     width = 0.8 / len(designs)
+    top = float(highs["failed_requests"].max()) if len(highs) else 0.0
     for i, d in enumerate(designs):
         rows = means.xs(d, level=hue).reindex(outages)
+        lo = lows.xs(d, level=hue).reindex(outages)["failed_requests"].to_numpy(dtype=float)
+        hi = highs.xs(d, level=hue).reindex(outages)["failed_requests"].to_numpy(dtype=float)
+        v = rows["failed_requests"].to_numpy(dtype=float)
         pos = x + (i - (len(designs) - 1) / 2) * width
-        ax.bar(pos, rows["failed_requests"].fillna(0).to_numpy(), width, color=color_for(d), label=str(d),
+        yerr = np.nan_to_num(np.vstack([v - lo, hi - v]))
+        ax.bar(pos, np.nan_to_num(v), width, yerr=yerr, capsize=3, color=color_for(d), label=str(d),
                edgecolor="black", linewidth=0.5)
-        for p, (failed, hit) in zip(pos, rows[["failed_requests", "affected_boundaries"]].to_numpy()):
+        for p, failed, high, hit in zip(pos, v, hi, rows["affected_boundaries"].to_numpy(dtype=float)):
             if not np.isnan(failed):
-                ax.text(p, failed, f"{hit:.0f} hit", ha="center", va="bottom", fontsize="small")
+                ax.text(p, high + 0.02 * top, f"{hit:.0f} hit", ha="center", va="bottom", fontsize="small")
     ax.set_xticks(x, [str(o) for o in outages])
     ax.set_xlabel(by)
     ax.set_ylabel("failed requests per run")
-    ax.legend(title=hue)
+    ax.set_ylim(0, top * 1.15 if top > 0 else 1)
+    runs = int(g.size().max()) if len(df) else 0
+    ax.legend(title=f"{hue} (whiskers: min-max of {runs} runs)" if runs > 1 else hue, fontsize="small")
     if title is None:
         hit = means["failed_requests"].unstack(hue).reindex(outages)
         hit = hit[hit.fillna(0).sum(axis=1) > 0]

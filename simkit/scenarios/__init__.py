@@ -5,6 +5,7 @@ from .dead_letters import dead_letters
 from .replay import replay
 from .dedupe import dedupe
 from .deployment import deployment
+from .facts_vs_crud import facts_vs_crud
 from .order_workflow import order_workflow
 from .ordering import hot_keys, ordering
 from .outage import outage
@@ -15,7 +16,7 @@ from .schema_drift import schema_change, schema_contract_check, schema_drift
 from .throughput import throughput
 
 __all__ = [
-    "call_chain", "consume", "dead_letters", "dedupe", "deployment", "hot_keys", "order_workflow", "ordering",
-    "outage", "profile_update", "publish", "replay", "request_response", "schema_change", "schema_contract_check",
-    "schema_drift", "throughput",
+    "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "order_workflow",
+    "ordering", "outage", "profile_update", "publish", "replay", "request_response", "schema_change",
+    "schema_contract_check", "schema_drift", "throughput",
 ]
