@@ -112,6 +112,13 @@ def _latency_series(item: Any, start: str, end: str) -> pd.Series:
     return pd.Series(item, dtype=float)
 
 
+def _duration(ms: float) -> str:
+    """A latency for a title: "7.6 ms", "450 ms", "2.4 s" (never "2.4e+03 ms")."""
+    if ms >= 999.5:
+        return f"{ms / 1000:.3g} s"
+    return f"{ms:.2g} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
 def latency_cdf(
     samples: Mapping[str, Any],
     ax: Axes | None = None,
@@ -137,7 +144,7 @@ def latency_cdf(
         ax.set_xscale("log")
     ax.legend(title="design")
     if title is None and p99s:
-        parts = "; ".join(f"{d}: {v:.3g} ms" for d, v in sorted(p99s.items(), key=lambda kv: kv[1]))
+        parts = "; ".join(f"{d}: {_duration(v)}" for d, v in sorted(p99s.items(), key=lambda kv: kv[1]))
         title = f"99% of requests finish within {parts}" if len(p99s) == 1 else f"p99 latency, {parts}"
     ax.set_title(title or "")
     return ax
