@@ -1,161 +1,194 @@
 # %% [markdown]
-# # 00 · A broker you can watch: partitions, consumers, the trace and queueing
+# # 12 · Throughput and scaling: partitions, consumers and queues
 #
-# **What this lesson covers**
+# **After this lesson you can**
 #
-# - the pieces every later lesson uses: a *topic* split into *partitions*, a *producer*, a *consumer group*;
-# - the **trace**: one row per step of every message, which you can open as a pandas DataFrame and search;
-# - why latency climbs steeply as a consumer gets busy (queueing), checked against the textbook formula;
-# - what happens with more consumers than partitions.
+# - predict how latency grows as a consumer gets busier, and explain why the tail explodes close to 100 %;
+# - check simulated latency against the M/M/1 queueing formula, over many seeds;
+# - size a consumer group: partitions are the unit of parallelism, and consumers beyond them sit idle;
+# - read utilisation per consumer and consumer lag to tell "add consumers" from "add partitions" from
+#   "make the handler faster".
 #
-# **How to use the kit.** Every lesson runs *scenarios*: small simulated systems you can run again and again.
-# A run is fully determined by its parameters and its `seed`: run it twice, get the same story twice. Nothing in
-# the simulator loses, reorders or duplicates a message by rolling dice; when that happens in later lessons, it is
-# because the design let it happen, and the trace shows where.
+# **Recap of lesson 11.** Decide the boundaries first, then how the parts talk, and only then how they are
+# deployed. Scaling belongs to that last step: once a topic and its consumers exist, how many partitions and
+# how many consumers does the load need, and what happens when there are too few?
 #
-# Time is always in **milliseconds**.
+# Throughout, records arrive at random (on average `arrival_rate` per ms) and a consumer needs a random time to
+# handle each one (on average `1 / service_rate` ms; here 1 ms). Time is in **milliseconds**.
 
 # %%
 import matplotlib.pyplot as plt
-import ipywidgets as widgets
 
 import simkit as sk
 
 # %% [markdown]
-# ## 1. One partition, one consumer
+# ## 1. Utilisation: how busy is the consumer?
 #
-# Records arrive at random (on average `arrival_rate` per ms), and the consumer needs a random time to handle
-# each one (on average `1 / service_rate` ms). The report sums up the run.
+# With one partition and one consumer, the consumer's **utilisation** is `arrival_rate / service_rate`: the
+# share of time it spends handling records. At 0.5 records per ms and 1 ms per record it is busy half the time.
 
 # %%
-run = sk.scenarios.throughput(arrival_rate=0.5, service_rate=1.0, messages=5_000, seed=1)
-run.report
+half = sk.scenarios.throughput(arrival_rate=0.5, service_rate=1.0, messages=3_000, seed=1)
+print(f"busy {half.report.utilisation_max:.0%} of the time; mean latency {half.report.latency_mean:.2f} ms, "
+      f"p99 {half.report.latency_p99:.1f} ms")
 
 # %% [markdown]
-# ## 2. The trace is the truth
+# **Predict.** At 50 % busy the mean latency is about 2 ms: 1 ms of handling and 1 ms of waiting. Push the load
+# to 90 % and then 95 %: the handling time per record does not change. What mean latency do you expect at 90 %,
+# and at 95 %? And the p99?
 #
-# Everything in the report was computed from the trace. Each row is one step: the application handing a record
-# to the producer (`send`), the broker writing it to a partition (`append`), the consumer fetching, starting and
-# finishing it (`fetch`, `process`, `processed`), committing offsets (`commit`). `sk.EVENTS` explains every name.
+# The cell below runs each load on 5 seeds. With one partition and one consumer, this system is the textbook
+# **M/M/1 queue**, whose mean time in the system is `1 / (service_rate - arrival_rate)` and whose p99 is
+# `ln(100) / (service_rate - arrival_rate)`. The simulator was never told either formula: the dots come from
+# the trace, the lines from theory.
 
 # %%
-trace = run.trace
-trace.head(10)
-
-# %%
-# follow one message from end to end
-trace[trace.msg_id == 42]
-
-# %%
-for name in ["send", "append", "fetch", "process", "processed", "commit"]:
-    print(f"{name:>10}: {sk.EVENTS[name]}")
-
-# %% [markdown]
-# ## 3. Latency is mostly waiting
-#
-# The latency of a record runs from `send` to `processed`. At half load, the consumer is idle half the time,
-# yet many records still wait behind others: the tail is several times the median.
-
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(13, 4))
-sk.plots.latency_cdf({"one consumer, 50% busy": run}, ax=axes[0])
-sk.plots.lag_over_time(run, ax=axes[1])
-plt.show()
-
-# %% [markdown]
-# Now push the load up. With one partition and one consumer this simulated system *is* the classic M/M/1
-# queue, whose mean time in system is `1 / (service_rate - arrival_rate)`. The simulator was never told that
-# formula; the points come from the trace, the line from theory.
-
-# %%
-loads = sk.sweep("throughput", {"arrival_rate": [0.2, 0.4, 0.6, 0.7, 0.8, 0.9]}, seeds=3,
-                 service_rate=1.0, messages=4_000)
-loads[["arrival_rate", "seed", "latency_mean", "theory_latency_mean", "latency_p99"]].head()
+loads = sk.sweep("throughput", {"arrival_rate": [0.3, 0.5, 0.7, 0.8, 0.9, 0.95]}, seeds=5,
+                 service_rate=1.0, messages=2_000)
+loads.groupby("arrival_rate")[["latency_mean", "theory_latency_mean", "latency_p99"]].mean().round(1)
 
 # %%
 sk.plots.latency_vs_load(loads)
 plt.show()
 
 # %% [markdown]
-# ## 4. Partitions are the unit of parallelism
+# The curve is flat for a long while and then bends upwards: in theory, going from 90 % to 95 % busy doubles
+# the mean latency (from 10 to 20 ms), though each record still takes 1 ms to handle. Every extra record of load is added to a queue that
+# has ever less idle time to drain in. Notice also the whiskers: near saturation, one seed differs from the
+# next by a factor of two or more, because a single long burst dominates a run. A service that is "only 90 %
+# busy" is already in the steep part of the curve.
 #
-# A consumer group shares out the partitions of a topic: each partition goes to exactly one member. Three
-# partitions can keep at most three consumers busy; a fourth and fifth consumer sit idle however hard the
-# partitions work.
-
-# %%
-rows = []
-for consumers in [1, 2, 3, 5]:
-    r = sk.scenarios.throughput(arrival_rate=1.5, service_rate=1.0, partitions=3, consumers=consumers,
-                                messages=3_000, seed=1)
-    rows.append({"consumers": consumers, "idle_consumers": r.report.idle_consumers,
-                 "latency_p99": r.report.latency_p99})
-rows
-
-# %% [markdown]
-# Which member gets which partition is decided by the group's *assignor*. simkit uses Kafka's own rules, so
-# you can check them by hand:
-
-# %%
-topics = {"orders": 3, "payments": 2}
-print("range:      ", sk.assign_range(["consumer-a", "consumer-b"], topics))
-print("round robin:", sk.assign_round_robin(["consumer-a", "consumer-b"], topics))
-
-# %% [markdown]
-# Keyed records go to the partition Kafka's Java client would pick (murmur2 of the key bytes), so the same
-# user always lands on the same partition:
-
-# %%
-[(user, sk.partition_for(user, 3)) for user in ["user-1", "user-2", "user-3", "user-1"]]
-
-# %% [markdown]
-# ## 5. One seed, one history
+# ## 2. Partitions are the unit of parallelism
 #
-# Run the same scenario twice with the same seed: the traces are identical, row for row. Change the seed and
-# you get another, equally likely history. This is what lets a later lesson say *"this design lost 7 messages
-# and that one lost none, on the same arrivals and the same crashes"*.
+# A consumer group shares out a topic's partitions: each partition goes to exactly one member, so a topic with
+# three partitions can keep at most three consumers busy. Which member gets which partition is decided by the
+# group's *assignor*; simkit follows Kafka's own rules, so you can check them by hand:
 
 # %%
-a = sk.scenarios.throughput(0.8, 1.0, messages=1_000, seed=7).trace
-b = sk.scenarios.throughput(0.8, 1.0, messages=1_000, seed=7).trace
-c = sk.scenarios.throughput(0.8, 1.0, messages=1_000, seed=8).trace
-print("same seed, same trace:", a.equals(b), "| other seed, same trace:", a.equals(c))
-
+topics = {"events": 3}
+print("2 consumers, range:      ", sk.assign_range(["consumer-0", "consumer-1"], topics))
+print("2 consumers, round robin:", sk.assign_round_robin(["consumer-0", "consumer-1"], topics))
+print("4 consumers, range:      ", sk.assign_range([f"consumer-{i}" for i in range(4)], topics))
 
 # %% [markdown]
-# ## 6. Try it
-#
-# Move the sliders: how busy can the consumers get before the lag runs away? What do extra consumers buy
-# when there are fewer partitions than consumers?
+# **Predict.** A topic with 3 partitions receives 1.8 records per ms, spread evenly (0.6 per ms on each
+# partition); each record takes 1 ms. With 1, 2, 3, 4 and 6 consumers in the group: which groups keep up? How
+# busy is each consumer? (Look at the assignment above for the case of 2.)
 
 # %%
-def explore(arrival_rate=0.8, partitions=2, consumers=2, seed=1):
-    r = sk.scenarios.throughput(arrival_rate, 1.0, partitions=partitions, consumers=consumers,
-                                messages=2_000, seed=seed)
-    sk.plots.lag_over_time(r)
+group_sizes = [1, 2, 3, 4, 6]
+runs = {f"{n} consumer{'s' if n > 1 else ''}": sk.scenarios.throughput(1.8, 1.0, partitions=3, consumers=n,
+                                                                       messages=1_000, seed=1)
+        for n in group_sizes}
+runs["2 consumers"].series["utilisation"]
+
+# %%
+sk.plots.utilisation_bars(runs)
+plt.show()
+
+# %% [markdown]
+# One consumer would need to be busy 180 % of the time: it falls further behind with every record. Two
+# consumers are not enough either, though 2 × 100 % is more than 180 %: a partition cannot be split, so one
+# of them owns two partitions (1.2 records per ms of work) while the other owns one (0.6) and has time to
+# spare. From three consumers on, every partition has its own consumer; the fourth and sixth have no partition
+# at all and do nothing, however far behind the others might be.
+#
+# Now the same comparison over 5 seeds, as latency. For the saturated groups the number depends on how long
+# the run lasts: their queue never drains, so every extra second of load adds to it.
+
+# %%
+by_group = sk.sweep("throughput", {"consumers": group_sizes}, seeds=5, arrival_rate=1.8, service_rate=1.0,
+                    partitions=3, messages=1_000)
+p99 = by_group.groupby("consumers")["latency_p99"].mean()
+ax = sk.plots.outcome_bars(
+    by_group, "latency_p99", by="consumers", ylabel="p99 latency (ms, log scale)",
+    title=(f"p99 latency over 5 seeds: {p99[1]:.0f} ms with 1 consumer, {p99[2]:.0f} ms with 2, "
+           f"{p99[3]:.1f} ms with 3;\n{p99[6]:.1f} ms with 6: consumers beyond 3 partitions buy nothing"))
+ax.set_yscale("log")
+for bar, n in zip(ax.patches, group_sizes):  # red: too few consumers to keep up
+    bar.set_facecolor("#d62728" if n < 3 else "#1f77b4")
+ax.set_xlabel("consumers in the group (topic with 3 partitions)")
+ax.figure.set_size_inches(8, 4.5)
+ax.figure.tight_layout()
+plt.show()
+
+# %% [markdown]
+# The lesson for sizing: the number of partitions is a ceiling on parallelism that you choose when you create
+# the topic, and raising it later moves keys to other partitions (lesson 05 shows what that does to ordering).
+# Choose it for the peak you expect, not today's load.
+#
+# ## 3. One run near saturation
+#
+# Two partitions, two consumers, 1.8 records per ms: each consumer is busy about 90 % of the time, and keeps
+# up on average. First the whole run: the lag (records appended but not yet handled) and each record's
+# latency.
+
+# %%
+near = sk.scenarios.throughput(1.8, 1.0, partitions=2, consumers=2, messages=2_000, seed=1,
+                               commit="after_processing")
+sk.plots.load_panels(near)
+plt.show()
+
+# %% [markdown]
+# **Predict.** Each record takes about 1 ms to handle. How long did the unluckiest of these 2,000 records wait
+# before its handler started, and behind how many others?
+
+# %%
+sk.plots.message_timeline(near)  # marks the record that waited longest
+plt.show()
+
+# %% [markdown]
+# Its own handling is a sliver at the end; everything before it is queue. (The producer falls silent on the
+# right because the run ends after 2,000 records.) The orange bars are the records its
+# consumer handled while it waited, and the other consumer cannot help: it owns the other partition. Near
+# saturation, a burst of arrivals takes a long time to drain, because the consumer has little idle time left
+# to catch up with.
+#
+# ## 4. Try it
+#
+# Move the controls. Find the arrival rate where the lag stops coming back to zero. Then add partitions
+# without consumers, and consumers without partitions: which one helps?
+
+# %%
+def explore(arrival_rate=1.6, partitions=2, consumers=2, seed=1):
+    r = sk.scenarios.throughput(arrival_rate, 1.0, partitions=partitions, consumers=consumers, messages=300,
+                                seed=seed)
+    sk.plots.load_panels(r)
     plt.show()
-    print(r.report)
 
 
-widgets.interact(explore, arrival_rate=(0.1, 3.0, 0.1), partitions=(1, 6), consumers=(1, 8), seed=(1, 20));
+sk.interact(explore, arrival_rate=(0.2, 4.0, 0.1), partitions=(1, 6), consumers=(1, 6), seed=(1, 20));
 
 # %% [markdown]
-# ## What to remember
-#
-# - A topic is split into partitions; each partition is an ordered log, and each is read by one member of a group.
-# - Latency is dominated by waiting once consumers get busy; the tail grows much faster than the average.
-# - Consumers beyond the number of partitions do nothing.
-# - Every number in the kit comes from the trace, and every run can be replayed exactly from its seed.
-#
-# ## Exercises
+# ## Try it yourself
 #
 # 1. With `service_rate=1.0`, find the arrival rate at which the p99 latency of one partition passes 20 ms.
-#    Compare with the M/M/1 prediction: its time in system is exponential, so p99 = ln(100) / (mu - lambda).
+#    Compare with the M/M/1 prediction `ln(100) / (service_rate - arrival_rate)`.
 
 # %%
 
 # %% [markdown]
-# 2. Keep the total load at 1.5 records per ms. Compare 2 partitions with 3 consumers against 3 partitions with
-#    3 consumers. Which has the lower p99, and why?
+# 2. Keep the load at 1.5 records per ms. Compare 2 partitions with 3 consumers against 3 partitions with 3
+#    consumers, over 5 seeds. Which has the lower p99, and why? (`series["utilisation"]` helps.)
 
 # %%
+
+# %% [markdown]
+# ## Summary
+#
+# - Utilisation is arrival rate over service rate per consumer; latency grows like `1 / (1 - utilisation)`, so
+#   it explodes as a consumer nears 100 % busy, and the tail grows faster than the mean.
+# - The simulated latencies match M/M/1 theory, and the spread over seeds widens near saturation.
+# - Partitions are the unit of parallelism: a group uses at most one consumer per partition; the rest sit idle.
+# - An uneven split (more partitions than consumers, not a multiple) can saturate one consumer while another
+#   idles.
+# - Lag that keeps growing means too little capacity; lag that comes and goes means bursts meeting a busy
+#   consumer.
+#
+# ## Questions to discuss
+#
+# 1. What utilisation do your consumers run at during peak hours, and do you know the p99 latency there?
+# 2. How did you choose the number of partitions for your busiest topic, and what would it cost to change it?
+# 3. When lag alerts fire in your systems, how do you tell "we need more consumers" from "we need more
+#    partitions" from "the handler got slower"?
+# 4. Where would you rather spend money: more consumers at lower utilisation, or a faster handler?

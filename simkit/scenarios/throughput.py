@@ -7,12 +7,20 @@ queue (a fetch returns as soon as a record is there, as with ``fetch.min.bytes=1
 so its mean latency is ``1 / (service_rate - arrival_rate)``. With ``P`` partitions,
 round-robin partitioning and one consumer per partition, each partition sees every
 ``P``-th arrival: an E_P/M/1 queue.
+
+Besides the report, :func:`message_waits` reads a trace of this scenario and tells,
+for every record, how long it waited, how long it was handled and how many records
+its consumer handled first (the queue it found); ``series["utilisation"]`` gives the
+share of the run each consumer spent handling records.
 """
 
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
 
 from .. import checks
 from ..broker import Broker
@@ -24,7 +32,7 @@ from ..trace import Trace
 from ..world import World, check_seed
 from ._common import check_choice, check_count, check_positive, latency_fields
 
-__all__ = ["throughput"]
+__all__ = ["message_waits", "throughput", "utilisation"]
 
 TOPIC = "events"
 
@@ -49,8 +57,12 @@ def throughput(
     record keyed ``"k<i>"``, spread by murmur2). Report fields: ``produced``,
     ``processed``, ``lost``, ``duplicates``, ``latency_mean``, ``latency_p50``,
     ``latency_p99`` (ms), ``throughput`` (records per ms), ``idle_consumers`` (members that
-    never received a record: with more consumers than partitions, the extras) and,
-    for the cases queueing theory answers, ``theory_latency_mean``.
+    never received a record: with more consumers than partitions, the extras),
+    ``utilisation_max`` (the busiest consumer's share of the run spent handling records,
+    0 to 1) and, for the cases queueing theory answers, ``theory_latency_mean``.
+
+    Series: ``"lag"`` (records appended but not yet processed, per partition over time)
+    and ``"utilisation"`` (one row per consumer, see :func:`utilisation`).
     """
     lam = check_positive("arrival_rate", arrival_rate)
     mu = check_positive("service_rate", service_rate)
@@ -66,11 +78,13 @@ def throughput(
 
     log, duration = _simulate(seed, lam, mu, partitions, consumers, messages, partitioner, latency,
                               max_poll_records, commit)
-    gc.collect()  # the partition logs and processes are gone: only the trace is needed now
+    if messages >= 100_000:  # a big run: free the partition logs and processes before the trace is copied
+        gc.collect()  # (skipped for small runs, where it only costs a control's redraw time)
     trace = log.to_frame()
     lat = checks.latencies(trace)
     lost = checks.lost(trace)
     dup = checks.duplicates(trace)
+    util = utilisation(trace, [f"consumer-{i}" for i in range(consumers)], duration)
     fields: dict[str, float] = dict(
         produced=messages,
         processed=int(lat.size),
@@ -79,13 +93,15 @@ def throughput(
         **latency_fields(lat),
         throughput=messages / duration if duration else float("nan"),
         idle_consumers=consumers - int(trace.loc[trace["event"] == "fetch", "component"].nunique()),
+        utilisation_max=float(util["utilisation"].max()),
         duration=duration,
     )
     theory = _theory_latency_mean(lam, mu, partitions, consumers, partitioner, latency.is_zero)
     if theory is not None:
         fields["theory_latency_mean"] = theory
     # sampled like a lag exporter would: about 2,000 points however long the run
-    series = {"lag": checks.lag(trace, TOPIC, by="processed", every=max(duration / 2000, 1e-3))}
+    series = {"lag": checks.lag(trace, TOPIC, by="processed", every=max(duration / 2000, 1e-3)),
+              "utilisation": util}
     return RunResult("throughput", seed, params, Report(**fields),
                      {"lost": lost, "duplicates": dup}, series, log)
 
@@ -150,3 +166,96 @@ def gm1_erlang_sojourn(lam: float, mu: float, k: int) -> float | None:
             break
         sigma = nxt
     return 1.0 / (mu * (1 - sigma))
+
+
+def utilisation(trace: pd.DataFrame, consumers: Sequence[str] | None = None,
+                duration: float | None = None) -> pd.DataFrame:
+    """How busy each consumer was: the share of the run it spent inside its handler.
+
+    Reads the ``process`` and ``processed`` rows of ``trace``. ``consumers`` lists the
+    consumer names to report (a consumer that never handled a record gets 0; default:
+    every component with a ``process`` row); ``duration`` is the length of the run in ms
+    (default: the time of the last row). Returns one row per consumer, in the given
+    order, with columns ``consumer``, ``partitions`` (how many partitions it handled
+    records from), ``records``, ``busy_ms`` and ``utilisation`` (busy_ms / duration, 0 to 1).
+    """
+    event = trace["event"].to_numpy()
+    comp = trace["component"].to_numpy()
+    times = trace["time"].to_numpy()
+    start, end = event == "process", event == "processed"
+    if duration is None:
+        duration = float(times.max()) if len(times) else 0.0
+    if consumers is None:
+        consumers = list(dict.fromkeys(comp[start]))
+    busy = (pd.Series(times[end]).groupby(comp[end]).sum()
+            .sub(pd.Series(times[start]).groupby(comp[start]).sum(), fill_value=0.0))
+    records = pd.Series(comp[end]).value_counts()
+    parts = pd.Series(trace["partition"].to_numpy()[start]).groupby(comp[start]).nunique()
+    names = list(consumers)
+    out = pd.DataFrame({
+        "consumer": names,
+        "partitions": [int(parts.get(c, 0)) for c in names],
+        "records": [int(records.get(c, 0)) for c in names],
+        "busy_ms": [float(busy.get(c, 0.0)) for c in names],
+    })
+    out["utilisation"] = out["busy_ms"] / duration if duration > 0 else 0.0
+    return out
+
+
+def message_waits(trace: pd.DataFrame) -> pd.DataFrame:
+    """Where each record's time went, from a trace of this scenario (one row per handled record).
+
+    Index ``msg_id``; columns ``consumer``, ``partition``, ``offset``; the times (ms) of its
+    ``send``, ``append``, ``fetch`` (the poll that returned it), ``process``, ``processed``
+    and ``commit`` (the first commit of its partition past its offset; NaN if none came);
+    ``waited_ms`` (send to the start of its handling), ``handled_ms`` (process to processed),
+    ``latency_ms`` (send to processed) and ``ahead`` (how many records its consumer
+    handled, or was handling, between this record's append and the start of its own
+    handling: the queue it found on arrival).
+    """
+    msg = trace[trace["msg_id"].notna()]
+    first = msg.drop_duplicates(["msg_id", "event"])
+    times = first.pivot(index="msg_id", columns="event", values="time")
+    for col in ("send", "append", "process", "processed"):
+        if col not in times:
+            times[col] = np.nan
+    started = first[first["event"] == "process"].set_index("msg_id")
+    out = pd.DataFrame({
+        "consumer": started["component"].astype(str),
+        "partition": started["partition"].astype(int),
+        "offset": started["offset"].astype(int),
+    })
+    out = out.join(times[["send", "append", "process", "processed"]])
+    out["fetch"] = np.nan
+    out["commit"] = np.nan
+    out["ahead"] = 0
+    ev, comp = trace["event"].to_numpy(), trace["component"].to_numpy()
+    all_times = trace["time"].to_numpy()
+    for consumer, rows in out.groupby("consumer", sort=False):
+        fetches = np.sort(all_times[(ev == "fetch") & (comp == consumer)])
+        p = rows["process"].to_numpy()
+        if fetches.size:
+            i = np.searchsorted(fetches, p, side="right") - 1
+            out.loc[rows.index, "fetch"] = np.where(i >= 0, fetches[np.clip(i, 0, None)], np.nan)
+        # records handled one after another: the k-th to start is also the k-th to finish
+        order = np.argsort(p, kind="stable")
+        rank = np.empty(len(p), dtype=int)
+        rank[order] = np.arange(len(p))
+        done = np.sort(rows["processed"].to_numpy())
+        finished_before = np.searchsorted(done, rows["append"].to_numpy(), side="right")
+        out.loc[rows.index, "ahead"] = np.maximum(rank - finished_before, 0)
+    commits = trace[trace["event"] == "commit"]
+    for partition, rows in out.groupby("partition", sort=False):
+        c = commits[commits["partition"] == partition].sort_values("time", kind="stable")
+        if c.empty:
+            continue
+        reach = np.maximum.accumulate(c["offset"].to_numpy())  # furthest committed so far
+        i = np.searchsorted(reach, rows["offset"].to_numpy(), side="right")
+        ok = i < len(reach)
+        out.loc[rows.index, "commit"] = np.where(ok, c["time"].to_numpy()[np.clip(i, 0, len(reach) - 1)], np.nan)
+    out["waited_ms"] = out["process"] - out["send"]
+    out["handled_ms"] = out["processed"] - out["process"]
+    out["latency_ms"] = out["processed"] - out["send"]
+    cols = ["consumer", "partition", "offset", "send", "append", "fetch", "process", "processed", "commit",
+            "waited_ms", "handled_ms", "latency_ms", "ahead"]
+    return out[cols].sort_index()
