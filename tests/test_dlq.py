@@ -73,13 +73,103 @@ def test_a_dlq_parks_exactly_the_malformed_messages_whichever_they_are(bad):
 def test_dlq_depth_alert_fires_once_when_dead_letters_cross_the_threshold():
     r = dead_letters("dlq", poison=3, seed=0, dlq_alert_threshold=2)
     t = r.trace
-    alerts = t[t.event == "alert"]
+    alerts = t[(t.event == "alert") & t.detail.astype(str).str.startswith("dlq_depth=")]
     assert r.report.alerts == 1 and len(alerts) == 1
     third = t[(t.event == "append") & (t.topic == "payments" + DLT_SUFFIX)]["time"].iloc[2]
     assert third <= alerts["time"].iloc[0] <= third + r.params["monitor_interval"]
     assert r.report.dlq_depth_max == 3 == r.series["dlq_depth"]["dlq_depth"].max()
     quiet = dead_letters("dlq", poison=3, seed=0, dlq_alert_threshold=3)
     assert quiet.report.alerts == 0 and not (quiet.trace.event == "alert").any()
+
+
+def test_the_monitors_see_the_final_state_after_a_drain():
+    # the last dead letter lands just before the group drains: the depth monitor still samples it
+    r = dead_letters("dlq", poison=3, seed=0, messages=200, dlq_alert_threshold=2)
+    assert r.report.drained == 1 and r.report.dead_lettered == 3
+    assert r.series["dlq_depth"]["dlq_depth"].iloc[-1] == 3 and r.report.alerts == 1
+    assert r.series["dlq_depth"]["time"].iloc[-1] > r.report.duration  # the extra look after the drain
+    assert r.series["consumer_lag"]["consumer_lag"].iloc[-1] == 0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_blocked_partition_s_lag_grows_until_the_lag_alert_fires_and_never_resolves(seed):
+    r = dead_letters("no_dlq", poison=1, seed=seed)
+    t = r.trace
+    (partition, offset), = _poison_partitions(r).items()
+    lag = r.series["lag"]
+    mine = lag[lag.partition == partition]
+    end_offset = int(((t.event == "append") & (t.topic == "payments") & (t.partition == partition)).sum())
+    # at the end, everything from the poison record on is lag: it is the stuck record plus all behind it
+    assert mine["lag"].iloc[-1] == end_offset - offset == r.report.lag_max
+    assert r.report.lag_max > r.params["lag_alert_threshold"] and r.report.lag_alerts == 1
+    first_failure = t.loc[t.event == "handler_error", "time"].min()
+    assert r.report.lag_alert_at > first_failure
+    detail = t.detail.astype(str)
+    assert not ((t.event == "resolved") & detail.str.startswith("consumer_lag=")).any()
+    # the partitions without a poison record keep up (rebalances only make them wait briefly)
+    others = lag[lag.partition != partition].groupby("partition")["lag"].max()
+    assert (others <= r.params["lag_alert_threshold"]).all()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_with_a_dlq_the_lag_bumps_for_the_retries_and_falls_back_without_an_alert(seed):
+    r = dead_letters("dlq", poison=1, seed=seed)
+    assert r.report.lag_alerts == 0 and r.report.lag_alert_at == -1
+    assert 0 < r.report.lag_max <= r.params["lag_alert_threshold"]
+    last = r.series["lag"].groupby("partition")["lag"].last()
+    assert (last == 0).all()
+
+
+def test_long_retries_block_the_partition_long_enough_to_fire_the_lag_alert_then_it_resolves():
+    r = dead_letters("dlq", poison=1, seed=0, backoff=200)  # 200 + 400 + 800 ms of waiting in line
+    t = r.trace
+    detail = t.detail.astype(str)
+    fired = t[(t.event == "alert") & detail.str.startswith("consumer_lag=")]
+    resolved = t[(t.event == "resolved") & detail.str.startswith("consumer_lag=")]
+    assert len(fired) == 1 == r.report.lag_alerts and len(resolved) == 1
+    assert fired["time"].iloc[0] < resolved["time"].iloc[0]
+    parked = t.loc[t.event == "dead_lettered", "time"].iloc[0]
+    assert fired["time"].iloc[0] <= parked  # it fires while the record is still being retried
+
+
+def test_lag_series_is_the_monitor_s_worst_partition_read_from_the_trace():
+    from simkit.scenarios.dead_letters import lag_series
+
+    for design in DESIGNS:
+        r = dead_letters(design, poison=2, seed=3)
+        worst = r.series["lag"].groupby("time")["lag"].max()
+        monitor = r.series["consumer_lag"].set_index("time")["consumer_lag"]
+        assert (worst.reindex(monitor.index) == monitor).all()
+    tr = sk.Trace()
+    for i in range(3):
+        tr.record(float(i), "b", "append", "t", 0, i, None, i)
+    tr.record(1.5, "c", "commit", "t", 0, 1, None, None, "g")
+    tr.record(1.5, "c", "commit", "t", 0, 2, None, None, "other-group")
+    lag = lag_series(tr.to_frame(), "t", [0.0, 1.0, 1.5, 2.0], group="g")
+    assert lag["lag"].tolist() == [1, 2, 1, 2]
+    assert lag_series(tr.to_frame(), "missing", [0.0]).empty
+
+
+def test_the_operations_plots_state_what_happened():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stuck = dead_letters("no_dlq", poison=1, seed=0)
+    bad = stuck.params["poison"][0]
+    ax = sk.plots.poison_timeline(stuck)
+    behind = stuck.report.stuck - 1
+    assert f"message {bad}" in ax.get_title() and f"{behind} records behind it" in ax.get_title()
+    ax = sk.plots.consumer_lag(stuck)
+    assert f"{stuck.report.lag_max} records behind" in ax.get_title() and "still firing" in ax.get_title()
+    parked = dead_letters("dlq", poison=1, seed=0)
+    ax = sk.plots.poison_timeline(parked)
+    assert "parked after 4 failed attempts" in ax.get_title()
+    ax = sk.plots.consumer_lag(parked)
+    assert "no alert" in ax.get_title()
+    with pytest.raises(ValueError):
+        sk.plots.poison_timeline(dead_letters("dlq", poison=0, seed=0))
+    plt.close("all")
 
 
 def test_retries_ride_out_a_transient_outage_that_short_backoffs_do_not():
@@ -213,7 +303,8 @@ def test_blocked_time_and_unfinished_read_the_trace():
 @pytest.mark.parametrize("kwargs", [
     dict(design="retry_forever"), dict(poison=-1), dict(poison=1.5), dict(poison=[999]), dict(poison=True),
     dict(poison=400), dict(retries=-1), dict(backoff=-5), dict(db_outage=(1, 2, 3)), dict(db_outage=(10, 0)),
-    dict(partitions=0), dict(messages=0), dict(seed=1.5),
+    dict(partitions=0), dict(messages=0), dict(seed=1.5), dict(lag_alert_threshold=-1),
+    dict(lag_alert_threshold="high"), dict(max_time=0),
 ])
 def test_bad_parameters_are_config_errors(kwargs):
     args = dict(design="dlq") | kwargs

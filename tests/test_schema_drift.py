@@ -118,3 +118,24 @@ def test_bad_parameters_are_config_errors(kwargs):
         schema_drift(**args)
     with pytest.raises(sk.ConfigError):
         schema_change("drop_table")
+
+
+def test_the_decode_timeline_marks_a_failed_record_and_states_the_count():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    broken = schema_drift("rename_field", registry=None, seed=0)
+    ax = sk.plots.decode_timeline(broken)
+    first = broken.checks["decode_failures"].examples[0]
+    n = broken.report.decode_failures
+    assert f"{n} of {broken.report.produced} payments could not be decoded" in ax.get_title()
+    assert f"message {first}" in ax.get_title()
+    assert [t.get_text() for t in ax.texts] == [f"message {first}"]
+    labels = ax.get_legend_handles_labels()[1]
+    assert "producer writes v2" in labels and "billing reads v2" in labels
+    guarded = schema_drift("rename_field", registry="FULL", seed=0)
+    ax = sk.plots.decode_timeline(guarded)
+    assert "refused" in ax.get_title() and not ax.texts
+    assert "registry refuses v2" in ax.get_legend_handles_labels()[1]
+    plt.close("all")

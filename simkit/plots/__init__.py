@@ -27,9 +27,20 @@ from .design_choices import (
     partition_load,
     workflow_outcomes,
 )
-from .operations import dlq_depth, handled_over_time, replay_timeline, schema_outcomes
+from .duplicates import late_copies
+from .operations import (
+    consumer_lag,
+    decode_timeline,
+    dlq_depth,
+    handled_over_time,
+    poison_timeline,
+    replay_timeline,
+    schema_outcomes,
+)
+from .ordering import consumers_vs_partitions, inversion_pair, inversion_timeline
+from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
 from .publishing import outbox_metrics
-from .queueing import latency_vs_load
+from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .sync_async import (
     backlog_over_time,
     chain_latency,
@@ -39,39 +50,62 @@ from .sync_async import (
     stale_reads_vs_lag,
     visibility_cdf,
 )
+from .sync_or_async import lag_and_reads, request_timeline, stale_read_timeline
+from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [
     "DESIGN_COLORS",
     "STATE_COLORS",
     "anomaly_timeline",
     "backlog_over_time",
+    "capture_timeline",
     "chain_latency",
     "color_for",
     "commit_vs_processed",
+    "consumers_vs_partitions",
+    "consumer_lag",
+    "decode_timeline",
     "dedupe_table_size",
     "deployment_latency",
     "dlq_depth",
+    "failed_request_timeline",
     "failures_over_time",
+    "follow_timeline",
     "handled_over_time",
     "infrastructure_parts",
     "inversion_bars",
+    "inversion_pair",
+    "inversion_timeline",
+    "lag_and_reads",
     "lag_over_time",
     "latency_cdf",
     "latency_comparison",
+    "late_copies",
     "latency_vs_load",
+    "load_panels",
+    "loss_and_drain_vs_outage",
+    "lost_event_timeline",
+    "message_timeline",
+    "missed_vs",
+    "order_timeline",
     "outage_impact",
     "outage_timeline",
     "outbox_metrics",
     "outcome_bars",
+    "paid_window",
     "partition_lag",
     "partition_load",
     "percentile_bars",
+    "poison_timeline",
     "replay_timeline",
+    "request_timeline",
     "schema_outcomes",
     "shade_windows",
+    "stale_read_timeline",
     "stale_reads_vs_lag",
     "time_series",
     "timeline",
+    "utilisation_bars",
     "visibility_cdf",
     "workflow_outcomes",
 ]

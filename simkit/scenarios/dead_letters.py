@@ -28,10 +28,20 @@ a *transient* failure that the retries of ``"dlq"`` ride out when the back-offs 
 to more than the outage, and that sends good records to the dead-letter topic when
 they do not.
 
+Two monitors sample every ``monitor_interval`` ms, as an operator's dashboards would:
+the dead-letter topic's depth (alert above ``dlq_alert_threshold`` records) and the
+group's **consumer lag**, the log end offset minus the committed offset of its worst
+partition (alert above ``lag_alert_threshold`` records; what ``kafka-consumer-groups
+--describe`` shows and lag exporters scrape). A poison record that blocks its
+partition makes that partition's lag grow with every payment that arrives behind it,
+until the lag alert fires; with a dead-letter topic the lag only bumps up for the
+retries' pauses and falls back.
+
 Consumers commit after processing. A crashed member is removed after
 ``session_timeout=300`` ms and restarts after ``restart_delay=500`` ms, as in
 :mod:`~simkit.scenarios.consume`. The run ends when the group has drained the topic,
-or at ``max_time`` ms (a crash loop never drains).
+or at ``max_time`` ms (a crash loop never drains); after a drain the monitors take
+one more sample, so their last sample shows the final state.
 
 :func:`simkit.scenarios.replay` is the other operational habit of this lesson:
 resetting a group's offsets to reprocess history.
@@ -41,6 +51,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+import pandas as pd
+
 from .. import checks
 from ..broker import Broker, Record
 from ..consumer import Consumer, Context
@@ -49,13 +61,14 @@ from ..distributions import DistributionLike, as_distribution, exponential
 from ..dlq import blocked_time, dead_letter_topic_for, dlq_depth, unfinished, watch_depth, with_retries
 from ..errors import ConfigError
 from ..groups import ConsumerGroup
+from ..monitor import Monitor
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
 from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
 
 __all__ = [
-    "DESIGNS", "dead_letters", "parse_cents",
+    "DESIGNS", "dead_letters", "lag_series", "parse_cents",
 ]
 
 DESIGNS: tuple[str, ...] = ("no_dlq", "skip", "dlq")
@@ -106,6 +119,7 @@ def dead_letters(
     retries: int = 3,
     backoff: float = 20,
     dlq_alert_threshold: float = 2,
+    lag_alert_threshold: float = 20,
     monitor_interval: float = 50,
     arrival_interval: DistributionLike | None = None,
     processing_time: DistributionLike = 2,
@@ -113,13 +127,14 @@ def dead_letters(
     db_outage: tuple[float, float] | None = None,
     session_timeout: float = 300,
     restart_delay: DistributionLike = 500,
-    max_time: float = 15_000,
+    max_time: float | None = None,
 ) -> RunResult:
     """Run ``messages`` payments, ``poison`` of them malformed, through a ledger group using ``design``.
 
     ``design`` is one of :data:`DESIGNS`. ``poison`` is a share of the messages (a float
     from 0 to 1), a count (an int), or the message ids themselves. ``arrival_interval``
-    defaults to exponential with mean 10 ms.
+    defaults to exponential with mean 10 ms; ``max_time`` (ms) to 3 s after the last
+    payment is due (``messages`` times the mean arrival interval, plus 3000).
 
     Report fields: ``produced``, ``poison`` (malformed messages sent), ``processed``
     (messages booked on a balance), ``dead_lettered`` (messages parked on the
@@ -129,9 +144,14 @@ def dead_letters(
     partition), ``crashes``, ``retries`` (failed attempts tried again),
     ``handler_errors`` (failures handed to the consumer), ``dlq_depth_max`` (records),
     ``alerts`` (times the dead-letter depth crossed ``dlq_alert_threshold``),
-    ``latency_*`` (ms from send to booked), ``duration`` (ms) and ``drained`` (1 if the
-    group caught up, 0 if ``max_time`` stopped the run). ``series["dlq_depth"]`` is the
-    monitor's sampled depth.
+    ``lag_max`` (records: the highest consumer lag of any partition, sampled),
+    ``lag_alerts`` (times the lag crossed ``lag_alert_threshold``), ``lag_alert_at``
+    (ms: when the lag alert first fired, -1 if it never did), ``latency_*`` (ms from
+    send to booked), ``duration`` (ms) and ``drained`` (1 if the group caught up, 0 if
+    ``max_time`` stopped the run). ``series["dlq_depth"]`` and ``series["consumer_lag"]``
+    are the monitors' samples; ``series["lag"]`` is the committed lag of each partition
+    at the same moments, read from the trace (:func:`lag_series`, for
+    :func:`simkit.plots.lag_over_time`).
     """
     check_choice("design", design, DESIGNS)
     messages = check_count("messages", messages)
@@ -142,10 +162,11 @@ def dead_letters(
     retries = check_count("retries", retries, 0, 20)
     backoff = check_positive("backoff", backoff, allow_zero=True)
     dlq_alert_threshold = check_positive("dlq_alert_threshold", dlq_alert_threshold, allow_zero=True)
+    lag_alert_threshold = check_positive("lag_alert_threshold", lag_alert_threshold, allow_zero=True)
     monitor_interval = check_positive("monitor_interval", monitor_interval)
     session_timeout = check_positive("session_timeout", session_timeout)
-    max_time = check_positive("max_time", max_time)
     arrivals = as_distribution("arrival_interval", exponential(10) if arrival_interval is None else arrival_interval)
+    max_time = messages * arrivals.mean + 3000 if max_time is None else check_positive("max_time", max_time)
     processing = as_distribution("processing_time", processing_time)
     restart = as_distribution("restart_delay", restart_delay)
     if db_outage is not None:
@@ -161,7 +182,8 @@ def dead_letters(
     params: dict[str, Any] = dict(
         design=design, poison=tuple(sorted(bad)), messages=messages, partitions=partitions, consumers=consumers,
         users=users, retries=retries, backoff=backoff, dlq_alert_threshold=dlq_alert_threshold,
-        monitor_interval=monitor_interval, arrival_interval=arrivals, processing_time=processing,
+        lag_alert_threshold=lag_alert_threshold, monitor_interval=monitor_interval, arrival_interval=arrivals,
+        processing_time=processing,
         commit_latency=commit_latency, db_outage=db_outage, session_timeout=session_timeout,
         restart_delay=restart, max_time=max_time, dead_letter_topic=DLQ)
 
@@ -198,6 +220,12 @@ def dead_letters(
         for i in range(consumers)
     ]
     monitor = watch_depth(world, broker, DLQ, threshold=dlq_alert_threshold, interval=monitor_interval)
+
+    def worst_lag() -> float:  # what a lag exporter scrapes: log end minus committed, worst partition
+        ends = broker.end_offsets(TOPIC)
+        return float(max(end - (group.committed_offset(TOPIC, p) or 0) for p, end in enumerate(ends)))
+
+    lag_monitor = Monitor(world, "consumer_lag", worst_lag, interval=monitor_interval, threshold=lag_alert_threshold)
     sent = env.event()
 
     def payments():  # type: ignore[no-untyped-def]
@@ -213,13 +241,19 @@ def dead_letters(
     env.process(payments())
     drained = until_drained(world, broker, group, members, sent)
     world.run(until=drained | env.timeout(max_time))
+    end = float(env.now)
+    if drained.triggered:  # the monitors look once more, so their last sample sees the drained state
+        world.run(until=end + monitor_interval)
 
     trace = world.trace.to_frame()
     events = trace["event"]
     lost, stuck = unfinished(trace, TOPIC, done=("side_effect", "dead_lettered"), group=GROUP)
     dead = trace.loc[events == "dead_lettered", "msg_id"].drop_duplicates()
     lat = checks.latencies(trace, "send", "side_effect")
-    alerts = trace[(events == "alert") & trace["detail"].astype(str).str.startswith(monitor.name)]
+    detail = trace["detail"].astype(str)
+    alerts = trace[(events == "alert") & detail.str.startswith(monitor.name + "=")]
+    lag_alerts = trace[(events == "alert") & detail.str.startswith(lag_monitor.name + "=")]
+    lag_samples = lag_monitor.to_frame()
     fields: dict[str, float] = dict(
         produced=int(trace.loc[(events == "send") & (trace["topic"] == TOPIC), "msg_id"].nunique()),
         poison=len(bad),
@@ -227,17 +261,52 @@ def dead_letters(
         dead_lettered=int(dead.size),
         lost=lost.count,
         stuck=stuck.count,
-        blocked_ms=blocked_time(trace, TOPIC, end=float(env.now), group=GROUP),
+        blocked_ms=blocked_time(trace, TOPIC, end=end, group=GROUP),
         crashes=int((events == "crash").sum()),
         retries=int((events == "handler_retry").sum()),
         handler_errors=int((events == "handler_error").sum()),
         dlq_depth_max=int(dlq_depth(trace, DLQ)["depth"].max()),
         alerts=int(len(alerts)),
+        lag_max=int(lag_samples["consumer_lag"].max()) if len(lag_samples) else 0,
+        lag_alerts=int(len(lag_alerts)),
+        lag_alert_at=float(lag_alerts["time"].iloc[0]) if len(lag_alerts) else -1.0,
         **latency_fields(lat),
-        duration=float(env.now),
+        duration=end,
         drained=int(drained.triggered),
     )
     dead_check = checks.Check("dead_lettered", int(dead.size), tuple(dead.head(checks.EXAMPLES)), f"parked on {DLQ}")
     result_checks = {"lost": lost, "stuck": stuck, "dead_lettered": dead_check}
-    series = {"dlq_depth": monitor.to_frame()}
+    series = {"dlq_depth": monitor.to_frame(), "consumer_lag": lag_samples,
+              "lag": lag_series(trace, TOPIC, lag_samples["time"], group=GROUP)}
     return RunResult("dead_letters", seed, params, Report(**fields), result_checks, series, world.trace)
+
+
+def lag_series(trace: pd.DataFrame, topic: str, times: Iterable[float], group: str | None = None) -> pd.DataFrame:
+    """The committed consumer lag of every partition of ``topic`` at the given ``times`` (ms), from the trace.
+
+    Lag is the partition's log end offset (its ``append`` rows) minus the group's last
+    committed offset (its ``commit`` rows; ``group`` filters them by the group named in
+    their detail), 0 before anything arrives. Columns ``time``, ``topic``,
+    ``partition``, ``lag`` (records): the shape :func:`simkit.checks.lag` returns and
+    :func:`simkit.plots.lag_over_time` draws.
+    """
+    import numpy as np
+
+    at = np.asarray(list(times), dtype=float)
+    on_topic = trace["topic"] == topic
+    app = trace[(trace["event"] == "append") & on_topic]
+    com = trace[(trace["event"] == "commit") & on_topic]
+    if group is not None:
+        com = com[com["detail"] == group]
+    frames = []
+    for p in sorted(int(x) for x in app["partition"].dropna().unique()):
+        ends = np.searchsorted(app.loc[app["partition"] == p, "time"].to_numpy(dtype=float), at, side="right")
+        c = com[com["partition"] == p]
+        k = np.searchsorted(c["time"].to_numpy(dtype=float), at, side="right")
+        offs = c["offset"].to_numpy(dtype=np.int64)
+        committed = np.where(k > 0, offs[np.maximum(k - 1, 0)] if len(offs) else 0, 0)
+        frames.append(pd.DataFrame({"time": at, "topic": topic, "partition": p, "lag": (ends - committed).astype(int)}))
+    if not frames:
+        return pd.DataFrame({"time": pd.Series(dtype=float), "topic": pd.Series(dtype=object),
+                             "partition": pd.Series(dtype=int), "lag": pd.Series(dtype=int)})
+    return pd.concat(frames, ignore_index=True)
