@@ -24,11 +24,27 @@ from .errors import SimkitError
 REGISTRY: list[Any] = []
 
 
-def interact(fn: Callable[..., Any], **controls: Any):
-    """Show ``fn`` with one control per keyword and redraw it whenever a control is changed.
+class Controls:
+    """What :func:`interact` returns: the control set, already on screen.
 
-    Returns the ``ipywidgets.interactive`` widget (already displayed). Its ``kwargs_widgets`` are the controls.
+    ``widget`` is the ``ipywidgets.interactive`` box; ``controls`` maps each keyword to its widget, so a cell
+    can set one (``c.controls["seed"].value = 3``) and the figure redraws. As the last line of a cell it shows
+    nothing more: the controls are already displayed once, above.
     """
+
+    def __init__(self, widget: Any):
+        self.widget = widget
+        self.controls = {w._kwarg: w for w in widget.kwargs_widgets}
+
+    def _ipython_display_(self) -> None:
+        pass  # already displayed by interact(); showing it again would draw a second, linked copy
+
+    def __repr__(self) -> str:
+        return f"Controls({', '.join(self.controls)})"
+
+
+def interact(fn: Callable[..., Any], **controls: Any) -> Controls:
+    """Show ``fn`` with one control per keyword and redraw it whenever a control is changed."""
     import ipywidgets as widgets
     from IPython.display import display
 
@@ -54,4 +70,4 @@ def interact(fn: Callable[..., Any], **controls: Any):
             control.continuous_update = False
     display(ui)
     REGISTRY.append(ui)
-    return ui
+    return Controls(ui)
