@@ -75,8 +75,12 @@ def run(path: Path) -> dict:
         client = NotebookClient(nb, km=km, timeout=600, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
         start = time.perf_counter()
-        client.execute(env={**os.environ, "MPLBACKEND": INLINE})
-        total = time.perf_counter() - start
+        try:
+            client.execute(env={**os.environ, "MPLBACKEND": INLINE})
+            total = time.perf_counter() - start
+        finally:
+            if km.has_kernel:  # nbclient leaves a kernel it did not create running
+                km.shutdown_kernel(now=True)
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
     redraws = json.loads(printed.split(MARK, 1)[1]) if MARK in printed else []
     redraw_total = sum(r["seconds"] for r in redraws) * 2  # each move is undone, untimed but run

@@ -102,7 +102,11 @@ def test_notebook_runs_and_draws(path, tmp_path):
     client = NotebookClient(nb, km=km, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(path.parent)}})  # cwd = the notebook's folder
     # a failing cell raises CellExecutionError, whose message shows the cell's source and traceback
-    client.execute(env={**os.environ, "MPLBACKEND": INLINE})
+    try:
+        client.execute(env={**os.environ, "MPLBACKEND": INLINE})
+    finally:
+        if km.has_kernel:  # nbclient leaves a kernel it did not create running
+            km.shutdown_kernel(now=True)
 
     for where, error in _widget_errors(nb):
         raise AssertionError(f"{path.name}: a control's redraw failed in {where}: {error}")
