@@ -286,8 +286,9 @@ sk.interact(explore_hot_key, share=(0.0, 0.6, 0.05), key_design=["key", "fine_ke
 # ## Try it yourself
 #
 # 1. Run `sk.scenarios.ordering("round_robin", partitions=6, consumers=1, seed=1, leader_elections=0,
-#    response_cuts=0)`. One consumer reads all six partitions: is every user's order now right? Recall how one
-#    poll returns records from several partitions at once (lesson 00), and explain what you see.
+#    response_cuts=0)`. One consumer reads all six partitions: is every user's order now right? Hint: one poll
+#    can return records from several partitions, and nothing orders records across partitions. Look at the
+#    `partition` and `offset` columns of the `process` rows for one user in `run.trace`.
 
 # %%
 
