@@ -188,7 +188,7 @@ def failed_request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | No
         answered = float(mine.loc[mine["event"] == "request_failed", "time"].max()) if len(why) else hi_m
         did = f"committed to {_and(wrote)}, then" if wrote else "wrote nothing, then"
         title = (f"{result.params['design']}: {msg_id} ({kind.iloc[0] if len(kind) else 'request'}) {did} "
-                 f"failed after {(answered - asked) / 1000.0:.2f} s\n"
+                 f"failed after {(answered - asked) / 1000.0:.2f} s:\n"
                  f"the client got an error ({why.iloc[0] if len(why) else 'no answer'}); "
                  f"{failed.count} of {int(result.report['requests'])} requests failed in this run")
     ax.set_title(title)
