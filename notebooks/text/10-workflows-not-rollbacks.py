@@ -189,7 +189,7 @@ sk.interact(explore, outage_s=(0.0, 6.0, 0.5), payment_timeout_ms=(200, 3000, 10
 #   status it saw per order and infers what happened from the difference: `placed -> paid` means "send the
 #   receipt".
 # - **`business_facts`**: the order service writes one fact per step (`OrderPlaced`, `PaymentCaptured`,
-#   `OrderShipped`) into an outbox table in the same transaction as the status change; a relay with the same
+#   `OrderShipped`) to the outbox, committed together with the status change; a relay with the same
 #   poll interval publishes them. The consumer reacts to the fact's name: `PaymentCaptured` means "send the
 #   receipt".
 #

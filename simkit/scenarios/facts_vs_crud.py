@@ -20,7 +20,7 @@ only in *what* reaches the broker; both capture changes with a poller that runs 
     time than is left until the next poll.
 ``"business_facts"``
     the service writes one fact per step (``OrderPlaced``, ``PaymentCaptured``,
-    ``OrderShipped``) into an outbox table in the same transaction as the state change,
+    ``OrderShipped``) to the outbox, committed together with the state change,
     and a :class:`~simkit.Relay` with the same ``poll_interval`` publishes them. A fact
     is appended, never overwritten, so two steps between two polls are two records;
     the consumer reacts to the fact's type (``PaymentCaptured`` sends the receipt).
