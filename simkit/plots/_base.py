@@ -19,7 +19,7 @@ from ..results import RunResult
 
 __all__ = [
     "DESIGN_COLORS", "color_for", "latency_cdf", "lag_over_time", "outcome_bars", "percentile_bars",
-    "shade_windows", "time_series", "timeline",
+    "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
 #: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
@@ -178,6 +178,29 @@ def percentile_bars(
         title = f"p{percentiles[-1]:g}: {b} is {ratio:.1f}x {a}"
     ax.set_title(title or "")
     return ax
+
+
+def windows_between(trace: pd.DataFrame, down: str, up: str, end: float | None = None,
+                    component: str | None = None) -> list[tuple[float, float]]:
+    """(start, end) pairs in ms from the trace's ``down`` and ``up`` rows (``"broker_down"``, ``"broker_up"``).
+
+    ``component`` keeps only rows of components whose name contains it. A window still open at the end of
+    the trace closes at ``end``, or is left out when ``end`` is None.
+    """
+    rows = trace[trace["event"].isin([down, up])]
+    if component is not None:
+        rows = rows[rows["component"].astype(str).str.contains(component, regex=False)]
+    out: list[tuple[float, float]] = []
+    start: float | None = None
+    for t, ev in zip(rows["time"], rows["event"]):
+        if ev == down and start is None:
+            start = float(t)
+        elif ev == up and start is not None:
+            out.append((start, float(t)))
+            start = None
+    if start is not None and end is not None:
+        out.append((start, end))
+    return out
 
 
 def shade_windows(ax: Axes, windows: Iterable[tuple[float, float]], label: str = "outage",

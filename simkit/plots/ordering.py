@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from ..results import RunResult
-from ._base import _ax, shade_windows, timeline
+from ._base import _ax, shade_windows, timeline, windows_between
 
 __all__ = ["consumers_vs_partitions", "inversion_pair", "inversion_timeline"]
 
@@ -65,20 +65,6 @@ def inversion_pair(trace: pd.DataFrame, late: Any = None, applied: str = "email_
     return dict(key=key, older=older, newer=newer, older_sent=float(sent_at[older]),
                 newer_sent=float(sent_at[newer]), newer_applied=newer_at, older_applied=older_at,
                 repeat=repeat, stale_final=rows["msg_id"].iloc[-1] != max(order, key=order.get))
-
-
-def _windows(trace: pd.DataFrame, down: str, up: str, component: str | None = None) -> list[tuple[float, float]]:
-    rows = trace[trace["event"].isin([down, up])]
-    if component is not None:
-        rows = rows[rows["component"].astype(str).str.contains(component, regex=False)]
-    out, start = [], None
-    for t, ev in zip(rows["time"], rows["event"]):
-        if ev == down and start is None:
-            start = float(t)
-        elif ev == up and start is not None:
-            out.append((start, float(t)))
-            start = None
-    return out
 
 
 def _short(msg_id: Any, key: Any) -> str:
@@ -157,9 +143,9 @@ def inversion_timeline(
                     textcoords="offset points", ha="center", va="center", color=color, fontsize="small",
                     fontweight="bold", zorder=7)
     clip = lambda ws: [(max(a, t0), min(b, t1)) for a, b in ws if b >= t0 and a <= t1]  # noqa: E731
-    shade_windows(ax, clip(_windows(trace, "broker_down", "broker_up")), label="leader election: writes refused",
+    shade_windows(ax, clip(windows_between(trace, "broker_down", "broker_up")), label="leader election: writes refused",
                   scale=1000.0)
-    shade_windows(ax, clip(_windows(trace, "link_down", "link_up", "->producer")), label="broker's answers lost",
+    shade_windows(ax, clip(windows_between(trace, "link_down", "link_up", component="->producer")), label="broker's answers lost",
                   scale=1000.0, color="#ff7f0e")
     ax.set_xlim(t0 / 1000.0, t1 / 1000.0)
     if t1 - t0 < 1000:

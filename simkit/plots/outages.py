@@ -106,6 +106,18 @@ def follow_timeline(
     return ax
 
 
+def _example(result: RunResult, scenario: str, check: str, msg_id: Any, needed: str) -> Any:
+    """``msg_id``, or the first example of ``result.checks[check]``; a clear ConfigError for the wrong run."""
+    if result.scenario != scenario:
+        raise ConfigError("result", result.scenario, f"a run of sk.scenarios.{scenario}")
+    if msg_id is not None:
+        return msg_id
+    examples = result.checks[check].examples
+    if not examples:
+        raise ConfigError("result", f"{result.params['design']} seed {result.seed}", needed)
+    return examples[0]
+
+
 def lost_event_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = None,
                         title: str | None = None) -> Axes:
     """Follow one order of an :func:`~simkit.scenarios.outage` run whose event was lost, broker outage shaded.
@@ -114,14 +126,9 @@ def lost_event_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None =
     nothing raises :class:`~simkit.ConfigError`. The title says when the order was stored
     and answered and when its event was given up, read from the trace.
     """
-    if result.scenario != "outage":
-        raise ConfigError("result", result.scenario, "a run of sk.scenarios.outage")
+    msg_id = _example(result, "outage", "lost", msg_id,
+                      "a run that lost an event (direct_publish with an outage longer than publish_timeout)")
     lost = result.checks["lost"]
-    if msg_id is None:
-        if not lost.examples:
-            raise ConfigError("result", f"{result.params['design']} seed {result.seed}",
-                              "a run that lost an event (direct_publish with an outage longer than publish_timeout)")
-        msg_id = lost.examples[0]
     start, end = float(result.report["outage_start"]), float(result.report["outage_end"])
     t = result.trace
     mine = t[t["msg_id"] == msg_id]
@@ -154,14 +161,9 @@ def failed_request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | No
     broker. The title names the databases the request wrote to before it failed and
     the error the client got, read from the trace.
     """
-    if result.scenario != "deployment":
-        raise ConfigError("result", result.scenario, "a run of sk.scenarios.deployment")
+    msg_id = _example(result, "deployment", "failed", msg_id,
+                      "a run in which a request failed (services with a broker_outage or a db_outage)")
     failed = result.checks["failed"]
-    if msg_id is None:
-        if not failed.examples:
-            raise ConfigError("result", f"{result.params['design']} seed {result.seed}",
-                              "a run in which a request failed (services with a broker_outage or a db_outage)")
-        msg_id = failed.examples[0]
     t = result.trace
     mine = t[t["msg_id"] == msg_id]
     if mine.empty:

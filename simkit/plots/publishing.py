@@ -10,7 +10,7 @@ from matplotlib.axes import Axes
 
 from ..errors import ConfigError
 from ..results import RunResult
-from ._base import shade_windows, time_series
+from ._base import shade_windows, time_series, windows_between
 
 __all__ = ["outbox_metrics"]
 
@@ -35,8 +35,8 @@ def outbox_metrics(result: RunResult, ax: Axes | Sequence[Axes] | None = None,
     trace = result.trace
     end = max([float(trace["time"].max()) if len(trace) else 0.0, float(result.report.get("duration", 0.0))]
               + [float(f["time"].max()) for f in result.series.values() if len(f)])
-    broker = _windows(trace, "broker_down", "broker_up", end)
-    database = _windows(trace, "db_down", "db_up", end)
+    broker = windows_between(trace, "broker_down", "broker_up", end)
+    database = windows_between(trace, "db_down", "db_up", end)
     relay = _relay_down(trace, end)
     alerts = trace[trace["event"] == "alert"]
     first_alert: dict[str, float] = {}
@@ -82,25 +82,9 @@ def _axes(ax: Axes | Sequence[Axes] | None, metric: str) -> list[Axes]:
     return axes
 
 
-def _windows(trace: pd.DataFrame, down: str, up: str, end: float) -> list[tuple[float, float]]:
-    """(start, end) pairs in ms from the ``down`` and ``up`` rows of the trace (open ones end at ``end``)."""
-    rows = trace[trace["event"].isin([down, up])]
-    out: list[tuple[float, float]] = []
-    start: float | None = None
-    for t, ev in zip(rows["time"], rows["event"]):
-        if ev == down and start is None:
-            start = float(t)
-        elif ev == up and start is not None:
-            out.append((start, float(t)))
-            start = None
-    if start is not None:
-        out.append((start, end))
-    return out
-
-
 def _relay_down(trace: pd.DataFrame, end: float) -> list[tuple[float, float]]:
     relay = trace[trace["component"] == "relay"]
-    return _windows(relay, "crash", "restart", end)
+    return windows_between(relay, "crash", "restart", end)
 
 
 def _finding(result: RunResult, design: str, first_alert: dict[str, float],
