@@ -205,6 +205,8 @@ sk.interact(explore, hops=(1, 12), network_median_ms=(1, 40), fetch_median_ms=(1
 #   more than the mean, since one slow hop is enough to make the whole request slow.
 # - Events earn their place when the caller does *not* need the result: answer after your own write and let
 #   the others react (through an outbox, so the event cannot be lost).
+# - They pay off most when one fact has several readers: the writer publishes once instead of calling each
+#   reader, and a new reader subscribes without a change to the writer.
 #
 # ## Questions to discuss
 #
