@@ -208,3 +208,12 @@ def test_lessons_use_only_simkit_controls():
     for path in LESSONS:
         source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
         assert "widgets.interact(" not in source, f"{path.name}: use sk.interact, not widgets.interact"
+
+
+def test_the_lesson_map_lists_every_notebook_and_only_those():
+    """notebooks/README.md is the instructors' map: a renamed or added lesson must show up there."""
+    text = (ROOT / "README.md").read_text()
+    named = set(re.findall(r"`((?:exercises/|solutions/)?\d\d-[a-z0-9-]+)`", text))
+    have = {str(p.relative_to(ROOT).with_suffix("")) for p in NOTEBOOKS}
+    assert not have - named, f"notebooks missing from notebooks/README.md: {sorted(have - named)}"
+    assert not named - have, f"notebooks/README.md names notebooks that do not exist: {sorted(named - have)}"
