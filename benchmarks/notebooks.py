@@ -4,7 +4,9 @@ Each notebook runs top to bottom in a fresh kernel, as the test suite runs it (i
 figure is rendered to PNG). One extra cell is then run in the same kernel: for every control set built by
 ``sk.interact`` (``sk.controls.REGISTRY``) it moves each control by one step (a slider by its step, a menu to
 its next option, a checkbox over) and times the redraw that the change triggers: simulation, plot and PNG,
-exactly what a learner's click costs. The control is put back afterwards (untimed).
+exactly what a learner's click costs. The control is put back afterwards (untimed). Beside the seconds it
+reports the slowest redraw in units of one plain matplotlib figure drawn and shown in the same kernel
+(``redraw_max_x_baseline``), a ratio that travels between machines better than seconds do.
 
 Notebooks run one after another, so that they do not compete for the two cores of a workshop laptop.
 
@@ -48,6 +50,17 @@ def _moved(control):
         return ("value", up if up <= control.max else control.value - step)
     return None
 
+def _baseline():
+    """One plain matplotlib figure drawn and shown the same way: the yardstick for this machine."""
+    import matplotlib.pyplot as _plt
+    _t = _time.perf_counter()
+    _fig, _ax = _plt.subplots(figsize=(7, 4))
+    _ax.plot(range(1000))
+    _ax.set_title("baseline")
+    _plt.show()
+    return _time.perf_counter() - _t
+
+_base = min(_baseline() for _ in range(3))
 _times = []
 for _n, _ui in enumerate(_sk.controls.REGISTRY):
     for _control in _ui.kwargs_widgets:
@@ -60,7 +73,7 @@ for _n, _ui in enumerate(_sk.controls.REGISTRY):
         setattr(_control, _attr, _new)  # the change runs the redraw synchronously
         _times.append({{"control": _control._kwarg, "set": _n, "seconds": _time.perf_counter() - _t}})
         setattr(_control, _attr, _old)
-print("{MARK}" + _json.dumps(_times))
+print("{MARK}" + _json.dumps({{"baseline": _base, "redraws": _times}}))
 '''
 
 
@@ -82,7 +95,8 @@ def run(path: Path) -> dict:
             if km.has_kernel:  # nbclient leaves a kernel it did not create running
                 km.shutdown_kernel(now=True)
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
-    redraws = json.loads(printed.split(MARK, 1)[1]) if MARK in printed else []
+    measured = json.loads(printed.split(MARK, 1)[1]) if MARK in printed else {"baseline": None, "redraws": []}
+    redraws, baseline = measured["redraws"], measured["baseline"]
     redraw_total = sum(r["seconds"] for r in redraws) * 2  # each move is undone, untimed but run
     seconds = [r["seconds"] for r in redraws]
     return {
@@ -92,6 +106,9 @@ def run(path: Path) -> dict:
         "redraw_median_s": round(statistics.median(seconds), 3) if seconds else None,
         "redraw_max_s": round(max(seconds), 3) if seconds else None,
         "slowest_control": max(redraws, key=lambda r: r["seconds"])["control"] if redraws else None,
+        # the same redraw in units of one plain figure drawn in the same kernel: comparable across machines
+        "baseline_figure_s": round(baseline, 3) if baseline else None,
+        "redraw_max_x_baseline": round(max(seconds) / baseline, 1) if seconds and baseline else None,
     }
 
 
@@ -103,12 +120,14 @@ def main(argv: list[str] | None = None) -> list[dict]:
     paths = [p.resolve() for p in args.notebooks] or sorted(
         p for p in ROOT.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
     rows = []
-    print(f"{'notebook':58} {'run s':>7} {'controls':>8} {'redraw p50 s':>12} {'redraw max s':>12}  slowest")
+    print(f"{'notebook':58} {'run s':>7} {'controls':>8} {'redraw p50 s':>12} {'redraw max s':>12} "
+          f"{'max/baseline':>12}  slowest")
     for path in paths:
         row = run(path)
         rows.append(row)
         print(f"{row['notebook']:58} {row['run_seconds']:7.1f} {row['controls']:8d} "
-              f"{row['redraw_median_s'] or 0:12.3f} {row['redraw_max_s'] or 0:12.3f}  {row['slowest_control'] or ''}",
+              f"{row['redraw_median_s'] or 0:12.3f} {row['redraw_max_s'] or 0:12.3f} "
+              f"{row['redraw_max_x_baseline'] or 0:12.1f}  {row['slowest_control'] or ''}",
               flush=True)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

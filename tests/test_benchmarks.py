@@ -42,3 +42,4 @@ def test_notebook_benchmark_times_every_control(tmp_path):
     assert row["controls"] == 2
     assert 0 < row["redraw_median_s"] <= row["redraw_max_s"] < 30
     assert 0 < row["run_seconds"] < 120
+    assert row["baseline_figure_s"] > 0 and row["redraw_max_x_baseline"] > 0
