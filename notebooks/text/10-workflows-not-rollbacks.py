@@ -249,6 +249,8 @@ plt.show()
 # pay on invoice *after* shipping, every copy sends receipts for money that has not arrived. A fact says what
 # happened; a row state leaves every reader to reconstruct it. Notice too that no tracking e-mail was missed:
 # the *last* state of a row is always captured eventually. What gets lost are the states it passes through.
+# A capture that reads the database's change log instead of polling would see every state; each reader would
+# still have to work out from two row images what the business did, with a copy of the rules to do it.
 #
 # ## 6. Over seeds, and over the poll interval
 #
