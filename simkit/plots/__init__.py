@@ -19,6 +19,7 @@ from ._base import (
     time_series,
     timeline,
 )
+from .build_your_own import handled_by_component
 from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
 from .design_choices import (
     STATE_COLORS,
@@ -76,6 +77,7 @@ __all__ = [
     "failures_over_time",
     "format_ms",
     "follow_timeline",
+    "handled_by_component",
     "handled_over_time",
     "infrastructure_parts",
     "inversion_bars",
