@@ -216,3 +216,31 @@ def test_a_request_slower_than_its_timeout_times_out_at_the_timeout_and_is_still
 def test_the_outbox_publish_scenario_runs_with_a_timeout_shorter_than_the_network_trip():
     r = sk.scenarios.publish("outbox", publish_timeout=2.5, seed=1)
     assert r.report.lost == 0
+
+
+@pytest.mark.parametrize("start,duration,param", [(float("nan"), 5, "start"), (1, float("inf"), "duration")])
+def test_broker_refuses_an_outage_at_a_time_that_is_not_a_finite_number(start, duration, param):
+    w = sk.World(seed=1)
+    with pytest.raises(sk.ConfigError, match=param):
+        sk.Broker(w).outage(start, duration)
+
+
+def test_a_partition_log_hands_out_records_by_offset_as_written():
+    w = sk.World(seed=1)
+    b = sk.Broker(w)
+    b.create_topic("t", 1)
+    p = sk.Producer(w, b, latency=1)
+
+    def source():
+        for i, mid in enumerate([7, "x", 9]):
+            p.send("t", value={"n": i}, key=f"k{i}", msg_id=mid)
+            yield w.env.timeout(2)
+
+    w.env.process(source())
+    w.run()
+    log = b.topics["t"][0]
+    assert [r.msg_id for r in log.records] == [7, "x", 9] and len(log.records) == log.end_offset == 3
+    last = log.records[-1]
+    assert (last.offset, last.key, last.value, last.timestamp, last.appended_at) == (2, "k2", {"n": 2}, 4.0, 5.0)
+    assert [r.offset for r in log.records[1:]] == [1, 2] and log.read(2, 10) == [last]
+    assert log.offset_for_time(3.0) == 2 and log.offset_for_time(99) == 3
