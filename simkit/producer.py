@@ -246,6 +246,24 @@ class Producer:
         if queue is None:
             queue = self._queues[tp] = []
             self._rank[tp] = len(self._rank)
+        if not self._waiting and self._in_flight < self.max_in_flight and not self._draining:
+            # nothing queued and room in flight: the sender takes the new batch at once, as
+            # Kafka's Sender does with linger.ms=0, without it visiting the queues
+            batch = _Batch(tp, now)
+            batch.open = False
+            batch.records.append((key, value, msg_id, now))
+            batch.notify.append(notify)
+            batch.waiting = notify is not None
+            self._draining = True
+            try:
+                self._send_batch(batch)
+                if self._waiting:  # an instant answer sent it back for a retry
+                    self._run_sender()
+            finally:
+                self._draining = False
+            if self._sticky:
+                self.partitioner.new_batch()  # type: ignore[union-attr]
+            return
         if queue and queue[-1].open and len(queue[-1].records) < self.batch_size:
             batch = queue[-1]
         else:
@@ -264,41 +282,45 @@ class Producer:
     def _drain(self) -> None:
         self._draining = True
         try:
-            now = self.world.env.now
-            earliest: float | None = None
-            waiting = self._waiting
-            progress = True
-            while progress and waiting and self._in_flight < self.max_in_flight:
-                progress = False
-                for tp in sorted(waiting, key=self._rank.__getitem__) if len(waiting) > 1 else list(waiting):
-                    queue = waiting.get(tp)
-                    if not queue:
-                        continue
-                    head = queue[0]
-                    if head.ready_at > now:
-                        earliest = head.ready_at if earliest is None else min(earliest, head.ready_at)
-                        continue
-                    queue.pop(0)
-                    if not queue:
-                        del waiting[tp]
-                    head.open = False
-                    if now - head.created >= self.delivery_timeout:
-                        # expired while it waited behind others (Kafka's RecordAccumulator.expiredBatches)
-                        self._give_up(head, RequestTimeout(
-                            f"expired after delivery_timeout={self.delivery_timeout:g} ms waiting to be sent"))
-                        progress = True
-                        continue
-                    self._send_batch(head)
-                    progress = True
-                    if self._in_flight >= self.max_in_flight:
-                        break
-            if earliest is not None and (self._wakeup_at is None or earliest < self._wakeup_at):
-                self._wakeup_at = earliest
-                self._later(earliest - now, self._wake)
+            self._run_sender()
         finally:
             self._draining = False
         if self._sticky:
             self.partitioner.new_batch()  # type: ignore[union-attr]
+
+    def _run_sender(self) -> None:
+        """Send the ready head batch of each waiting partition while requests may be in flight."""
+        now = self.world.env.now
+        earliest: float | None = None
+        waiting = self._waiting
+        progress = True
+        while progress and waiting and self._in_flight < self.max_in_flight:
+            progress = False
+            for tp in sorted(waiting, key=self._rank.__getitem__) if len(waiting) > 1 else list(waiting):
+                queue = waiting.get(tp)
+                if not queue:
+                    continue
+                head = queue[0]
+                if head.ready_at > now:
+                    earliest = head.ready_at if earliest is None else min(earliest, head.ready_at)
+                    continue
+                queue.pop(0)
+                if not queue:
+                    del waiting[tp]
+                head.open = False
+                if now - head.created >= self.delivery_timeout:
+                    # expired while it waited behind others (Kafka's RecordAccumulator.expiredBatches)
+                    self._give_up(head, RequestTimeout(
+                        f"expired after delivery_timeout={self.delivery_timeout:g} ms waiting to be sent"))
+                    progress = True
+                    continue
+                self._send_batch(head)
+                progress = True
+                if self._in_flight >= self.max_in_flight:
+                    break
+        if earliest is not None and (self._wakeup_at is None or earliest < self._wakeup_at):
+            self._wakeup_at = earliest
+            self._later(earliest - now, self._wake)
 
     def _wake(self) -> None:
         self._wakeup_at = None

@@ -194,7 +194,7 @@ class Trace:
     """
 
     __slots__ = ("_time", "_kind", "_partition", "_offset", "_ids", "_keys", "_details", "_kinds", "_triples",
-                 "_frame", "_frame_rows")
+                 "_fast", "_frame", "_frame_rows")
 
     #: columns with few distinct strings, stored as small integer codes and shown as categoricals
     CODED = ("component", "event", "topic")
@@ -208,6 +208,8 @@ class Trace:
         # keys and details are None in most rows: a list appears with the first one that is not
         self._keys: list[Any] | None = None
         self._details: list[Any] | None = None
+        self._fast = (self._time.append, self._kind.append, self._partition.append, self._offset.append,
+                      self._ids)
         self._kinds: dict[tuple[str, str, str | None], int] = {}
         self._triples: list[tuple[str, str, str | None]] = []
         self._frame: pd.DataFrame | None = None
@@ -226,16 +228,15 @@ class Trace:
         detail: Any = None,
     ) -> None:
         """Append one row. Keep ``detail`` short: it is for a human reading the trace."""
-        n = len(self._time)
-        self._time.append(time)
         kind = self._kinds.get((component, event, topic))
         if kind is None:
             kind = self._kinds[(component, event, topic)] = len(self._triples)
             self._triples.append((component, event, topic))
-        self._kind.append(kind)
-        self._partition.append(partition)
-        self._offset.append(offset)
-        ids = self._ids
+        add_time, add_kind, add_partition, add_offset, ids = self._fast
+        add_time(time)
+        add_kind(kind)
+        add_partition(partition)
+        add_offset(offset)
         if ids.ints and type(msg_id) is int and NO_ID < msg_id < 2**63:
             ids.append(msg_id)
         else:
@@ -243,12 +244,12 @@ class Trace:
         if self._keys is not None:
             self._keys.append(key)
         elif key is not None:
-            self._keys = [None] * n
+            self._keys = [None] * (len(self._time) - 1)
             self._keys.append(key)
         if self._details is not None:
             self._details.append(detail)
         elif detail is not None:
-            self._details = [None] * n
+            self._details = [None] * (len(self._time) - 1)
             self._details.append(detail)
 
     def __len__(self) -> int:
