@@ -20,7 +20,7 @@ from typing import Union
 from .errors import ConfigError
 
 __all__ = [
-    "Constant", "Distribution", "Exponential", "LogNormal", "Uniform",
+    "Checked", "Constant", "Distribution", "Exponential", "LogNormal", "Uniform",
     "as_distribution", "constant", "exponential", "lognormal", "uniform",
 ]
 
@@ -166,10 +166,44 @@ def lognormal(median: float, p99: float) -> LogNormal:
 DistributionLike = Union[Distribution, int, float]
 
 
+class Checked(Distribution):
+    """A learner's own :class:`Distribution`, each draw checked where it is used.
+
+    A draw that is negative, NaN or infinite raises a ConfigError naming the
+    parameter and the draw, instead of failing later inside SimPy.
+    """
+
+    def __init__(self, param: str, inner: Distribution):
+        self.param = param
+        self.inner = inner
+
+    def sample(self, rng: random.Random) -> float:
+        draw = self.inner.sample(rng)
+        if isinstance(draw, bool) or not isinstance(draw, (int, float)) or not math.isfinite(draw) or draw < 0:
+            raise ConfigError(self.param, f"{self.inner!r} (it drew {draw!r})",
+                              "a distribution whose every draw is a finite number of ms >= 0")
+        return float(draw)
+
+    def quantile(self, q: float) -> float:
+        return self.inner.quantile(q)
+
+    @property
+    def mean(self) -> float:  # type: ignore[override]
+        return self.inner.mean
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+_BUILTIN = (Constant, Uniform, Exponential, LogNormal)
+
+
 def as_distribution(param: str, value: DistributionLike) -> Distribution:
     """Accept a distribution or a plain number of ms (a constant); anything else is a ConfigError."""
-    if isinstance(value, Distribution):
+    if isinstance(value, _BUILTIN):
         return value
+    if isinstance(value, Distribution):
+        return Checked(param, value)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return Constant(_nonneg(param, value))
     raise ConfigError(

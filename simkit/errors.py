@@ -46,7 +46,8 @@ class ConfigError(SimkitError, ValueError):
     """A parameter is out of range or unknown.
 
     The message names the parameter, the value given and what is allowed, so a
-    learner can fix the call without reading simkit's code.
+    learner can fix the call without reading simkit's code. It survives being raised
+    inside a SimPy process and being pickled: both rebuild it from its arguments.
     """
 
     def __init__(self, param: str, value: Any, allowed: str | Iterable[Any]):
@@ -55,7 +56,12 @@ class ConfigError(SimkitError, ValueError):
         self.param = param
         self.value = value
         self.allowed = allowed
-        super().__init__(f"{param}={value!r} is not allowed: expected {allowed}")
+        # The args are the constructor's own arguments, so ``type(err)(*err.args)`` (how SimPy
+        # copies an exception raised inside a process) and pickling (process pools) rebuild it.
+        super().__init__(param, value, allowed)
+
+    def __str__(self) -> str:
+        return f"{self.param}={self.value!r} is not allowed: expected {self.allowed}"
 
 
 class ExerciseError(SimkitError):

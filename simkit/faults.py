@@ -16,16 +16,12 @@ from typing import Any, Callable, Generator, Iterable, Sequence
 import simpy
 
 from .errors import ConfigError, Crash
+from .params import check_rate
 from .world import World
 
 __all__ = ["CrashPlan", "check_rate", "window"]
 
 
-def check_rate(param: str, value: float) -> float:
-    """A probability from 0 to 1, else a ConfigError naming ``param``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise ConfigError(param, value, "a probability from 0 to 1")
-    return float(value)
 
 
 class CrashPlan:

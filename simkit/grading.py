@@ -235,12 +235,12 @@ def plot_failing_run(grade: Grade, ax: Any = None) -> Any:
 
 def plot_points(grade: Grade, ax: Any = None) -> Any:
     """Correct runs per seed, as bars beside the number of runs each seed had."""
-    from .plots._base import _ax
+    from .plots import axes_or_new
 
     if grade.runs.empty:
         raise ConfigError("grade", "a grade without runs", "a grade from runs that completed")
     by = grade.runs.groupby("seed")["passed"].agg(["sum", "count"])
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     ax.bar(by.index.astype(str), by["count"], color="#dddddd", edgecolor="black", label="runs")
     ax.bar(by.index.astype(str), by["sum"], color="#2ca02c", edgecolor="black", label="correct")
     ax.set_xlabel("seed")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 
 from .checks import Check
+from .glossary import RENAMED
 from .trace import Trace
 
 __all__ = ["Lazy", "Report", "RunResult"]
@@ -30,7 +32,14 @@ class Report(Mapping[str, float]):
         object.__setattr__(self, "_fields", dict(fields))
 
     def __getitem__(self, name: str) -> float:
-        return self._fields[name]
+        try:
+            return self._fields[name]
+        except KeyError:
+            new = RENAMED.get(name)
+            if new is None or new not in self._fields:
+                raise
+            warnings.warn(f"report field {name!r} is now called {new!r}", DeprecationWarning, stacklevel=2)
+            return self._fields[new]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._fields)
@@ -39,8 +48,10 @@ class Report(Mapping[str, float]):
         return len(self._fields)
 
     def __getattr__(self, name: str) -> float:
+        if name.startswith("__"):
+            raise AttributeError(name)
         try:
-            return self._fields[name]
+            return self[name]
         except KeyError:
             raise AttributeError(f"report has no field {name!r}; fields: {sorted(self._fields)}") from None
 
@@ -116,6 +127,20 @@ class RunResult:
         if self._trace is None:
             raise AttributeError("this result kept no trace")
         return self._trace.to_frame()
+
+    @classmethod
+    def from_world(cls, world: Any, name: str = "my_system", report: Report | None = None,
+                   params: Mapping[str, Any] | None = None, checks: Mapping[str, Check] | None = None,
+                   series: Mapping[str, pd.DataFrame] | None = None) -> "RunResult":
+        """The result of a system you wired yourself from a :class:`~simkit.World`, for the plots.
+
+        >>> import simkit as sk
+        >>> world = sk.World(seed=1)
+        >>> sk.RunResult.from_world(world, "empty").seed
+        1
+        """
+        return cls(name, world.seed, dict(params or {}), report if report is not None else Report(),
+                   dict(checks or {}), dict(series or {}), world.trace)
 
     def __repr__(self) -> str:
         return f"RunResult({self.scenario}, seed={self.seed}, {self.report!r})"

@@ -121,6 +121,7 @@ EVENTS: dict[str, str] = {
     "schema_rejected": "the schema registry refused a schema that breaks its compatibility mode (detail: why)",
     "payment_received": "the payment service took a payment, or a refund if negative (key: user; detail: cents)",
     "balance_updated": "a projection's transaction set a user's balance (key: the user; detail: the balance in cents)",
+    "time_cap": "the run reached the world's simulated time cap and stopped there (detail: the cap)",
     "projection_truncated": "the operator emptied a projection's tables before rebuilding it by a replay",
 }
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import simpy
 
+from . import params
 from .errors import ConfigError, ExerciseError
 from .trace import Trace
 
@@ -23,9 +24,7 @@ __all__ = ["World", "check_seed"]
 
 def check_seed(seed: Any) -> int:
     """Return ``seed`` if it is an int, else raise a ConfigError (bools and floats are refused)."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ConfigError("seed", seed, "an int, such as seed=1")
-    return seed
+    return params.check_seed("seed", seed)
 
 
 class World:
@@ -38,6 +37,9 @@ class World:
       leaves every other component's draws unchanged, and two designs run under one
       seed see the same arrivals, latencies and crash draws (common random numbers).
     """
+
+    #: No run goes past this simulated time (ms): one simulated day, see :meth:`run`.
+    time_cap: float = params.MAX_MS
 
     def __init__(self, seed: int = 0):
         self.seed = check_seed(seed)
@@ -76,13 +78,33 @@ class World:
     def run(self, until: float | simpy.Event | None = None, wall_limit: float | None = 120.0) -> None:
         """Run the simulation until ``until`` ms, or an event, or until nothing is left to do.
 
-        ``wall_limit`` (seconds of real time) guards against a learner's handler that
-        never returns: past it the run stops with an :class:`ExerciseError` instead of
-        hanging the notebook. It never changes what the simulation does.
+        No run goes past :attr:`time_cap` of simulated time: a run still going then stops
+        there with a ``time_cap`` row in the trace, so a finite run is guaranteed whatever
+        the parameters. ``wall_limit`` (seconds of real time) guards against a learner's
+        handler that never returns: past it the run stops with an :class:`ExerciseError`
+        instead of hanging the notebook. It never changes what the simulation does.
         """
+        env = self.env
         if until is not None and not isinstance(until, simpy.Event) and (
-                isinstance(until, bool) or not isinstance(until, (int, float)) or until < self.env.now):
-            raise ConfigError("until", until, f"a time in ms >= now ({self.env.now})")
+                isinstance(until, bool) or not isinstance(until, (int, float)) or not until >= env.now
+                or until == float("inf")):
+            raise ConfigError("until", until, f"a finite time in ms >= now ({env.now})")
+        cap = self.time_cap
+        if until is None or isinstance(until, simpy.Event):
+            if env.now >= cap:
+                return
+            stop = env.timeout(cap - env.now)
+            target: Any = stop if until is None else (until | stop)
+        else:
+            if until == env.now:
+                return
+            target = min(float(until), cap)
+            stop = None
+        self._run_guarded(target, wall_limit)
+        if stop is not None and stop.processed and not (isinstance(until, simpy.Event) and until.triggered):
+            self.record("world", "time_cap", detail=f"the run reached the simulated time cap of {cap:g} ms")
+
+    def _run_guarded(self, until: Any, wall_limit: float | None) -> None:
         guard = wall_limit is not None and threading.current_thread() is threading.main_thread() \
             and hasattr(signal, "setitimer")
         if not guard:
@@ -92,8 +114,8 @@ class World:
         def _timeout(signum: int, frame: Any) -> None:
             raise ExerciseError(
                 f"the simulation ran for more than wall_limit={wall_limit} s of real time "
-                f"(simulated time {self.env.now:.1f} ms): a handler may loop forever or the "
-                "run is far larger than intended"
+                f"(simulated time {self.env.now:.1f} ms): a handler may loop forever, or the "
+                "parameters make the run far larger than intended"
             )
 
         previous = signal.signal(signal.SIGALRM, _timeout)

@@ -38,7 +38,7 @@ def test_publish_then_commit_makes_a_ghost_exactly_when_the_crash_falls_between_
 def test_publish_then_commit_makes_ghosts_when_the_database_refuses_the_commit():
     r = sk.scenarios.publish("publish_then_commit", messages=100, seed=3, db_outage=(1000, 800))
     assert r.report.ghosts > 0 and r.report.lost == 0
-    assert r.report.ghosts == r.report.failed  # every refused commit left its event behind
+    assert r.report.ghosts == r.report.failed_requests  # every refused commit left its event behind
     t = r.trace
     ghost = r.checks["ghosts"].examples[0]
     rows = t[t.msg_id == ghost]
@@ -66,7 +66,7 @@ def test_outbox_never_loses_under_any_crash_schedule(seed, service, relay):
     assert rep.lost == 0 and rep.ghosts == 0 and rep.pending == 0
     assert rep.published == rep.committed
     # only a relay crash between publish and mark can publish twice
-    assert rep.duplicate_publishes <= sum(1 for p in dict(relay).values() if p == "after_publish")
+    assert rep.extra_copies <= sum(1 for p in dict(relay).values() if p == "after_publish")
 
 
 @given(seed=st.integers(0, 10**6),
@@ -80,7 +80,7 @@ def test_dual_write_loses_one_event_per_crash_between_commit_and_publish(seed, s
 
 def test_a_relay_crash_after_publish_gives_exactly_one_duplicate():
     r = sk.scenarios.publish("outbox", messages=40, seed=4, relay_crash_schedule=[(7, "after_publish")])
-    assert r.report.duplicates == 1 and r.report.duplicate_publishes == 1
+    assert r.report.duplicates == 1 and r.report.extra_copies == 1
     assert r.report.lost == 0 and r.report.relay_crashes == 1
     dup = r.checks["duplicates"].examples[0]
     t = r.trace
@@ -97,7 +97,7 @@ def test_outbox_duplicates_grow_with_relay_crashes_and_nothing_is_lost():
 def test_a_dead_relay_stops_publishing_while_requests_still_succeed_and_the_alerts_fire():
     r = sk.scenarios.publish("outbox", messages=200, seed=1, relay_dies_at=2000, alert_lag=50, alert_age=2000)
     rep = r.report
-    assert rep.succeeded == rep.requests == 200 and rep.failed == 0
+    assert rep.succeeded == rep.requests == 200 and rep.failed_requests == 0
     t = r.trace
     assert (t.loc[t.event == "append", "time"] <= 2000 + 10).all()
     assert rep.pending == rep.committed - rep.published > 100
@@ -125,7 +125,7 @@ def test_a_broker_outage_slows_dual_write_requests_but_not_outbox_requests():
 
 def test_a_broker_outage_longer_than_the_publish_timeout_loses_dual_writes():
     r = sk.scenarios.publish("dual_write", messages=100, seed=5, broker_outage=(1000, 3000), publish_timeout=500)
-    assert r.report.lost > 0 and r.report.lost == r.report.failed
+    assert r.report.lost > 0 and r.report.lost == r.report.failed_requests
     assert r.report.ghosts == 0
 
 

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt
 
 import simkit as sk
 
-OUTCOMES = ["requests", "failed", "committed", "published", "lost", "ghosts", "duplicates", "pending"]
+OUTCOMES = ["requests", "failed_requests", "committed", "published", "lost", "ghosts", "duplicates", "pending"]
 LANES = ["client", "service", "db", "producer", "broker"]
 
 # %% [markdown]

@@ -7,7 +7,10 @@ figures live in a module named after the lesson and build on them.
 
 from ._base import (
     DESIGN_COLORS,
+    axes_or_new,
     color_for,
+    format_ms,
+    latency_series,
     lag_over_time,
     latency_cdf,
     outcome_bars,
@@ -16,6 +19,7 @@ from ._base import (
     time_series,
     timeline,
 )
+from .build_your_own import handled_by_component
 from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
 from .design_choices import (
     STATE_COLORS,
@@ -56,6 +60,7 @@ from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 __all__ = [
     "DESIGN_COLORS",
     "STATE_COLORS",
+    "axes_or_new",
     "anomaly_timeline",
     "backlog_over_time",
     "capture_timeline",
@@ -70,7 +75,9 @@ __all__ = [
     "dlq_depth",
     "failed_request_timeline",
     "failures_over_time",
+    "format_ms",
     "follow_timeline",
+    "handled_by_component",
     "handled_over_time",
     "infrastructure_parts",
     "inversion_bars",
@@ -80,6 +87,7 @@ __all__ = [
     "lag_over_time",
     "latency_cdf",
     "latency_comparison",
+    "latency_series",
     "late_copies",
     "latency_vs_load",
     "load_panels",

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from ..results import RunResult
 
 __all__ = [
-    "DESIGN_COLORS", "color_for", "latency_cdf", "lag_over_time", "outcome_bars", "percentile_bars",
+    "DESIGN_COLORS", "axes_or_new", "color_for", "format_ms", "latency_series", "latency_cdf", "lag_over_time", "outcome_bars", "percentile_bars",
     "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
@@ -57,7 +57,8 @@ def color_for(design: Any) -> Any:
     return _FALLBACK[h % len(_FALLBACK)]
 
 
-def _ax(ax: Axes | None, size: tuple[float, float] = (7, 4)) -> Axes:
+def axes_or_new(ax: Axes | None, size: tuple[float, float] = (7, 4)) -> Axes:
+    """``ax``, or the axes of a new figure of ``size`` inches when it is None (every plot starts here)."""
     if ax is None:
         _, ax = plt.subplots(figsize=size)
     return ax
@@ -76,7 +77,7 @@ def outcome_bars(
     Error bars span the lowest to the highest run, so the spread over seeds shows.
     """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     designs = list(dict.fromkeys(df[by]))
     width = 0.8 / len(metrics)
     x = np.arange(len(designs))
@@ -105,15 +106,16 @@ def outcome_bars(
     return ax
 
 
-def _latency_series(item: Any, start: str, end: str) -> pd.Series:
+def latency_series(item: Any, start: str, end: str) -> pd.Series:
+    """Per-message latencies (ms) from a RunResult's trace, or ``item`` itself as a float series."""
     if isinstance(item, RunResult):
         from ..checks import latencies
         return latencies(item.trace, start, end)
     return pd.Series(item, dtype=float)
 
 
-def _duration(ms: float) -> str:
-    """A latency for a title: "7.6 ms", "450 ms", "2.4 s" (never "2.4e+03 ms")."""
+def format_ms(ms: float) -> str:
+    """A time for a title or label: "7.6 ms", "450 ms", "2.4 s" (never "2.4e+03 ms"); the one formatter."""
     if ms >= 999.5:
         return f"{ms / 1000:.3g} s"
     return f"{ms:.2g} ms" if ms < 10 else f"{ms:.0f} ms"
@@ -128,10 +130,10 @@ def latency_cdf(
     log: bool = False,
 ) -> Axes:
     """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms)."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     p99s = {}
     for design, item in samples.items():
-        lat = np.sort(_latency_series(item, start, end).to_numpy())
+        lat = np.sort(latency_series(item, start, end).to_numpy())
         if lat.size == 0:
             continue
         y = np.arange(1, lat.size + 1) / lat.size
@@ -144,7 +146,7 @@ def latency_cdf(
         ax.set_xscale("log")
     ax.legend(title="design")
     if title is None and p99s:
-        parts = "; ".join(f"{d}: {_duration(v)}" for d, v in sorted(p99s.items(), key=lambda kv: kv[1]))
+        parts = "; ".join(f"{d}: {format_ms(v)}" for d, v in sorted(p99s.items(), key=lambda kv: kv[1]))
         title = f"99% of requests finish within {parts}" if len(p99s) == 1 else f"p99 latency, {parts}"
     ax.set_title(title or "")
     return ax
@@ -159,13 +161,13 @@ def percentile_bars(
     end: str = "processed",
 ) -> Axes:
     """Latency percentiles per design as grouped bars (ms)."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     designs = list(samples)
     width = 0.8 / len(designs)
     x = np.arange(len(percentiles))
     values = {}
     for i, d in enumerate(designs):
-        lat = _latency_series(samples[d], start, end).to_numpy()
+        lat = latency_series(samples[d], start, end).to_numpy()
         v = np.percentile(lat, percentiles) if lat.size else np.zeros(len(percentiles))
         values[d] = v
         ax.bar(x + (i - (len(designs) - 1) / 2) * width, v, width, color=color_for(d), label=str(d))
@@ -225,7 +227,7 @@ def time_series(
     seconds: bool = True,
 ) -> Axes:
     """One line per design of column ``y`` over time, with an alert threshold and shaded windows."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     scale = 1000.0 if seconds else 1.0
     for design, frame in series.items():
         ax.step(frame[x] / scale, frame[y], where="post", color=color_for(design), label=str(design))
@@ -242,7 +244,7 @@ def time_series(
 def lag_over_time(result: RunResult, ax: Axes | None = None, title: str | None = None,
                   key: str = "lag") -> Axes:
     """Consumer lag per partition over time (records), from ``result.series[key]``."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     lag = result.series[key]
     peaks = {}
     for (topic, partition), g in lag.groupby(["topic", "partition"], sort=True):
@@ -282,7 +284,7 @@ def timeline(
     if window is not None:
         trace = trace[(trace["time"] >= window[0]) & (trace["time"] <= window[1])]
     comps = list(components) if components is not None else list(dict.fromkeys(trace["component"]))
-    ax = _ax(ax, (9, 0.6 * len(comps) + 1.5))
+    ax = axes_or_new(ax, (9, 0.6 * len(comps) + 1.5))
     lane = {c: i for i, c in enumerate(comps)}
     rows = trace[trace["component"].isin(comps)]
     for event, g in rows.groupby("event", sort=False):

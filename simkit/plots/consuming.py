@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..results import RunResult
-from ._base import _ax, color_for, timeline
+from ._base import axes_or_new, color_for, timeline
 
 __all__ = ["anomaly_timeline", "commit_vs_processed", "dedupe_table_size"]
 
@@ -45,7 +45,7 @@ def commit_vs_processed(
     Below zero (orange) records are handled and not committed: a crash there repeats
     them. ``window`` (ms) zooms in.
     """
-    ax = _ax(ax, (9, 3.5))
+    ax = axes_or_new(ax, (9, 3.5))
     t = result.trace
     part = t[t["partition"] == partition]
     commits = part[part["event"] == "commit"]
@@ -158,7 +158,7 @@ def anomaly_timeline(
     """
     found = result.checks.get(check)
     if found is None or not found.examples:
-        ax = _ax(ax, (9, 2))
+        ax = axes_or_new(ax, (9, 2))
         ax.set_title(title or f"no {check} message in this run")
         ax.set_axis_off()
         return ax
@@ -192,7 +192,7 @@ def dedupe_table_size(
 
     ``results`` is one run or a mapping label -> run (for instance one run per TTL).
     """
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     runs = {"": results} if isinstance(results, RunResult) else dict(results)
     peaks = {}
     # runs usually differ only in their TTL: distinct colours and dashes keep overlapping lines apart

@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
-from ._base import _ax, color_for, outcome_bars
+from ._base import axes_or_new, color_for, outcome_bars
 
 __all__ = [
     "STATE_COLORS", "deployment_latency", "infrastructure_parts", "inversion_bars", "outage_impact",
@@ -48,7 +48,7 @@ def _per_partition(results: Mapping[str, RunResult], values: Mapping[str, pd.Ser
 
 def partition_load(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None) -> Axes:
     """Share of all records each partition carried, per design (from the ``load`` series of :func:`hot_keys`)."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     shares = {d: r.series["load"].set_index("partition")["share"] * 100 for d, r in results.items()}
     _per_partition(results, shares, ax, "share of records (%)")
     n = max(int(r.params.get("partitions", 0) or 0) for r in results.values())
@@ -65,7 +65,7 @@ def partition_load(results: Mapping[str, RunResult], ax: Axes | None = None, tit
 def partition_lag(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None,
                   key: str = "lag") -> Axes:
     """The worst backlog (records) each partition reached, per design (from ``series[key]``)."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     peaks = {d: r.series[key].groupby("partition")["lag"].max() for d, r in results.items()}
     _per_partition(results, peaks, ax, "peak consumer lag (records)")
     if title is None:
@@ -131,7 +131,7 @@ def workflow_outcomes(df: pd.DataFrame, ax: Axes | None = None, by: str = "desig
     """
     from ..scenarios.order_workflow import STATES
 
-    ax = _ax(ax, (9, 4.5))
+    ax = axes_or_new(ax, (9, 4.5))
     states = [s for s in (states or STATES) if s in df.columns]
     groups = df.groupby(by, sort=False)
     means = groups[states + ["inconsistent"]].mean()
@@ -183,7 +183,7 @@ def workflow_outcomes(df: pd.DataFrame, ax: Axes | None = None, by: str = "desig
 def deployment_latency(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
                        title: str | None = None) -> Axes:
     """Request latency p50 and p99 (ms) per design: mean over the runs in ``df``, whiskers from lowest to highest."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     cols = ["latency_p50", "latency_p99"]
     g = df.groupby(by, sort=False)[cols]
     means, lows, highs = g.mean(), g.min(), g.max()
@@ -212,7 +212,7 @@ def deployment_latency(df: pd.DataFrame, ax: Axes | None = None, by: str = "desi
 def infrastructure_parts(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
                          title: str | None = None) -> Axes:
     """Things to run per design: app instances, databases and broker nodes, stacked."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     kinds = [("app_instances", "app instances", "#9ecae1"), ("databases", "databases", "#fdae6b"),
              ("brokers", "broker nodes", "#bcbddc")]
     first = df.groupby(by, sort=False)[[k for k, _, _ in kinds] + ["infrastructure_parts"]].first()
@@ -244,7 +244,7 @@ def outage_impact(df: pd.DataFrame, ax: Axes | None = None, by: str = "outage", 
 
     Bars are the mean over the runs in ``df``, whiskers span the lowest to the highest run.
     """
-    ax = _ax(ax, (8, 4))
+    ax = axes_or_new(ax, (8, 4))
     g = df.groupby([by, hue], sort=False)[["failed_requests", "affected_boundaries"]]
     means, lows, highs = g.mean(), g.min(), g.max()
     outages = list(dict.fromkeys(df[by]))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ._base import _ax, color_for
+from ._base import axes_or_new, color_for
 
 __all__ = ["late_copies"]
 
@@ -31,7 +31,7 @@ def late_copies(
     the shaded bands span the lowest to the highest run. The TTL is a dashed line; the
     band after it is the time a cleanup job may still take to delete an expired id.
     """
-    ax = _ax(ax, (8, 4))
+    ax = axes_or_new(ax, (8, 4))
     ttl = float(df["ttl"].iloc[0]) if "ttl" in df and pd.notna(df["ttl"].iloc[0]) else None
     cleanup = float(df["cleanup_interval"].iloc[0]) if "cleanup_interval" in df else None
     worst: dict[str, float] = {}

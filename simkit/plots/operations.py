@@ -27,7 +27,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
-from ._base import _ax, color_for, lag_over_time
+from ._base import axes_or_new, color_for, lag_over_time
 
 __all__ = ["consumer_lag", "decode_timeline", "dlq_depth", "handled_over_time", "poison_timeline",
            "replay_timeline", "schema_outcomes"]
@@ -49,7 +49,7 @@ def _results(results: RunResult | Mapping[str, RunResult]) -> dict[str, RunResul
 def handled_over_time(results: RunResult | Mapping[str, RunResult], ax: Axes | None = None,
                       title: str | None = None, event: str = "side_effect") -> Axes:
     """Messages handled (first ``event`` row each) over time per design, dead-lettered ones dashed."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     summary = []
     runs = _results(results)
     for k, (design, r) in enumerate(runs.items()):
@@ -80,7 +80,7 @@ def handled_over_time(results: RunResult | Mapping[str, RunResult], ax: Axes | N
 def dlq_depth(results: RunResult | Mapping[str, RunResult], ax: Axes | None = None,
               title: str | None = None, metric: str = "dlq_depth") -> Axes:
     """The dead-letter topic's depth as the monitor sampled it, the alert threshold and the alerts fired."""
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     runs = _results(results)
     threshold = None
     peak, fired = 0.0, 0
@@ -123,7 +123,7 @@ def replay_timeline(result: RunResult, ax: Axes | None = None, title: str | None
     After the reset the fixed version goes back to an older offset and works its way
     forward again: every dot it draws below the others' is a record handled again.
     """
-    ax = _ax(ax, (9, 4.5))
+    ax = axes_or_new(ax, (9, 4.5))
     t = result.trace
     done = t[t["event"] == "processed"]
     version = done["component"].astype(str).str.extract(r"-(v\d)")[0]
@@ -168,7 +168,7 @@ def schema_outcomes(df: pd.DataFrame, ax: Axes | None = None, title: str | None 
     g = d.groupby([change, registry], sort=False)[["rejected_registrations", "decode_failures"]].mean()
     # 0 = refused by the registry, 1 = shipped and flowed, 2 = shipped and broke a reader
     codes = np.zeros((len(changes), len(modes)))
-    ax = _ax(ax, (1.6 * len(modes) + 3, 0.7 * len(changes) + 2))
+    ax = axes_or_new(ax, (1.6 * len(modes) + 3, 0.7 * len(changes) + 2))
     for i, c in enumerate(changes):
         for j, m in enumerate(modes):
             if (c, m) not in g.index:
@@ -225,7 +225,7 @@ def poison_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = Non
     partition, offset = int(mine["partition"].iloc[0]), int(mine["offset"].iloc[0])
     in_p = t[on & (t["partition"] == partition)]
     arrived = app[app["partition"] == partition]
-    ax = _ax(ax, (10, 4.5))
+    ax = axes_or_new(ax, (10, 4.5))
     ax.scatter(arrived["time"] / 1000.0, arrived["offset"], s=8, color="#bbbbbb", label="record arrives", zorder=2)
     booked = in_p[in_p["event"] == "side_effect"].drop_duplicates("msg_id")
     ax.scatter(booked["time"] / 1000.0, booked["offset"], s=10, color="#2ca02c", label="record booked", zorder=3)
@@ -346,7 +346,7 @@ def decode_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = Non
     ev = t["event"]
     ok = t[(ev == "side_effect") & (t["topic"] == topic)].drop_duplicates("msg_id")
     bad = t[(ev == "decode_failed") & (t["topic"] == topic)].drop_duplicates("msg_id")
-    ax = _ax(ax, (10, 4.5))
+    ax = axes_or_new(ax, (10, 4.5))
     ax.scatter(ok["time"] / 1000.0, ok["msg_id"].astype(float), s=10, color="#2ca02c", label="decoded and billed")
     if len(bad):
         ax.scatter(bad["time"] / 1000.0, bad["msg_id"].astype(float), marker="x", s=25, color="#d62728",

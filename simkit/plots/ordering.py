@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from ..results import RunResult
-from ._base import _ax, shade_windows, timeline, windows_between
+from ._base import axes_or_new, shade_windows, timeline, windows_between
 
 __all__ = ["consumers_vs_partitions", "inversion_pair", "inversion_timeline"]
 
@@ -100,7 +100,7 @@ def inversion_timeline(
     if key is None:
         found = result.checks.get(check)
         if found is None or not found.examples:
-            ax = _ax(ax, (9, 2))
+            ax = axes_or_new(ax, (9, 2))
             ax.set_title(title or f"no {check.replace('_', ' ')} in this run: every user's changes applied in order")
             ax.set_axis_off()
             return ax

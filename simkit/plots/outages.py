@@ -19,7 +19,7 @@ from matplotlib.patches import Patch
 
 from ..errors import ConfigError
 from ..results import RunResult
-from ._base import _ax, color_for, shade_windows
+from ._base import axes_or_new, color_for, shade_windows
 
 __all__ = ["failed_request_timeline", "follow_timeline", "loss_and_drain_vs_outage", "lost_event_timeline"]
 
@@ -59,7 +59,7 @@ def follow_timeline(
     lo, hi = window
     rows = trace[(trace["time"] >= lo) & (trace["time"] <= hi) & trace["component"].astype(str).isin(comps)]
     lane = {c: i for i, c in enumerate(comps)}
-    ax = _ax(ax, (11, 0.55 * len(comps) + 1.8))
+    ax = axes_or_new(ax, (11, 0.55 * len(comps) + 1.8))
 
     others = rows[rows["msg_id"] != msg_id]
     bad = others["event"].astype(str).isin(FAILURE_EVENTS).to_numpy()

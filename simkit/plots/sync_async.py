@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 
 from ..errors import ConfigError
 from ..results import RunResult
-from ._base import _ax, color_for, latency_cdf, percentile_bars, shade_windows
+from ._base import axes_or_new, color_for, format_ms, latency_cdf, percentile_bars, shade_windows
 
 __all__ = [
     "backlog_over_time", "chain_latency", "failures_over_time", "latency_comparison", "outage_timeline",
@@ -93,7 +93,7 @@ def visibility_cdf(results: Mapping[str, RunResult], ax: Axes | None = None, tit
     ax.set_xlabel("time from the update request to visible (ms, log scale)")
     ax.set_ylabel("fraction of updates visible")
     if title is None:
-        parts = [f"{d} {_ms(np.percentile(s, 99))}" for d, s in samples.items() if len(s)]
+        parts = [f"{d} {format_ms(np.percentile(s, 99))}" for d, s in samples.items() if len(s)]
         title = "99% of updates readable within: " + ", ".join(parts)
     ax.set_title(title)
     return ax
@@ -117,9 +117,9 @@ def latency_comparison(results: Mapping[str, Any], axes: Sequence[Axes] | None =
     percentile_bars(results, percentiles, ax=bars, start=start, end=end)
     designs = list(results)
     if title is None and len(designs) >= 2:
-        from ._base import _latency_series
+        from ._base import latency_series
         a, b = designs[0], designs[1]
-        va, vb = (np.percentile(_latency_series(results[d], start, end).to_numpy(), percentiles)
+        va, vb = (np.percentile(latency_series(results[d], start, end).to_numpy(), percentiles)
                   for d in (a, b))
         every = "at every percentile" if (vb > va).all() else "at some percentiles"
         title = f"{b} is slower than {a} {every}: " + ", ".join(
@@ -167,8 +167,8 @@ def chain_latency(df: pd.DataFrame, ax: Axes | None = None, title: str | None = 
             g = g.sort_values("hops")
             lo, hi = g.iloc[0], g.iloc[-1]
             verb = "grows" if hi["latency_mean"] > 1.5 * lo["latency_mean"] else "stays"
-            parts.append(f"{design}: mean {verb} {_ms(lo['latency_mean'])} \u2192 {_ms(hi['latency_mean'])}, "
-                         f"p99 {_ms(lo['latency_p99'])} \u2192 {_ms(hi['latency_p99'])}")
+            parts.append(f"{design}: mean {verb} {format_ms(lo['latency_mean'])} \u2192 {format_ms(hi['latency_mean'])}, "
+                         f"p99 {format_ms(lo['latency_p99'])} \u2192 {format_ms(hi['latency_p99'])}")
         title = f"answer time from {hops[0]} to {hops[-1]} hops\n" + "\n".join(parts)
     ax.set_title(title)
     return ax
@@ -185,7 +185,7 @@ def failures_over_time(results: Mapping[str, RunResult], ax: Axes | None = None,
     ``results`` maps design -> :func:`~simkit.scenarios.outage` run; a design that lost
     nothing draws no dotted line.
     """
-    ax = _ax(ax, (9, 3.5))
+    ax = axes_or_new(ax, (9, 3.5))
     for design, r in results.items():
         f = r.series["failed"]
         ax.step(f["time"] / 1000, f["failed"], where="post", color=color_for(design),
@@ -207,7 +207,7 @@ def failures_over_time(results: Mapping[str, RunResult], ax: Axes | None = None,
 
 def backlog_over_time(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None) -> Axes:
     """Outbox rows waiting to be published, per design with an outbox (others never wait), outage shaded."""
-    ax = _ax(ax, (9, 3.5))
+    ax = axes_or_new(ax, (9, 3.5))
     for design, r in results.items():
         b = r.series["backlog"]
         if r.params.get("design") != "sync_core_outbox" and not b["backlog"].any():
@@ -252,5 +252,3 @@ def outage_timeline(results: Mapping[str, RunResult], axes: Sequence[Axes] | Non
     return top, bottom
 
 
-def _ms(v: float) -> str:
-    return f"{v / 1000:.2g} s" if v >= 1000 else f"{v:.0f} ms"

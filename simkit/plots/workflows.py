@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
-from ._base import _ax, color_for, timeline
+from ._base import axes_or_new, color_for, timeline
 
 __all__ = ["capture_timeline", "missed_vs", "order_timeline", "paid_window"]
 
@@ -44,7 +44,7 @@ def order_timeline(result: RunResult, order: Any, ax: Axes | None = None, title:
     comps = set(rows["component"].astype(str))
     lanes = [c for c in _ORDER_LANES if c in comps]
     y = {c: i for i, c in enumerate(lanes)}
-    ax = _ax(ax, (10, 0.6 * len(lanes) + 1.6))
+    ax = axes_or_new(ax, (10, 0.6 * len(lanes) + 1.6))
     start, end = float(rows["time"].min()) - margin, float(rows["time"].max()) + margin
     times = rows["time"].to_numpy(dtype=float) / 1000
     ys = rows["component"].astype(str).map(y).to_numpy(dtype=float)
@@ -138,7 +138,7 @@ def capture_timeline(result: RunResult, order: Any, ax: Axes | None = None, titl
         title = (f"{result.params['design']}: {order} stayed paid for {steps['paid_for'] / 1000:.2f} s; "
                  f"the consumer saw {seen}: {verdict}")
     if ax is None:
-        ax = _ax(None, (10, 0.6 * len(lanes) + 2))
+        ax = axes_or_new(None, (10, 0.6 * len(lanes) + 2))
     ax = timeline(result, ax=ax, components=lanes, highlight=[order], title=title, window=(start, end))
     polls = trace[(trace["event"] == "poll") & (trace["time"] >= start) & (trace["time"] <= end)]["time"]
     for i, t in enumerate(polls):
@@ -160,7 +160,7 @@ def paid_window(result: RunResult, ax: Axes | None = None, title: str | None = N
     for the outbox relay, which writes no poll rows, it is the poll interval.
     """
     own = ax is None
-    ax = _ax(ax, (9, 4))
+    ax = axes_or_new(ax, (9, 4))
     table = result.series["orders"].dropna(subset=["paid_for"])
     polls = result.trace.loc[result.trace["event"] == "poll", "time"].to_numpy(dtype=float)
     gap = float(np.diff(polls).mean()) if len(polls) > 1 else float(result.params["poll_interval"])
@@ -206,7 +206,7 @@ def missed_vs(df: pd.DataFrame, x: str = "poll_interval", metric: str = "missed_
     ``df`` is :func:`simkit.sweep` over ``x`` and ``by``; ``x`` is divided by ``xscale``
     (ms to s by default).
     """
-    ax = _ax(ax, (9, 4))
+    ax = axes_or_new(ax, (9, 4))
     worst_at: dict[Any, tuple[float, float]] = {}
     for design, g in df.groupby(by, sort=False):
         stats = g.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()

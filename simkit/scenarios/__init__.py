@@ -1,4 +1,8 @@
-"""The lessons' scenarios: each ``NAME(..., seed=...)`` builds a world, runs it and returns a RunResult."""
+"""The lessons' scenarios: each ``NAME(design, *, seed=0, ...)`` builds a world, runs it and returns a RunResult.
+
+:data:`SCENARIOS` lists them with their designs, parameters and report fields (see
+:mod:`simkit.scenarios.registry`).
+"""
 
 from .consume import consume
 from .dead_letters import dead_letters
@@ -13,6 +17,7 @@ from .profile_update import profile_update
 from .publish import publish
 from .request_response import call_chain, request_response
 from .schema_drift import schema_change, schema_contract_check, schema_drift
+from .registry import SCENARIOS, Scenario, scenario
 from .throughput import throughput
 
 __all__ = [

@@ -1,15 +1,19 @@
-"""Helpers every scenario shares: parameter checks, the latency summary, knowing when a group is done."""
+"""Helpers every scenario shares: the latency summary and knowing when a group is done.
+
+The parameter checks live in :mod:`simkit.params`; the names below are kept for modules
+that import them from here.
+"""
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from ..errors import ConfigError
+from ..glossary import PERCENTILES
+from ..params import check_choice, check_count, check_positive, check_window
 
 if TYPE_CHECKING:
     from ..broker import Broker
@@ -20,48 +24,14 @@ if TYPE_CHECKING:
 __all__ = ["check_choice", "check_count", "check_positive", "check_window", "latency_fields", "until_drained"]
 
 
-def check_choice(param: str, value: Any, allowed: Iterable[Any]) -> Any:
-    """``value`` if it is one of ``allowed``, else a ConfigError listing them."""
-    allowed = tuple(allowed)
-    if value not in allowed or isinstance(value, bool):
-        raise ConfigError(param, value, allowed)
-    return value
-
-
-def check_count(param: str, value: Any, low: int = 1, high: int | None = None) -> int:
-    """An int from ``low`` (to ``high``), else a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
-        allowed = f"an int >= {low}" if high is None else f"an int from {low} to {high}"
-        raise ConfigError(param, value, allowed)
-    return value
-
-
-def check_positive(param: str, value: Any, allow_zero: bool = False) -> float:
-    """A finite number > 0 (or >= 0), else a ConfigError."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and (
-        value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ConfigError(param, value, "a finite number >= 0" if allow_zero else "a finite number > 0")
-    return float(value)
-
-
-def check_window(param: str, value: Any) -> tuple[float, float] | None:
-    """``None``, or a ``(start, duration)`` pair in ms with start >= 0 and duration > 0."""
-    if value is None:
-        return None
-    ok = isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-    if not ok or value[0] < 0 or value[1] <= 0:
-        raise ConfigError(param, value, "None or (start, duration) in ms with start >= 0 and duration > 0")
-    return float(value[0]), float(value[1])
-
-
 def latency_fields(lat: pd.Series, prefix: str = "latency") -> dict[str, float]:
-    """Mean, p50, p95, p99 and max of a latency series in ms (NaN when it is empty)."""
+    """The percentile family ``prefix_mean``, ``_p50``, ``_p95``, ``_p99``, ``_max`` of a series in ms.
+
+    Every scenario reports latencies through here, so each family has the same fields
+    (:data:`simkit.glossary.PERCENTILES`); an empty series gives NaN for each.
+    """
     if len(lat) == 0:
-        nan = float("nan")
-        return {f"{prefix}_mean": nan, f"{prefix}_p50": nan, f"{prefix}_p95": nan, f"{prefix}_p99": nan,
-                f"{prefix}_max": nan}
+        return {f"{prefix}_{s}": float("nan") for s in PERCENTILES}
     values = lat.to_numpy(dtype=float)
     p50, p95, p99 = np.percentile(values, [50, 95, 99])
     return {f"{prefix}_mean": float(values.mean()), f"{prefix}_p50": float(p50), f"{prefix}_p95": float(p95),

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Callable, Generator, Iterable
+from dataclasses import dataclass
+from typing import Any, Callable, Generator
 
 import pandas as pd
 import simpy
@@ -40,18 +41,32 @@ from .. import checks
 from ..broker import Broker
 from ..checks import Check
 from ..database import Database, Transaction
-from ..distributions import DistributionLike, as_distribution, exponential, uniform
+from ..distributions import exponential, uniform
 from ..errors import ClientError, ConfigError, Crash
-from ..faults import CrashPlan, check_rate
+from ..faults import CrashPlan
+from ..glossary import PERCENTILES, register
 from ..outbox import Outbox, Relay
+from ..params import (
+    Params,
+    check_steps,
+    count,
+    distribution,
+    ms,
+    optional_ms,
+    positive,
+    probability,
+    schedule,
+    window,
+)
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, check_window, latency_fields
+from ..world import World
+from ._common import latency_fields
+from .registry import scenario
 
 __all__ = [
-    "DESIGNS", "RELAY_POINTS", "SERVICE_POINTS", "failed_requests", "ghost_events", "lost_events",
-    "pending_events", "publish",
+    "DESIGNS", "RELAY_POINTS", "SERVICE_POINTS", "PublishParams", "SignupService", "failed_requests", "finish",
+    "ghost_events", "lost_events", "pending_events", "publish", "signups",
 ]
 
 DESIGNS = ("dual_write", "publish_then_commit", "outbox")
@@ -69,32 +84,57 @@ USERS = "app.users"
 OUTBOX = "app.outbox"
 
 
-def publish(
-    design: str,
-    crash_rate: float = 0.0,
-    messages: int = 200,
-    seed: int = 0,
-    *,
-    arrival_rate: float = 0.02,
-    crash_schedule: Iterable[tuple[int, str]] = (),
-    relay_crash_rate: float = 0.0,
-    relay_crash_schedule: Iterable[tuple[int, str]] = (),
-    relay_dies_at: float | None = None,
-    db_outage: tuple[float, float] | None = None,
-    broker_outage: tuple[float, float] | None = None,
-    alert_lag: float | None = 50,
-    alert_age: float | None = 2000,
-    service_time: DistributionLike = exponential(2),
-    network_latency: DistributionLike = uniform(1, 3),
-    commit_latency: DistributionLike = 2,
-    publish_timeout: float = 2000,
-    restart_delay: DistributionLike = 200,
-    relay_restart_delay: DistributionLike = 500,
-    poll_interval: float = 100,
-    batch_size: int = 20,
-    monitor_interval: float = 100,
-    drain: float = 10_000,
-) -> RunResult:
+@dataclass(frozen=True)
+class PublishParams(Params):
+    """The parameters of :func:`publish` (times in ms)."""
+
+    crash_rate: float = probability(0.0, doc="per request: crash at one of the service's points")
+    messages: int = count(200, high=100_000, doc="sign-up requests")
+    arrival_rate: float = positive(0.02, high=10.0, doc="requests per ms (0.02 is 20 a second)")
+    crash_schedule: tuple = schedule(sorted({p for ps in SERVICE_POINTS.values() for p in ps}),
+                                     doc="exact service crashes as (n, point)")
+    relay_crash_rate: float = probability(0.0, doc="per outbox row: crash at one of the relay's points")
+    relay_crash_schedule: tuple = schedule(RELAY_POINTS, doc="exact relay crashes as (n, point)")
+    relay_dies_at: float | None = optional_ms(None, doc="the relay stops for good at this time")
+    db_outage: tuple[float, float] | None = window(doc="(start, duration) of a database outage")
+    broker_outage: tuple[float, float] | None = window(doc="(start, duration) of a broker outage")
+    alert_lag: float | None = positive(50, optional=True, doc="outbox rows waiting that raise an alert")
+    alert_age: float | None = positive(2000, optional=True, doc="age (ms) of the oldest row that raises an alert")
+    service_time: Any = distribution(exponential(2), doc="the service's work per request")
+    network_latency: Any = distribution(uniform(1, 3), doc="one way between the producer and the broker")
+    commit_latency: Any = distribution(2, doc="a database commit")
+    publish_timeout: float = ms(2000, low=1, doc="the producer's request and delivery timeout")
+    restart_delay: Any = distribution(200, doc="the service's restart after a crash")
+    relay_restart_delay: Any = distribution(500, doc="the relay's restart after a crash")
+    poll_interval: float = ms(100, low=1, doc="the relay polls the outbox this often")
+    batch_size: int = count(20, high=10_000, doc="outbox rows the relay takes per poll")
+    monitor_interval: float = ms(100, low=1, doc="the outbox monitors sample this often")
+    drain: float = ms(10_000, doc="after the last answer, wait this long for the outbox to empty")
+
+    def check(self) -> None:
+        points = SERVICE_POINTS[self.design]
+        for n, point in self.crash_schedule:
+            if point not in points:
+                raise ConfigError("crash_schedule", (n, point), f"(n, point) with point one of {list(points)} "
+                                                                f"for design {self.design!r}")
+        span = self.messages / self.arrival_rate + self.drain
+        check_steps("monitor_interval", self.monitor_interval, span)
+        check_steps("poll_interval", self.poll_interval, span)
+
+
+FIELDS = (
+    "requests", "succeeded", "failed_requests", "committed", "published", "lost", "ghosts", "duplicates",
+    "extra_copies", "pending", "crashes", "relay_crashes", "alerts", "first_alert_at", "outbox_lag_max",
+    "outbox_age_max", *(f"latency_{s}" for s in PERCENTILES), *(f"delivery_{s}" for s in PERCENTILES),
+    "last_request_at", "duration",
+)
+register("committed", "users", "state changes the database committed (users created)")
+register("last_request_at", "ms", "when the last request arrived")
+
+
+@scenario("publish", designs=DESIGNS, params=PublishParams, fields=FIELDS, lesson="03",
+          legacy_positional=("design", "crash_rate", "messages", "seed"))
+def publish(p: PublishParams) -> RunResult:
     """Run the sign-up service with one publishing ``design``; see the module docs for the story.
 
     Times are in ms; ``arrival_rate`` is requests per ms (0.02 is 20 a second).
@@ -108,96 +148,48 @@ def publish(
     record after ``publish_timeout`` ms (its ``delivery.timeout.ms``). After the last
     answer the run waits up to ``drain`` ms for the outbox to empty.
 
-    Report fields: ``requests``, ``succeeded``, ``failed`` (answered with an error),
-    ``committed`` (users created), ``published`` (events in the broker), ``lost``
-    (users whose event never reached the broker and is not waiting in an outbox),
-    ``ghosts`` (events for users never created), ``duplicates`` (events in the broker
-    more than once), ``duplicate_publishes`` (the extra copies), ``pending`` (events
-    still waiting in the outbox when the run ended), ``crashes`` and ``relay_crashes``,
-    ``alerts`` and ``first_alert_at`` (ms, NaN without one), ``outbox_lag_max`` (rows)
-    and ``outbox_age_max`` (ms), ``latency_*`` (request to successful answer, ms),
-    ``delivery_*`` (request to the event's first append, ms), ``last_request_at`` and
-    ``duration`` (ms). Checks: ``lost``, ``ghosts``, ``duplicates``, ``pending``,
-    ``failed``, each with example event ids. Series: ``outbox_lag`` and ``outbox_age``
-    (empty for designs without an outbox).
+    Report fields (see :mod:`simkit.glossary`): ``requests``, ``succeeded``,
+    ``failed_requests`` (answered with an error), ``committed`` (users created),
+    ``published`` (events in the broker), ``lost`` (users whose event never reached the
+    broker and is not waiting in an outbox), ``ghosts`` (events for users never
+    created), ``duplicates`` (events in the broker more than once), ``extra_copies``
+    (the extra copies), ``pending`` (events still waiting in the outbox when the run
+    ended), ``crashes`` and ``relay_crashes``, ``alerts`` and ``first_alert_at`` (ms, NaN
+    without one), ``outbox_lag_max`` (rows) and ``outbox_age_max`` (ms), ``latency_*``
+    (request to successful answer, ms), ``delivery_*`` (request to the event's first
+    append, ms), ``last_request_at`` and ``duration`` (ms). Checks: ``lost``, ``ghosts``,
+    ``duplicates``, ``pending``, ``failed_requests``, each with example event ids.
+    Series: ``outbox_lag`` and ``outbox_age`` (empty for designs without an outbox).
     """
-    check_choice("design", design, DESIGNS)
-    crash_rate = check_rate("crash_rate", crash_rate)
-    messages = check_count("messages", messages, 1, 100_000)
-    seed = check_seed(seed)
-    lam = check_positive("arrival_rate", arrival_rate)
-    relay_crash_rate = check_rate("relay_crash_rate", relay_crash_rate)
-    crash_schedule = _schedule("crash_schedule", crash_schedule, SERVICE_POINTS[design])
-    relay_crash_schedule = _schedule("relay_crash_schedule", relay_crash_schedule, RELAY_POINTS)
-    if relay_dies_at is not None:
-        relay_dies_at = check_positive("relay_dies_at", relay_dies_at, allow_zero=True)
-    db_window = check_window("db_outage", db_outage)
-    broker_window = check_window("broker_outage", broker_outage)
-    alert_lag = _threshold("alert_lag", alert_lag)
-    alert_age = _threshold("alert_age", alert_age)
-    service = as_distribution("service_time", service_time)
-    latency = as_distribution("network_latency", network_latency)
-    commit = as_distribution("commit_latency", commit_latency)
-    publish_timeout = check_positive("publish_timeout", publish_timeout)
-    restart = as_distribution("restart_delay", restart_delay)
-    relay_restart = as_distribution("relay_restart_delay", relay_restart_delay)
-    poll_interval = check_positive("poll_interval", poll_interval)
-    batch_size = check_count("batch_size", batch_size)
-    monitor_interval = check_positive("monitor_interval", monitor_interval)
-    drain = check_positive("drain", drain, allow_zero=True)
-    params: dict[str, Any] = dict(
-        design=design, crash_rate=crash_rate, messages=messages, arrival_rate=lam,
-        crash_schedule=tuple(crash_schedule), relay_crash_rate=relay_crash_rate,
-        relay_crash_schedule=tuple(relay_crash_schedule), relay_dies_at=relay_dies_at, db_outage=db_window,
-        broker_outage=broker_window, alert_lag=alert_lag, alert_age=alert_age, service_time=service,
-        network_latency=latency, commit_latency=commit, publish_timeout=publish_timeout,
-        restart_delay=restart, relay_restart_delay=relay_restart, poll_interval=poll_interval,
-        batch_size=batch_size, monitor_interval=monitor_interval, drain=drain,
-    )
-
-    # the world: a broker, the service's database, one producer
-    world = World(seed)
+    # build: a broker, the service's database, one producer
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, 1)
-    db = Database(world, commit_latency=commit)
+    db = Database(world, commit_latency=p.commit_latency)
     db.create_table(USERS)
-    producer = Producer(world, broker, "producer", latency=latency, request_timeout=publish_timeout,
-                        delivery_timeout=publish_timeout)
-    if db_window:
-        db.outage(*db_window)
-    if broker_window:
-        broker.outage(*broker_window)
+    producer = Producer(world, broker, "producer", latency=p.network_latency, request_timeout=p.publish_timeout,
+                        delivery_timeout=p.publish_timeout)
+    if p.db_outage:
+        db.outage(*p.db_outage)
+    if p.broker_outage:
+        broker.outage(*p.broker_outage)
+
+    # wire the design
     outbox: Outbox | None = None
     monitors = {}
-    if design == "outbox":
+    if p.design == "outbox":
         outbox = Outbox(db, OUTBOX)
-        Relay(world, outbox, producer, poll_interval=poll_interval, batch_size=batch_size,
-              crash_rate=relay_crash_rate, crash_schedule=relay_crash_schedule, restart_delay=relay_restart,
-              dies_at=relay_dies_at)
-        monitors = outbox.monitors(interval=monitor_interval, alert_lag=alert_lag, alert_age=alert_age)
-
-    # the service and its users
+        Relay(world, outbox, producer, poll_interval=p.poll_interval, batch_size=p.batch_size,
+              crash_rate=p.relay_crash_rate, crash_schedule=p.relay_crash_schedule,
+              restart_delay=p.relay_restart_delay, dies_at=p.relay_dies_at)
+        monitors = outbox.monitors(interval=p.monitor_interval, alert_lag=p.alert_lag, alert_age=p.alert_age)
     answered = env.event()
-    svc = _SignupService(world, design, db, producer, outbox, service, restart, crash_rate, crash_schedule,
-                         messages, answered)
+    service = SignupService(world, p, db, producer, outbox, answered)
 
-    def users() -> Generator[simpy.Event, Any, None]:
-        rng = world.rng("arrivals")
-        for i in range(messages):
-            yield env.timeout(rng.expovariate(lam))
-            world.record("client", "request", key=f"user-{i}", msg_id=f"signup-{i}")
-            svc.submit(i)
-
-    def finish() -> Generator[simpy.Event, Any, None]:
-        yield answered
-        deadline = env.now + drain
-        while outbox is not None and outbox.lag() and env.now < deadline:
-            yield env.timeout(poll_interval)
-        yield env.timeout(monitor_interval)  # one more sample, so the series end on the final state
-
-    env.process(users())
-    world.run(until=env.process(finish()))
+    # run
+    env.process(signups(world, service, p))
+    world.run(until=env.process(finish(world, answered, outbox, p)))
 
     # check: everything below reads the trace
     trace = world.trace.to_frame()
@@ -206,7 +198,7 @@ def publish(
         "ghosts": ghost_events(trace),
         "duplicates": checks.duplicates(trace, "append"),
         "pending": pending_events(trace),
-        "failed": failed_requests(trace),
+        "failed_requests": failed_requests(trace),
     }
     client = trace[trace["component"] == "client"]
     crashes = trace[trace["event"] == "crash"]
@@ -215,47 +207,67 @@ def publish(
     fields: dict[str, float] = dict(
         requests=int((client["event"] == "request").sum()),
         succeeded=int((client["event"] == "responded").sum()),
-        failed=found["failed"].count,
+        failed_requests=found["failed_requests"].count,
         committed=int(_commits(trace, USERS).nunique()),
         published=int(trace.loc[trace["event"] == "append", "msg_id"].nunique()),
         lost=found["lost"].count,
         ghosts=found["ghosts"].count,
         duplicates=found["duplicates"].count,
-        duplicate_publishes=int(trace.loc[trace["event"] == "append", "msg_id"].duplicated().sum()),
+        extra_copies=int(trace.loc[trace["event"] == "append", "msg_id"].duplicated().sum()),
         pending=found["pending"].count,
         crashes=int((crashes["component"] == "service").sum()),
         relay_crashes=int((crashes["component"] == "relay").sum()),
         alerts=int(len(alerts)),
         first_alert_at=float(alerts["time"].min()) if len(alerts) else math.nan,
-        outbox_lag_max=float(series["outbox_lag"]["outbox_lag"].max()) if design == "outbox" else 0.0,
-        outbox_age_max=float(series["outbox_age"]["outbox_age"].max()) if design == "outbox" else 0.0,
+        outbox_lag_max=float(series["outbox_lag"]["outbox_lag"].max()) if p.design == "outbox" else 0.0,
+        outbox_age_max=float(series["outbox_age"]["outbox_age"].max()) if p.design == "outbox" else 0.0,
         **latency_fields(checks.latencies(trace, "request", "responded")),
         **latency_fields(checks.latencies(trace, "request", "append"), "delivery"),
         last_request_at=float(client.loc[client["event"] == "request", "time"].max()),
         duration=float(env.now),
     )
-    return RunResult("publish", seed, params, Report(**fields), found, series, world.trace)
+    return RunResult("publish", p.seed, p.to_dict(), Report(**fields), found, series, world.trace)
 
 
-class _SignupService:
+def signups(world: World, service: "SignupService", p: PublishParams) -> Generator[simpy.Event, Any, None]:
+    """The users: ``messages`` sign-up requests arriving as a Poisson stream."""
+    env = world.env
+    rng = world.rng("arrivals")
+    for i in range(p.messages):
+        yield env.timeout(rng.expovariate(p.arrival_rate))
+        world.record("client", "request", key=f"user-{i}", msg_id=f"signup-{i}")
+        service.submit(i)
+
+
+def finish(world: World, answered: simpy.Event, outbox: Outbox | None,
+           p: PublishParams) -> Generator[simpy.Event, Any, None]:
+    """The end of the run: every request answered, then the outbox drained (up to ``drain`` ms)."""
+    env = world.env
+    yield answered
+    deadline = env.now + p.drain
+    while outbox is not None and outbox.lag() and env.now < deadline:
+        yield env.timeout(p.poll_interval)
+    yield env.timeout(p.monitor_interval)  # one more sample, so the series end on the final state
+
+
+class SignupService:
     """The service under test: takes requests one at a time, crashes, restarts, answers."""
 
-    def __init__(self, world: World, design: str, db: Database, producer: Producer, outbox: Outbox | None,
-                 service_time: Any, restart_delay: Any, crash_rate: float, crash_schedule: list[tuple[int, str]],
-                 messages: int, answered: simpy.Event):
+    def __init__(self, world: World, p: PublishParams, db: Database, producer: Producer, outbox: Outbox | None,
+                 answered: simpy.Event):
         self.world = world
         self.db = db
         self.producer = producer
         self.outbox = outbox
-        self.service_time = service_time
-        self.restart_delay = restart_delay
-        self.plan = CrashPlan(world, "service", SERVICE_POINTS[design], crash_rate, crash_schedule)
-        self.handle: Callable[[int], Generator[simpy.Event, Any, None]] = getattr(self, "handle_" + design)
+        self.service_time = p.service_time
+        self.restart_delay = p.restart_delay
+        self.plan = CrashPlan(world, "service", SERVICE_POINTS[p.design], p.crash_rate, p.crash_schedule)
+        self.handle: Callable[[int], Generator[simpy.Event, Any, None]] = getattr(self, "handle_" + p.design)
         self._rng = world.rng("service/timing")
         self._queue: deque[int] = deque()
         self._wake: simpy.Event | None = None
         self._tx: Transaction | None = None
-        self._left = messages
+        self._left = p.messages
         self._answered = answered
         world.env.process(self._run())
 
@@ -377,30 +389,7 @@ def pending_events(trace: pd.DataFrame, table: str = USERS, outbox_table: str = 
 def failed_requests(trace: pd.DataFrame) -> Check:
     """Requests answered with an error (the ``detail`` of each ``request_failed`` row says why)."""
     ids = trace.loc[trace["event"] == "request_failed", "msg_id"]
-    return Check("failed", int(len(ids)), tuple(ids.head(checks.EXAMPLES)), "answered with an error")
-
-
-# -- parameter helpers -------------------------------------------------------------------------
-def _schedule(param: str, value: Any, points: tuple[str, ...]) -> list[tuple[int, str]]:
-    try:
-        items = list(value)
-    except TypeError:
-        raise ConfigError(param, value, "a list of (n, point) pairs") from None
-    for item in items:
-        ok = isinstance(item, (tuple, list)) and len(item) == 2
-        if not ok or isinstance(item[0], bool) or not isinstance(item[0], int) or item[0] < 0:
-            raise ConfigError(param, item, "(n, point) pairs with n an int >= 0")
-        if item[1] not in points:
-            raise ConfigError(param, item, f"(n, point) with point one of {list(points)}")
-    return [tuple(item) for item in items]  # type: ignore[misc]
-
-
-
-
-def _threshold(param: str, value: Any) -> float | None:
-    if value is None:
-        return None
-    return check_positive(param, value)
+    return Check("failed_requests", int(len(ids)), tuple(ids.head(checks.EXAMPLES)), "answered with an error")
 
 
 def _frame(monitor: Any, name: str) -> pd.DataFrame:
