@@ -1,16 +1,24 @@
-"""Simulator speed and memory: simkit's ``throughput`` scenario beside a bare-SimPy M/M/1, in one run.
+"""Simulator speed and memory: simkit's ``throughput`` scenario beside bare SimPy, ciw and salabim, in one run.
 
-Both move the same Poisson stream (lambda = 0.5 per ms) through one exponential server
-(mu = 1 per ms). The bare model is the fastest honest SimPy program for it: a source
-process, a ``Store`` and one server process (about four SimPy events a message).
-Rounds alternate between the two so that drift in the machine's speed hits both; the
-ratio of the medians is the number to read.
+Every model moves the same Poisson stream (lambda = 0.9 per ms) through one exponential
+server (mu = 1 per ms), an M/M/1 queue whose mean sojourn is 1 / (mu - lambda) = 10 ms:
 
-Peak memory is measured in a fresh subprocess (its maximum resident set size), for a
-run of ``--memory-messages`` messages that keeps the whole trace.
+* ``simkit``: the whole ``sk.scenarios.throughput`` call (simulation, report and trace);
+* ``simkit_sim``: the same call's simulation alone (``World.run``);
+* ``simpy``: the plain SimPy program for it, a source, a ``Store`` and a server process;
+* ``simpy_idle_wakeup``: SimPy that wakes the server only when it is idle (a list and one event);
+* ``ciw`` and ``salabim``: the same queue in those two simulation libraries.
 
-    python benchmarks/throughput.py                 # 200k messages x 3 rounds, memory for 1M
-    python benchmarks/throughput.py --quick         # a smoke run for the test suite
+The machine is shared and its speed drifts, so the models run in interleaved rounds (each
+round in a rotated order) and the number to read is the median over rounds of each model's
+rate divided by bare SimPy's rate *in the same round* (a paired ratio).
+
+Peak memory is the maximum resident set size of a fresh process running one model once
+with ``--memory-messages`` messages (simkit keeps its whole trace available).
+
+    python benchmarks/throughput.py                   # 200k messages x 5 rounds, memory for 1M
+    python benchmarks/throughput.py --quick           # a smoke run for the test suite
+    python benchmarks/throughput.py --no-memory       # rates only
 """
 
 from __future__ import annotations
@@ -22,40 +30,28 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Callable
 
 import simpy
 
-import simkit as sk
-
-LAM, MU = 0.5, 1.0
-
-
-def bare_simpy(n: int, seed: int = 1) -> float:
-    """M/M/1 in plain SimPy; returns the mean latency in ms (to check both models agree)."""
-    env = simpy.Environment()
-    store = simpy.Store(env)
-    rng = random.Random(seed)
-    total = [0.0]
-
-    def source():
-        for i in range(n):
-            yield env.timeout(rng.expovariate(LAM))
-            store.put(env.now)
-
-    def server():
-        while True:
-            sent = yield store.get()
-            yield env.timeout(rng.expovariate(MU))
-            total[0] += env.now - sent
-
-    env.process(source())
-    env.process(server())
-    env.run()
-    return total[0] / n
+LAM, MU = 0.9, 1.0
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def simkit_run(n: int, seed: int = 1) -> tuple[float, float]:
-    """Seconds spent simulating (world.run only) and the mean latency the report gives."""
+def simkit_whole(n: int, seed: int = 1) -> tuple[float, float]:
+    """The whole ``throughput`` call: (seconds, mean latency in ms from its report)."""
+    import simkit as sk
+
+    t0 = time.perf_counter()
+    result = sk.scenarios.throughput(LAM, MU, messages=n, seed=seed)
+    return time.perf_counter() - t0, result.report.latency_mean
+
+
+def simkit_sim(n: int, seed: int = 1) -> tuple[float, float]:
+    """Seconds spent in ``World.run`` alone during a ``throughput`` call, and the report's mean latency."""
+    import simkit as sk
+
     spent = {}
     original = sk.World.run
 
@@ -72,47 +68,181 @@ def simkit_run(n: int, seed: int = 1) -> tuple[float, float]:
     return spent["run"], result.report.latency_mean
 
 
-def peak_memory_mib(n: int) -> float:
-    """Maximum resident memory of a fresh process that runs ``throughput`` with ``n`` messages."""
+def bare_simpy(n: int, seed: int = 1) -> tuple[float, float]:
+    """M/M/1 in plain SimPy with a Store: (seconds, mean latency in ms)."""
+    t0 = time.perf_counter()
+    env = simpy.Environment()
+    store = simpy.Store(env)
+    rng = random.Random(seed)
+    total = [0.0]
+
+    def source():  # type: ignore[no-untyped-def]
+        for _ in range(n):
+            yield env.timeout(rng.expovariate(LAM))
+            store.put(env.now)
+
+    def server():  # type: ignore[no-untyped-def]
+        while True:
+            sent = yield store.get()
+            yield env.timeout(rng.expovariate(MU))
+            total[0] += env.now - sent
+
+    env.process(source())
+    env.process(server())
+    env.run()
+    return time.perf_counter() - t0, total[0] / n
+
+
+def simpy_idle_wakeup(n: int, seed: int = 1) -> tuple[float, float]:
+    """M/M/1 in SimPy whose server sleeps on an event only when its queue is empty."""
+    t0 = time.perf_counter()
+    env = simpy.Environment()
+    rng = random.Random(seed)
+    queue: list[float] = []
+    idle: list[simpy.Event] = []
+    total = [0.0]
+
+    def source():  # type: ignore[no-untyped-def]
+        for _ in range(n):
+            yield env.timeout(rng.expovariate(LAM))
+            queue.append(env.now)
+            if idle:
+                idle.pop().succeed()
+
+    def server():  # type: ignore[no-untyped-def]
+        done = 0
+        while done < n:
+            if not queue:
+                ev = env.event()
+                idle.append(ev)
+                yield ev
+            sent = queue.pop(0)
+            yield env.timeout(rng.expovariate(MU))
+            total[0] += env.now - sent
+            done += 1
+
+    env.process(source())
+    env.process(server())
+    env.run()
+    return time.perf_counter() - t0, total[0] / n
+
+
+def ciw_model(n: int, seed: int = 1) -> tuple[float, float]:
+    """M/M/1 in ciw, run until ``n`` customers have finished."""
+    import ciw
+
+    t0 = time.perf_counter()
+    ciw.seed(seed)
+    network = ciw.create_network(arrival_distributions=[ciw.dists.Exponential(LAM)],
+                                 service_distributions=[ciw.dists.Exponential(MU)], number_of_servers=[1])
+    sim = ciw.Simulation(network)
+    sim.simulate_until_max_customers(n, method="Finish")
+    recs = sim.get_all_records()
+    mean = sum(r.exit_date - r.arrival_date for r in recs) / len(recs)
+    return time.perf_counter() - t0, mean
+
+
+def salabim_model(n: int, seed: int = 1) -> tuple[float, float]:
+    """M/M/1 in salabim: a source and a server component around a list, the server passive when idle."""
+    import salabim as sim
+
+    t0 = time.perf_counter()
+    sim.yieldless(False)
+    env = sim.Environment(trace=False, random_seed="*")
+    rng = random.Random(seed)
+    queue: list[float] = []
+    total = [0.0]
+
+    class Source(sim.Component):  # type: ignore[misc]
+        def process(self):  # type: ignore[no-untyped-def]
+            for _ in range(n):
+                yield self.hold(rng.expovariate(LAM))
+                queue.append(env.now())
+                if server.ispassive():
+                    server.activate()
+
+    class Server(sim.Component):  # type: ignore[misc]
+        def process(self):  # type: ignore[no-untyped-def]
+            while True:
+                while not queue:
+                    yield self.passivate()
+                sent = queue.pop(0)
+                yield self.hold(rng.expovariate(MU))
+                total[0] += env.now() - sent
+
+    Source(env=env)
+    server = Server(env=env)
+    env.run()
+    return time.perf_counter() - t0, total[0] / n
+
+
+MODELS: dict[str, Callable[[int, int], tuple[float, float]]] = {
+    "simkit": simkit_whole,
+    "simkit_sim": simkit_sim,
+    "simpy": bare_simpy,
+    "simpy_idle_wakeup": simpy_idle_wakeup,
+    "ciw": ciw_model,
+    "salabim": salabim_model,
+}
+
+
+def peak_memory_mib(model: str, n: int) -> float:
+    """Maximum resident memory (MiB) of a fresh process that runs ``model`` once with ``n`` messages."""
     code = (
-        "import resource, simkit as sk\n"
-        f"r = sk.scenarios.throughput({LAM}, {MU}, messages={n}, seed=1)\n"
-        "assert r.report.processed == r.report.produced\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+        "import throughput as b\n"
+        f"b.MODELS[{model!r}]({n}, 1)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
-    return int(out.stdout.strip()) / 1024.0  # Linux reports KiB
+    return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # in KiB
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--memory-messages", type=int, default=1_000_000)
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, from: " + ", ".join(MODELS))
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, for the test suite")
     args = parser.parse_args(argv)
     if args.quick:
-        args.messages, args.rounds, args.memory_messages = 2_000, 1, 5_000
-
-    bare_rates, kit_rates = [], []
-    for _ in range(args.rounds):
-        t0 = time.perf_counter()
-        bare_mean = bare_simpy(args.messages)
-        bare_rates.append(args.messages / (time.perf_counter() - t0))
-        seconds, kit_mean = simkit_run(args.messages)
-        kit_rates.append(args.messages / seconds)
-    result = {
-        "messages": args.messages,
-        "bare_simpy_msgs_per_s": statistics.median(bare_rates),
-        "simkit_msgs_per_s": statistics.median(kit_rates),
-        "ratio": statistics.median(kit_rates) / statistics.median(bare_rates),
-        "bare_mean_latency_ms": bare_mean,
-        "simkit_mean_latency_ms": kit_mean,
-        "memory_messages": args.memory_messages,
-        "peak_memory_mib": peak_memory_mib(args.memory_messages),
-    }
-    print(json.dumps(result, indent=2))
-    return result
+        args.messages, args.rounds, args.memory_messages = 2_000, 1, 3_000
+    models = [m for m in args.models.split(",") if m]
+    if "simpy" not in models:
+        models.insert(0, "simpy")  # the reference every ratio is paired with
+    rates: dict[str, list[float]] = {m: [] for m in models}
+    ratios: dict[str, list[float]] = {m: [] for m in models}
+    means: dict[str, float] = {}
+    for r in range(args.rounds):
+        order = models[r % len(models):] + models[:r % len(models)]
+        got = {}
+        for m in order:
+            seconds, means[m] = MODELS[m](args.messages, r + 1)
+            got[m] = args.messages / seconds
+            rates[m].append(got[m])
+        for m in models:
+            ratios[m].append(got[m] / got["simpy"])
+    out: dict[str, dict[str, float]] = {}
+    for m in models:
+        out[m] = {"msgs_per_s": statistics.median(rates[m]), "ratio_to_simpy": statistics.median(ratios[m]),
+                  "mean_latency_ms": means[m]}
+        if not args.no_memory and m != "simkit_sim":
+            out[m]["peak_memory_mib"] = peak_memory_mib(m, args.memory_messages)
+    print(f"M/M/1 lambda={LAM} mu={MU}, {args.messages:,} messages, {args.rounds} interleaved rounds; "
+          f"peak memory at {args.memory_messages:,} messages")
+    print(f"{'model':<18} {'messages/s':>11} {'x simpy':>8} {'mean ms':>8} {'peak MiB':>9}")
+    for m, row in out.items():
+        mem = row.get("peak_memory_mib")
+        print(f"{m:<18} {row['msgs_per_s']:>11,.0f} {row['ratio_to_simpy']:>8.2f} {row['mean_latency_ms']:>8.2f} "
+              f"{'' if mem is None else format(mem, '9.0f'):>9}")
+    if "ciw" in out and "simkit" in out:
+        print(f"simkit whole call / ciw: x{statistics.median(a / b for a, b in zip(rates['simkit'], rates['ciw'])):.2f}")
+    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":

@@ -21,12 +21,15 @@ single point of failure the lessons talk about.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple, Sequence
+import math
+from array import array
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import simpy
 
 from .errors import BrokerUnavailable, ConfigError, OutOfOrderSequence
 from .faults import window
+from .trace import IdColumn
 from .world import World
 
 __all__ = ["Broker", "PartitionLog", "Record"]
@@ -48,30 +51,90 @@ class Record(NamedTuple):
 
 
 class PartitionLog:
-    """One partition: an append-only list of records. The offset of a record is its index."""
+    """One partition: an append-only log. The offset of a record is its position in it.
 
-    __slots__ = ("topic", "partition", "records", "_waiters")
+    The log is kept column by column (a million records cost tens of megabytes, not
+    hundreds); :attr:`records` and :meth:`read` hand out :class:`Record` tuples.
+    """
+
+    __slots__ = ("topic", "partition", "_keys", "_values", "_ids", "_stamps", "_appended", "_waiters")
 
     def __init__(self, topic: str, partition: int):
         self.topic = topic
         self.partition = partition
-        self.records: list[Record] = []
+        self._keys: list[Any] = []
+        self._values: list[Any] = []
+        self._ids = IdColumn()
+        self._stamps = array("d")
+        self._appended = array("d")
         self._waiters: list[simpy.Event] = []
 
     @property
     def end_offset(self) -> int:
         """The offset the next record will get (Kafka's log end offset)."""
-        return len(self.records)
+        return len(self._stamps)
+
+    @property
+    def records(self) -> Sequence[Record]:
+        """Every record of the partition, in offset order (a read-only view)."""
+        return _Records(self)
+
+    def append(self, records: Sequence[tuple[Any, Any, Any, float]], now: float) -> int:
+        """Write ``(key, value, msg_id, timestamp)`` records at the end; return the first one's offset."""
+        base = len(self._stamps)
+        add_id = self._ids.add
+        for key, value, msg_id, ts in records:
+            self._keys.append(key)
+            self._values.append(value)
+            add_id(msg_id)
+            self._stamps.append(ts)
+            self._appended.append(now)
+        return base
 
     def read(self, offset: int, max_records: int) -> list[Record]:
-        return self.records[offset:offset + max_records]
+        """The records from ``offset`` on, at most ``max_records``."""
+        end = min(offset + max_records, len(self._stamps))
+        if offset >= end:
+            return []
+        topic, partition = self.topic, self.partition
+        return [Record(topic, partition, o, k, v, m, ts, at) for o, k, v, m, ts, at in zip(
+            range(offset, end), self._keys[offset:end], self._values[offset:end], self._ids[offset:end],
+            self._stamps[offset:end], self._appended[offset:end])]
 
     def offset_for_time(self, timestamp: float) -> int:
         """The first offset whose timestamp is >= ``timestamp`` (Kafka's ``offsetsForTimes``), else the end."""
-        for r in self.records:
-            if r.timestamp >= timestamp:
-                return r.offset
+        for offset, ts in enumerate(self._stamps):
+            if ts >= timestamp:
+                return offset
         return self.end_offset
+
+
+class _Records(Sequence[Record]):
+    """A read-only view of a partition log as a sequence of :class:`Record`."""
+
+    __slots__ = ("_log",)
+
+    def __init__(self, log: PartitionLog):
+        self._log = log
+
+    def __len__(self) -> int:
+        return self._log.end_offset
+
+    def __getitem__(self, i: Any) -> Any:
+        n = len(self)
+        if isinstance(i, slice):
+            start, stop, step = i.indices(n)
+            if step == 1:
+                return self._log.read(start, max(stop - start, 0))
+            return [self[j] for j in range(start, stop, step)]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("offset out of range")
+        return self._log.read(i, 1)[0]
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._log.read(0, len(self)))
 
 
 class Broker:
@@ -120,7 +183,10 @@ class Broker:
 
     # -- availability -------------------------------------------------------------------
     def outage(self, start: float, duration: float) -> None:
-        """Make the broker unavailable from ``start`` for ``duration`` ms."""
+        """Make the broker unavailable from ``start`` for ``duration`` ms (finite numbers)."""
+        for param, value in (("start", start), ("duration", duration)):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(param, value, "a finite number of ms")
         def down() -> None:
             self._down_windows += 1
             if self._down_windows == 1:  # overlapping windows: down from the first start to the last end
@@ -177,12 +243,11 @@ class Broker:
                 raise OutOfOrderSequence(f"batch sequence {base_seq} arrived before {last + 1}")
             self._seq[state] = base_seq + len(records) - 1
         now = world.env.now
-        base = log.end_offset
-        recs = log.records
+        base = log.append(records, now)
         trace = world.trace.record
-        for i, (key, value, msg_id, ts) in enumerate(records):
-            recs.append(Record(topic, partition, base + i, key, value, msg_id, ts, now))
-            trace(now, self.name, "append", topic, partition, base + i, key, msg_id)
+        name = self.name
+        for i, (key, _value, msg_id, _ts) in enumerate(records):
+            trace(now, name, "append", topic, partition, base + i, key, msg_id)
         if log._waiters:
             self._wake(log)
         return base
@@ -192,7 +257,7 @@ class Broker:
         """Records of one partition from ``offset``, at most ``max_records``."""
         if self.down:
             raise BrokerUnavailable(f"{self.name} is down: fetch refused")
-        return self.topics[topic][partition].records[offset:offset + max_records]
+        return self.topics[topic][partition].read(offset, max_records)
 
     def wait_for_data(self, logs: Iterable[PartitionLog], event: simpy.Event) -> None:
         """Succeed ``event`` at the next append to any of ``logs`` (or when the broker comes back)."""

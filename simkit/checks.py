@@ -1,6 +1,7 @@
 """Checkers: pure functions that read a trace and name what went wrong.
 
-Each returns a :class:`Check`: whether the run is valid for that property, how many
+Each accepts a trace as a DataFrame or as the :class:`~simkit.trace.Trace` itself (read
+column by column, without building the DataFrame) and returns a :class:`Check`: whether the run is valid for that property, how many
 anomalies it found, and the first few message ids, so a learner can look them up in
 the trace (``trace[trace.msg_id == "..."]``). Nothing here looks at simulator state;
 everything comes from the trace rows.
@@ -13,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from .trace import Trace, columns
 
 __all__ = ["Check", "duplicates", "lag", "latencies", "lost", "out_of_order"]
 
@@ -37,33 +40,29 @@ class Check:
         return f"{self.name}: {verdict}" + (f" ({self.detail})" if self.detail else "")
 
 
-def _ids(trace: pd.DataFrame, events: str | Sequence[str], component: str | None = None) -> pd.Series:
-    """The msg_id column of the rows with these events (only that column is copied)."""
-    events = [events] if isinstance(events, str) else list(events)
-    mask = trace["event"].isin(events)
-    if component is not None:
-        mask &= trace["component"] == component
-    return trace.loc[mask, "msg_id"]
+def _ids(trace: pd.DataFrame | Trace, events: str | Sequence[str]) -> pd.Series:
+    """The message ids of the rows with these events, None dropped (only that column is read)."""
+    return pd.Series(columns(trace, ("msg_id",), events, with_id=True)[0])
 
 
-def lost(trace: pd.DataFrame, produced: str | Sequence[str] = "send",
+def lost(trace: pd.DataFrame | Trace, produced: str | Sequence[str] = "send",
          delivered: str | Sequence[str] = "processed") -> Check:
     """Messages with a ``produced`` row and no ``delivered`` row: they exist, and nobody handled them."""
-    made = _ids(trace, produced).dropna().drop_duplicates()
-    missing = list(made[~made.isin(_ids(trace, delivered).dropna())])
+    made = _ids(trace, produced).drop_duplicates()
+    missing = made[~made.isin(_ids(trace, delivered))].tolist()
     return Check("lost", len(missing), tuple(missing[:EXAMPLES]),
                  f"{len(made)} produced, never reached {delivered!r}")
 
 
-def duplicates(trace: pd.DataFrame, event: str | Sequence[str] = "processed") -> Check:
+def duplicates(trace: pd.DataFrame | Trace, event: str | Sequence[str] = "processed") -> Check:
     """Messages with more than one ``event`` row (processed, published or applied twice or more).
 
     ``count`` is the number of such messages; ``detail`` gives the extra executions.
     """
-    ids = _ids(trace, event).dropna()
+    ids = _ids(trace, event)
     counts = ids.value_counts(sort=False)
     dup = counts[counts > 1]
-    examples = list(ids[ids.isin(dup.index)].drop_duplicates().head(EXAMPLES))
+    examples = ids[ids.isin(dup.index)].drop_duplicates().head(EXAMPLES).tolist()
     extra = int((dup - 1).sum())
     return Check("duplicates", int(len(dup)), tuple(examples), f"{extra} extra executions of {event!r}")
 
@@ -90,19 +89,16 @@ def out_of_order(trace: pd.DataFrame, event: str = "processed", sent: str = "sen
                  f"{frame['key'].nunique()} keys checked")
 
 
-def latencies(trace: pd.DataFrame, start: str = "send", end: str = "processed") -> pd.Series:
+def latencies(trace: pd.DataFrame | Trace, start: str = "send", end: str = "processed") -> pd.Series:
     """Per message, ms from its first ``start`` row to its first ``end`` row (messages with both)."""
     def first(event: str) -> pd.Series:
-        mask = (trace["event"] == event).to_numpy()
-        ids = trace["msg_id"].to_numpy()[mask]
-        times = trace["time"].to_numpy()[mask]
+        ids, times = columns(trace, ("msg_id", "time"), event, with_id=True)
         keep = ~pd.Series(ids).duplicated().to_numpy()
         return pd.Series(times[keep], index=pd.Index(ids[keep], name="msg_id"))
 
     t0, t1 = first(start), first(end)
-    t0 = t0[t0.index.notna()]
-    both = t1.index.intersection(t0.index)
-    return (t1.loc[both] - t0.loc[both]).rename("latency_ms")
+    t1 = t1[t1.index.isin(t0.index)]
+    return pd.Series(t1.to_numpy() - t0.reindex(t1.index).to_numpy(), index=t1.index, name="latency_ms")
 
 
 def lag(trace: pd.DataFrame, topic: str | None = None, by: str = "committed",

@@ -34,6 +34,7 @@ setting is an error.
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from typing import Any, Callable
 
@@ -46,20 +47,47 @@ from .network import Link
 from .partitioners import StickyPartitioner, resolve_partitioner
 from .world import World
 
-__all__ = ["Producer"]
+__all__ = ["Delivery", "Producer"]
 
 MAX_INT = 2**31 - 1
 ACKS = (0, 1, "all")
 
 
+#: what a record's sender is told when its fate is known: ``(error or None, offset)``
+OnDelivery = Callable[[Any, int], None]
+
+
+class Delivery(simpy.Event):
+    """The event :meth:`Producer.send` returns: it succeeds with the record's offset, or fails.
+
+    Like SimPy's own events (``Timeout``, ``Process``) it is a noun of its own: when the
+    producer learns the record's fate before anybody waits on it (the common
+    fire-and-forget send), it is settled as already processed instead of taking a
+    scheduler step, and a process that yields it later continues at once with its value.
+    """
+
+    def settle(self, error: ClientError | None, offset: int) -> None:
+        """Succeed with ``offset``, or fail with ``error`` (defused: a sender need not wait)."""
+        if error is not None:
+            self.defused = True
+            self.fail(error)
+        elif self.callbacks:
+            self.succeed(offset)
+        else:
+            self._ok = True
+            self._value = offset
+            self.callbacks = None  # type: ignore[assignment]
+
+
 class _Batch:
-    __slots__ = ("tp", "records", "futures", "seq", "epoch", "attempts", "ready_at", "open", "created")
+    __slots__ = ("tp", "records", "notify", "waiting", "seq", "epoch", "attempts", "ready_at", "open", "created")
 
     def __init__(self, tp: tuple[str, int], created: float = 0.0):
         self.tp = tp
         self.created = created
         self.records: list[tuple[Any, Any, Any, float]] = []
-        self.futures: list[simpy.Event] = []
+        self.notify: list[OnDelivery | None] = []  # one per record: who to tell, if anybody
+        self.waiting = False  # somebody waits on at least one record
         self.seq: int | None = None
         self.epoch = 0
         self.attempts = 0
@@ -73,21 +101,6 @@ class _Batch:
         return a < b
 
 
-def _resolve(event: simpy.Event, value: Any) -> None:
-    """Succeed ``event``; if nobody waits on it yet, mark it processed without a scheduler step.
-
-    SimPy treats an event whose ``callbacks`` is None as already processed: a process
-    that yields it later continues at once with its value. Skipping the step for the
-    common fire-and-forget send saves one scheduler round-trip per record.
-    """
-    if event.callbacks:
-        event.succeed(value)
-    else:
-        event._ok = True
-        event._value = value
-        event.callbacks = None  # type: ignore[assignment]
-
-
 def _int_param(name: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         allowed = f"an int >= {low}" if high is None else f"an int from {low} to {high}"
@@ -96,8 +109,8 @@ def _int_param(name: str, value: Any, low: int, high: int | None = None) -> int:
 
 
 def _ms_param(name: str, value: Any, low: float = 0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-        raise ConfigError(name, value, f"a number of ms >= {low}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
+        raise ConfigError(name, value, f"a finite number of ms >= {low}")
     return float(value)
 
 
@@ -152,7 +165,11 @@ class Producer:
         self.partitioner = resolve_partitioner(partitioner, world.rng(f"{name}/partitioner"))
         self.link_out = Link(world, f"{name}->{broker.name}", latency)
         self.link_in = Link(world, f"{broker.name}->{name}", latency)
+        # every partition's queue of batches, and the queues that hold any, so that the sender
+        # finds work without looking at every partition; it visits them in first-use order
         self._queues: dict[tuple[str, int], list[_Batch]] = {}
+        self._rank: dict[tuple[str, int], int] = {}
+        self._waiting: dict[tuple[str, int], list[_Batch]] = {}
         self._in_flight = 0
         self._epoch = 0
         self._next_seq: dict[tuple[str, int], int] = {}
@@ -161,6 +178,7 @@ class Producer:
         self._count = 0
         self._nparts: dict[str, int] = {}
         self._sticky = isinstance(self.partitioner, StickyPartitioner)
+        self._pid = self.producer_id
 
     @property
     def producer_id(self) -> str:
@@ -175,13 +193,41 @@ class Producer:
         key: Any = None,
         msg_id: Any = None,
         partition: int | None = None,
-    ) -> simpy.Event:
+    ) -> Delivery:
         """Hand a record to the producer; return an event that succeeds with its offset.
 
         The event fails with a :class:`~simkit.errors.ClientError` if the producer
         gives up. With ``acks=0`` it succeeds (offset -1) as soon as the request
         leaves, whatever happens to it. ``msg_id`` defaults to ``"<producer>-<n>"``.
+        When nothing will wait for the outcome, :meth:`produce` does the same work cheaper.
         """
+        future = Delivery(self.world.env)
+        self._accumulate(topic, value, key, msg_id, partition, future.settle)
+        return future
+
+    def produce(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        msg_id: Any = None,
+        partition: int | None = None,
+        on_delivery: OnDelivery | None = None,
+    ) -> None:
+        """Hand a record to the producer and make no event for it (confluent-kafka's ``Producer.produce``).
+
+        The record travels exactly as with :meth:`send`. ``on_delivery(error, offset)``, if
+        given, is called once its fate is known: ``error`` is None and ``offset`` its offset
+        (-1 with ``acks=0`` or for a duplicate the broker dropped), or ``error`` is the
+        :class:`~simkit.errors.ClientError` the producer gave up with (offset -1).
+        """
+        if on_delivery is not None and not callable(on_delivery):
+            raise ConfigError("on_delivery", on_delivery, "None or a callable on_delivery(error, offset)")
+        self._accumulate(topic, value, key, msg_id, partition, on_delivery)
+
+    def _accumulate(self, topic: str, value: Any, key: Any, msg_id: Any, partition: int | None,
+                    notify: OnDelivery | None) -> None:
+        """Append a record to its partition's open batch (Kafka's ``RecordAccumulator.append``) and wake the sender."""
         world = self.world
         nparts = self._nparts.get(topic)
         if nparts is None:
@@ -199,53 +245,82 @@ class Producer:
         queue = self._queues.get(tp)
         if queue is None:
             queue = self._queues[tp] = []
+            self._rank[tp] = len(self._rank)
+        if not self._waiting and self._in_flight < self.max_in_flight and not self._draining:
+            # nothing queued and room in flight: the sender takes the new batch at once, as
+            # Kafka's Sender does with linger.ms=0, without it visiting the queues
+            batch = _Batch(tp, now)
+            batch.open = False
+            batch.records.append((key, value, msg_id, now))
+            batch.notify.append(notify)
+            batch.waiting = notify is not None
+            self._draining = True
+            try:
+                self._send_batch(batch)
+                if self._waiting:  # an instant answer sent it back for a retry
+                    self._run_sender()
+            finally:
+                self._draining = False
+            if self._sticky:
+                self.partitioner.new_batch()  # type: ignore[union-attr]
+            return
         if queue and queue[-1].open and len(queue[-1].records) < self.batch_size:
             batch = queue[-1]
         else:
+            if not queue:
+                self._waiting[tp] = queue
             batch = _Batch(tp, now)
             queue.append(batch)
         batch.records.append((key, value, msg_id, now))
-        future = world.env.event()
-        batch.futures.append(future)
+        batch.notify.append(notify)
+        if notify is not None:
+            batch.waiting = True
         if not self._draining:
             self._drain()
-        return future
 
     # -- the sender -----------------------------------------------------------------------
     def _drain(self) -> None:
         self._draining = True
         try:
-            now = self.world.env.now
-            earliest: float | None = None
-            progress = True
-            while progress and self._in_flight < self.max_in_flight:
-                progress = False
-                for queue in self._queues.values():
-                    if not queue:
-                        continue
-                    head = queue[0]
-                    if head.ready_at > now:
-                        earliest = head.ready_at if earliest is None else min(earliest, head.ready_at)
-                        continue
-                    queue.pop(0)
-                    head.open = False
-                    if now - head.created >= self.delivery_timeout:
-                        # expired while it waited behind others (Kafka's RecordAccumulator.expiredBatches)
-                        self._give_up(head, RequestTimeout(
-                            f"expired after delivery_timeout={self.delivery_timeout:g} ms waiting to be sent"))
-                        progress = True
-                        continue
-                    self._send_batch(head)
-                    progress = True
-                    if self._in_flight >= self.max_in_flight:
-                        break
-            if earliest is not None and (self._wakeup_at is None or earliest < self._wakeup_at):
-                self._wakeup_at = earliest
-                self._later(earliest - now, self._wake)
+            self._run_sender()
         finally:
             self._draining = False
         if self._sticky:
             self.partitioner.new_batch()  # type: ignore[union-attr]
+
+    def _run_sender(self) -> None:
+        """Send the ready head batch of each waiting partition while requests may be in flight."""
+        now = self.world.env.now
+        earliest: float | None = None
+        waiting = self._waiting
+        progress = True
+        while progress and waiting and self._in_flight < self.max_in_flight:
+            progress = False
+            for tp in sorted(waiting, key=self._rank.__getitem__) if len(waiting) > 1 else list(waiting):
+                queue = waiting.get(tp)
+                if not queue:
+                    continue
+                head = queue[0]
+                if head.ready_at > now:
+                    earliest = head.ready_at if earliest is None else min(earliest, head.ready_at)
+                    continue
+                queue.pop(0)
+                if not queue:
+                    del waiting[tp]
+                head.open = False
+                if now - head.created >= self.delivery_timeout:
+                    # expired while it waited behind others (Kafka's RecordAccumulator.expiredBatches)
+                    self._give_up(head, RequestTimeout(
+                        f"expired after delivery_timeout={self.delivery_timeout:g} ms waiting to be sent"))
+                    progress = True
+                    continue
+                self._send_batch(head)
+                progress = True
+                if self._in_flight >= self.max_in_flight:
+                    break
+        if earliest is not None and (self._wakeup_at is None or earliest < self._wakeup_at):
+            self._wakeup_at = earliest
+            self._later(earliest - now, self._wake)
 
     def _wake(self) -> None:
         self._wakeup_at = None
@@ -256,7 +331,6 @@ class Producer:
         ev.callbacks.append(lambda _ev: fn(*args))
 
     def _send_batch(self, batch: _Batch) -> None:
-        now = self.world.env.now
         if self.idempotent and (batch.seq is None or batch.epoch != self._epoch):
             tp = batch.tp
             batch.seq = self._next_seq.get((self._epoch, *tp), 0)
@@ -266,18 +340,22 @@ class Producer:
         link = self.link_out
         d = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
         if self.acks == 0:
-            for f in batch.futures:
-                _resolve(f, -1)
+            self._notify(batch, None, -1)
             if d is not None:
-                self._at(d, self._arrive, batch, now)
+                self._at(d, self._arrive, batch, self.world.env.now)
             return
         self._in_flight += 1
         if d is None:
             self._later(self.request_timeout, self._on_answer, batch, self._timeout())
+        elif d > self.request_timeout:
+            # the client gives up before the request even arrives (Kafka's NetworkClient times
+            # out requests in flight); the broker still writes what reaches it, unanswered
+            self._later(self.request_timeout, self._on_answer, batch, self._timeout())
+            self._later(d, self._write, batch)
         elif d:
-            self._later(d, self._arrive, batch, now)
+            self._later(d, self._arrive, batch, self.world.env.now)
         else:
-            self._arrive(batch, now)
+            self._arrive(batch, self.world.env.now)
 
     def _at(self, delay: float, fn: Callable[..., None], *args: Any) -> None:
         if delay == 0:
@@ -288,29 +366,41 @@ class Producer:
     def _timeout(self) -> RequestTimeout:
         return RequestTimeout(f"no answer within request_timeout={self.request_timeout:g} ms")
 
-    def _arrive(self, batch: _Batch, sent: float) -> None:
+    def _write(self, batch: _Batch) -> Any:
+        """The broker's handling of the request: the base offset, or the ClientError it answered with."""
         topic, partition = batch.tp
-        outcome: Any
         try:
-            outcome = self.broker.produce(
-                f"{self.name}#{batch.epoch}",
+            return self.broker.produce(
+                self._pid if batch.epoch == self._epoch else f"{self.name}#{batch.epoch}",
                 topic, partition, batch.records,
                 batch.seq if self.idempotent else None,
             )
         except ClientError as err:
-            outcome = err
+            return err
+
+    def _arrive(self, batch: _Batch, sent: float) -> None:
+        outcome = self._write(batch)
         if self.acks == 0:
             return
         now = self.world.env.now
         link = self.link_in
         back = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
         if back is None or now + back - sent > self.request_timeout:
-            self._later(sent + self.request_timeout - now, self._on_answer, batch, self._timeout())
+            # never negative: the request arrived before its timeout (see _send_batch)
+            self._later(max(0.0, sent + self.request_timeout - now), self._on_answer, batch, self._timeout())
+        elif back:
+            self._later(back, self._on_answer, batch, outcome)
         else:
-            if back:
-                self._later(back, self._on_answer, batch, outcome)
-            else:
-                self._on_answer(batch, outcome)
+            self._on_answer(batch, outcome)
+
+    @staticmethod
+    def _notify(batch: _Batch, error: ClientError | None, base: int) -> None:
+        """Tell whoever waits on the batch's records: offsets from ``base`` (-1: none), or ``error``."""
+        if not batch.waiting:
+            return
+        for i, notify in enumerate(batch.notify):
+            if notify is not None:
+                notify(error, base + i if base >= 0 else -1)
 
     def _on_answer(self, batch: _Batch, outcome: Any) -> None:
         self._in_flight -= 1
@@ -319,8 +409,7 @@ class Producer:
         else:
             # the broker's append (or duplicate_dropped) row already tells the story; the
             # application learns the offset through the event
-            for i, future in enumerate(batch.futures):
-                _resolve(future, outcome + i if outcome >= 0 else -1)
+            self._notify(batch, None, outcome)
         if not self._draining:
             self._drain()
 
@@ -332,6 +421,8 @@ class Producer:
             world.trace.record(now, self.name, "retry", topic, partition, detail=type(err).__name__)
             batch.ready_at = now + self.retry_backoff
             queue = self._queues[batch.tp]
+            if not queue:
+                self._waiting[batch.tp] = queue
             if self.idempotent:
                 insort(queue, batch)
             else:
@@ -344,13 +435,12 @@ class Producer:
         world = self.world
         now = world.env.now
         topic, partition = batch.tp
-        for i, (key, _v, msg_id, _ts) in enumerate(batch.records):
+        for key, _v, msg_id, _ts in batch.records:
             world.trace.record(now, self.name, "send_failed", topic, partition, -1, key, msg_id,
                                detail=type(err).__name__)
-            fut = batch.futures[i]
-            fut.defused = True
-            fut.fail(err)
+        self._notify(batch, err, -1)
         if self.idempotent:
             # Kafka bumps the producer epoch after a batch fails for good, so the batches
             # behind it are numbered afresh instead of being refused forever.
             self._epoch += 1
+            self._pid = self.producer_id

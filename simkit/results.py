@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 
@@ -12,7 +12,7 @@ from .checks import Check
 from .glossary import RENAMED
 from .trace import Trace
 
-__all__ = ["Report", "RunResult"]
+__all__ = ["Lazy", "Report", "RunResult"]
 
 
 class Report(Mapping[str, float]):
@@ -64,6 +64,38 @@ class Report(Mapping[str, float]):
 
     def to_dict(self) -> dict[str, float]:
         return dict(self._fields)
+
+
+class Lazy(Mapping[str, Any]):
+    """A read-only mapping whose values are computed the first time they are read, then kept.
+
+    A scenario puts in it what costs time or memory to build and may never be looked at
+    (a lag series over a million records): a sweep that reads only reports never pays for it.
+
+    >>> s = Lazy(lag=lambda: [1, 2])
+    >>> s["lag"], list(s)
+    ([1, 2], ['lag'])
+    """
+
+    __slots__ = ("_make", "_made")
+
+    def __init__(self, **make: Callable[[], Any]):
+        self._make = make
+        self._made: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._made:
+            self._made[name] = self._make[name]()
+        return self._made[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._make)
+
+    def __len__(self) -> int:
+        return len(self._make)
+
+    def __repr__(self) -> str:
+        return f"Lazy({', '.join(self._make)})"
 
 
 def _fmt(v: float) -> str:

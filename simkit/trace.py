@@ -1,7 +1,10 @@
 """The trace: one row for every step that matters, and the only truth checks and plots read.
 
-Rows are appended to plain column lists while the simulation runs (cheap), and
-turned into a pandas DataFrame only when a learner or a checker asks for it.
+Rows are appended to compact columns while the simulation runs (typed arrays, one
+small code for each component/event/topic triple, integer message ids kept as
+machine integers), and turned into a pandas DataFrame only when a learner or a
+checker asks for it. Checkers and reports can read the columns directly with
+:func:`columns`, which accepts a :class:`Trace` or its DataFrame alike.
 
 Columns (the schema lives here and nowhere else):
 
@@ -21,12 +24,12 @@ detail     anything else, as a short string (a crash point, an error, a value)
 from __future__ import annotations
 
 from array import array
-from typing import Any
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "EVENTS", "Trace"]
+__all__ = ["COLUMNS", "EVENTS", "IdColumn", "NO_ID", "Trace", "columns"]
 
 COLUMNS: tuple[str, ...] = (
     "time", "component", "event", "topic", "partition", "offset", "key", "msg_id", "detail",
@@ -123,36 +126,95 @@ EVENTS: dict[str, str] = {
 }
 
 
+#: stands for "no message id" in an integer id column (the one int64 no id may take)
+NO_ID = -(2**63)
+
+
+class IdColumn:
+    """A column of message ids: machine integers while every id is an int, Python objects after.
+
+    Most large runs number their messages, so their ids cost 8 bytes each and no object;
+    the first id that is not an int (a string, a tuple) turns the column into a list.
+    """
+
+    __slots__ = ("ints", "append", "_data")
+
+    def __init__(self) -> None:
+        self._data: Any = array("q")
+        self.ints = True
+        self.append = self._data.append  # fast path for callers that checked ``ints`` themselves
+
+    def add(self, value: Any) -> None:
+        """Append one id (None allowed)."""
+        if self.ints:
+            if type(value) is int and NO_ID < value < 2**63:
+                self.append(value)
+                return
+            if value is None:
+                self.append(NO_ID)
+                return
+            self._widen()
+        self.append(value)
+
+    def _widen(self) -> None:
+        self._data = [None if v == NO_ID else v for v in self._data]
+        self.ints = False
+        self.append = self._data.append
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __getitem__(self, i: Any) -> Any:
+        if not self.ints:
+            return self._data[i]
+        if isinstance(i, slice):
+            return [None if v == NO_ID else v for v in self._data[i]]
+        v = self._data[i]
+        return None if v == NO_ID else v
+
+    def to_numpy(self, objects: bool = True) -> np.ndarray:
+        """The ids as a numpy array: objects with None (``objects=True``), else int64 with
+        :data:`NO_ID` for None while the column holds ints."""
+        if self.ints:
+            ids = np.frombuffer(self._data, dtype=np.int64) if len(self._data) else np.zeros(0, np.int64)
+            if not objects:
+                return ids
+            out = ids.astype(object)
+            out[ids == NO_ID] = None
+            return out
+        out = np.empty(len(self._data), dtype=object)
+        out[:] = self._data
+        return out
+
+
 class Trace:
     """An append-only table of trace rows, stored column by column.
 
-    ``record`` is the one way rows get in; ``to_frame`` is the one way they come out.
+    ``record`` is the one way rows get in; ``to_frame`` (everything, as a DataFrame) and
+    :func:`columns` (some columns of some rows, as numpy arrays) are the ways they come out.
     """
 
-    __slots__ = ("_cols", "_frame", "_frame_rows", "_appends", "_codes", "_names")
+    __slots__ = ("_time", "_kind", "_partition", "_offset", "_ids", "_keys", "_details", "_kinds", "_triples",
+                 "_fast", "_frame", "_frame_rows")
 
     #: columns with few distinct strings, stored as small integer codes and shown as categoricals
     CODED = ("component", "event", "topic")
 
     def __init__(self) -> None:
-        # numbers in typed arrays (8 bytes a row, no Python object each), names as codes, the rest in lists
-        self._cols: tuple[Any, ...] = tuple(
-            array("d") if c == "time" else array("q") if c in ("partition", "offset")
-            else array("i") if c in self.CODED else []
-            for c in COLUMNS
-        )
-        self._appends = tuple(col.append for col in self._cols)
-        self._codes: dict[str | None, int] = {None: -1}
-        self._names: list[str] = []
+        self._time = array("d")
+        self._kind = array("i")  # code of the row's (component, event, topic)
+        self._partition = array("i")
+        self._offset = array("i")
+        self._ids = IdColumn()
+        # keys and details are None in most rows: a list appears with the first one that is not
+        self._keys: list[Any] | None = None
+        self._details: list[Any] | None = None
+        self._fast = (self._time.append, self._kind.append, self._partition.append, self._offset.append,
+                      self._ids)
+        self._kinds: dict[tuple[str, str, str | None], int] = {}
+        self._triples: list[tuple[str, str, str | None]] = []
         self._frame: pd.DataFrame | None = None
         self._frame_rows = -1
-
-    def _code(self, name: str | None) -> int:
-        code = self._codes.get(name)
-        if code is None:
-            code = self._codes[name] = len(self._names)
-            self._names.append(name)  # type: ignore[arg-type]
-        return code
 
     def record(
         self,
@@ -167,48 +229,115 @@ class Trace:
         detail: Any = None,
     ) -> None:
         """Append one row. Keep ``detail`` short: it is for a human reading the trace."""
-        a0, a1, a2, a3, a4, a5, a6, a7, a8 = self._appends
-        codes = self._codes
-        a0(time)
-        a1(codes[component] if component in codes else self._code(component))
-        a2(codes[event] if event in codes else self._code(event))
-        a3(codes[topic] if topic in codes else self._code(topic))
-        a4(partition)
-        a5(offset)
-        a6(key)
-        a7(msg_id)
-        a8(detail)
+        kind = self._kinds.get((component, event, topic))
+        if kind is None:
+            kind = self._kinds[(component, event, topic)] = len(self._triples)
+            self._triples.append((component, event, topic))
+        add_time, add_kind, add_partition, add_offset, ids = self._fast
+        add_time(time)
+        add_kind(kind)
+        add_partition(partition)
+        add_offset(offset)
+        if ids.ints and type(msg_id) is int and NO_ID < msg_id < 2**63:
+            ids.append(msg_id)
+        else:
+            ids.add(msg_id)
+        if self._keys is not None:
+            self._keys.append(key)
+        elif key is not None:
+            self._keys = [None] * (len(self._time) - 1)
+            self._keys.append(key)
+        if self._details is not None:
+            self._details.append(detail)
+        elif detail is not None:
+            self._details = [None] * (len(self._time) - 1)
+            self._details.append(detail)
 
     def __len__(self) -> int:
-        return len(self._cols[0])
+        return len(self._time)
 
-    def column(self, name: str) -> Any:
-        """One column as a list or array (names decoded): for checkers that need speed over pandas."""
-        col = self._cols[COLUMNS.index(name)]
+    def _codes(self, name: str) -> tuple[np.ndarray, list[Any]]:
+        """A coded column: per row an index into the returned list of names (None included)."""
+        which = self.CODED.index(name)
+        names = list(dict.fromkeys(t[which] for t in self._triples))
+        lookup = np.array([names.index(t[which]) for t in self._triples] or [0], dtype=np.int32)
+        kinds = np.frombuffer(self._kind, dtype=np.int32) if len(self) else np.zeros(0, np.int32)
+        return lookup[kinds], names
+
+    def array(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
+        """One column as a numpy array (names decoded to objects), of every row or of the boolean mask ``rows``.
+
+        ``msg_id`` comes as int64 (:data:`NO_ID` for None) while every id is an int.
+        """
+        n = len(self)
         if name in self.CODED:
-            names = self._names
-            return [names[c] if c >= 0 else None for c in col]
-        return col
+            codes, names = self._codes(name)
+            decoded = np.empty(len(names), dtype=object)
+            decoded[:] = names
+            return decoded[codes if rows is None else codes[rows]]
+        if name == "msg_id":
+            out = self._ids.to_numpy(objects=not self._ids.ints)
+        elif name in ("key", "detail"):
+            col = self._keys if name == "key" else self._details
+            out = np.empty(n, dtype=object)
+            if col is not None:
+                out[:] = col
+        else:
+            raw = {"time": (self._time, np.float64), "partition": (self._partition, np.int32),
+                   "offset": (self._offset, np.int32)}[name]
+            out = np.frombuffer(raw[0], dtype=raw[1]) if n else np.zeros(0, raw[1])
+        return out if rows is None else out[rows]
+
+    def rows_of(self, events: Iterable[str]) -> np.ndarray:
+        """A boolean mask of the rows whose event is one of ``events``."""
+        wanted = set(events)
+        hit = np.array([t[1] in wanted for t in self._triples] or [False])
+        kinds = np.frombuffer(self._kind, dtype=np.int32) if len(self) else np.zeros(0, np.int32)
+        return hit[kinds]
 
     def to_frame(self) -> pd.DataFrame:
         """The trace as a DataFrame with the columns in :data:`COLUMNS`, in the order rows were written."""
         if self._frame is None or self._frame_rows != len(self):
             data: dict[str, Any] = {}
-            for name, col in zip(COLUMNS, self._cols):
+            for name in COLUMNS:
                 if name in self.CODED:
-                    codes = np.frombuffer(col, dtype=np.int32) if len(col) else np.zeros(0, np.int32)
-                    used = sorted(set(np.unique(codes).tolist()) - {-1})
-                    remap = np.full(len(self._names) + 1, -1, dtype=np.int32)
+                    codes, names = self._codes(name)
+                    # categories in the order the names first appeared, as groupby and plots show them
+                    seen = set(np.unique(codes).tolist())
+                    used = [c for c in range(len(names)) if names[c] is not None and c in seen]
+                    remap = np.full(len(names) + 1, -1, dtype=np.int32)
                     remap[used] = np.arange(len(used), dtype=np.int32)
-                    data[name] = pd.Categorical.from_codes(
-                        remap[codes], categories=[self._names[c] for c in used])
-                elif isinstance(col, array):
-                    dtype = np.float64 if name == "time" else np.int64
-                    data[name] = np.frombuffer(col, dtype=dtype).copy() if len(col) else np.zeros(0, dtype)
+                    data[name] = pd.Categorical.from_codes(remap[codes], categories=[names[c] for c in used])
+                elif name == "msg_id":
+                    data[name] = self._ids.to_numpy()
+                elif name in ("partition", "offset"):
+                    data[name] = self.array(name).astype(np.int64)
+                elif name == "time":
+                    data[name] = self.array(name).copy()
                 else:
-                    obj = np.empty(len(col), dtype=object)
-                    obj[:] = col
-                    data[name] = obj
+                    data[name] = self.array(name)
             self._frame = pd.DataFrame(data, columns=list(COLUMNS), copy=False)
             self._frame_rows = len(self)
         return self._frame
+
+
+def columns(trace: "Trace | pd.DataFrame", names: Sequence[str], events: str | Iterable[str] | None = None,
+            with_id: bool = False) -> tuple[np.ndarray, ...]:
+    """Some columns of some rows as numpy arrays, from a :class:`Trace` or its DataFrame alike.
+
+    ``events`` keeps the rows of those events (default: every row); ``with_id`` keeps only
+    rows that carry a message id. Checkers use it so that a report can be computed from
+    the compact columns without building the whole DataFrame.
+    """
+    if isinstance(events, str):
+        events = [events]
+    if isinstance(trace, Trace):
+        rows = trace.rows_of(events) if events is not None else np.ones(len(trace), dtype=bool)
+        if with_id:
+            ids = trace.array("msg_id")
+            rows = rows & ((ids != NO_ID) if ids.dtype == np.int64 else pd.notna(ids))
+        return tuple(trace.array(n, rows) for n in names)
+    rows = trace["event"].isin(list(events)).to_numpy() if events is not None else np.ones(len(trace), dtype=bool)
+    if with_id:
+        rows = rows & trace["msg_id"].notna().to_numpy()
+    return tuple(trace[n].to_numpy()[rows] for n in names)
