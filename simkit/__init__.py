@@ -9,6 +9,7 @@ from . import checks, controls, grading, plots, scenarios
 from .assignors import assign_range, assign_round_robin
 from .broker import Broker, PartitionLog, Record
 from .checks import Check
+from .commit_policies import CommitPolicy
 from .consumer import COMMIT_POLICIES, Consumer, Context
 from .controls import interact
 from .database import BoundaryViolation, Database, Transaction
@@ -58,6 +59,7 @@ __all__ = [
     "Check",
     "ClientError",
     "CommitFailed",
+    "CommitPolicy",
     "ConfigError",
     "Consumer",
     "ConsumerGroup",

@@ -1,20 +1,7 @@
 """The consumer: a poll loop, a handler a learner writes, commit policies, crashes and restarts.
 
-The commit policies, each as a real client behaves:
-
-``"auto"`` (librdkafka / confluent-kafka, ``enable.auto.commit=true`` with
-    ``enable.auto.offset.store=true``): an offset is *stored* the moment its record is
-    handed to the application, and a background timer commits the stored offsets every
-    ``auto_commit_interval`` ms whether or not processing has finished. A crash after
-    the timer fired and before the work was done loses those records.
-``"auto_on_poll"`` (the Java ``KafkaConsumer``): auto commit happens inside ``poll()``
-    once ``auto.commit.interval.ms`` has passed, and commits the position, that is the
-    records returned by the *previous* polls. Safe while the application processes
-    each batch before polling again; with ``workers`` (a pool the poll loop hands
-    records to) polling runs ahead of processing and a crash loses what the pool held.
-``"before_processing"``: commit the batch's offsets, then process (at-most-once).
-``"after_processing"``: process a record, make its side effect durable, then commit
-    (at-least-once: a crash in between delivers the record again).
+When the consumer commits is its *commit policy* (``commit=``, one of
+:data:`COMMIT_POLICIES`), each a small class in :mod:`simkit.commit_policies`.
 
 Crash points of a consumer, in code-path order: ``before_process`` (the record was
 handed over, the handler has not run) and ``after_process`` (the handler finished,
@@ -32,15 +19,15 @@ from typing import Any, Callable, Generator, Iterable
 import simpy
 
 from .broker import Broker, Record
+from .commit_policies import COMMIT_POLICIES, CommitPolicy, resolve_policy
 from .distributions import DistributionLike, as_distribution
 from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash, ExerciseError
 from .faults import CrashPlan
 from .groups import ConsumerGroup
 from .world import World
 
-__all__ = ["COMMIT_POLICIES", "Consumer", "Context"]
+__all__ = ["COMMIT_POLICIES", "Consumer", "Context", "handler_arity"]
 
-COMMIT_POLICIES = ("auto", "auto_on_poll", "before_processing", "after_processing")
 OFFSET_RESETS = ("earliest", "latest")
 ON_ERROR = ("raise", "crash", "skip")
 BUILTIN_POINTS = ("before_process", "after_process")
@@ -84,6 +71,24 @@ def _noop(record: Record, ctx: Context) -> None:
     return None
 
 
+def handler_arity(handler: Callable[..., Any]) -> int:
+    """How many arguments ``handler`` takes: 1 for ``handler(record)``, 2 for ``handler(record, ctx)``.
+
+    A callable whose signature cannot be read is called with both. Anything taking no
+    positional argument raises a :class:`ConfigError`.
+    """
+    try:
+        parameters = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    params = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind == p.VAR_POSITIONAL for p in parameters) or len(params) >= 2:
+        return 2
+    if len(params) == 1:
+        return 1
+    raise ConfigError("handler", handler, "a callable taking (record) or (record, ctx)")
+
+
 class Consumer:
     """A Kafka consumer in a group, running ``handler`` on every record it polls.
 
@@ -120,8 +125,7 @@ class Consumer:
         restart_delay: DistributionLike = 1000,
         start: float = 0,
     ):
-        if commit not in COMMIT_POLICIES:
-            raise ConfigError("commit", commit, COMMIT_POLICIES)
+        policy_class = resolve_policy(commit)
         if auto_offset_reset not in OFFSET_RESETS:
             raise ConfigError("auto_offset_reset", auto_offset_reset, OFFSET_RESETS)
         if on_error not in ON_ERROR:
@@ -150,8 +154,8 @@ class Consumer:
             self.group = broker.groups.get(group) or ConsumerGroup(
                 world, broker, group, assignor=assignor, session_timeout=session_timeout)
         self.handler = handler or _noop
-        self._handler_args = self._arity(self.handler)
-        self.commit_policy = commit
+        self._handler_args = handler_arity(self.handler)
+        self.commit_policy: str = policy_class.name or policy_class.__name__
         self.max_poll_records = max_poll_records
         self.fetch_latency = as_distribution("fetch_latency", fetch_latency)
         self.processing_time = as_distribution("processing_time", processing_time)
@@ -174,29 +178,15 @@ class Consumer:
         self._assigned: list[TP] = []
         self._pending_assignment: tuple[int, list[TP]] | None = None
         self.positions: dict[TP, int] = {}
-        self._stored: dict[TP, int] = {}
-        self._polled: dict[TP, int] = {}  # positions as of the latest poll, before its batch
         self._queue: deque[Record] = deque()
         self._wait: simpy.Event | None = None
         self._children: list[simpy.Process] = []
         self._stopped = False
         self._idle_workers: list[simpy.Event] = []
         self._crashing = False  # a crash is on its way to the poll loop: interrupt it only once
+        #: the commit policy object (see :mod:`simkit.commit_policies`)
+        self.policy: CommitPolicy = policy_class(self)
         self.process = world.env.process(self._life(float(start)))
-
-    @staticmethod
-    def _arity(handler: Callable[..., Any]) -> int:
-        try:
-            params = [p for p in inspect.signature(handler).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-            varargs = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(handler).parameters.values())
-        except (TypeError, ValueError):
-            return 2
-        if varargs or len(params) >= 2:
-            return 2
-        if len(params) == 1:
-            return 1
-        raise ConfigError("handler", handler, "a callable taking (record) or (record, ctx)")
 
     # -- control from outside ---------------------------------------------------------
     def crash_at(self, time: float) -> None:
@@ -245,9 +235,8 @@ class Consumer:
         client commits the position as of its latest poll, that is, the records
         returned by earlier polls.
         """
-        if self.generation >= 0 and self.commit_policy in ("auto", "auto_on_poll") and not self.broker.down:
-            offsets = self._stored if self.commit_policy == "auto" else self._polled
-            offsets = self._uncommitted(offsets)
+        if self.generation >= 0 and not self.broker.down:
+            offsets = self.uncommitted(self.policy.on_revoke())
             if offsets:
                 try:
                     self.group.commit(self.member_id, self.generation, offsets)
@@ -255,8 +244,7 @@ class Consumer:
                     pass
         self._assigned = []
         self.positions = {}
-        self._stored = {}
-        self._polled = {}
+        self.policy.reset()
 
     def on_assignment(self, member_id: str, generation: int, partitions: list[TP]) -> None:
         """Called by the group coordinator after a rebalance."""
@@ -264,6 +252,10 @@ class Consumer:
             return  # a message for an incarnation that has crashed
         self._pending_assignment = (generation, partitions)
         self._poke()
+
+    def assignment(self) -> list[TP]:
+        """The partitions this consumer owns now, as ``(topic, partition)`` (the clients' ``assignment()``)."""
+        return list(self._assigned)
 
     @property
     def idle(self) -> bool:
@@ -310,8 +302,7 @@ class Consumer:
         self._assigned = []
         self._pending_assignment = None
         self.positions = {}
-        self._stored = {}
-        self._polled = {}
+        self.policy.reset()
         self._queue.clear()
         self._wait = None
         self._idle_workers = []
@@ -330,12 +321,11 @@ class Consumer:
         self._crashing = False
         self.member_id = f"{self.name}.{self.incarnation}"
         self.group.join(self.member_id, self)
-        if self.commit_policy == "auto":
-            self._children.append(env.process(self._auto_commit_timer()))
+        policy = self.policy
+        policy.start()
         if self.workers:
             for _ in range(self.workers):
-                self._children.append(env.process(self._worker()))
-        next_commit = env.now + self.auto_commit_interval
+                self.spawn(self._worker())
         rotate = 0
         while True:
             if self.group.must_rejoin(self.member_id):
@@ -343,9 +333,7 @@ class Consumer:
                 self.group.rejoin(self.member_id)
             if self._pending_assignment is not None:
                 self._adopt()
-            if self.commit_policy == "auto_on_poll" and env.now >= next_commit:
-                next_commit = env.now + self.auto_commit_interval
-                yield from self._commit(self._uncommitted(self.positions), wait=False)
+            yield from policy.before_poll()
             batch, rotate = self._fetch(rotate)
             if batch is None:  # broker down
                 yield env.timeout(self.retry_backoff)
@@ -355,24 +343,20 @@ class Consumer:
                 topics = self.broker.topics
                 logs = [topics[t][p] for t, p in self._assigned]
                 self.broker.wait_for_data(logs, self._wait)
-                waits: list[simpy.Event] = [self._wait]
-                if self.commit_policy == "auto_on_poll" and self._uncommitted(self.positions):
-                    waits.append(env.timeout(max(0.0, next_commit - env.now)))
-                yield waits[0] if len(waits) == 1 else env.any_of(waits)
+                wake_at = policy.wake_at()
+                if wake_at is None:
+                    yield self._wait
+                else:
+                    yield env.any_of([self._wait, env.timeout(max(0.0, wake_at - env.now))])
                 self._wait = None
                 continue
             if not self.fetch_latency.is_zero:
                 yield env.timeout(self.fetch_latency.sample(self._rng))
             self.world.trace.record(env.now, self.name, "fetch", None, -1, -1, None, None, len(batch))
-            if self.commit_policy == "auto_on_poll":
-                self._polled = dict(self.positions)
+            policy.polled(batch)
             for rec in batch:
                 self.positions[(rec.topic, rec.partition)] = rec.offset + 1
-            if self.commit_policy == "auto":
-                for rec in batch:
-                    self._stored[(rec.topic, rec.partition)] = rec.offset + 1
-            elif self.commit_policy == "before_processing":
-                yield from self._commit({(r.topic, r.partition): r.offset + 1 for r in batch}, wait=True)
+            yield from policy.handed_over(batch)
             if self.workers:
                 self._queue.extend(batch)
                 while self._idle_workers and self._queue:
@@ -394,8 +378,7 @@ class Consumer:
             else:
                 log = self.broker.log_of(*tp)
                 self.positions[tp] = 0 if self.auto_offset_reset == "earliest" else log.end_offset
-        self._stored = {tp: off for tp, off in self._stored.items() if tp in self.positions}
-        self._polled = dict(self.positions)
+        self.policy.keep(self.positions)
 
     def _fetch(self, rotate: int) -> tuple[list[Record] | None, int]:
         """Take up to max_poll_records from the owned partitions, starting at a rotating one."""
@@ -416,12 +399,25 @@ class Consumer:
                     break
         return out, (rotate + 1) % n
 
-    def _uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
+    def uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
+        """The part of ``offsets`` (partition -> next offset) that the group has not committed yet."""
         committed = self.group.committed
         return {tp: off for tp, off in offsets.items() if committed.get(tp) != off}
 
-    def _commit(self, offsets: dict[TP, int], wait: bool) -> Generator[simpy.Event, Any, None]:
-        """Commit ``offsets``; a synchronous commit (``wait``) retries while the broker is down."""
+    def spawn(self, steps: Generator[simpy.Event, Any, None]) -> simpy.Process:
+        """Run ``steps`` as a helper process of this incarnation (a timer, a worker): a crash ends it."""
+        process = self.world.env.process(steps)
+        self._children.append(process)
+        return process
+
+    def commit(self, offsets: dict[TP, int], *, wait: bool = True) -> Generator[simpy.Event, Any, None]:
+        """Commit ``offsets`` (partition -> next offset to read), as ``yield from consumer.commit(...)``.
+
+        ``wait=True`` is the clients' synchronous ``commit()`` / ``commitSync()``: while the
+        broker is down it retries every ``retry_backoff`` ms. ``wait=False`` is an
+        asynchronous commit: a failure is written to the trace and not retried. A commit
+        refused because the group rebalanced (a stale generation) is never retried.
+        """
         env = self.world.env
         if not offsets:
             return
@@ -440,15 +436,6 @@ class Consumer:
                 if not wait:
                     return
                 yield env.timeout(self.retry_backoff)
-
-    def _auto_commit_timer(self) -> Generator[simpy.Event, Any, None]:
-        env = self.world.env
-        try:
-            while True:
-                yield env.timeout(self.auto_commit_interval)
-                yield from self._commit(self._uncommitted(self._stored), wait=False)
-        except simpy.Interrupt:
-            return
 
     def _worker(self) -> Generator[simpy.Event, Any, None]:
         env = self.world.env
@@ -509,5 +496,4 @@ class Consumer:
         if plan.armed:
             plan.hit("after_process")
         plan.armed = None
-        if self.commit_policy == "after_processing":
-            yield from self._commit({(rec.topic, rec.partition): rec.offset + 1}, wait=True)
+        yield from self.policy.processed(rec)

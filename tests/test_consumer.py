@@ -93,7 +93,7 @@ def test_more_consumers_than_partitions_leaves_some_idle():
     w, b = world_with_records(10, partitions=2)
     cs = [sk.Consumer(w, b, f"c{i}", "t", group="g", auto_offset_reset="earliest") for i in range(4)]
     w.run(until=1000)
-    assert sorted(len(c._assigned) for c in cs) == [0, 0, 1, 1]
+    assert sorted(len(c.assignment()) for c in cs) == [0, 0, 1, 1]
 
 
 def test_seek_to_beginning_replays_every_record():
