@@ -1,7 +1,17 @@
 """The consumer: a poll loop, a handler a learner writes, commit policies, crashes and restarts.
 
 When the consumer commits is its *commit policy* (``commit=``, one of
-:data:`COMMIT_POLICIES`), each a small class in :mod:`simkit.commit_policies`.
+:data:`COMMIT_POLICIES`), each a small class in :mod:`simkit.commit_policies`; the
+handler and its ``ctx`` are in :mod:`simkit.handlers`; the defaults of the two real
+clients (``client="java"`` or ``"librdkafka"``) are in :mod:`simkit.clients`.
+
+How a consumer stops, three ways, as real clients do:
+
+* a *crash* (``crash_rate``, ``crash_schedule``, ``crash_at``, ``kill_rate``) commits
+  nothing and sends nothing: the group notices only after ``session_timeout`` ms;
+* :meth:`Consumer.close` finishes the batch in hand, commits what its auto commit
+  would, and leaves the group at once (both clients' ``close()``);
+* :meth:`Consumer.stop` ends it wherever it is and leaves the group, committing nothing.
 
 Crash points of a consumer, in code-path order: ``before_process`` (the record was
 handed over, the handler has not run) and ``after_process`` (the handler finished,
@@ -11,82 +21,29 @@ the offset is not yet committed), plus any point the handler declares in a
 
 from __future__ import annotations
 
-import inspect
 from collections import deque
-from types import GeneratorType
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
 
 from .broker import Broker, Record
+from .clients import consumer_defaults
 from .commit_policies import COMMIT_POLICIES, CommitPolicy, resolve_policy
 from .distributions import DistributionLike, as_distribution
-from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash, ExerciseError
-from .faults import CrashPlan
+from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash
+from .faults import CrashPlan, kills, strike_at
 from .groups import ConsumerGroup
+from .handlers import Context, Handler, handler_arity
 from .world import World
 
 __all__ = ["COMMIT_POLICIES", "Consumer", "Context", "handler_arity"]
 
 OFFSET_RESETS = ("earliest", "latest")
-ON_ERROR = ("raise", "crash", "skip")
 BUILTIN_POINTS = ("before_process", "after_process")
+#: how long close() keeps retrying its commit while the broker is down (the Java client's
+#: KafkaConsumer.DEFAULT_CLOSE_TIMEOUT_MS)
+CLOSE_TIMEOUT = 30_000
 TP = tuple[str, int]
-
-
-class Context:
-    """What a handler gets besides the record: the clock, crash points and the trace."""
-
-    __slots__ = ("consumer", "world")
-
-    def __init__(self, consumer: "Consumer"):
-        self.consumer = consumer
-        self.world = consumer.world
-
-    @property
-    def now(self) -> float:
-        """Simulated time in ms."""
-        return self.world.env.now
-
-    @property
-    def env(self) -> simpy.Environment:
-        return self.world.env
-
-    def crash_point(self, name: str) -> None:
-        """Mark a named point in the handler's code path where a crash may strike."""
-        self.consumer.crash_plan.point(name)
-
-    def record(self, event: str, record: Record | None = None, **fields: Any) -> None:
-        """Write a trace row for a side effect (e.g. ``ctx.record("email_sent", rec)``)."""
-        if record is not None:
-            fields.setdefault("topic", record.topic)
-            fields.setdefault("partition", record.partition)
-            fields.setdefault("offset", record.offset)
-            fields.setdefault("key", record.key)
-            fields.setdefault("msg_id", record.msg_id)
-        self.world.record(self.consumer.name, event, **fields)
-
-
-def _noop(record: Record, ctx: Context) -> None:
-    return None
-
-
-def handler_arity(handler: Callable[..., Any]) -> int:
-    """How many arguments ``handler`` takes: 1 for ``handler(record)``, 2 for ``handler(record, ctx)``.
-
-    A callable whose signature cannot be read is called with both. Anything taking no
-    positional argument raises a :class:`ConfigError`.
-    """
-    try:
-        parameters = inspect.signature(handler).parameters.values()
-    except (TypeError, ValueError):
-        return 2
-    params = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if any(p.kind == p.VAR_POSITIONAL for p in parameters) or len(params) >= 2:
-        return 2
-    if len(params) == 1:
-        return 1
-    raise ConfigError("handler", handler, "a callable taking (record) or (record, ctx)")
 
 
 class Consumer:
@@ -94,8 +51,16 @@ class Consumer:
 
     ``handler(record, ctx)`` (or ``handler(record)``) is any callable; if it returns a
     generator, the consumer runs it as SimPy steps, so a handler can ``yield`` to wait
-    for a database or a network call. Defaults follow Kafka: ``max_poll_records=500``,
-    ``auto_commit_interval=5000``, ``auto_offset_reset="latest"``, ``session_timeout=45000``.
+    for a database or a network call (see :mod:`simkit.handlers`).
+
+    Settings left out come from ``client``: None (simkit's defaults: the Java client's
+    ``max_poll_records=500``, ``auto_commit_interval=5000``, ``auto_offset_reset="latest"``,
+    ``session_timeout=45000``, with librdkafka's ``commit="auto"``), ``"java"`` or
+    ``"librdkafka"`` (each client's own defaults, listed in :mod:`simkit.clients`).
+
+    ``crash_rate`` crashes the consumer at one of its crash points on that share of the
+    records it handles; ``kill_rate`` kills it at random instants, that many times a
+    second of simulated time, wherever it is (see :mod:`simkit.faults`).
     """
 
     def __init__(
@@ -107,44 +72,53 @@ class Consumer:
         handler: Callable[..., Any] | None = None,
         *,
         group: str | ConsumerGroup = "group",
-        commit: str = "auto",
-        assignor: str = "range",
-        max_poll_records: int = 500,
+        client: str | None = None,
+        commit: str | type[CommitPolicy] | None = None,
+        assignor: str | None = None,
+        max_poll_records: int | None = None,
         fetch_latency: DistributionLike = 0,
         processing_time: DistributionLike = 0,
         commit_latency: DistributionLike = 0,
-        auto_commit_interval: float = 5000,
+        auto_commit_interval: float | None = None,
         workers: int | None = None,
-        auto_offset_reset: str = "latest",
-        session_timeout: float = 45000,
-        retry_backoff: float = 100,
+        auto_offset_reset: str | None = None,
+        session_timeout: float | None = None,
+        retry_backoff: float | None = None,
         on_error: str = "raise",
         crash_rate: float = 0.0,
         crash_points: Iterable[str] | None = None,
         crash_schedule: Iterable[tuple[int, str]] = (),
+        kill_rate: float = 0.0,
         restart_delay: DistributionLike = 1000,
         start: float = 0,
     ):
+        defaults = consumer_defaults(client)
+        commit = defaults["commit"] if commit is None else commit
+        assignor = defaults["assignor"] if assignor is None else assignor
+        max_poll_records = defaults["max_poll_records"] if max_poll_records is None else max_poll_records
+        auto_commit_interval = defaults["auto_commit_interval"] if auto_commit_interval is None \
+            else auto_commit_interval
+        auto_offset_reset = defaults["auto_offset_reset"] if auto_offset_reset is None else auto_offset_reset
+        session_timeout = defaults["session_timeout"] if session_timeout is None else session_timeout
+        retry_backoff = defaults["retry_backoff"] if retry_backoff is None else retry_backoff
         policy_class = resolve_policy(commit)
         if auto_offset_reset not in OFFSET_RESETS:
             raise ConfigError("auto_offset_reset", auto_offset_reset, OFFSET_RESETS)
-        if on_error not in ON_ERROR:
-            raise ConfigError("on_error", on_error, ON_ERROR)
         if isinstance(max_poll_records, bool) or not isinstance(max_poll_records, int) or max_poll_records < 1:
             raise ConfigError("max_poll_records", max_poll_records, "an int >= 1")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError("workers", workers, "None (process in the poll loop) or an int >= 1")
-        for pname, val in (("auto_commit_interval", auto_commit_interval), ("retry_backoff", retry_backoff),
-                           ("start", start)):
-            if isinstance(val, bool) or not isinstance(val, (int, float)) or val < 0 or (
-                    pname == "auto_commit_interval" and val == 0):
-                raise ConfigError(pname, val, "a number of ms > 0" if pname == "auto_commit_interval"
-                                  else "a number of ms >= 0")
-        if handler is not None and not callable(handler):
-            raise ConfigError("handler", handler, "a callable handler(record, ctx)")
+        for pname, val, low in (("auto_commit_interval", auto_commit_interval, 0.0),
+                                ("retry_backoff", retry_backoff, None), ("start", start, None)):
+            if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < float("inf") or (
+                    low is not None and val <= low):
+                raise ConfigError(pname, val, "a finite number of ms > 0" if low is not None
+                                  else "a finite number of ms >= 0")
+        self._handler = Handler(handler, on_error)
         self.world = world
         self.broker = broker
         self.name = world.claim_name(name)
+        self.client = client
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         for t in self.topics:
             broker.partitions(t)
@@ -153,8 +127,7 @@ class Consumer:
         else:
             self.group = broker.groups.get(group) or ConsumerGroup(
                 world, broker, group, assignor=assignor, session_timeout=session_timeout)
-        self.handler = handler or _noop
-        self._handler_args = handler_arity(self.handler)
+        self.handler = self._handler.fn
         self.commit_policy: str = policy_class.name or policy_class.__name__
         self.max_poll_records = max_poll_records
         self.fetch_latency = as_distribution("fetch_latency", fetch_latency)
@@ -166,11 +139,15 @@ class Consumer:
         self.auto_offset_reset = auto_offset_reset
         self.retry_backoff = float(retry_backoff)
         self.on_error = on_error
+        if isinstance(crash_points, str):
+            raise ConfigError("crash_points", crash_points, "a list of point names, such as ['before_process']")
         points = list(crash_points) if crash_points is not None else \
-            list(BUILTIN_POINTS) + list(getattr(self.handler, "crash_points", ()))
+            list(BUILTIN_POINTS) + list(self._handler.crash_points)
         self.crash_plan = CrashPlan(world, name, points, crash_rate, crash_schedule)
         self._rng = world.rng(f"{name}/timing")
         self.ctx = Context(self)
+        #: what the poll loop is doing now, named in the trace when a kill strikes
+        self.step = "start"
         # state that a crash wipes out
         self.member_id = ""
         self.incarnation = 0
@@ -182,32 +159,75 @@ class Consumer:
         self._wait: simpy.Event | None = None
         self._children: list[simpy.Process] = []
         self._stopped = False
+        self._closing = False
         self._idle_workers: list[simpy.Event] = []
         self._crashing = False  # a crash is on its way to the poll loop: interrupt it only once
         #: the commit policy object (see :mod:`simkit.commit_policies`)
         self.policy: CommitPolicy = policy_class(self)
         self.process = world.env.process(self._life(float(start)))
+        kills(world, self.name, kill_rate, self._kill)
 
     # -- control from outside ---------------------------------------------------------
     def crash_at(self, time: float) -> None:
         """Crash this consumer at simulated time ``time`` (ms), wherever it is."""
-        env = self.world.env
-        if isinstance(time, bool) or not isinstance(time, (int, float)) or time < env.now:
-            raise ConfigError("time", time, f"a time in ms >= now ({env.now})")
+        strike_at(self.world, time, lambda: self._strike("time"))
 
-        def _later():  # type: ignore[no-untyped-def]
-            yield env.timeout(time - env.now)
-            if self.process.is_alive and self.member_id and not self._crashing:
-                self._crashing = True
-                self.process.interrupt(Crash(self.name, "time"))
+    def _kill(self) -> bool:
+        return self._strike(f"kill:{self.step}")
 
-        env.process(_later())
+    def _strike(self, point: str) -> bool:
+        """Crash the running incarnation now, wherever it is; False once the consumer is closed."""
+        if self._stopped:
+            return False
+        if self.process.is_alive and self.member_id and not self._crashing:
+            self._crashing = True
+            self.process.interrupt(Crash(self.name, point))
+        return True
+
+    def close(self) -> None:
+        """Close the consumer cleanly, as both clients' ``close()`` does.
+
+        It takes effect at the consumer's next poll, so the batch in hand is finished
+        first (an application's ``while running: poll()`` loop). Then, if its policy
+        auto-commits, it commits synchronously what that commit would cover (retrying for
+        up to :data:`CLOSE_TIMEOUT` ms while the broker is down), and leaves its group, so
+        its partitions move at once. With ``"auto"`` and ``"store_offsets"`` that is the
+        stored offsets (librdkafka's ``rd_kafka_consumer_close``, and confluent-kafka's
+        ``Consumer.close()``, commit them when ``enable.auto.commit=true``); with
+        ``"auto_on_poll"`` the position (the Java ``KafkaConsumer.close()`` calls
+        ``ConsumerCoordinator.maybeAutoCommitOffsetsSync``). The manual policies have
+        committed already. A crashed consumer that is waiting to restart simply stays down.
+        """
+        if not self.member_id:
+            self.stop()
+            return
+        self._closing = True
+        self._poke()
 
     def stop(self) -> None:
-        """Close the consumer cleanly: it leaves its group at once (no session timeout)."""
+        """Stop the consumer at once, wherever it is, and leave the group without committing.
+
+        Not a client's ``close()`` (see :meth:`close`, which finishes the batch and commits
+        first) and not a crash (a crashed member stays in the group until its session
+        times out): the record in hand is abandoned, nothing more is committed, and the
+        group rebalances at once. Use it to end a consumer that is idle.
+        """
         self._stopped = True
         if self.process.is_alive:
             self.process.interrupt("stop")
+
+    def store_offsets(self, record: Record | None = None, *, offsets: dict[TP, int] | None = None) -> None:
+        """Store the offset after ``record`` (or ``offsets``) for the next auto commit.
+
+        librdkafka's ``rd_kafka_offsets_store`` (confluent-kafka's
+        ``Consumer.store_offsets(message=...)``), for ``commit="store_offsets"``: call it
+        once the record's work is done, and the auto-commit timer commits it.
+        """
+        if (record is None) == (offsets is None):
+            raise ConfigError("store_offsets", (record, offsets), "a record, or offsets= (not both)")
+        if record is not None:
+            offsets = {(record.topic, record.partition): record.offset + 1}
+        self.policy.store(dict(offsets))  # type: ignore[arg-type]
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Move this consumer's position in a partition it owns (for replay)."""
@@ -226,25 +246,6 @@ class Consumer:
         """Called by the coordinator when a rebalance starts: rejoin from the next poll."""
         if member_id == self.member_id:
             self._poke()
-
-    def _revoke(self) -> None:
-        """Give up every partition before rejoining; auto-commit policies commit first.
-
-        Both clients commit on revocation when auto commit is on (the Java client's
-        ``onJoinPrepare``, librdkafka's commit of stored offsets on revoke). The Java
-        client commits the position as of its latest poll, that is, the records
-        returned by earlier polls.
-        """
-        if self.generation >= 0 and not self.broker.down:
-            offsets = self.uncommitted(self.policy.on_revoke())
-            if offsets:
-                try:
-                    self.group.commit(self.member_id, self.generation, offsets)
-                except CommitFailed:
-                    pass
-        self._assigned = []
-        self.positions = {}
-        self.policy.reset()
 
     def on_assignment(self, member_id: str, generation: int, partitions: list[TP]) -> None:
         """Called by the group coordinator after a rebalance."""
@@ -268,6 +269,52 @@ class Consumer:
         if self._wait is not None and not self._wait.triggered:
             self._wait.succeed()
 
+    # -- offsets ----------------------------------------------------------------------
+    def uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
+        """The part of ``offsets`` (partition -> next offset) that the group has not committed yet."""
+        committed = self.group.committed
+        return {tp: off for tp, off in offsets.items() if committed.get(tp) != off}
+
+    def commit(self, offsets: dict[TP, int], *, wait: bool = True,
+               timeout: float | None = None) -> Generator[simpy.Event, Any, None]:
+        """Commit ``offsets`` (partition -> next offset to read), as ``yield from consumer.commit(...)``.
+
+        ``wait=True`` is the clients' synchronous ``commit()`` / ``commitSync()``: while the
+        broker is down it retries every ``retry_backoff`` ms (for up to ``timeout`` ms if
+        given). ``wait=False`` is an asynchronous commit: a failure is written to the
+        trace and not retried. A commit refused because the group rebalanced (a stale
+        generation) is never retried.
+        """
+        env = self.world.env
+        if not offsets:
+            return
+        deadline = None if timeout is None else env.now + timeout
+        mine = env.active_process is self.process
+        step, self.step = self.step, "commit" if mine else self.step
+        while True:
+            if not self.commit_latency.is_zero:
+                yield env.timeout(self.commit_latency.sample(self._rng))
+            try:
+                self.group.commit(self.member_id, self.generation, offsets)
+                break
+            except CommitFailed:
+                break
+            except BrokerUnavailable as err:
+                for (topic, partition), off in offsets.items():
+                    self.world.record(self.name, "commit_failed", topic=topic, partition=partition,
+                                      offset=off, detail=str(err))
+                if not wait or (deadline is not None and env.now + self.retry_backoff > deadline):
+                    break
+                yield env.timeout(self.retry_backoff)
+        if mine:
+            self.step = step
+
+    def spawn(self, steps: Generator[simpy.Event, Any, None]) -> simpy.Process:
+        """Run ``steps`` as a helper process of this incarnation (a timer, a worker): a crash ends it."""
+        process = self.world.env.process(steps)
+        self._children.append(process)
+        return process
+
     # -- the life of the process -----------------------------------------------------------
     def _life(self, start: float) -> Generator[simpy.Event, Any, None]:
         env = self.world.env
@@ -288,11 +335,13 @@ class Consumer:
                 self.world.record(self.name, "crash", detail=point)
                 self.group.member_crashed(self.member_id)
                 self._forget()
+                self.step = "restart"
                 try:
                     yield env.timeout(self.restart_delay.sample(self._rng))
                 except simpy.Interrupt:
                     return
-                if self._stopped:
+                if self._stopped or self._closing:
+                    self._stopped = True
                     return
                 self.world.record(self.name, "restart")
 
@@ -328,6 +377,10 @@ class Consumer:
                 self.spawn(self._worker())
         rotate = 0
         while True:
+            self.step = "poll"
+            if self._closing:
+                yield from self._close()
+                return
             if self.group.must_rejoin(self.member_id):
                 self._revoke()
                 self.group.rejoin(self.member_id)
@@ -365,6 +418,33 @@ class Consumer:
             for rec in batch:
                 yield from self._handle(rec)
 
+    def _close(self) -> Generator[simpy.Event, Any, None]:
+        """Commit what the policy's auto commit covers, stop the helpers and leave the group."""
+        if self.generation >= 0:
+            yield from self.commit(self.uncommitted(self.policy.on_close()), wait=True, timeout=CLOSE_TIMEOUT)
+        self._stopped = True
+        self._kill_children()
+        self.group.leave(self.member_id, "closed")
+        self.member_id = ""
+
+    def _revoke(self) -> None:
+        """Give up every partition before rejoining; auto-commit policies commit first.
+
+        Both clients commit on revocation when auto commit is on (the Java client's
+        ``onJoinPrepare``, librdkafka's commit of stored offsets on revoke); what each
+        policy commits is its :meth:`~simkit.commit_policies.CommitPolicy.on_revoke`.
+        """
+        if self.generation >= 0 and not self.broker.down:
+            offsets = self.uncommitted(self.policy.on_revoke())
+            if offsets:
+                try:
+                    self.group.commit(self.member_id, self.generation, offsets)
+                except CommitFailed:
+                    pass
+        self._assigned = []
+        self.positions = {}
+        self.policy.reset()
+
     def _adopt(self) -> None:
         generation, parts = self._pending_assignment  # type: ignore[misc]
         self._pending_assignment = None
@@ -399,44 +479,6 @@ class Consumer:
                     break
         return out, (rotate + 1) % n
 
-    def uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
-        """The part of ``offsets`` (partition -> next offset) that the group has not committed yet."""
-        committed = self.group.committed
-        return {tp: off for tp, off in offsets.items() if committed.get(tp) != off}
-
-    def spawn(self, steps: Generator[simpy.Event, Any, None]) -> simpy.Process:
-        """Run ``steps`` as a helper process of this incarnation (a timer, a worker): a crash ends it."""
-        process = self.world.env.process(steps)
-        self._children.append(process)
-        return process
-
-    def commit(self, offsets: dict[TP, int], *, wait: bool = True) -> Generator[simpy.Event, Any, None]:
-        """Commit ``offsets`` (partition -> next offset to read), as ``yield from consumer.commit(...)``.
-
-        ``wait=True`` is the clients' synchronous ``commit()`` / ``commitSync()``: while the
-        broker is down it retries every ``retry_backoff`` ms. ``wait=False`` is an
-        asynchronous commit: a failure is written to the trace and not retried. A commit
-        refused because the group rebalanced (a stale generation) is never retried.
-        """
-        env = self.world.env
-        if not offsets:
-            return
-        while True:
-            if not self.commit_latency.is_zero:
-                yield env.timeout(self.commit_latency.sample(self._rng))
-            try:
-                self.group.commit(self.member_id, self.generation, offsets)
-                return
-            except CommitFailed:
-                return
-            except BrokerUnavailable as err:
-                for (topic, partition), off in offsets.items():
-                    self.world.record(self.name, "commit_failed", topic=topic, partition=partition,
-                                      offset=off, detail=str(err))
-                if not wait:
-                    return
-                yield env.timeout(self.retry_backoff)
-
     def _worker(self) -> Generator[simpy.Event, Any, None]:
         env = self.world.env
         try:
@@ -465,32 +507,15 @@ class Consumer:
         env = world.env
         plan = self.crash_plan
         armed = plan.arm()
+        if env.active_process is self.process:
+            self.step = "handler"
         world.trace.record(env.now, self.name, "process", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
         if armed:
             plan.hit("before_process")
         if not self.processing_time.is_zero:
             yield env.timeout(self.processing_time.sample(self._rng))
-        try:
-            result = self.handler(rec, self.ctx) if self._handler_args == 2 else self.handler(rec)
-            if type(result) is GeneratorType:
-                yield from result
-        except (Crash, simpy.Interrupt):
-            raise
-        except ExerciseError:
-            raise
-        except Exception as exc:  # a learner's handler failed: say so plainly
-            world.record(self.name, "handler_error", topic=rec.topic, partition=rec.partition,
-                         offset=rec.offset, key=rec.key, msg_id=rec.msg_id, detail=repr(exc))
-            if self.on_error == "crash":
-                plan.disarm()
-                raise Crash(self.name, "handler_error") from exc
-            if self.on_error == "raise":
-                raise ExerciseError(
-                    f"handler {getattr(self.handler, '__name__', self.handler)!r} of {self.name} raised "
-                    f"{exc!r} on message {rec.msg_id!r} (topic {rec.topic!r}, partition {rec.partition}, "
-                    f"offset {rec.offset}) at t={env.now:.1f} ms"
-                ) from exc
-        else:
+        done = yield from self._handler.run(rec, self.ctx)
+        if done:
             world.trace.record(env.now, self.name, "processed", rec.topic, rec.partition, rec.offset,
                                rec.key, rec.msg_id)
         if plan.armed:
