@@ -26,8 +26,16 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .subscription import OFFSET_RESETS
 
-__all__ = ["CLIENTS", "CONSUMER_DEFAULTS", "PRODUCER_DEFAULTS", "SIMKIT_CONSUMER_DEFAULTS", "consumer_defaults"]
+__all__ = [
+    "CLIENTS",
+    "CONSUMER_DEFAULTS",
+    "PRODUCER_DEFAULTS",
+    "SIMKIT_CONSUMER_DEFAULTS",
+    "consumer_defaults",
+    "consumer_settings",
+]
 
 CLIENTS: tuple[str, ...] = ("java", "librdkafka")
 
@@ -58,8 +66,11 @@ CONSUMER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     }),
 })
 
-#: What ``Consumer(...)`` uses without ``client=``: the Java numbers, librdkafka's auto commit
-SIMKIT_CONSUMER_DEFAULTS: Mapping[str, Any] = MappingProxyType({**CONSUMER_DEFAULTS["java"], "commit": "auto"})
+#: What ``Consumer(...)`` uses without ``client=``: the Java numbers with librdkafka's auto commit,
+#: and no ``max_poll_interval`` (the lessons' handlers are never that slow, and leaving it off keeps
+#: a finished run from idling on until a poll deadline)
+SIMKIT_CONSUMER_DEFAULTS: Mapping[str, Any] = MappingProxyType(
+    {**CONSUMER_DEFAULTS["java"], "commit": "auto", "max_poll_interval": None})
 
 #: Producer defaults by client, as data (keys follow :class:`~simkit.producer.Producer` where it has them)
 PRODUCER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
@@ -98,3 +109,31 @@ def consumer_defaults(client: str | None) -> Mapping[str, Any]:
     if isinstance(client, str) and client in CONSUMER_DEFAULTS:
         return CONSUMER_DEFAULTS[client]
     raise ConfigError("client", client, "None (simkit's defaults), 'java' or 'librdkafka'")
+
+
+def _ms(param: str, value: Any, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf") or (
+            positive and value == 0):
+        raise ConfigError(param, value, f"a finite number of ms {'>' if positive else '>='} 0")
+    return float(value)
+
+
+def consumer_settings(client: str | None, **given: Any) -> dict[str, Any]:
+    """The consumer's settings: each one given (not None), else ``client``'s default, checked.
+
+    ``commit``, ``assignor`` and ``session_timeout`` are checked where they are used
+    (the commit policy registry and the group); the others here.
+    """
+    defaults = consumer_defaults(client)
+    out = {name: defaults[name] if value is None else value for name, value in given.items()}
+    reset = out["auto_offset_reset"]
+    if reset not in OFFSET_RESETS:
+        raise ConfigError("auto_offset_reset", reset, OFFSET_RESETS)
+    n = out["max_poll_records"]
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError("max_poll_records", n, "an int >= 1")
+    out["auto_commit_interval"] = _ms("auto_commit_interval", out["auto_commit_interval"], positive=True)
+    out["retry_backoff"] = _ms("retry_backoff", out["retry_backoff"])
+    if out["max_poll_interval"] is not None:
+        out["max_poll_interval"] = _ms("max_poll_interval", out["max_poll_interval"], positive=True)
+    return out

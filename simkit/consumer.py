@@ -21,24 +21,24 @@ the offset is not yet committed), plus any point the handler declares in a
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
 
 from .broker import Broker, Record
-from .clients import consumer_defaults
+from .clients import consumer_settings
 from .commit_policies import COMMIT_POLICIES, CommitPolicy, resolve_policy
 from .distributions import DistributionLike, as_distribution
 from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash
 from .faults import CrashPlan, kills, strike_at
 from .groups import ConsumerGroup
 from .handlers import Context, Handler, handler_arity
+from .processing import WorkerPool, process
+from .subscription import Subscription
 from .world import World
 
 __all__ = ["COMMIT_POLICIES", "Consumer", "Context", "handler_arity"]
 
-OFFSET_RESETS = ("earliest", "latest")
 BUILTIN_POINTS = ("before_process", "after_process")
 #: how long close() keeps retrying its commit while the broker is down (the Java client's
 #: KafkaConsumer.DEFAULT_CLOSE_TIMEOUT_MS)
@@ -84,6 +84,7 @@ class Consumer:
         auto_offset_reset: str | None = None,
         session_timeout: float | None = None,
         retry_backoff: float | None = None,
+        max_poll_interval: float | None = None,
         on_error: str = "raise",
         crash_rate: float = 0.0,
         crash_points: Iterable[str] | None = None,
@@ -92,29 +93,17 @@ class Consumer:
         restart_delay: DistributionLike = 1000,
         start: float = 0,
     ):
-        defaults = consumer_defaults(client)
-        commit = defaults["commit"] if commit is None else commit
-        assignor = defaults["assignor"] if assignor is None else assignor
-        max_poll_records = defaults["max_poll_records"] if max_poll_records is None else max_poll_records
-        auto_commit_interval = defaults["auto_commit_interval"] if auto_commit_interval is None \
-            else auto_commit_interval
-        auto_offset_reset = defaults["auto_offset_reset"] if auto_offset_reset is None else auto_offset_reset
-        session_timeout = defaults["session_timeout"] if session_timeout is None else session_timeout
-        retry_backoff = defaults["retry_backoff"] if retry_backoff is None else retry_backoff
-        policy_class = resolve_policy(commit)
-        if auto_offset_reset not in OFFSET_RESETS:
-            raise ConfigError("auto_offset_reset", auto_offset_reset, OFFSET_RESETS)
-        if isinstance(max_poll_records, bool) or not isinstance(max_poll_records, int) or max_poll_records < 1:
-            raise ConfigError("max_poll_records", max_poll_records, "an int >= 1")
+        settings = consumer_settings(
+            client, commit=commit, assignor=assignor, max_poll_records=max_poll_records,
+            auto_commit_interval=auto_commit_interval, auto_offset_reset=auto_offset_reset,
+            session_timeout=session_timeout, retry_backoff=retry_backoff, max_poll_interval=max_poll_interval)
+        policy_class = resolve_policy(settings["commit"])
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError("workers", workers, "None (process in the poll loop) or an int >= 1")
-        for pname, val, low in (("auto_commit_interval", auto_commit_interval, 0.0),
-                                ("retry_backoff", retry_backoff, None), ("start", start, None)):
-            if isinstance(val, bool) or not isinstance(val, (int, float)) or not 0 <= val < float("inf") or (
-                    low is not None and val <= low):
-                raise ConfigError(pname, val, "a finite number of ms > 0" if low is not None
-                                  else "a finite number of ms >= 0")
-        self._handler = Handler(handler, on_error)
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start < float("inf"):
+            raise ConfigError("start", start, "a finite number of ms >= 0")
+        #: the learner's handler, wrapped to be called as it wants and to tell its failures plainly
+        self.handler_call = Handler(handler, on_error)
         self.world = world
         self.broker = broker
         self.name = world.claim_name(name)
@@ -126,25 +115,27 @@ class Consumer:
             self.group = group
         else:
             self.group = broker.groups.get(group) or ConsumerGroup(
-                world, broker, group, assignor=assignor, session_timeout=session_timeout)
-        self.handler = self._handler.fn
+                world, broker, group, assignor=settings["assignor"], session_timeout=settings["session_timeout"])
+        self.handler = self.handler_call.fn
         self.commit_policy: str = policy_class.name or policy_class.__name__
-        self.max_poll_records = max_poll_records
+        self.max_poll_records: int = settings["max_poll_records"]
         self.fetch_latency = as_distribution("fetch_latency", fetch_latency)
         self.processing_time = as_distribution("processing_time", processing_time)
         self.commit_latency = as_distribution("commit_latency", commit_latency)
         self.restart_delay = as_distribution("restart_delay", restart_delay)
-        self.auto_commit_interval = float(auto_commit_interval)
+        self.auto_commit_interval: float = settings["auto_commit_interval"]
+        self.max_poll_interval: float | None = settings["max_poll_interval"]
         self.workers = workers
-        self.auto_offset_reset = auto_offset_reset
-        self.retry_backoff = float(retry_backoff)
+        self.auto_offset_reset: str = settings["auto_offset_reset"]
+        self.retry_backoff: float = settings["retry_backoff"]
         self.on_error = on_error
         if isinstance(crash_points, str):
             raise ConfigError("crash_points", crash_points, "a list of point names, such as ['before_process']")
         points = list(crash_points) if crash_points is not None else \
-            list(BUILTIN_POINTS) + list(self._handler.crash_points)
+            list(BUILTIN_POINTS) + list(self.handler_call.crash_points)
         self.crash_plan = CrashPlan(world, name, points, crash_rate, crash_schedule)
-        self._rng = world.rng(f"{name}/timing")
+        #: the consumer's stream for fetch, processing, commit and restart times
+        self.rng = world.rng(f"{name}/timing")
         self.ctx = Context(self)
         #: what the poll loop is doing now, named in the trace when a kill strikes
         self.step = "start"
@@ -152,15 +143,13 @@ class Consumer:
         self.member_id = ""
         self.incarnation = 0
         self.generation = -1
-        self._assigned: list[TP] = []
-        self._pending_assignment: tuple[int, list[TP]] | None = None
-        self.positions: dict[TP, int] = {}
-        self._queue: deque[Record] = deque()
+        #: the partitions it owns and its position in each
+        self.subscription = Subscription(broker, self.auto_offset_reset)
         self._wait: simpy.Event | None = None
         self._children: list[simpy.Process] = []
         self._stopped = False
         self._closing = False
-        self._idle_workers: list[simpy.Event] = []
+        self.pool = WorkerPool(self, workers) if workers else None
         self._crashing = False  # a crash is on its way to the poll loop: interrupt it only once
         #: the commit policy object (see :mod:`simkit.commit_policies`)
         self.policy: CommitPolicy = policy_class(self)
@@ -170,13 +159,16 @@ class Consumer:
     # -- control from outside ---------------------------------------------------------
     def crash_at(self, time: float) -> None:
         """Crash this consumer at simulated time ``time`` (ms), wherever it is."""
-        strike_at(self.world, time, lambda: self._strike("time"))
+        strike_at(self.world, time, lambda: self.crash("time"))
 
     def _kill(self) -> bool:
-        return self._strike(f"kill:{self.step}")
+        return self.crash(f"kill:{self.step}")
 
-    def _strike(self, point: str) -> bool:
-        """Crash the running incarnation now, wherever it is; False once the consumer is closed."""
+    def crash(self, point: str = "now") -> bool:
+        """Crash the running incarnation now, wherever it is, as a SIGKILL would; ``point`` names it.
+
+        Returns False once the consumer was stopped or closed for good (nothing to crash).
+        """
         if self._stopped:
             return False
         if self.process.is_alive and self.member_id and not self._crashing:
@@ -232,7 +224,7 @@ class Consumer:
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Move this consumer's position in a partition it owns (for replay)."""
         if (topic, partition) not in self.positions:
-            raise ConfigError("partition", (topic, partition), f"a partition {self.name} owns: {self._assigned}")
+            raise ConfigError("partition", (topic, partition), f"a partition {self.name} owns: {self.assignment()}")
         self.positions[(topic, partition)] = offset
         self.world.record(self.name, "seek", topic=topic, partition=partition, offset=offset, detail="seek")
         self._poke()
@@ -251,19 +243,24 @@ class Consumer:
         """Called by the group coordinator after a rebalance."""
         if member_id != self.member_id:
             return  # a message for an incarnation that has crashed
-        self._pending_assignment = (generation, partitions)
+        self.subscription.pending = (generation, partitions)
         self._poke()
 
     def assignment(self) -> list[TP]:
         """The partitions this consumer owns now, as ``(topic, partition)`` (the clients' ``assignment()``)."""
-        return list(self._assigned)
+        return list(self.subscription.assigned)
+
+    @property
+    def positions(self) -> dict[TP, int]:
+        """Partition -> offset of the next record this consumer will fetch there."""
+        return self.subscription.positions
 
     @property
     def idle(self) -> bool:
         """True while the consumer is in its group with nothing in hand: no record being
         handled or queued for its workers, and its poll waiting for new records."""
         return (bool(self.member_id) and self._wait is not None and not self._wait.triggered
-                and not self._queue and len(self._idle_workers) == (self.workers or 0))
+                and (self.pool is None or self.pool.idle))
 
     def _poke(self) -> None:
         if self._wait is not None and not self._wait.triggered:
@@ -293,7 +290,7 @@ class Consumer:
         step, self.step = self.step, "commit" if mine else self.step
         while True:
             if not self.commit_latency.is_zero:
-                yield env.timeout(self.commit_latency.sample(self._rng))
+                yield env.timeout(self.commit_latency.sample(self.rng))
             try:
                 self.group.commit(self.member_id, self.generation, offsets)
                 break
@@ -337,7 +334,7 @@ class Consumer:
                 self._forget()
                 self.step = "restart"
                 try:
-                    yield env.timeout(self.restart_delay.sample(self._rng))
+                    yield env.timeout(self.restart_delay.sample(self.rng))
                 except simpy.Interrupt:
                     return
                 if self._stopped or self._closing:
@@ -348,13 +345,12 @@ class Consumer:
     def _forget(self) -> None:
         self.member_id = ""
         self.generation = -1
-        self._assigned = []
-        self._pending_assignment = None
-        self.positions = {}
+        self.subscription.clear()
+        self.subscription.pending = None
         self.policy.reset()
-        self._queue.clear()
         self._wait = None
-        self._idle_workers = []
+        if self.pool is not None:
+            self.pool.reset()
         self.crash_plan.disarm()
 
     def _kill_children(self) -> None:
@@ -372,10 +368,10 @@ class Consumer:
         self.group.join(self.member_id, self)
         policy = self.policy
         policy.start()
-        if self.workers:
-            for _ in range(self.workers):
-                self.spawn(self._worker())
-        rotate = 0
+        if self.pool is not None:
+            self.pool.start()
+        subscription = self.subscription
+        subscription.rotate = 0
         while True:
             self.step = "poll"
             if self._closing:
@@ -384,17 +380,18 @@ class Consumer:
             if self.group.must_rejoin(self.member_id):
                 self._revoke()
                 self.group.rejoin(self.member_id)
-            if self._pending_assignment is not None:
-                self._adopt()
+            if subscription.pending is not None:
+                self.generation = subscription.adopt(self.group)
+                policy.keep(subscription.positions)
             yield from policy.before_poll()
-            batch, rotate = self._fetch(rotate)
+            batch = subscription.fetch(self.max_poll_records)
             if batch is None:  # broker down
                 yield env.timeout(self.retry_backoff)
                 continue
             if not batch:
                 self._wait = env.event()
                 topics = self.broker.topics
-                logs = [topics[t][p] for t, p in self._assigned]
+                logs = [topics[t][p] for t, p in subscription.assigned]
                 self.broker.wait_for_data(logs, self._wait)
                 wake_at = policy.wake_at()
                 if wake_at is None:
@@ -404,19 +401,17 @@ class Consumer:
                 self._wait = None
                 continue
             if not self.fetch_latency.is_zero:
-                yield env.timeout(self.fetch_latency.sample(self._rng))
+                yield env.timeout(self.fetch_latency.sample(self.rng))
             self.world.trace.record(env.now, self.name, "fetch", None, -1, -1, None, None, len(batch))
             policy.polled(batch)
             for rec in batch:
                 self.positions[(rec.topic, rec.partition)] = rec.offset + 1
             yield from policy.handed_over(batch)
-            if self.workers:
-                self._queue.extend(batch)
-                while self._idle_workers and self._queue:
-                    self._idle_workers.pop(0).succeed()
+            if self.pool is not None:
+                self.pool.hand(batch)
                 continue
             for rec in batch:
-                yield from self._handle(rec)
+                yield from process(self, rec)
 
     def _close(self) -> Generator[simpy.Event, Any, None]:
         """Commit what the policy's auto commit covers, stop the helpers and leave the group."""
@@ -441,84 +436,5 @@ class Consumer:
                     self.group.commit(self.member_id, self.generation, offsets)
                 except CommitFailed:
                     pass
-        self._assigned = []
-        self.positions = {}
+        self.subscription.clear()
         self.policy.reset()
-
-    def _adopt(self) -> None:
-        generation, parts = self._pending_assignment  # type: ignore[misc]
-        self._pending_assignment = None
-        self.generation = generation
-        self._assigned = parts
-        self.positions = {}
-        for tp in parts:  # eager protocol: every owned partition restarts from its committed offset
-            committed = self.group.committed_offset(*tp)
-            if committed is not None:
-                self.positions[tp] = committed
-            else:
-                log = self.broker.log_of(*tp)
-                self.positions[tp] = 0 if self.auto_offset_reset == "earliest" else log.end_offset
-        self.policy.keep(self.positions)
-
-    def _fetch(self, rotate: int) -> tuple[list[Record] | None, int]:
-        """Take up to max_poll_records from the owned partitions, starting at a rotating one."""
-        if not self._assigned:
-            return [], rotate
-        if self.broker.down:
-            return None, rotate
-        out: list[Record] = []
-        n = len(self._assigned)
-        room = self.max_poll_records
-        for i in range(n):
-            tp = self._assigned[(rotate + i) % n]
-            got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
-            if got:
-                out.extend(got)
-                room -= len(got)
-                if room == 0:
-                    break
-        return out, (rotate + 1) % n
-
-    def _worker(self) -> Generator[simpy.Event, Any, None]:
-        env = self.world.env
-        try:
-            while True:
-                if not self._queue:
-                    ev = env.event()
-                    self._idle_workers.append(ev)
-                    yield ev
-                    continue
-                rec = self._queue.popleft()
-                try:
-                    yield from self._handle(rec)
-                except Crash as crash:
-                    # workers crashing in the same instant must not interrupt the loop twice: the
-                    # second interrupt would land in its restart wait and end the consumer for good
-                    if self.process.is_alive and not self._crashing:
-                        self._crashing = True
-                        self.process.interrupt(crash)
-                    return
-        except simpy.Interrupt:
-            return
-
-    def _handle(self, rec: Record) -> Generator[simpy.Event, Any, None]:
-        """Handle one record: the crash points, the processing time, the handler, the commit."""
-        world = self.world
-        env = world.env
-        plan = self.crash_plan
-        armed = plan.arm()
-        if env.active_process is self.process:
-            self.step = "handler"
-        world.trace.record(env.now, self.name, "process", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
-        if armed:
-            plan.hit("before_process")
-        if not self.processing_time.is_zero:
-            yield env.timeout(self.processing_time.sample(self._rng))
-        done = yield from self._handler.run(rec, self.ctx)
-        if done:
-            world.trace.record(env.now, self.name, "processed", rec.topic, rec.partition, rec.offset,
-                               rec.key, rec.msg_id)
-        if plan.armed:
-            plan.hit("after_process")
-        plan.armed = None
-        yield from self.policy.processed(rec)
