@@ -139,6 +139,8 @@ class Consumer:
         self.ctx = Context(self)
         #: what the poll loop is doing now, named in the trace when a kill strikes
         self.step = "start"
+        #: when the poll loop last polled (ms), for ``max_poll_interval``
+        self.last_poll = 0.0
         # state that a crash wipes out
         self.member_id = ""
         self.incarnation = 0
@@ -372,11 +374,15 @@ class Consumer:
             self.pool.start()
         subscription = self.subscription
         subscription.rotate = 0
+        deadline: simpy.Process | None = None
         while True:
             self.step = "poll"
+            self.last_poll = env.now
             if self._closing:
                 yield from self._close()
                 return
+            if self.member_id not in self.group.members:
+                self._rejoin_evicted()
             if self.group.must_rejoin(self.member_id):
                 self._revoke()
                 self.group.rejoin(self.member_id)
@@ -403,6 +409,8 @@ class Consumer:
             if not self.fetch_latency.is_zero:
                 yield env.timeout(self.fetch_latency.sample(self.rng))
             self.world.trace.record(env.now, self.name, "fetch", None, -1, -1, None, None, len(batch))
+            if self.max_poll_interval is not None and (deadline is None or not deadline.is_alive):
+                deadline = self.spawn(self._poll_deadline(self.member_id, self.max_poll_interval))
             policy.polled(batch)
             for rec in batch:
                 self.positions[(rec.topic, rec.partition)] = rec.offset + 1
@@ -412,6 +420,38 @@ class Consumer:
                 continue
             for rec in batch:
                 yield from process(self, rec)
+
+    def _poll_deadline(self, member_id: str, interval: float) -> Generator[simpy.Event, Any, None]:
+        """Leave the group if the poll loop does not poll again within ``interval`` ms.
+
+        Kafka's ``max.poll.interval.ms``: the client's heartbeat thread sends LeaveGroup
+        when the application has not called ``poll()`` in time (``AbstractCoordinator``'s
+        ``maybeLeaveGroup`` in Java, "Application maximum poll interval exceeded" in
+        librdkafka). Its partitions move; the member goes on with the record in hand as a
+        zombie, and its commits are refused. A poll waiting for records counts as polling.
+        """
+        env = self.world.env
+        while self.member_id == member_id and self._wait is None:
+            due = self.last_poll + interval
+            if env.now < due:
+                yield env.timeout(due - env.now)
+                continue
+            self.group.leave(member_id, f"max_poll_interval: no poll for {interval:g} ms")
+            return
+
+    def _rejoin_evicted(self) -> None:
+        """Rejoin as a new member after an eviction; the old generation's partitions are lost, not committed.
+
+        As the Java client's next ``poll()`` after leaving on ``max.poll.interval.ms``: its
+        member id and generation were reset, and ``onPartitionsLost`` commits nothing.
+        """
+        self.subscription.clear()
+        self.subscription.pending = None
+        self.policy.reset()
+        self.generation = -1
+        self.incarnation += 1
+        self.member_id = f"{self.name}.{self.incarnation}"
+        self.group.join(self.member_id, self)
 
     def _close(self) -> Generator[simpy.Event, Any, None]:
         """Commit what the policy's auto commit covers, stop the helpers and leave the group."""

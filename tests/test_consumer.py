@@ -309,3 +309,52 @@ def test_client_defaults_come_from_the_clients_table_unless_given():
     assert (given.commit_policy, given.max_poll_records) == ("after_processing", 50)
     with pytest.raises(sk.ConfigError, match="client"):
         sk.Consumer(w, b, "bad", "t", client="kafka-python")
+
+
+def slow_member(max_poll_interval, *, commit="after_processing"):
+    """Two members on two partitions; c0 takes 3000 ms over record 5 of its partition."""
+    w, b = world_with_records(40, partitions=2, at=10)
+
+    def handler(record, ctx):
+        if record.partition == 0 and record.offset == 5:
+            yield ctx.env.timeout(3000)
+
+    common = dict(group="g", commit=commit, processing_time=10, auto_offset_reset="earliest",
+                  max_poll_records=10, max_poll_interval=max_poll_interval)
+    sk.Consumer(w, b, "c0", "t", handler, **common)
+    sk.Consumer(w, b, "c1", "t", **common)
+    w.run(until=20_000)
+    return w.trace.to_frame()
+
+
+def test_a_member_that_polls_too_late_is_evicted_and_its_work_delivered_again_while_it_finishes():
+    t = slow_member(1000)
+    evicted = t[(t.event == "leave") & t.detail.str.contains("max_poll_interval")]
+    assert len(evicted) == 1 and evicted.detail.iloc[0].startswith("c0.1")
+    # c0 polled last at 10 ms and handed over its batch: it is evicted 1000 ms later
+    assert evicted.time.iloc[0] == pytest.approx(1010)
+    slow_done = t[(t.event == "processed") & (t.component == "c0") & (t.offset == 5) & (t.partition == 0)]
+    taken = t[(t.event == "process") & (t.component == "c1") & (t.partition == 0)]
+    # c1 reads partition 0 again from c0's last commit while the zombie is still inside record 5
+    assert taken.time.min() < slow_done.time.iloc[0]
+    assert taken.offset.min() == 5
+    # the zombie's commit after record 5 is refused: the generation it belongs to is gone
+    refused = t[(t.event == "commit_failed") & (t.component == "c0")]
+    assert len(refused) >= 1 and (refused.detail == "rebalanced: generation is stale").all()
+    assert sk.checks.duplicates(t).count >= 1 and sk.checks.lost(t).count == 0
+    # and c0 comes back as a new member at its next poll
+    assert (t[(t.event == "join")].detail == "c0.2").any()
+
+
+def test_without_max_poll_interval_a_slow_member_keeps_its_partitions():
+    t = slow_member(None)
+    assert not (t.event == "leave").any() and sk.checks.duplicates(t).count == 0
+
+
+def test_both_clients_default_to_kafkas_five_minute_max_poll_interval():
+    w, b = world_with_records(1)
+    assert sk.Consumer(w, b, "j", "t", client="java").max_poll_interval == 300_000
+    assert sk.Consumer(w, b, "r", "t", client="librdkafka").max_poll_interval == 300_000
+    assert sk.Consumer(w, b, "s", "t").max_poll_interval is None
+    with pytest.raises(sk.ConfigError, match="max_poll_interval"):
+        sk.Consumer(w, b, "bad", "t", max_poll_interval=0)
