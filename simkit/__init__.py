@@ -40,7 +40,7 @@ from .groups import ConsumerGroup
 from .monitor import Monitor
 from .network import Link, Server, call
 from .outbox import Outbox, OutboxRow, Relay
-from .partitioners import murmur2, partition_for
+from .partitioners import consistent_partition, murmur2, partition_for
 from .producer import Producer
 from .results import Report, RunResult
 from .schemas import Field, IncompatibleSchema, Schema, SchemaRegistry
@@ -102,6 +102,7 @@ __all__ = [
     "call",
     "checks",
     "compare",
+    "consistent_partition",
     "constant",
     "controls",
     "exponential",
