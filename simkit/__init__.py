@@ -9,6 +9,7 @@ from . import checks, controls, grading, plots, scenarios
 from .assignors import assign_range, assign_round_robin
 from .broker import Broker, PartitionLog, Record
 from .checks import Check
+from .commit_policies import CommitPolicy
 from .consumer import COMMIT_POLICIES, Consumer, Context
 from .controls import interact
 from .database import BoundaryViolation, Database, Transaction
@@ -39,7 +40,7 @@ from .groups import ConsumerGroup
 from .monitor import Monitor
 from .network import Link, Server, call
 from .outbox import Outbox, OutboxRow, Relay
-from .partitioners import murmur2, partition_for
+from .partitioners import consistent_partition, murmur2, partition_for
 from .producer import Producer
 from .results import Report, RunResult
 from .schemas import Field, IncompatibleSchema, Schema, SchemaRegistry
@@ -58,6 +59,7 @@ __all__ = [
     "Check",
     "ClientError",
     "CommitFailed",
+    "CommitPolicy",
     "ConfigError",
     "Consumer",
     "ConsumerGroup",
@@ -100,6 +102,7 @@ __all__ = [
     "call",
     "checks",
     "compare",
+    "consistent_partition",
     "constant",
     "controls",
     "exponential",

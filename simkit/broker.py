@@ -202,7 +202,8 @@ class Broker:
 
         self.outages.append(window(self.world, start, duration, down, up))
 
-    def _check_up(self, what: str) -> None:
+    def check_up(self, what: str) -> None:
+        """Raise :class:`~simkit.errors.BrokerUnavailable` naming ``what`` if the broker is down."""
         if self.down:
             raise BrokerUnavailable(f"{self.name} is down: {what} refused")
 

@@ -1,20 +1,17 @@
 """The consumer: a poll loop, a handler a learner writes, commit policies, crashes and restarts.
 
-The commit policies, each as a real client behaves:
+When the consumer commits is its *commit policy* (``commit=``, one of
+:data:`COMMIT_POLICIES`), each a small class in :mod:`simkit.commit_policies`; the
+handler and its ``ctx`` are in :mod:`simkit.handlers`; the defaults of the two real
+clients (``client="java"`` or ``"librdkafka"``) are in :mod:`simkit.clients`.
 
-``"auto"`` (librdkafka / confluent-kafka, ``enable.auto.commit=true`` with
-    ``enable.auto.offset.store=true``): an offset is *stored* the moment its record is
-    handed to the application, and a background timer commits the stored offsets every
-    ``auto_commit_interval`` ms whether or not processing has finished. A crash after
-    the timer fired and before the work was done loses those records.
-``"auto_on_poll"`` (the Java ``KafkaConsumer``): auto commit happens inside ``poll()``
-    once ``auto.commit.interval.ms`` has passed, and commits the position, that is the
-    records returned by the *previous* polls. Safe while the application processes
-    each batch before polling again; with ``workers`` (a pool the poll loop hands
-    records to) polling runs ahead of processing and a crash loses what the pool held.
-``"before_processing"``: commit the batch's offsets, then process (at-most-once).
-``"after_processing"``: process a record, make its side effect durable, then commit
-    (at-least-once: a crash in between delivers the record again).
+How a consumer stops, three ways, as real clients do:
+
+* a *crash* (``crash_rate``, ``crash_schedule``, ``crash_at``, ``kill_rate``) commits
+  nothing and sends nothing: the group notices only after ``session_timeout`` ms;
+* :meth:`Consumer.close` finishes the batch in hand, commits what its auto commit
+  would, and leaves the group at once (both clients' ``close()``);
+* :meth:`Consumer.stop` ends it wherever it is and leaves the group, committing nothing.
 
 Crash points of a consumer, in code-path order: ``before_process`` (the record was
 handed over, the handler has not run) and ``after_process`` (the handler finished,
@@ -24,64 +21,29 @@ the offset is not yet committed), plus any point the handler declares in a
 
 from __future__ import annotations
 
-import inspect
-from collections import deque
-from types import GeneratorType
 from typing import Any, Callable, Generator, Iterable
 
 import simpy
 
 from .broker import Broker, Record
+from .clients import consumer_settings
+from .commit_policies import COMMIT_POLICIES, CommitPolicy, resolve_policy
 from .distributions import DistributionLike, as_distribution
-from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash, ExerciseError
-from .faults import CrashPlan
+from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash
+from .faults import CrashPlan, kills, strike_at
 from .groups import ConsumerGroup
+from .handlers import Context, Handler, handler_arity
+from .processing import WorkerPool, process
+from .subscription import Subscription
 from .world import World
 
-__all__ = ["COMMIT_POLICIES", "Consumer", "Context"]
+__all__ = ["COMMIT_POLICIES", "Consumer", "Context", "handler_arity"]
 
-COMMIT_POLICIES = ("auto", "auto_on_poll", "before_processing", "after_processing")
-OFFSET_RESETS = ("earliest", "latest")
-ON_ERROR = ("raise", "crash", "skip")
 BUILTIN_POINTS = ("before_process", "after_process")
+#: how long close() keeps retrying its commit while the broker is down (the Java client's
+#: KafkaConsumer.DEFAULT_CLOSE_TIMEOUT_MS)
+CLOSE_TIMEOUT = 30_000
 TP = tuple[str, int]
-
-
-class Context:
-    """What a handler gets besides the record: the clock, crash points and the trace."""
-
-    __slots__ = ("consumer", "world")
-
-    def __init__(self, consumer: "Consumer"):
-        self.consumer = consumer
-        self.world = consumer.world
-
-    @property
-    def now(self) -> float:
-        """Simulated time in ms."""
-        return self.world.env.now
-
-    @property
-    def env(self) -> simpy.Environment:
-        return self.world.env
-
-    def crash_point(self, name: str) -> None:
-        """Mark a named point in the handler's code path where a crash may strike."""
-        self.consumer.crash_plan.point(name)
-
-    def record(self, event: str, record: Record | None = None, **fields: Any) -> None:
-        """Write a trace row for a side effect (e.g. ``ctx.record("email_sent", rec)``)."""
-        if record is not None:
-            fields.setdefault("topic", record.topic)
-            fields.setdefault("partition", record.partition)
-            fields.setdefault("offset", record.offset)
-            fields.setdefault("key", record.key)
-            fields.setdefault("msg_id", record.msg_id)
-        self.world.record(self.consumer.name, event, **fields)
-
-
-def _noop(record: Record, ctx: Context) -> None:
-    return None
 
 
 class Consumer:
@@ -89,8 +51,16 @@ class Consumer:
 
     ``handler(record, ctx)`` (or ``handler(record)``) is any callable; if it returns a
     generator, the consumer runs it as SimPy steps, so a handler can ``yield`` to wait
-    for a database or a network call. Defaults follow Kafka: ``max_poll_records=500``,
-    ``auto_commit_interval=5000``, ``auto_offset_reset="latest"``, ``session_timeout=45000``.
+    for a database or a network call (see :mod:`simkit.handlers`).
+
+    Settings left out come from ``client``: None (simkit's defaults: the Java client's
+    ``max_poll_records=500``, ``auto_commit_interval=5000``, ``auto_offset_reset="latest"``,
+    ``session_timeout=45000``, with librdkafka's ``commit="auto"``), ``"java"`` or
+    ``"librdkafka"`` (each client's own defaults, listed in :mod:`simkit.clients`).
+
+    ``crash_rate`` crashes the consumer at one of its crash points on that share of the
+    records it handles; ``kill_rate`` kills it at random instants, that many times a
+    second of simulated time, wherever it is (see :mod:`simkit.faults`).
     """
 
     def __init__(
@@ -102,45 +72,42 @@ class Consumer:
         handler: Callable[..., Any] | None = None,
         *,
         group: str | ConsumerGroup = "group",
-        commit: str = "auto",
-        assignor: str = "range",
-        max_poll_records: int = 500,
+        client: str | None = None,
+        commit: str | type[CommitPolicy] | None = None,
+        assignor: str | None = None,
+        max_poll_records: int | None = None,
         fetch_latency: DistributionLike = 0,
         processing_time: DistributionLike = 0,
         commit_latency: DistributionLike = 0,
-        auto_commit_interval: float = 5000,
+        auto_commit_interval: float | None = None,
         workers: int | None = None,
-        auto_offset_reset: str = "latest",
-        session_timeout: float = 45000,
-        retry_backoff: float = 100,
+        auto_offset_reset: str | None = None,
+        session_timeout: float | None = None,
+        retry_backoff: float | None = None,
+        max_poll_interval: float | None = None,
         on_error: str = "raise",
         crash_rate: float = 0.0,
         crash_points: Iterable[str] | None = None,
         crash_schedule: Iterable[tuple[int, str]] = (),
+        kill_rate: float = 0.0,
         restart_delay: DistributionLike = 1000,
         start: float = 0,
     ):
-        if commit not in COMMIT_POLICIES:
-            raise ConfigError("commit", commit, COMMIT_POLICIES)
-        if auto_offset_reset not in OFFSET_RESETS:
-            raise ConfigError("auto_offset_reset", auto_offset_reset, OFFSET_RESETS)
-        if on_error not in ON_ERROR:
-            raise ConfigError("on_error", on_error, ON_ERROR)
-        if isinstance(max_poll_records, bool) or not isinstance(max_poll_records, int) or max_poll_records < 1:
-            raise ConfigError("max_poll_records", max_poll_records, "an int >= 1")
+        settings = consumer_settings(
+            client, commit=commit, assignor=assignor, max_poll_records=max_poll_records,
+            auto_commit_interval=auto_commit_interval, auto_offset_reset=auto_offset_reset,
+            session_timeout=session_timeout, retry_backoff=retry_backoff, max_poll_interval=max_poll_interval)
+        policy_class = resolve_policy(settings["commit"])
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError("workers", workers, "None (process in the poll loop) or an int >= 1")
-        for pname, val in (("auto_commit_interval", auto_commit_interval), ("retry_backoff", retry_backoff),
-                           ("start", start)):
-            if isinstance(val, bool) or not isinstance(val, (int, float)) or val < 0 or (
-                    pname == "auto_commit_interval" and val == 0):
-                raise ConfigError(pname, val, "a number of ms > 0" if pname == "auto_commit_interval"
-                                  else "a number of ms >= 0")
-        if handler is not None and not callable(handler):
-            raise ConfigError("handler", handler, "a callable handler(record, ctx)")
+        if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start < float("inf"):
+            raise ConfigError("start", start, "a finite number of ms >= 0")
+        #: the learner's handler, wrapped to be called as it wants and to tell its failures plainly
+        self.handler_call = Handler(handler, on_error)
         self.world = world
         self.broker = broker
         self.name = world.claim_name(name)
+        self.client = client
         self.topics = [topics] if isinstance(topics, str) else list(topics)
         for t in self.topics:
             broker.partitions(t)
@@ -148,81 +115,118 @@ class Consumer:
             self.group = group
         else:
             self.group = broker.groups.get(group) or ConsumerGroup(
-                world, broker, group, assignor=assignor, session_timeout=session_timeout)
-        self.handler = handler or _noop
-        self._handler_args = self._arity(self.handler)
-        self.commit_policy = commit
-        self.max_poll_records = max_poll_records
+                world, broker, group, assignor=settings["assignor"], session_timeout=settings["session_timeout"])
+        self.handler = self.handler_call.fn
+        self.commit_policy: str = policy_class.name or policy_class.__name__
+        self.max_poll_records: int = settings["max_poll_records"]
         self.fetch_latency = as_distribution("fetch_latency", fetch_latency)
         self.processing_time = as_distribution("processing_time", processing_time)
         self.commit_latency = as_distribution("commit_latency", commit_latency)
         self.restart_delay = as_distribution("restart_delay", restart_delay)
-        self.auto_commit_interval = float(auto_commit_interval)
+        self.auto_commit_interval: float = settings["auto_commit_interval"]
+        self.max_poll_interval: float | None = settings["max_poll_interval"]
         self.workers = workers
-        self.auto_offset_reset = auto_offset_reset
-        self.retry_backoff = float(retry_backoff)
+        self.auto_offset_reset: str = settings["auto_offset_reset"]
+        self.retry_backoff: float = settings["retry_backoff"]
         self.on_error = on_error
+        if isinstance(crash_points, str):
+            raise ConfigError("crash_points", crash_points, "a list of point names, such as ['before_process']")
         points = list(crash_points) if crash_points is not None else \
-            list(BUILTIN_POINTS) + list(getattr(self.handler, "crash_points", ()))
+            list(BUILTIN_POINTS) + list(self.handler_call.crash_points)
         self.crash_plan = CrashPlan(world, name, points, crash_rate, crash_schedule)
-        self._rng = world.rng(f"{name}/timing")
+        #: the consumer's stream for fetch, processing, commit and restart times
+        self.rng = world.rng(f"{name}/timing")
         self.ctx = Context(self)
+        #: what the poll loop is doing now, named in the trace when a kill strikes
+        self.step = "start"
+        #: when the poll loop last polled (ms), for ``max_poll_interval``
+        self.last_poll = 0.0
         # state that a crash wipes out
         self.member_id = ""
         self.incarnation = 0
         self.generation = -1
-        self._assigned: list[TP] = []
-        self._pending_assignment: tuple[int, list[TP]] | None = None
-        self.positions: dict[TP, int] = {}
-        self._stored: dict[TP, int] = {}
-        self._polled: dict[TP, int] = {}  # positions as of the latest poll, before its batch
-        self._queue: deque[Record] = deque()
+        #: the partitions it owns and its position in each
+        self.subscription = Subscription(broker, self.auto_offset_reset)
         self._wait: simpy.Event | None = None
         self._children: list[simpy.Process] = []
         self._stopped = False
-        self._idle_workers: list[simpy.Event] = []
+        self._closing = False
+        self.pool = WorkerPool(self, workers) if workers else None
         self._crashing = False  # a crash is on its way to the poll loop: interrupt it only once
+        #: the commit policy object (see :mod:`simkit.commit_policies`)
+        self.policy: CommitPolicy = policy_class(self)
         self.process = world.env.process(self._life(float(start)))
-
-    @staticmethod
-    def _arity(handler: Callable[..., Any]) -> int:
-        try:
-            params = [p for p in inspect.signature(handler).parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-            varargs = any(p.kind == p.VAR_POSITIONAL for p in inspect.signature(handler).parameters.values())
-        except (TypeError, ValueError):
-            return 2
-        if varargs or len(params) >= 2:
-            return 2
-        if len(params) == 1:
-            return 1
-        raise ConfigError("handler", handler, "a callable taking (record) or (record, ctx)")
+        kills(world, self.name, kill_rate, self._kill)
 
     # -- control from outside ---------------------------------------------------------
     def crash_at(self, time: float) -> None:
         """Crash this consumer at simulated time ``time`` (ms), wherever it is."""
-        env = self.world.env
-        if isinstance(time, bool) or not isinstance(time, (int, float)) or time < env.now:
-            raise ConfigError("time", time, f"a time in ms >= now ({env.now})")
+        strike_at(self.world, time, lambda: self.crash("time"))
 
-        def _later():  # type: ignore[no-untyped-def]
-            yield env.timeout(time - env.now)
-            if self.process.is_alive and self.member_id and not self._crashing:
-                self._crashing = True
-                self.process.interrupt(Crash(self.name, "time"))
+    def _kill(self) -> bool:
+        return self.crash(f"kill:{self.step}")
 
-        env.process(_later())
+    def crash(self, point: str = "now") -> bool:
+        """Crash the running incarnation now, wherever it is, as a SIGKILL would; ``point`` names it.
+
+        Returns False once the consumer was stopped or closed for good (nothing to crash).
+        """
+        if self._stopped:
+            return False
+        if self.process.is_alive and self.member_id and not self._crashing:
+            self._crashing = True
+            self.process.interrupt(Crash(self.name, point))
+        return True
+
+    def close(self) -> None:
+        """Close the consumer cleanly, as both clients' ``close()`` does.
+
+        It takes effect at the consumer's next poll, so the batch in hand is finished
+        first (an application's ``while running: poll()`` loop). Then, if its policy
+        auto-commits, it commits synchronously what that commit would cover (retrying for
+        up to :data:`CLOSE_TIMEOUT` ms while the broker is down), and leaves its group, so
+        its partitions move at once. With ``"auto"`` and ``"store_offsets"`` that is the
+        stored offsets (librdkafka's ``rd_kafka_consumer_close``, and confluent-kafka's
+        ``Consumer.close()``, commit them when ``enable.auto.commit=true``); with
+        ``"auto_on_poll"`` the position (the Java ``KafkaConsumer.close()`` calls
+        ``ConsumerCoordinator.maybeAutoCommitOffsetsSync``). The manual policies have
+        committed already. A crashed consumer that is waiting to restart simply stays down.
+        """
+        if not self.member_id:
+            self.stop()
+            return
+        self._closing = True
+        self._poke()
 
     def stop(self) -> None:
-        """Close the consumer cleanly: it leaves its group at once (no session timeout)."""
+        """Stop the consumer at once, wherever it is, and leave the group without committing.
+
+        Not a client's ``close()`` (see :meth:`close`, which finishes the batch and commits
+        first) and not a crash (a crashed member stays in the group until its session
+        times out): the record in hand is abandoned, nothing more is committed, and the
+        group rebalances at once. Use it to end a consumer that is idle.
+        """
         self._stopped = True
         if self.process.is_alive:
             self.process.interrupt("stop")
 
+    def store_offsets(self, record: Record | None = None, *, offsets: dict[TP, int] | None = None) -> None:
+        """Store the offset after ``record`` (or ``offsets``) for the next auto commit.
+
+        librdkafka's ``rd_kafka_offsets_store`` (confluent-kafka's
+        ``Consumer.store_offsets(message=...)``), for ``commit="store_offsets"``: call it
+        once the record's work is done, and the auto-commit timer commits it.
+        """
+        if (record is None) == (offsets is None):
+            raise ConfigError("store_offsets", (record, offsets), "a record, or offsets= (not both)")
+        if record is not None:
+            offsets = {(record.topic, record.partition): record.offset + 1}
+        self.policy.store(dict(offsets))  # type: ignore[arg-type]
+
     def seek(self, topic: str, partition: int, offset: int) -> None:
         """Move this consumer's position in a partition it owns (for replay)."""
         if (topic, partition) not in self.positions:
-            raise ConfigError("partition", (topic, partition), f"a partition {self.name} owns: {self._assigned}")
+            raise ConfigError("partition", (topic, partition), f"a partition {self.name} owns: {self.assignment()}")
         self.positions[(topic, partition)] = offset
         self.world.record(self.name, "seek", topic=topic, partition=partition, offset=offset, detail="seek")
         self._poke()
@@ -237,44 +241,78 @@ class Consumer:
         if member_id == self.member_id:
             self._poke()
 
-    def _revoke(self) -> None:
-        """Give up every partition before rejoining; auto-commit policies commit first.
-
-        Both clients commit on revocation when auto commit is on (the Java client's
-        ``onJoinPrepare``, librdkafka's commit of stored offsets on revoke). The Java
-        client commits the position as of its latest poll, that is, the records
-        returned by earlier polls.
-        """
-        if self.generation >= 0 and self.commit_policy in ("auto", "auto_on_poll") and not self.broker.down:
-            offsets = self._stored if self.commit_policy == "auto" else self._polled
-            offsets = self._uncommitted(offsets)
-            if offsets:
-                try:
-                    self.group.commit(self.member_id, self.generation, offsets)
-                except CommitFailed:
-                    pass
-        self._assigned = []
-        self.positions = {}
-        self._stored = {}
-        self._polled = {}
-
     def on_assignment(self, member_id: str, generation: int, partitions: list[TP]) -> None:
         """Called by the group coordinator after a rebalance."""
         if member_id != self.member_id:
             return  # a message for an incarnation that has crashed
-        self._pending_assignment = (generation, partitions)
+        self.subscription.pending = (generation, partitions)
         self._poke()
+
+    def assignment(self) -> list[TP]:
+        """The partitions this consumer owns now, as ``(topic, partition)`` (the clients' ``assignment()``)."""
+        return list(self.subscription.assigned)
+
+    @property
+    def positions(self) -> dict[TP, int]:
+        """Partition -> offset of the next record this consumer will fetch there."""
+        return self.subscription.positions
 
     @property
     def idle(self) -> bool:
         """True while the consumer is in its group with nothing in hand: no record being
         handled or queued for its workers, and its poll waiting for new records."""
         return (bool(self.member_id) and self._wait is not None and not self._wait.triggered
-                and not self._queue and len(self._idle_workers) == (self.workers or 0))
+                and (self.pool is None or self.pool.idle))
 
     def _poke(self) -> None:
         if self._wait is not None and not self._wait.triggered:
             self._wait.succeed()
+
+    # -- offsets ----------------------------------------------------------------------
+    def uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
+        """The part of ``offsets`` (partition -> next offset) that the group has not committed yet."""
+        committed = self.group.committed
+        return {tp: off for tp, off in offsets.items() if committed.get(tp) != off}
+
+    def commit(self, offsets: dict[TP, int], *, wait: bool = True,
+               timeout: float | None = None) -> Generator[simpy.Event, Any, None]:
+        """Commit ``offsets`` (partition -> next offset to read), as ``yield from consumer.commit(...)``.
+
+        ``wait=True`` is the clients' synchronous ``commit()`` / ``commitSync()``: while the
+        broker is down it retries every ``retry_backoff`` ms (for up to ``timeout`` ms if
+        given). ``wait=False`` is an asynchronous commit: a failure is written to the
+        trace and not retried. A commit refused because the group rebalanced (a stale
+        generation) is never retried.
+        """
+        env = self.world.env
+        if not offsets:
+            return
+        deadline = None if timeout is None else env.now + timeout
+        mine = env.active_process is self.process
+        step, self.step = self.step, "commit" if mine else self.step
+        while True:
+            if not self.commit_latency.is_zero:
+                yield env.timeout(self.commit_latency.sample(self.rng))
+            try:
+                self.group.commit(self.member_id, self.generation, offsets)
+                break
+            except CommitFailed:
+                break
+            except BrokerUnavailable as err:
+                for (topic, partition), off in offsets.items():
+                    self.world.record(self.name, "commit_failed", topic=topic, partition=partition,
+                                      offset=off, detail=str(err))
+                if not wait or (deadline is not None and env.now + self.retry_backoff > deadline):
+                    break
+                yield env.timeout(self.retry_backoff)
+        if mine:
+            self.step = step
+
+    def spawn(self, steps: Generator[simpy.Event, Any, None]) -> simpy.Process:
+        """Run ``steps`` as a helper process of this incarnation (a timer, a worker): a crash ends it."""
+        process = self.world.env.process(steps)
+        self._children.append(process)
+        return process
 
     # -- the life of the process -----------------------------------------------------------
     def _life(self, start: float) -> Generator[simpy.Event, Any, None]:
@@ -296,25 +334,25 @@ class Consumer:
                 self.world.record(self.name, "crash", detail=point)
                 self.group.member_crashed(self.member_id)
                 self._forget()
+                self.step = "restart"
                 try:
-                    yield env.timeout(self.restart_delay.sample(self._rng))
+                    yield env.timeout(self.restart_delay.sample(self.rng))
                 except simpy.Interrupt:
                     return
-                if self._stopped:
+                if self._stopped or self._closing:
+                    self._stopped = True
                     return
                 self.world.record(self.name, "restart")
 
     def _forget(self) -> None:
         self.member_id = ""
         self.generation = -1
-        self._assigned = []
-        self._pending_assignment = None
-        self.positions = {}
-        self._stored = {}
-        self._polled = {}
-        self._queue.clear()
+        self.subscription.clear()
+        self.subscription.pending = None
+        self.policy.reset()
         self._wait = None
-        self._idle_workers = []
+        if self.pool is not None:
+            self.pool.reset()
         self.crash_plan.disarm()
 
     def _kill_children(self) -> None:
@@ -330,184 +368,113 @@ class Consumer:
         self._crashing = False
         self.member_id = f"{self.name}.{self.incarnation}"
         self.group.join(self.member_id, self)
-        if self.commit_policy == "auto":
-            self._children.append(env.process(self._auto_commit_timer()))
-        if self.workers:
-            for _ in range(self.workers):
-                self._children.append(env.process(self._worker()))
-        next_commit = env.now + self.auto_commit_interval
-        rotate = 0
+        policy = self.policy
+        policy.start()
+        if self.pool is not None:
+            self.pool.start()
+        subscription = self.subscription
+        subscription.rotate = 0
+        deadline: simpy.Process | None = None
         while True:
+            self.step = "poll"
+            self.last_poll = env.now
+            if self._closing:
+                yield from self._close()
+                return
+            if self.member_id not in self.group.members:
+                self._rejoin_evicted()
             if self.group.must_rejoin(self.member_id):
                 self._revoke()
                 self.group.rejoin(self.member_id)
-            if self._pending_assignment is not None:
-                self._adopt()
-            if self.commit_policy == "auto_on_poll" and env.now >= next_commit:
-                next_commit = env.now + self.auto_commit_interval
-                yield from self._commit(self._uncommitted(self.positions), wait=False)
-            batch, rotate = self._fetch(rotate)
+            if subscription.pending is not None:
+                self.generation = subscription.adopt(self.group)
+                policy.keep(subscription.positions)
+            yield from policy.before_poll()
+            batch = subscription.fetch(self.max_poll_records)
             if batch is None:  # broker down
                 yield env.timeout(self.retry_backoff)
                 continue
             if not batch:
                 self._wait = env.event()
                 topics = self.broker.topics
-                logs = [topics[t][p] for t, p in self._assigned]
+                logs = [topics[t][p] for t, p in subscription.assigned]
                 self.broker.wait_for_data(logs, self._wait)
-                waits: list[simpy.Event] = [self._wait]
-                if self.commit_policy == "auto_on_poll" and self._uncommitted(self.positions):
-                    waits.append(env.timeout(max(0.0, next_commit - env.now)))
-                yield waits[0] if len(waits) == 1 else env.any_of(waits)
+                wake_at = policy.wake_at()
+                if wake_at is None:
+                    yield self._wait
+                else:
+                    yield env.any_of([self._wait, env.timeout(max(0.0, wake_at - env.now))])
                 self._wait = None
                 continue
             if not self.fetch_latency.is_zero:
-                yield env.timeout(self.fetch_latency.sample(self._rng))
+                yield env.timeout(self.fetch_latency.sample(self.rng))
             self.world.trace.record(env.now, self.name, "fetch", None, -1, -1, None, None, len(batch))
-            if self.commit_policy == "auto_on_poll":
-                self._polled = dict(self.positions)
+            if self.max_poll_interval is not None and (deadline is None or not deadline.is_alive):
+                deadline = self.spawn(self._poll_deadline(self.member_id, self.max_poll_interval))
+            policy.polled(batch)
             for rec in batch:
                 self.positions[(rec.topic, rec.partition)] = rec.offset + 1
-            if self.commit_policy == "auto":
-                for rec in batch:
-                    self._stored[(rec.topic, rec.partition)] = rec.offset + 1
-            elif self.commit_policy == "before_processing":
-                yield from self._commit({(r.topic, r.partition): r.offset + 1 for r in batch}, wait=True)
-            if self.workers:
-                self._queue.extend(batch)
-                while self._idle_workers and self._queue:
-                    self._idle_workers.pop(0).succeed()
+            yield from policy.handed_over(batch)
+            if self.pool is not None:
+                self.pool.hand(batch)
                 continue
             for rec in batch:
-                yield from self._handle(rec)
+                yield from process(self, rec)
 
-    def _adopt(self) -> None:
-        generation, parts = self._pending_assignment  # type: ignore[misc]
-        self._pending_assignment = None
-        self.generation = generation
-        self._assigned = parts
-        self.positions = {}
-        for tp in parts:  # eager protocol: every owned partition restarts from its committed offset
-            committed = self.group.committed_offset(*tp)
-            if committed is not None:
-                self.positions[tp] = committed
-            else:
-                log = self.broker.log_of(*tp)
-                self.positions[tp] = 0 if self.auto_offset_reset == "earliest" else log.end_offset
-        self._stored = {tp: off for tp, off in self._stored.items() if tp in self.positions}
-        self._polled = dict(self.positions)
+    def _poll_deadline(self, member_id: str, interval: float) -> Generator[simpy.Event, Any, None]:
+        """Leave the group if the poll loop does not poll again within ``interval`` ms.
 
-    def _fetch(self, rotate: int) -> tuple[list[Record] | None, int]:
-        """Take up to max_poll_records from the owned partitions, starting at a rotating one."""
-        if not self._assigned:
-            return [], rotate
-        if self.broker.down:
-            return None, rotate
-        out: list[Record] = []
-        n = len(self._assigned)
-        room = self.max_poll_records
-        for i in range(n):
-            tp = self._assigned[(rotate + i) % n]
-            got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
-            if got:
-                out.extend(got)
-                room -= len(got)
-                if room == 0:
-                    break
-        return out, (rotate + 1) % n
-
-    def _uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
-        committed = self.group.committed
-        return {tp: off for tp, off in offsets.items() if committed.get(tp) != off}
-
-    def _commit(self, offsets: dict[TP, int], wait: bool) -> Generator[simpy.Event, Any, None]:
-        """Commit ``offsets``; a synchronous commit (``wait``) retries while the broker is down."""
+        Kafka's ``max.poll.interval.ms``: the client's heartbeat thread sends LeaveGroup
+        when the application has not called ``poll()`` in time (``AbstractCoordinator``'s
+        ``maybeLeaveGroup`` in Java, "Application maximum poll interval exceeded" in
+        librdkafka). Its partitions move; the member goes on with the record in hand as a
+        zombie, and its commits are refused. A poll waiting for records counts as polling.
+        """
         env = self.world.env
-        if not offsets:
-            return
-        while True:
-            if not self.commit_latency.is_zero:
-                yield env.timeout(self.commit_latency.sample(self._rng))
-            try:
-                self.group.commit(self.member_id, self.generation, offsets)
-                return
-            except CommitFailed:
-                return
-            except BrokerUnavailable as err:
-                for (topic, partition), off in offsets.items():
-                    self.world.record(self.name, "commit_failed", topic=topic, partition=partition,
-                                      offset=off, detail=str(err))
-                if not wait:
-                    return
-                yield env.timeout(self.retry_backoff)
-
-    def _auto_commit_timer(self) -> Generator[simpy.Event, Any, None]:
-        env = self.world.env
-        try:
-            while True:
-                yield env.timeout(self.auto_commit_interval)
-                yield from self._commit(self._uncommitted(self._stored), wait=False)
-        except simpy.Interrupt:
+        while self.member_id == member_id and self._wait is None:
+            due = self.last_poll + interval
+            if env.now < due:
+                yield env.timeout(due - env.now)
+                continue
+            self.group.leave(member_id, f"max_poll_interval: no poll for {interval:g} ms")
             return
 
-    def _worker(self) -> Generator[simpy.Event, Any, None]:
-        env = self.world.env
-        try:
-            while True:
-                if not self._queue:
-                    ev = env.event()
-                    self._idle_workers.append(ev)
-                    yield ev
-                    continue
-                rec = self._queue.popleft()
+    def _rejoin_evicted(self) -> None:
+        """Rejoin as a new member after an eviction; the old generation's partitions are lost, not committed.
+
+        As the Java client's next ``poll()`` after leaving on ``max.poll.interval.ms``: its
+        member id and generation were reset, and ``onPartitionsLost`` commits nothing.
+        """
+        self.subscription.clear()
+        self.subscription.pending = None
+        self.policy.reset()
+        self.generation = -1
+        self.incarnation += 1
+        self.member_id = f"{self.name}.{self.incarnation}"
+        self.group.join(self.member_id, self)
+
+    def _close(self) -> Generator[simpy.Event, Any, None]:
+        """Commit what the policy's auto commit covers, stop the helpers and leave the group."""
+        if self.generation >= 0:
+            yield from self.commit(self.uncommitted(self.policy.on_close()), wait=True, timeout=CLOSE_TIMEOUT)
+        self._stopped = True
+        self._kill_children()
+        self.group.leave(self.member_id, "closed")
+        self.member_id = ""
+
+    def _revoke(self) -> None:
+        """Give up every partition before rejoining; auto-commit policies commit first.
+
+        Both clients commit on revocation when auto commit is on (the Java client's
+        ``onJoinPrepare``, librdkafka's commit of stored offsets on revoke); what each
+        policy commits is its :meth:`~simkit.commit_policies.CommitPolicy.on_revoke`.
+        """
+        if self.generation >= 0 and not self.broker.down:
+            offsets = self.uncommitted(self.policy.on_revoke())
+            if offsets:
                 try:
-                    yield from self._handle(rec)
-                except Crash as crash:
-                    # workers crashing in the same instant must not interrupt the loop twice: the
-                    # second interrupt would land in its restart wait and end the consumer for good
-                    if self.process.is_alive and not self._crashing:
-                        self._crashing = True
-                        self.process.interrupt(crash)
-                    return
-        except simpy.Interrupt:
-            return
-
-    def _handle(self, rec: Record) -> Generator[simpy.Event, Any, None]:
-        """Handle one record: the crash points, the processing time, the handler, the commit."""
-        world = self.world
-        env = world.env
-        plan = self.crash_plan
-        armed = plan.arm()
-        world.trace.record(env.now, self.name, "process", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
-        if armed:
-            plan.hit("before_process")
-        if not self.processing_time.is_zero:
-            yield env.timeout(self.processing_time.sample(self._rng))
-        try:
-            result = self.handler(rec, self.ctx) if self._handler_args == 2 else self.handler(rec)
-            if type(result) is GeneratorType:
-                yield from result
-        except (Crash, simpy.Interrupt):
-            raise
-        except ExerciseError:
-            raise
-        except Exception as exc:  # a learner's handler failed: say so plainly
-            world.record(self.name, "handler_error", topic=rec.topic, partition=rec.partition,
-                         offset=rec.offset, key=rec.key, msg_id=rec.msg_id, detail=repr(exc))
-            if self.on_error == "crash":
-                plan.disarm()
-                raise Crash(self.name, "handler_error") from exc
-            if self.on_error == "raise":
-                raise ExerciseError(
-                    f"handler {getattr(self.handler, '__name__', self.handler)!r} of {self.name} raised "
-                    f"{exc!r} on message {rec.msg_id!r} (topic {rec.topic!r}, partition {rec.partition}, "
-                    f"offset {rec.offset}) at t={env.now:.1f} ms"
-                ) from exc
-        else:
-            world.trace.record(env.now, self.name, "processed", rec.topic, rec.partition, rec.offset,
-                               rec.key, rec.msg_id)
-        if plan.armed:
-            plan.hit("after_process")
-        plan.armed = None
-        if self.commit_policy == "after_processing":
-            yield from self._commit({(rec.topic, rec.partition): rec.offset + 1}, wait=True)
+                    self.group.commit(self.member_id, self.generation, offsets)
+                except CommitFailed:
+                    pass
+        self.subscription.clear()
+        self.policy.reset()

@@ -36,7 +36,7 @@ import simpy
 
 from .broker import Broker, Record
 from .checks import EXAMPLES, Check
-from .consumer import Consumer, Context
+from .consumer import Context, handler_arity
 from .errors import ConfigError, Crash, ExerciseError
 from .monitor import Monitor
 from .producer import Producer
@@ -106,7 +106,7 @@ class RetryingHandler:
         if not all(inspect.isclass(e) and issubclass(e, BaseException) for e in not_retryable):
             raise ConfigError("not_retryable", not_retryable, "exception classes")
         self.handler = handler
-        self._args = Consumer._arity(handler)
+        self._args = handler_arity(handler)
         self.retries = retries
         self.backoff = float(backoff)
         self.multiplier = float(multiplier)

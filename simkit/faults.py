@@ -7,6 +7,10 @@ the crash happens; what is then lost or repeated follows from the design.
 
 Two draws are made for every message whatever the outcome, so two designs run with one
 seed crash on the same messages (common random numbers).
+
+``kill_rate`` is the other way to crash: kills at random *instants*, so many a second
+of simulated time (:func:`kills`), which strike each step of the component in
+proportion to how long it takes, as a ``SIGKILL`` does to a real process.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from .errors import ConfigError, Crash
 from .params import check_rate
 from .world import World
 
-__all__ = ["CrashPlan", "check_rate", "window"]
+__all__ = ["CrashPlan", "check_kill_rate", "check_rate", "kills", "strike_at", "window"]
 
 
 
@@ -124,3 +128,49 @@ def window(
 
     env.process(_window())
     return float(start), float(start + duration)
+
+
+def check_kill_rate(value: Any) -> float:
+    """Kills per second of simulated time: a finite number >= 0, else a ConfigError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ConfigError("kill_rate", value, "a finite number of kills per second >= 0")
+    return float(value)
+
+
+def strike_at(world: World, time: float, strike: Callable[[], None]) -> None:
+    """Call ``strike()`` at simulated time ``time`` (ms, not in the past)."""
+    env = world.env
+    if isinstance(time, bool) or not isinstance(time, (int, float)) or not env.now <= time < float("inf"):
+        raise ConfigError("time", time, f"a time in ms >= now ({env.now})")
+
+    def _later() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(time - env.now)
+        strike()
+
+    env.process(_later())
+
+
+def kills(world: World, component: str, rate: float, strike: Callable[[], bool | None]) -> None:
+    """Kill ``component`` at random instants, as ``kill -9`` from outside would: ``rate`` kills a second.
+
+    The gaps between kills are exponential with mean ``1000 / rate`` ms, drawn from the
+    component's own stream ``world.rng(f"{component}/kill")``, so a kill strikes
+    whatever step the component is in with a probability proportional to how long that
+    step lasts (unlike ``crash_rate``, which picks one of the named crash points with
+    equal weight). A kill that finds the component already down does nothing. The
+    kills stop when ``strike()`` returns False (the component was closed for good).
+    """
+    rate = check_kill_rate(rate)
+    if not rate:
+        return
+    env = world.env
+    rng = world.rng(f"{component}/kill")
+    mean_gap = 1000.0 / rate
+
+    def _kills() -> Generator[simpy.Event, Any, None]:
+        while True:
+            yield env.timeout(rng.expovariate(1.0 / mean_gap))
+            if strike() is False:
+                return
+
+    env.process(_kills())

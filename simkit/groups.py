@@ -133,7 +133,7 @@ class ConsumerGroup:
     def commit(self, member_id: str, generation: int, offsets: dict[TP, int]) -> None:
         """Store committed offsets, or raise if the broker is down or the generation is stale."""
         world = self.world
-        self.broker._check_up("offset commit")
+        self.broker.check_up("offset commit")
         if generation != self.generation or member_id not in self.members:
             for (topic, partition), off in offsets.items():
                 world.record(member_id.rsplit(".", 1)[0], "commit_failed", topic=topic, partition=partition,

@@ -15,6 +15,22 @@
   partition; simkit follows KIP-480's "new batch, new partition". The random draws come from a
   ``random.Random`` you inject, so a seeded run always picks the same partitions.
 
+librdkafka, the client inside confluent-kafka (what a Python learner gets), has its own
+``partitioner`` setting (CONFIGURATION.md):
+
+* ``"consistent_random"``, librdkafka's *default*: ``rd_crc32(key) % partitions``
+  (``rd_kafka_msg_partitioner_consistent_random`` in ``src/rdkafka_msg.c``), so the same
+  key lands on a *different* partition than the Java client puts it on. A key that is
+  ``None`` or empty goes to a sticky partition (``rd_kafka_msg_partitioner``: with
+  ``sticky.partitioning.linger.ms`` > 0, the default 10, NULL keys and empty keys under
+  consistent_random use ``rd_kafka_msg_sticky_partition``).
+* ``"murmur2_random"``: the Java client's placement, murmur2 of the key; only ``None``
+  keys go to the sticky partition, an empty key is hashed. Choose it in confluent-kafka
+  with ``{"partitioner": "murmur2_random"}`` to agree with Java producers.
+
+librdkafka's sticky partition changes every ``sticky.partitioning.linger.ms`` rather
+than at every new batch; simkit switches at every new batch for both clients.
+
 Every partitioner here is called as ``p(key, partitions)`` (``topic=`` may be given as a
 keyword, to keep Kafka's per-topic counters apart) and returns a partition number.
 """
@@ -24,6 +40,7 @@ from __future__ import annotations
 import operator
 import random
 import struct
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +48,11 @@ from .errors import ConfigError
 
 __all__ = [
     "PARTITIONERS",
+    "ConsistentRandomPartitioner",
     "KeyPartitioner",
     "RoundRobinPartitioner",
     "StickyPartitioner",
+    "consistent_partition",
     "murmur2",
     "partition_for",
     "resolve_partitioner",
@@ -120,6 +139,17 @@ def partition_for(key: str | bytes, partitions: int) -> int:
     return to_positive(murmur2(_key_bytes(key))) % n
 
 
+def consistent_partition(key: str | bytes, partitions: int) -> int:
+    """The partition librdkafka's ``consistent`` partitioner gives this key: ``crc32(key) % partitions``.
+
+    ``rd_kafka_msg_partitioner_consistent`` computes ``rd_crc32(key, keylen) % partition_cnt``
+    with the standard reflected CRC-32 (the one ``zlib.crc32`` computes), as an unsigned
+    number. ``str`` keys are UTF-8 encoded first, as confluent-kafka does.
+    """
+    n = _check_partitions(partitions)
+    return zlib.crc32(_key_bytes(key)) % n
+
+
 class RoundRobinPartitioner:
     """Kafka's ``org.apache.kafka.clients.producer.RoundRobinPartitioner``.
 
@@ -201,6 +231,22 @@ class KeyPartitioner(StickyPartitioner):
         return partition_for(key, partitions)
 
 
+class ConsistentRandomPartitioner(StickyPartitioner):
+    """librdkafka's default partitioner, ``consistent_random``: CRC32 of the key; sticky for empty keys.
+
+    A key with at least one byte goes to :func:`consistent_partition`; a ``None`` or empty
+    key goes to the sticky partition, as ``rd_kafka_msg_partitioner`` does with the default
+    ``sticky.partitioning.linger.ms=10``.
+    """
+
+    name = "consistent_random"
+
+    def __call__(self, key: Any, partitions: int, topic: str | None = None) -> int:
+        if key is None or (isinstance(key, (str, bytes, bytearray, memoryview)) and len(key) == 0):
+            return self._sticky(partitions, topic)
+        return consistent_partition(key, partitions)
+
+
 class _Checked:
     """A learner's partitioner function, with every answer checked before it is used."""
 
@@ -221,22 +267,26 @@ class _Checked:
         return p
 
 
-PARTITIONERS = ("key", "default", "round_robin", "sticky")
-_ALLOWED = "one of 'key' (or 'default'), 'round_robin', 'sticky', or a function (key, partitions) -> int"
+PARTITIONERS = ("key", "default", "murmur2_random", "consistent_random", "round_robin", "sticky")
+_ALLOWED = ("one of 'key' (or 'default', or librdkafka's name 'murmur2_random'), 'consistent_random', "
+            "'round_robin', 'sticky', or a function (key, partitions) -> int")
 Partitioner = Callable[..., int]
 
 
 def resolve_partitioner(spec: str | Callable[[Any, int], int], rng: random.Random) -> Partitioner:
     """Turn a partitioner name or function into a partitioner.
 
-    ``"key"``/``"default"`` -> :class:`KeyPartitioner`, ``"round_robin"`` ->
+    ``"key"``/``"default"``/``"murmur2_random"`` -> :class:`KeyPartitioner`,
+    ``"consistent_random"`` -> :class:`ConsistentRandomPartitioner`, ``"round_robin"`` ->
     :class:`RoundRobinPartitioner`, ``"sticky"`` -> :class:`StickyPartitioner`. Any other
     callable ``(key, partitions) -> int`` is used as it is, but each answer is checked: if it
     is not an int from 0 to ``partitions - 1``, a :class:`ConfigError` names the function.
     """
     if isinstance(spec, str):
-        if spec in ("key", "default"):
+        if spec in ("key", "default", "murmur2_random"):
             return KeyPartitioner(rng)
+        if spec == "consistent_random":
+            return ConsistentRandomPartitioner(rng)
         if spec == "round_robin":
             return RoundRobinPartitioner()
         if spec == "sticky":

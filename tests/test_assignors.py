@@ -261,3 +261,21 @@ def test_unknown_assignor_lists_known_ones(bad):
     with pytest.raises(sk.ConfigError, match="assignor") as err:
         resolve_assignor(bad)
     assert "'range'" in str(err.value) and "'round_robin'" in str(err.value)
+
+
+@pytest.mark.realclient
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy,ours,members,topics", [
+    ("range", assign_range, 2, ["orders"]),
+    ("range", assign_range, 3, ["orders", "payments"]),
+    ("roundrobin", assign_round_robin, 3, ["orders", "payments"]),
+    ("roundrobin", assign_round_robin, 5, ["orders"]),
+])
+def test_assignors_give_what_librdkafkas_group_leader_gives(strategy, ours, members, topics):
+    # librdkafka's rdkafka_range_assignor.c and rdkafka_roundrobin_assignor.c follow the Java assignors;
+    # the member ids are the ones the mock cluster's coordinator handed out
+    from realclient import MOCK_PARTITIONS, group_assignments
+
+    theirs = group_assignments(strategy, members, topics)
+    expected = ours(list(theirs), {t: MOCK_PARTITIONS for t in topics})
+    assert theirs == expected

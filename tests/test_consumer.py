@@ -93,7 +93,7 @@ def test_more_consumers_than_partitions_leaves_some_idle():
     w, b = world_with_records(10, partitions=2)
     cs = [sk.Consumer(w, b, f"c{i}", "t", group="g", auto_offset_reset="earliest") for i in range(4)]
     w.run(until=1000)
-    assert sorted(len(c._assigned) for c in cs) == [0, 0, 1, 1]
+    assert sorted(len(c.assignment()) for c in cs) == [0, 0, 1, 1]
 
 
 def test_seek_to_beginning_replays_every_record():
@@ -200,3 +200,161 @@ def test_a_rebalance_waits_for_members_to_rejoin_so_joining_members_repeat_nothi
     assigns = t[t.event == "assign"]
     assert assigns.time.max() > 151  # the last generation formed only when c0 came back to poll
     assert not (t.event == "commit_failed").any()
+
+
+def closing(commit, *, how="close", at=505, handler=None):
+    """One consumer, 10 ms a record, auto commit every 1000 ms; closed, stopped or crashed at ``at`` ms."""
+    w, b = world_with_records(100)
+    c = sk.Consumer(w, b, "c", "t", handler, group="g", commit=commit, processing_time=10, max_poll_records=20,
+                    auto_commit_interval=1000, session_timeout=3000, auto_offset_reset="earliest")
+    if how == "crash":
+        c.crash_at(at)
+    else:
+        def later():
+            yield w.env.timeout(at)
+            getattr(c, how)()
+
+        w.env.process(later())
+    w.run(until=10_000)
+    t = w.trace.to_frame()
+    return t[t.event == "commit"], t[t.event == "leave"], t
+
+
+def test_close_commits_the_stored_offsets_and_leaves_at_once_as_librdkafka_does():
+    commits, leave, t = closing("auto")
+    # the batch in hand (records 40-59, done at 600 ms) is finished, then committed, then the member leaves
+    assert commits.offset.tolist() == [60] and commits.time.tolist() == [600]
+    assert leave.time.tolist() == [600] and "closed" in leave.detail.iloc[0]
+    assert not (t.event == "crash").any()
+
+
+def test_close_with_store_offsets_commits_what_the_handler_stored():
+    def store(record, ctx):
+        ctx.store_offsets(record)
+
+    commits, _, _ = closing("store_offsets", handler=store)
+    assert commits.offset.tolist() == [60]
+
+
+def test_close_of_the_java_client_commits_its_position():
+    commits, leave, _ = closing("auto_on_poll")
+    assert commits.offset.tolist() == [60] and leave.time.tolist() == [600]
+
+
+def test_a_crash_at_the_same_instant_commits_nothing_and_leaves_only_after_the_session_timeout():
+    commits, leave, _ = closing("auto", how="crash")
+    assert commits[commits.time < 505 + 3000].empty  # it restarts later and carries on
+    assert leave.time.tolist() == [505 + 3000]
+
+
+def test_stop_leaves_at_once_mid_record_and_commits_nothing():
+    commits, leave, t = closing("auto", how="stop")
+    assert commits.empty and leave.time.tolist() == [505]
+    assert t[t.event == "processed"].offset.max() == 49  # record 50 was abandoned half done
+
+
+def test_close_of_a_manual_policy_commits_nothing_more_than_it_did():
+    commits, leave, _ = closing("after_processing")
+    assert commits.offset.max() == 60 and (commits.time <= 600).all() and leave.time.tolist() == [600]
+
+
+def killed(kill_rate, seed=3, until=60_000):
+    """After-processing commits that take 30 ms, for 10 ms of work: kills strike the commits 3 times in 4."""
+    w, b = world_with_records(10_000, seed=seed)
+    sk.Consumer(w, b, "c", "t", group="g", commit="after_processing", processing_time=10, commit_latency=30,
+                session_timeout=5, restart_delay=5, auto_offset_reset="earliest", kill_rate=kill_rate)
+    w.run(until=until)
+    return w.trace.to_frame()
+
+
+def test_kills_strike_each_step_in_proportion_to_its_duration():
+    t = killed(kill_rate=5)
+    kills = t[t.event == "crash"].detail
+    during = kills.value_counts()
+    busy = during.get("kill:commit", 0) + during.get("kill:handler", 0)
+    assert busy > 150
+    assert 0.65 < during.get("kill:commit", 0) / busy < 0.85
+    assert kills.str.startswith("kill:").all()
+
+
+def test_kill_rate_is_kills_per_second_of_simulated_time():
+    t = killed(kill_rate=2, until=100_000)
+    # about 200 kills in 100 s; a kill that finds the consumer down (restarting) does nothing
+    assert 150 < (t.event == "crash").sum() < 230
+
+
+def test_one_seed_one_history_with_kills():
+    a, b = killed(kill_rate=5, until=5000), killed(kill_rate=5, until=5000)
+    assert a.equals(b)
+    assert not a.equals(killed(kill_rate=5, seed=4, until=5000))
+
+
+@pytest.mark.parametrize("value", [-1, float("nan"), float("inf"), "often", True])
+def test_a_bad_kill_rate_is_a_config_error(value):
+    w, b = world_with_records(1)
+    with pytest.raises(sk.ConfigError, match="kill_rate"):
+        sk.Consumer(w, b, "c", "t", kill_rate=value)
+
+
+def test_client_defaults_come_from_the_clients_table_unless_given():
+    w, b = world_with_records(1)
+    java = sk.Consumer(w, b, "java", "t", group="g1", client="java")
+    rdkafka = sk.Consumer(w, b, "rdkafka", "t", group="g2", client="librdkafka")
+    plain = sk.Consumer(w, b, "plain", "t", group="g3")
+    given = sk.Consumer(w, b, "given", "t", group="g4", client="librdkafka", commit="after_processing",
+                        max_poll_records=50)
+    assert (java.commit_policy, java.max_poll_records) == ("auto_on_poll", 500)
+    assert (rdkafka.commit_policy, rdkafka.max_poll_records) == ("auto", 1)
+    assert (plain.commit_policy, plain.max_poll_records, plain.auto_commit_interval) == ("auto", 500, 5000)
+    assert (given.commit_policy, given.max_poll_records) == ("after_processing", 50)
+    with pytest.raises(sk.ConfigError, match="client"):
+        sk.Consumer(w, b, "bad", "t", client="kafka-python")
+
+
+def slow_member(max_poll_interval, *, commit="after_processing"):
+    """Two members on two partitions; c0 takes 3000 ms over record 5 of its partition."""
+    w, b = world_with_records(40, partitions=2, at=10)
+
+    def handler(record, ctx):
+        if record.partition == 0 and record.offset == 5:
+            yield ctx.env.timeout(3000)
+
+    common = dict(group="g", commit=commit, processing_time=10, auto_offset_reset="earliest",
+                  max_poll_records=10, max_poll_interval=max_poll_interval)
+    sk.Consumer(w, b, "c0", "t", handler, **common)
+    sk.Consumer(w, b, "c1", "t", **common)
+    w.run(until=20_000)
+    return w.trace.to_frame()
+
+
+def test_a_member_that_polls_too_late_is_evicted_and_its_work_delivered_again_while_it_finishes():
+    t = slow_member(1000)
+    evicted = t[(t.event == "leave") & t.detail.str.contains("max_poll_interval")]
+    assert len(evicted) == 1 and evicted.detail.iloc[0].startswith("c0.1")
+    # c0 polled last at 10 ms and handed over its batch: it is evicted 1000 ms later
+    assert evicted.time.iloc[0] == pytest.approx(1010)
+    slow_done = t[(t.event == "processed") & (t.component == "c0") & (t.offset == 5) & (t.partition == 0)]
+    taken = t[(t.event == "process") & (t.component == "c1") & (t.partition == 0)]
+    # c1 reads partition 0 again from c0's last commit while the zombie is still inside record 5
+    assert taken.time.min() < slow_done.time.iloc[0]
+    assert taken.offset.min() == 5
+    # the zombie's commit after record 5 is refused: the generation it belongs to is gone
+    refused = t[(t.event == "commit_failed") & (t.component == "c0")]
+    assert len(refused) >= 1 and (refused.detail == "rebalanced: generation is stale").all()
+    assert sk.checks.duplicates(t).count >= 1 and sk.checks.lost(t).count == 0
+    # and c0 comes back as a new member at its next poll
+    assert (t[(t.event == "join")].detail == "c0.2").any()
+
+
+def test_without_max_poll_interval_a_slow_member_keeps_its_partitions():
+    t = slow_member(None)
+    assert not (t.event == "leave").any() and sk.checks.duplicates(t).count == 0
+
+
+def test_both_clients_default_to_kafkas_five_minute_max_poll_interval():
+    w, b = world_with_records(1)
+    assert sk.Consumer(w, b, "j", "t", client="java").max_poll_interval == 300_000
+    assert sk.Consumer(w, b, "r", "t", client="librdkafka").max_poll_interval == 300_000
+    assert sk.Consumer(w, b, "s", "t").max_poll_interval is None
+    with pytest.raises(sk.ConfigError, match="max_poll_interval"):
+        sk.Consumer(w, b, "bad", "t", max_poll_interval=0)

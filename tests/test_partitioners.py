@@ -23,6 +23,7 @@ from simkit.partitioners import (
     KeyPartitioner,
     RoundRobinPartitioner,
     StickyPartitioner,
+    consistent_partition,
     murmur2,
     partition_for,
     resolve_partitioner,
@@ -350,3 +351,65 @@ def test_custom_lambda_is_named_in_the_error():
     p = resolve_partitioner(lambda key, n: n, random.Random(0))
     with pytest.raises(sk.ConfigError, match="partitioner <lambda>"):
         p("k", 3)
+
+
+# -- librdkafka's consistent_random, and both partitioners checked against the real client -----------
+
+def test_consistent_partition_is_crc32_of_the_key_bytes():
+    # CRC-32 check value of the ASCII digits 1..9 is 0xCBF43926 (the catalogue value of CRC-32/ISO-HDLC)
+    assert consistent_partition(b"123456789", 2**31) == 0xCBF43926 % 2**31
+    assert consistent_partition("123456789", 7) == 0xCBF43926 % 7
+    assert consistent_partition("é", 100) == consistent_partition("é".encode("utf-8"), 100)
+
+
+def test_consistent_random_puts_empty_and_missing_keys_on_the_sticky_partition():
+    p = resolve_partitioner("consistent_random", random.Random(3))
+    sticky = p(None, 6)
+    assert p(b"", 6) == p("", 6) == sticky  # librdkafka: empty keys are treated as no key
+    p.new_batch()
+    assert p(None, 6) != sticky
+    assert p(b"k", 6) == consistent_partition(b"k", 6)
+
+
+def test_murmur2_random_is_the_java_placement_and_hashes_an_empty_key():
+    p = resolve_partitioner("murmur2_random", random.Random(3))
+    assert p(b"", 6) == partition_for(b"", 6)
+    assert p("user-1", 12) == partition_for("user-1", 12)
+
+
+def generated_keys(n=3000, seed=11):
+    """ASCII, non-ASCII and binary keys of 1 to 40 bytes, as bytes."""
+    rng = random.Random(seed)
+    keys = []
+    for i in range(n):
+        kind = i % 3
+        if kind == 0:
+            keys.append(f"user-{rng.randrange(10**9)}".encode())
+        elif kind == 1:
+            keys.append("".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0xA0, 0x3000)]))
+                                for _ in range(rng.randrange(1, 12))).encode("utf-8"))
+        else:
+            keys.append(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40))))
+    return keys
+
+
+@pytest.mark.realclient
+@pytest.mark.parametrize("name,ours", [("consistent_random", consistent_partition), ("murmur2_random", partition_for)])
+def test_partitioners_choose_what_librdkafka_chooses_on_thousands_of_keys(name, ours):
+    from realclient import MOCK_PARTITIONS, partitions_chosen
+
+    keys = generated_keys()
+    chosen = partitions_chosen(name, keys)
+    assert len(chosen) == len(set(keys))
+    mismatched = [k for k in keys if chosen[k] != ours(k, MOCK_PARTITIONS)]
+    assert mismatched == []
+
+
+@pytest.mark.realclient
+def test_confluent_kafkas_default_partitioner_disagrees_with_the_java_one():
+    from realclient import MOCK_PARTITIONS, partitions_chosen
+
+    keys = generated_keys(600, seed=5)
+    chosen = partitions_chosen("consistent_random", keys)
+    java = sum(chosen[k] == partition_for(k, MOCK_PARTITIONS) for k in keys)
+    assert java < 0.4 * len(keys)  # by chance about one in four agree, as with any two hashes

@@ -1,0 +1,127 @@
+"""Commit policies as classes: one class per policy, a registry of names, and room for a new one."""
+
+import pytest
+
+import simkit as sk
+from simkit.commit_policies import COMMIT_POLICIES, POLICIES, CommitPolicy, resolve_policy
+from simkit.consumer import handler_arity
+
+
+def test_every_policy_name_maps_to_the_class_that_carries_that_name():
+    assert COMMIT_POLICIES == tuple(POLICIES) == sk.COMMIT_POLICIES
+    for name, cls in POLICIES.items():
+        assert issubclass(cls, CommitPolicy) and cls.name == name
+        assert resolve_policy(name) is cls
+
+
+def test_an_unknown_policy_is_a_config_error_that_lists_the_names():
+    with pytest.raises(sk.ConfigError) as err:
+        resolve_policy("sometimes")
+    assert all(name in str(err.value) for name in COMMIT_POLICIES)
+    with pytest.raises(sk.ConfigError):
+        resolve_policy(CommitPolicy)  # the base class commits nothing: not a policy of its own
+
+
+class CommitEveryTenth(CommitPolicy):
+    """A learner's own policy: commit synchronously after every tenth record handled."""
+
+    name = "every_tenth"
+
+    def __init__(self, consumer):
+        super().__init__(consumer)
+        self.count = 0
+
+    def processed(self, record):
+        self.count += 1
+        if self.count % 10:
+            return super().processed(record)
+        return self.consumer.commit({(record.topic, record.partition): record.offset + 1})
+
+
+def test_a_new_policy_is_a_new_class_passed_as_commit():
+    w = sk.World(seed=1)
+    b = sk.Broker(w)
+    b.create_topic("t", 1)
+    p = sk.Producer(w, b)
+    for i in range(35):
+        p.send("t", msg_id=i)
+    c = sk.Consumer(w, b, "c", "t", commit=CommitEveryTenth, auto_offset_reset="earliest")
+    w.run(until=1000)
+    t = w.trace.to_frame()
+    assert c.commit_policy == "every_tenth"
+    assert t[t.event == "commit"].offset.tolist() == [10, 20, 30]
+
+
+def test_handler_arity_tells_one_argument_handlers_from_two():
+    assert handler_arity(lambda record: None) == 1
+    assert handler_arity(lambda record, ctx: None) == 2
+    assert handler_arity(print) == 2  # *args
+    with pytest.raises(sk.ConfigError, match="handler"):
+        handler_arity(lambda: None)
+
+
+def one_partition(n=100, seed=1):
+    w = sk.World(seed=seed)
+    b = sk.Broker(w)
+    b.create_topic("t", 1)
+    p = sk.Producer(w, b)
+    for i in range(n):
+        p.send("t", msg_id=i)
+    return w, b
+
+
+def storing(record, ctx):
+    ctx.record("side_effect", record)
+    ctx.store_offsets(record)
+
+
+def crash_mid_batch(commit, handler):
+    """10 ms a record, auto commit every 100 ms, one crash at 255 ms while the batch is half done."""
+    w, b = one_partition()
+    c = sk.Consumer(w, b, "c", "t", handler, commit=commit, processing_time=10, auto_commit_interval=100,
+                    max_poll_records=50, auto_offset_reset="earliest", session_timeout=50, restart_delay=10)
+    c.crash_at(255)
+    w.run(until=5000)
+    t = w.trace.to_frame()
+    return sk.checks.lost(t, delivered="side_effect"), sk.checks.duplicates(t, "side_effect"), t
+
+
+def test_store_offsets_loses_nothing_where_auto_loses_what_the_timer_committed_early():
+    def effect(record, ctx):
+        ctx.record("side_effect", record)
+
+    lost, dup, _ = crash_mid_batch("auto", effect)
+    assert lost.count > 0
+    # the batch of 50 was stored at hand-over and committed at 100 and 200 ms; 25 were done at 255 ms
+    assert lost.count == 50 - 25
+    lost, dup, t = crash_mid_batch("store_offsets", storing)
+    assert lost.count == 0
+    # what was done after the last timer commit before the crash comes again, and nothing else
+    committed = t[(t.event == "commit") & (t.time < 255)].offset.max()
+    assert 0 < dup.count == 25 - committed
+    assert (t.event == "store_offset").sum() >= 100
+
+
+def test_store_offsets_commits_only_what_the_application_stored():
+    w, b = one_partition(10)
+
+    def store_the_even_ones(record, ctx):
+        if record.offset % 2 == 0:
+            ctx.store_offsets(record)
+
+    sk.Consumer(w, b, "c", "t", store_the_even_ones, commit="store_offsets", auto_commit_interval=100,
+                auto_offset_reset="earliest")
+    w.run(until=1000)
+    t = w.trace.to_frame()
+    assert t[t.event == "commit"].offset.tolist() == [9]  # after offset 8, the last one stored
+
+
+def test_storing_offsets_under_an_automatic_store_policy_is_a_config_error():
+    w, b = one_partition(1)
+    c = sk.Consumer(w, b, "c", "t", commit="auto", auto_offset_reset="earliest")
+    w.run(until=10)
+    rec = b.log_of("t", 0).records[0]
+    with pytest.raises(sk.ConfigError, match="store_offsets"):
+        c.store_offsets(rec)
+    with pytest.raises(sk.ConfigError, match="store_offsets"):
+        c.store_offsets(rec, offsets={("t", 0): 1})
