@@ -13,5 +13,6 @@ the processes were doing when it struck. Compare designs over several runs.
 
 from .consume import consume
 from .mock import MockCluster, library_path
+from .publish import publish
 
-__all__ = ["MockCluster", "consume", "library_path"]
+__all__ = ["MockCluster", "consume", "library_path", "publish"]

@@ -67,6 +67,7 @@ class LiveRun:
         self._cleanups: list[Any] = []
         self._files: list[str] = []
         self._incarnations: dict[str, int] = {}
+        self.closing = False
 
     # -- life cycle ----------------------------------------------------------------------------
     def __enter__(self) -> "LiveRun":
@@ -82,6 +83,7 @@ class LiveRun:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.closing = True  # supervisors in other threads stop restarting children
         for child in self.children:
             child.kill()
         for cleanup in reversed(self._cleanups):
@@ -180,6 +182,45 @@ class LiveRun:
             c.close()
 
     # -- children ------------------------------------------------------------------------------
+    def supervise(self, start: Any, component: str, kill_rate: float, max_time: float, caught_up: Any,
+                      every: float = 250) -> bool:
+        """Keep one child of ``component`` running until ``caught_up()`` and it is idle; True if so.
+
+        A child that crashed at a point (it wrote its own ``crash`` row) is restarted at
+        once, with a ``restart`` row; so is one this loop SIGKILLed at the instants drawn
+        from the stream ``<component>/kills`` (``kill_rate`` a second), with a ``crash`` row
+        whose detail is ``"time"``. A child that fails in any other way stops the run with
+        its stderr. ``max_time`` ms after the run began it gives up and returns False.
+        """
+        rng = self.world.rng(f"{component}/kills")
+
+        def next_kill() -> float:
+            return self.now() + rng.expovariate(kill_rate / 1000.0) if kill_rate > 0 else float("inf")
+
+        child = start()
+        kill_at = next_kill()
+        checked = 0.0
+        try:
+            while self.now() < max_time and not self.closing:
+                if not child.alive:
+                    code = child.proc.returncode
+                    if code not in (CRASH_EXIT, -9):
+                        raise RuntimeError(f"{component} failed (exit {code}):\n{child.failure()}")
+                    self.record(component, "restart")
+                    child = start()
+                elif self.now() >= kill_at:
+                    child.kill()
+                    self.record(component, "crash", detail="time")
+                    kill_at = next_kill()
+                elif self.now() - checked >= every:
+                    checked = self.now()
+                    if self.status(component) == "idle" and caught_up():
+                        return True
+                time.sleep(0.01)
+            return False
+        finally:
+            child.stop()
+
     def crash_plan(self, stream: str, rate: float, points: tuple[str, ...]) -> tuple[int | None, str | None]:
         """Where the next incarnation of a child dies: after how many items, at which point.
 

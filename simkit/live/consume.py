@@ -36,7 +36,6 @@ is read back and the checkers read the trace, as for the simulator.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .. import checks
@@ -44,7 +43,7 @@ from ..faults import check_rate
 from ..results import Report, RunResult
 from ..scenarios._common import check_choice, check_count, check_positive, latency_fields
 from ..world import check_seed
-from ._run import CRASH_EXIT, Child, LiveRun, check_bootstrap, crash_fields
+from ._run import Child, LiveRun, check_bootstrap, crash_fields
 
 __all__ = ["DESIGNS", "POINTS", "consume"]
 
@@ -116,8 +115,8 @@ def consume(
                              processing_time=processing_time, max_poll_records=max_poll_records,
                              effect="side_effect", crash_after=after, crash_point=point)
 
-        drained = supervise(run, start, "consumer-0", kill_rate, max_time,
-                            lambda: all(v == 0 for v in run.committed(group, topic, partitions).values()))
+        drained = run.supervise(start, "consumer-0", kill_rate, max_time,
+                                lambda: all(v == 0 for v in run.committed(group, topic, partitions).values()))
         run.read_back(topic, partitions)
         world_trace = run.collect()
 
@@ -154,43 +153,3 @@ def produce(run: LiveRun, topic: str, messages: int) -> None:
     left = producer.flush(30)
     if left:
         raise RuntimeError(f"the cluster at {run.bootstrap_servers} did not acknowledge {left} records in 30 s")
-
-
-def supervise(run: LiveRun, start: Any, component: str, kill_rate: float, max_time: float, caught_up: Any,
-              every: float = 250) -> bool:
-    """Keep one child of ``component`` running until ``caught_up()`` and it is idle; True if so.
-
-    A child that crashed at a point (it wrote its own ``crash`` row) is restarted at
-    once, with a ``restart`` row; so is one this loop SIGKILLed at the instants drawn
-    from the stream ``<component>/kills`` (``kill_rate`` a second), with a ``crash`` row
-    whose detail is ``"time"``. A child that fails in any other way stops the run with
-    its stderr. ``max_time`` ms after the run began it gives up and returns False.
-    """
-    rng = run.world.rng(f"{component}/kills")
-
-    def next_kill() -> float:
-        return run.now() + rng.expovariate(kill_rate / 1000.0) if kill_rate > 0 else float("inf")
-
-    child = start()
-    kill_at = next_kill()
-    checked = 0.0
-    try:
-        while run.now() < max_time:
-            if not child.alive:
-                code = child.proc.returncode
-                if code not in (CRASH_EXIT, -9):
-                    raise RuntimeError(f"{component} failed (exit {code}):\n{child.failure()}")
-                run.record(component, "restart")
-                child = start()
-            elif run.now() >= kill_at:
-                child.kill()
-                run.record(component, "crash", detail="time")
-                kill_at = next_kill()
-            elif run.now() - checked >= every:
-                checked = run.now()
-                if run.status(component) == "idle" and caught_up():
-                    return True
-            time.sleep(0.01)
-        return False
-    finally:
-        child.stop()
