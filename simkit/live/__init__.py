@@ -13,6 +13,7 @@ the processes were doing when it struck. Compare designs over several runs.
 
 from .consume import consume
 from .mock import MockCluster, library_path
+from .ordering import ordering
 from .publish import publish
 
-__all__ = ["MockCluster", "consume", "library_path", "publish"]
+__all__ = ["MockCluster", "consume", "library_path", "ordering", "publish"]

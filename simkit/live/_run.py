@@ -49,15 +49,17 @@ class LiveRun:
     """The parts of one live run; use as ``with LiveRun("consume", seed) as run:``.
 
     * ``bootstrap_servers``: a real cluster to use; ``None`` starts a :class:`MockCluster`.
+    * ``rebalance_delay``: the mock cluster's wait (ms) for more members before a new group's first assignment.
     * ``prefix``: the run-specific prefix of every topic, group and table it creates.
     """
 
-    def __init__(self, scenario: str, seed: int, bootstrap_servers: str | None = None):
+    def __init__(self, scenario: str, seed: int, bootstrap_servers: str | None = None, rebalance_delay: int = 0):
         self.scenario = scenario
         self.world = World(seed)  # only for its named random streams: the crash plans
         self.external = bootstrap_servers
         self.prefix = f"simkit_{scenario}_{uuid.uuid4().hex[:8]}"
         self.cluster: MockCluster | None = None
+        self.rebalance_delay = rebalance_delay
         self.bootstrap_servers = bootstrap_servers or ""
         self.folder = ""
         self.t0 = 0.0
@@ -74,7 +76,7 @@ class LiveRun:
         self.folder = tempfile.mkdtemp(prefix=f"{self.prefix}-")
         try:
             if self.external is None:
-                self.cluster = MockCluster().start()
+                self.cluster = MockCluster(rebalance_delay=self.rebalance_delay).start()
                 self.bootstrap_servers = self.cluster.bootstrap_servers
         except BaseException:
             shutil.rmtree(self.folder, ignore_errors=True)
