@@ -90,6 +90,12 @@ def publish(
     if database is not None and (not isinstance(database, str) or not database.strip()):
         raise ConfigError("database", database, "None (SQLite in a temporary folder), a SQLite path or a "
                                                 "PostgreSQL DSN such as 'postgresql://user@host/db'")
+    if database is not None and is_dsn(database):
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError("database", database, "a SQLite path, or a PostgreSQL DSN once psycopg is "
+                                                    "installed (pip install 'simkit[postgres]')") from None
     bootstrap_servers = check_bootstrap(bootstrap_servers)
     params: dict[str, Any] = dict(
         design=design, messages=messages, crash_rate=crash_rate, kill_rate=kill_rate,
