@@ -11,9 +11,12 @@ A live run is one history, not a seed's: the seed chooses the crash plan, not wh
 the processes were doing when it struck. Compare designs over several runs.
 """
 
+from .compare import side_by_side, simulator_design
 from .consume import consume
 from .mock import MockCluster, library_path
 from .ordering import ordering
 from .publish import publish
 
-__all__ = ["MockCluster", "consume", "library_path", "ordering", "publish"]
+__all__ = [
+    "MockCluster", "consume", "library_path", "ordering", "publish", "side_by_side", "simulator_design",
+]
