@@ -5,7 +5,7 @@ in it, run it, and read the trace; or run a ready lesson from :mod:`simkit.scena
 Time is in milliseconds everywhere.
 """
 
-from . import checks, controls, grading, plots, scenarios
+from . import checks, controls, grading, live, plots, scenarios
 from .assignors import assign_range, assign_round_robin
 from .broker import Broker, PartitionLog, Record
 from .checks import Check
@@ -108,6 +108,7 @@ __all__ = [
     "exponential",
     "grading",
     "interact",
+    "live",
     "lognormal",
     "murmur2",
     "partition_for",

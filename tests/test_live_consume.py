@@ -1,0 +1,107 @@
+"""simkit.live.consume: commit policies on a real librdkafka consumer that really dies."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psutil
+import pytest
+
+import simkit as sk
+from simkit.live import consume
+
+pytestmark = pytest.mark.live
+
+RUN = dict(messages=150, crash_rate=0.05, seed=3)
+
+
+@pytest.fixture(scope="module")
+def auto():
+    return consume("auto", **RUN)
+
+
+def test_live_trace_has_the_simulators_columns_and_the_checkers_read_it(auto):
+    assert tuple(auto.trace.columns) == sk.COLUMNS
+    assert set(auto.trace["event"]) >= {"send", "append", "fetch", "process", "side_effect", "commit", "crash"}
+    assert auto.report.lost == sk.checks.lost(auto.trace, delivered="side_effect").count
+    assert auto.report.produced == 150
+    assert auto.trace.loc[auto.trace["event"] == "append", "msg_id"].nunique() == 150
+
+
+def test_report_says_how_many_crashes_struck_where(auto):
+    r = auto.report
+    assert r.crashes >= 1
+    assert r.crashes == r.crashes_before_process + r.crashes_after_process + r.crashes_time
+    crash_rows = auto.trace[auto.trace["event"] == "crash"]
+    assert int((crash_rows["detail"] == "before_process").sum()) == r.crashes_before_process
+
+
+def test_auto_commit_loses_records_the_timer_committed_before_a_crash(auto):
+    assert auto.report.lost > 0
+    # the mechanism: each lost record's offset was committed while it had not been handled
+    trace = auto.trace
+    lost = set(trace.loc[trace["event"] == "send", "msg_id"]) - set(trace.loc[trace["event"] == "side_effect", "msg_id"])
+    appended = trace[trace["event"] == "append"].set_index("msg_id")["offset"]
+    top_commit = trace.loc[trace["event"] == "commit", "offset"].max()
+    assert all(appended[m] < top_commit for m in lost)
+
+
+def test_after_processing_loses_nothing_and_repeats_at_most_one_record_per_crash():
+    result = consume("after_processing", **RUN)
+    assert result.report.crashes >= 1
+    assert result.report.lost == 0
+    assert result.report.extra_executions <= result.report.crashes
+
+
+def test_store_offsets_after_the_work_loses_nothing():
+    result = consume("store_offsets", **RUN)
+    assert result.report.crashes >= 1
+    assert result.report.lost == 0
+    assert result.report.drained == 1
+
+
+def test_committing_before_processing_never_repeats_a_record():
+    result = consume("before_processing", **RUN)
+    assert result.report.crashes >= 1
+    assert result.report.duplicates == 0
+    assert result.report.lost > 0
+
+
+def test_sigkills_at_random_instants_are_counted_as_crashes_in_time():
+    result = consume("after_processing", messages=100, crash_rate=0.0, kill_rate=1.0, seed=5)
+    assert result.report.crashes_time >= 1
+    assert result.report.crashes == result.report.crashes_time
+    assert result.report.lost == 0
+
+
+@pytest.mark.parametrize("param, value", [
+    ("design", "sometimes"), ("crash_rate", 2), ("messages", 0), ("kill_rate", -1),
+    ("bootstrap_servers", ""), ("seed", 1.5),
+])
+def test_bad_parameters_raise_config_error_naming_them(param, value):
+    kwargs = {"design": "auto", param: value}
+    design = kwargs.pop("design")
+    with pytest.raises(sk.ConfigError) as info:
+        consume(design, **kwargs)
+    assert info.value.param == param
+
+
+def test_ctrl_c_stops_every_child_and_removes_the_run_folder(tmp_path):
+    script = "import simkit.live as L\nL.consume('after_processing', messages=100000, crash_rate=0.0)\n"
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    lab = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+    parent = psutil.Process(lab.pid)
+    deadline = time.time() + 60
+    while not parent.children() and time.time() < deadline:
+        time.sleep(0.2)
+    children = parent.children(recursive=True)
+    assert children, "the lab started no child process"
+    time.sleep(1)
+    lab.send_signal(signal.SIGINT)
+    _, err = lab.communicate(timeout=60)
+    assert b"KeyboardInterrupt" in err
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive
+    assert list(tmp_path.iterdir()) == []
