@@ -55,7 +55,7 @@ def test_the_guide_has_a_section_for_every_lesson():
         assert re.search(rf"^## {number} ·", text, re.MULTILINE), f"FACILITATOR.md has no section for lesson {number}"
 
 
-@pytest.mark.parametrize("expression", checks())
+@pytest.mark.parametrize("expression", list(checks()))
 def test_each_stated_number_holds(expression):
     namespace = {"sk": sk, "S": CachedScenarios(), "C": sk.compare}
     assert eval(expression, namespace), f"the guide's claim no longer holds: {expression}"
