@@ -194,8 +194,10 @@ plt.show()
 dead.trace[dead.trace.event.isin(["alert", "resolved"])]
 
 # %% [markdown]
-# Age is usually the better alarm. Lag depends on traffic: 50 waiting rows is normal at a busy hour and a
-# disaster at night. Age measures how late the system is, whatever the traffic.
+# Here both alarms fire within moments of each other, because traffic is steady. They part ways when it is
+# not: lag depends on traffic (50 waiting rows is normal at a busy hour and a disaster at night), while age
+# measures how late the system is, whatever the traffic. At a quiet hour a dead relay keeps lag under any
+# sensible threshold for a long time, and only age goes off.
 #
 # The same two numbers also tell you when the *broker* is down. While the broker is unavailable, the outbox
 # service keeps answering in a few milliseconds and the backlog drains once the broker returns. The dual-write
