@@ -276,6 +276,10 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
     "send": ("outbox_read", "request", "republish"),
     "db_commit": ("request",),
     "outbox_read": ("db_commit",),
+    # a request's own code path: the service crashed, or answered, after its last step
+    "crash": ("db_commit", "append", "db_rejected", "send"),
+    "request_failed": ("crash", "send_failed", "db_rejected"),
+    "responded": ("db_commit", "append"),
 }#: Rows that start something new: never joined to an earlier row of another lane.
 ORIGINS = ("request", "republish")
 _DELIVERY_ENDS = ("processed", "crash", "handler_error", "dead_lettered")
