@@ -55,3 +55,9 @@ def test_notebook_benchmark_times_every_control(tmp_path):
     assert 0 < row["redraw_median_s"] <= row["redraw_max_s"] < 30
     assert 0 < row["run_seconds"] < 120
     assert row["baseline_figure_s"] > 0 and row["redraw_max_x_baseline"] > 0
+
+
+def test_sweep_benchmark_times_a_pool_against_a_loop_with_identical_rows():
+    out = _load(BENCHMARKS / "sweep.py").main(["--quick"])
+    assert out["identical"]["rows"] == 1.0
+    assert all(out[name]["speedup"] > 0 for name in ("publish, 3 designs", "throughput", "cpu ceiling"))
