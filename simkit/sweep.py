@@ -134,8 +134,12 @@ def _map(executor: Executor | None, jobs: list[tuple[Any, ...]], progress: bool,
                 if bar is not None:
                     bar.update(1)
         else:
-            size = chunksize or max(1, len(jobs) // (CHUNKS_PER_WORKER * _workers(executor)))
-            chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+            if chunksize:
+                chunks = [jobs[i:i + chunksize] for i in range(0, len(jobs), chunksize)]
+            else:  # a multiple of the workers, as even as can be, so that they all finish together
+                k = min(len(jobs), CHUNKS_PER_WORKER * _workers(executor))
+                bounds = [len(jobs) * i // k for i in range(k + 1)]
+                chunks = [jobs[a:b] for a, b in zip(bounds, bounds[1:])]
             futures = {executor.submit(_run_chunk, chunk): k for k, chunk in enumerate(chunks)}
             done: list[list[dict[str, Any]]] = [[] for _ in chunks]
             for future in as_completed(futures):
