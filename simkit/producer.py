@@ -82,12 +82,13 @@ class Delivery(simpy.Event):
 class _Batch:
     __slots__ = ("tp", "records", "notify", "waiting", "seq", "epoch", "attempts", "ready_at", "open", "created")
 
-    def __init__(self, tp: tuple[str, int], created: float = 0.0):
+    def __init__(self, tp: tuple[str, int], created: float, record: tuple[Any, Any, Any, float],
+                 notify: OnDelivery | None):
         self.tp = tp
         self.created = created
-        self.records: list[tuple[Any, Any, Any, float]] = []
-        self.notify: list[OnDelivery | None] = []  # one per record: who to tell, if anybody
-        self.waiting = False  # somebody waits on at least one record
+        self.records = [record]  # (key, value, msg_id, timestamp)
+        self.notify = [notify]  # one per record: who to tell, if anybody
+        self.waiting = notify is not None  # somebody waits on at least one record
         self.seq: int | None = None
         self.epoch = 0
         self.attempts = 0
@@ -249,11 +250,8 @@ class Producer:
         if not self._waiting and self._in_flight < self.max_in_flight and not self._draining:
             # nothing queued and room in flight: the sender takes the new batch at once, as
             # Kafka's Sender does with linger.ms=0, without it visiting the queues
-            batch = _Batch(tp, now)
+            batch = _Batch(tp, now, (key, value, msg_id, now), notify)
             batch.open = False
-            batch.records.append((key, value, msg_id, now))
-            batch.notify.append(notify)
-            batch.waiting = notify is not None
             self._draining = True
             try:
                 self._send_batch(batch)
@@ -266,15 +264,14 @@ class Producer:
             return
         if queue and queue[-1].open and len(queue[-1].records) < self.batch_size:
             batch = queue[-1]
+            batch.records.append((key, value, msg_id, now))
+            batch.notify.append(notify)
+            if notify is not None:
+                batch.waiting = True
         else:
             if not queue:
                 self._waiting[tp] = queue
-            batch = _Batch(tp, now)
-            queue.append(batch)
-        batch.records.append((key, value, msg_id, now))
-        batch.notify.append(notify)
-        if notify is not None:
-            batch.waiting = True
+            queue.append(_Batch(tp, now, (key, value, msg_id, now), notify))
         if not self._draining:
             self._drain()
 
