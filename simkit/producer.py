@@ -166,6 +166,8 @@ class Producer:
         self.partitioner = resolve_partitioner(partitioner, world.rng(f"{name}/partitioner"))
         self.link_out = Link(world, f"{name}->{broker.name}", latency)
         self.link_in = Link(world, f"{broker.name}->{name}", latency)
+        # asked once: an instant link with no cut skips drawing a delay for every request
+        self._instant_out, self._instant_in = self.link_out.latency.is_zero, self.link_in.latency.is_zero
         # every partition's queue of batches, and the queues that hold any, so that the sender
         # finds work without looking at every partition; it visits them in first-use order
         self._queues: dict[tuple[str, int], list[_Batch]] = {}
@@ -335,7 +337,7 @@ class Producer:
             self._next_seq[(self._epoch, *tp)] = batch.seq + len(batch.records)
         batch.attempts += 1
         link = self.link_out
-        d = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
+        d = 0.0 if self._instant_out and not link._cuts else link.delay()
         if self.acks == 0:
             self._notify(batch, None, -1)
             if d is not None:
@@ -381,7 +383,7 @@ class Producer:
             return
         now = self.world.env.now
         link = self.link_in
-        back = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
+        back = 0.0 if self._instant_in and not link._cuts else link.delay()
         if back is None or now + back - sent > self.request_timeout:
             # never negative: the request arrived before its timeout (see _send_batch)
             self._later(max(0.0, sent + self.request_timeout - now), self._on_answer, batch, self._timeout())
