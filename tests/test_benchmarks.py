@@ -31,7 +31,8 @@ def test_scaling_benchmark_gives_a_cost_per_message_for_every_size_and_partition
     out = _load(BENCHMARKS / "scaling.py").main(["--quick"])
     assert [r["messages"] for r in out["messages"]] == [500, 2_000]
     assert [r["partitions"] for r in out["partitions"]] == [1, 4]
-    assert all(r["us_per_message"] > 0 for r in out["messages"] + out["partitions"])
+    assert [r["partitions"] for r in out["loaded_partitions"]] == [1, 4]
+    assert all(r["us_per_message"] > 0 for r in out["messages"] + out["partitions"] + out["loaded_partitions"])
     assert out["partitions"][0]["x_one_partition"] == 1.0
 
 
