@@ -168,7 +168,8 @@ class IdColumn:
         if not self.ints:
             return self._data[i]
         if isinstance(i, slice):
-            return [None if v == NO_ID else v for v in self._data[i]]
+            out = self._data[i].tolist()
+            return [None if v == NO_ID else v for v in out] if NO_ID in out else out
         v = self._data[i]
         return None if v == NO_ID else v
 
