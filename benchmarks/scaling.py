@@ -11,7 +11,10 @@ in CPU seconds of this process, and give the cost per message in microseconds:
   steps: the per-message cost should not grow with the partition count (nothing may look
   at every partition for every record).
   ``x_one_partition`` is each row's cost per message over the 1-partition row's, the
-  median over interleaved rounds of the ratio within a round.
+  median over interleaved rounds of the ratio within a round;
+* the same partition counts with M/M/1-like consumers (mu = 1 per ms) at the same load on
+  each partition (0.9 x partitions per ms): here part of the growth is the model's own,
+  since the more regular arrivals of a partition make its consumer poll once per record.
 
     python benchmarks/scaling.py                 # 10k/100k/1M and 1/4/16/64 partitions at 100k, 3 rounds
     python benchmarks/scaling.py --quick         # a smoke run for the test suite
@@ -30,11 +33,14 @@ LAM, MU = 0.9, 1.0
 FAST = 1000.0  # a consumer that handles a record in 1 us on average
 
 
-def cost_us(messages: int, partitions: int = 0, seed: int = 1) -> float:
+def cost_us(messages: int, partitions: int = 0, seed: int = 1, loaded: bool = False) -> float:
     """CPU microseconds per message of one whole ``throughput`` call: the M/M/1 queue, or
-    ``partitions`` partitions with near-instant consumers (see the module docs)."""
+    ``partitions`` partitions with near-instant consumers, or ``loaded`` ones (see the module docs)."""
     t0 = time.process_time()
-    if partitions:
+    if loaded:
+        r = sk.scenarios.throughput(LAM * partitions, MU, partitions=partitions, consumers=partitions,
+                                    messages=messages, seed=seed)
+    elif partitions:
         r = sk.scenarios.throughput(LAM, FAST, partitions=partitions, consumers=partitions, messages=messages,
                                     seed=seed)
     else:
@@ -60,6 +66,8 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, float]]]:
     by_size: dict[int, list[float]] = {n: [] for n in sizes}
     by_parts: dict[int, list[float]] = {p: [] for p in counts}
     ratios: dict[int, list[float]] = {p: [] for p in counts}
+    by_load: dict[int, list[float]] = {p: [] for p in counts}
+    load_ratios: dict[int, list[float]] = {p: [] for p in counts}
     for r in range(args.rounds):
         for n in sizes:
             by_size[n].append(cost_us(n, 0, r + 1))
@@ -67,16 +75,27 @@ def main(argv: list[str] | None = None) -> dict[str, list[dict[str, float]]]:
         for p in counts:
             by_parts[p].append(got[p])
             ratios[p].append(got[p] / got[counts[0]])
+        got = {p: cost_us(args.partition_messages, p, r + 1, loaded=True) for p in counts}
+        for p in counts:
+            by_load[p].append(got[p])
+            load_ratios[p].append(got[p] / got[counts[0]])
     out = {
         "messages": [{"messages": n, "us_per_message": statistics.median(v)} for n, v in by_size.items()],
         "partitions": [{"partitions": p, "messages": args.partition_messages,
                         "us_per_message": statistics.median(by_parts[p]),
                         "x_one_partition": statistics.median(ratios[p])} for p in counts],
+        "loaded_partitions": [{"partitions": p, "messages": args.partition_messages,
+                               "us_per_message": statistics.median(by_load[p]),
+                               "x_one_partition": statistics.median(load_ratios[p])} for p in counts],
     }
     print(f"cost of a whole throughput() call, CPU us per message, median of {args.rounds} rounds")
     for row in out["messages"]:
         print(f"  {row['messages']:>9,} messages, M/M/1           {row['us_per_message']:7.2f} us")
     for row in out["partitions"]:
+        print(f"  {row['partitions']:>3} partitions x {row['messages']:,} messages  {row['us_per_message']:7.2f} us"
+              f"   x{row['x_one_partition']:.2f} of 1 partition")
+    print("  the same partitions, each a queue at 0.9 load (mu = 1 per ms)")
+    for row in out["loaded_partitions"]:
         print(f"  {row['partitions']:>3} partitions x {row['messages']:,} messages  {row['us_per_message']:7.2f} us"
               f"   x{row['x_one_partition']:.2f} of 1 partition")
     print(json.dumps(out))

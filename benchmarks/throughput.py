@@ -11,7 +11,8 @@ server (mu = 1 per ms), an M/M/1 queue whose mean sojourn is 1 / (mu - lambda) =
 
 The machine is shared and its speed drifts, so the models run in interleaved rounds (each
 round in a rotated order) and the number to read is the median over rounds of each model's
-rate divided by bare SimPy's rate *in the same round* (a paired ratio).
+rate divided by bare SimPy's rate *in the same round* (a paired ratio). Garbage is
+collected, untimed, before every model runs, so that none pays for another's leftovers.
 
 Peak memory is the maximum resident set size of a fresh process running one model once
 with ``--memory-messages`` messages (simkit keeps its whole trace available).
@@ -24,6 +25,7 @@ with ``--memory-messages`` messages (simkit keeps its whole trace available).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import random
 import statistics
@@ -221,6 +223,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
         order = models[r % len(models):] + models[:r % len(models)]
         got = {}
         for m in order:
+            gc.collect()  # untimed: no model pays for the garbage the one before it left (ciw leaves cycles)
             seconds, means[m] = MODELS[m](args.messages, r + 1)
             got[m] = args.messages / seconds
             rates[m].append(got[m])

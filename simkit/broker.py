@@ -29,7 +29,7 @@ import simpy
 
 from .errors import BrokerUnavailable, ConfigError, OutOfOrderSequence
 from .faults import window
-from .trace import IdColumn
+from .trace import NO_ID, IdColumn
 from .world import World
 
 __all__ = ["Broker", "PartitionLog", "Record"]
@@ -82,11 +82,14 @@ class PartitionLog:
     def append(self, records: Sequence[tuple[Any, Any, Any, float]], now: float) -> int:
         """Write ``(key, value, msg_id, timestamp)`` records at the end; return the first one's offset."""
         base = len(self._stamps)
-        add_id = self._ids.add
+        ids = self._ids
         for key, value, msg_id, ts in records:
             self._keys.append(key)
             self._values.append(value)
-            add_id(msg_id)
+            if ids.ints and type(msg_id) is int and NO_ID < msg_id < 2**63:
+                ids.append(msg_id)
+            else:
+                ids.add(msg_id)
             self._stamps.append(ts)
             self._appended.append(now)
         return base

@@ -82,12 +82,13 @@ class Delivery(simpy.Event):
 class _Batch:
     __slots__ = ("tp", "records", "notify", "waiting", "seq", "epoch", "attempts", "ready_at", "open", "created")
 
-    def __init__(self, tp: tuple[str, int], created: float = 0.0):
+    def __init__(self, tp: tuple[str, int], created: float, record: tuple[Any, Any, Any, float],
+                 notify: OnDelivery | None):
         self.tp = tp
         self.created = created
-        self.records: list[tuple[Any, Any, Any, float]] = []
-        self.notify: list[OnDelivery | None] = []  # one per record: who to tell, if anybody
-        self.waiting = False  # somebody waits on at least one record
+        self.records = [record]  # (key, value, msg_id, timestamp)
+        self.notify = [notify]  # one per record: who to tell, if anybody
+        self.waiting = notify is not None  # somebody waits on at least one record
         self.seq: int | None = None
         self.epoch = 0
         self.attempts = 0
@@ -165,6 +166,8 @@ class Producer:
         self.partitioner = resolve_partitioner(partitioner, world.rng(f"{name}/partitioner"))
         self.link_out = Link(world, f"{name}->{broker.name}", latency)
         self.link_in = Link(world, f"{broker.name}->{name}", latency)
+        # asked once: an instant link with no cut skips drawing a delay for every request
+        self._instant_out, self._instant_in = self.link_out.latency.is_zero, self.link_in.latency.is_zero
         # every partition's queue of batches, and the queues that hold any, so that the sender
         # finds work without looking at every partition; it visits them in first-use order
         self._queues: dict[tuple[str, int], list[_Batch]] = {}
@@ -249,11 +252,8 @@ class Producer:
         if not self._waiting and self._in_flight < self.max_in_flight and not self._draining:
             # nothing queued and room in flight: the sender takes the new batch at once, as
             # Kafka's Sender does with linger.ms=0, without it visiting the queues
-            batch = _Batch(tp, now)
+            batch = _Batch(tp, now, (key, value, msg_id, now), notify)
             batch.open = False
-            batch.records.append((key, value, msg_id, now))
-            batch.notify.append(notify)
-            batch.waiting = notify is not None
             self._draining = True
             try:
                 self._send_batch(batch)
@@ -266,15 +266,14 @@ class Producer:
             return
         if queue and queue[-1].open and len(queue[-1].records) < self.batch_size:
             batch = queue[-1]
+            batch.records.append((key, value, msg_id, now))
+            batch.notify.append(notify)
+            if notify is not None:
+                batch.waiting = True
         else:
             if not queue:
                 self._waiting[tp] = queue
-            batch = _Batch(tp, now)
-            queue.append(batch)
-        batch.records.append((key, value, msg_id, now))
-        batch.notify.append(notify)
-        if notify is not None:
-            batch.waiting = True
+            queue.append(_Batch(tp, now, (key, value, msg_id, now), notify))
         if not self._draining:
             self._drain()
 
@@ -338,7 +337,7 @@ class Producer:
             self._next_seq[(self._epoch, *tp)] = batch.seq + len(batch.records)
         batch.attempts += 1
         link = self.link_out
-        d = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
+        d = 0.0 if self._instant_out and not link._cuts else link.delay()
         if self.acks == 0:
             self._notify(batch, None, -1)
             if d is not None:
@@ -384,7 +383,7 @@ class Producer:
             return
         now = self.world.env.now
         link = self.link_in
-        back = 0.0 if link.latency.is_zero and not link._cuts else link.delay()
+        back = 0.0 if self._instant_in and not link._cuts else link.delay()
         if back is None or now + back - sent > self.request_timeout:
             # never negative: the request arrived before its timeout (see _send_batch)
             self._later(max(0.0, sent + self.request_timeout - now), self._on_answer, batch, self._timeout())

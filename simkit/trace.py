@@ -168,7 +168,8 @@ class IdColumn:
         if not self.ints:
             return self._data[i]
         if isinstance(i, slice):
-            return [None if v == NO_ID else v for v in self._data[i]]
+            out = self._data[i].tolist()
+            return [None if v == NO_ID else v for v in out] if NO_ID in out else out
         v = self._data[i]
         return None if v == NO_ID else v
 
@@ -195,20 +196,24 @@ class Trace:
     """
 
     __slots__ = ("_time", "_kind", "_partition", "_offset", "_ids", "_keys", "_details", "_kinds", "_triples",
-                 "_fast", "_frame", "_frame_rows")
+                 "_detail_codes", "_detail_values", "_detail_rows", "_fast", "_frame", "_frame_rows")
 
     #: columns with few distinct strings, stored as small integer codes and shown as categoricals
     CODED = ("component", "event", "topic")
 
     def __init__(self) -> None:
         self._time = array("d")
-        self._kind = array("i")  # code of the row's (component, event, topic)
-        self._partition = array("i")
+        # 2 bytes a row while they fit (they widen to 4 past 65,535 triples or 32,767 partitions)
+        self._kind = array("H")  # code of the row's (component, event, topic)
+        self._partition = array("h")
         self._offset = array("i")
         self._ids = IdColumn()
         # keys and details are None in most rows: a list appears with the first one that is not
         self._keys: list[Any] | None = None
-        self._details: list[Any] | None = None
+        self._details: Any = None  # array of codes into _detail_values (-1: None, -2: in _detail_rows)
+        self._detail_codes: dict[tuple[type, Any], int] = {}
+        self._detail_values: list[Any] = []
+        self._detail_rows: dict[int, Any] = {}
         self._fast = (self._time.append, self._kind.append, self._partition.append, self._offset.append,
                       self._ids)
         self._kinds: dict[tuple[str, str, str | None], int] = {}
@@ -231,12 +236,15 @@ class Trace:
         """Append one row. Keep ``detail`` short: it is for a human reading the trace."""
         kind = self._kinds.get((component, event, topic))
         if kind is None:
-            kind = self._kinds[(component, event, topic)] = len(self._triples)
-            self._triples.append((component, event, topic))
+            kind = self._new_kind(component, event, topic)
         add_time, add_kind, add_partition, add_offset, ids = self._fast
+        try:
+            add_partition(partition)
+        except OverflowError:  # a partition number past 2 bytes: widen the column once
+            self._widen("_partition")
+            self._partition.append(partition)
         add_time(time)
         add_kind(kind)
-        add_partition(partition)
         add_offset(offset)
         if ids.ints and type(msg_id) is int and NO_ID < msg_id < 2**63:
             ids.append(msg_id)
@@ -247,22 +255,61 @@ class Trace:
         elif key is not None:
             self._keys = [None] * (len(self._time) - 1)
             self._keys.append(key)
-        if self._details is not None:
-            self._details.append(detail)
-        elif detail is not None:
-            self._details = [None] * (len(self._time) - 1)
-            self._details.append(detail)
+        if detail is not None:
+            self._add_detail(detail)
+        elif self._details is not None:
+            self._details.append(-1)
+
+    def _new_kind(self, component: str, event: str, topic: str | None) -> int:
+        kind = self._kinds[(component, event, topic)] = len(self._triples)
+        self._triples.append((component, event, topic))
+        if kind == 2**16 - 1:  # more triples than 2 bytes can number: widen the column once
+            self._widen("_kind")
+        return kind
+
+    def _widen(self, name: str) -> None:
+        setattr(self, name, array("i", getattr(self, name)))
+        self._fast = (self._time.append, self._kind.append, self._partition.append, self._offset.append,
+                      self._ids)
+
+    def _add_detail(self, detail: Any) -> None:
+        # details repeat (an error's name, a batch size): each distinct one is kept once, by code
+        if self._details is None:
+            self._details = array("i", [-1]) * (len(self._time) - 1)
+        try:
+            key = (type(detail), detail)
+            code = self._detail_codes.get(key)
+        except TypeError:  # unhashable: kept as it is, beside the codes
+            self._detail_rows[len(self._details)] = detail
+            self._details.append(-2)
+            return
+        if code is None:
+            code = self._detail_codes[key] = len(self._detail_values)
+            self._detail_values.append(detail)
+        self._details.append(code)
 
     def __len__(self) -> int:
         return len(self._time)
 
-    def _codes(self, name: str) -> tuple[np.ndarray, list[Any]]:
-        """A coded column: per row an index into the returned list of names (None included)."""
+    def _codes(self, name: str, rows: np.ndarray | None = None) -> tuple[np.ndarray, list[Any]]:
+        """A coded column (of the rows in the mask ``rows``): per row an index into the returned
+        list of names (None included)."""
         which = self.CODED.index(name)
         names = list(dict.fromkeys(t[which] for t in self._triples))
         lookup = np.array([names.index(t[which]) for t in self._triples] or [0], dtype=np.int32)
-        kinds = np.frombuffer(self._kind, dtype=np.int32) if len(self) else np.zeros(0, np.int32)
-        return lookup[kinds], names
+        kinds = self._kinds_array()
+        return lookup[kinds if rows is None else kinds[rows]], names
+
+    def categorical(self, name: str, rows: np.ndarray | None = None) -> pd.Categorical:
+        """A name column (component, event or topic) of every row or of the mask ``rows``, as a
+        Categorical: small integer codes, no string per row."""
+        codes, names = self._codes(name, rows)
+        # categories in the order the names first appeared, as groupby and plots show them
+        seen = set(np.unique(codes).tolist())
+        used = [c for c in range(len(names)) if names[c] is not None and c in seen]
+        remap = np.full(len(names) + 1, -1, dtype=np.int32)
+        remap[used] = np.arange(len(used), dtype=np.int32)
+        return pd.Categorical.from_codes(remap[codes], categories=[names[c] for c in used])
 
     def array(self, name: str, rows: np.ndarray | None = None) -> np.ndarray:
         """One column as a numpy array (names decoded to objects), of every row or of the boolean mask ``rows``.
@@ -271,29 +318,39 @@ class Trace:
         """
         n = len(self)
         if name in self.CODED:
-            codes, names = self._codes(name)
+            codes, names = self._codes(name, rows)
             decoded = np.empty(len(names), dtype=object)
             decoded[:] = names
-            return decoded[codes if rows is None else codes[rows]]
+            return decoded[codes]
         if name == "msg_id":
             out = self._ids.to_numpy(objects=not self._ids.ints)
-        elif name in ("key", "detail"):
-            col = self._keys if name == "key" else self._details
+        elif name == "key":
             out = np.empty(n, dtype=object)
-            if col is not None:
-                out[:] = col
+            if self._keys is not None:
+                out[:] = self._keys
+        elif name == "detail":
+            out = np.empty(n, dtype=object)
+            if self._details is not None:
+                values = np.empty(len(self._detail_values) + 2, dtype=object)  # codes -2 and -1 end as None
+                values[:len(self._detail_values)] = self._detail_values
+                out[:] = values[np.frombuffer(self._details, dtype=np.int32)]
+                for row, detail in self._detail_rows.items():
+                    out[row] = detail
         else:
-            raw = {"time": (self._time, np.float64), "partition": (self._partition, np.int32),
-                   "offset": (self._offset, np.int32)}[name]
-            out = np.frombuffer(raw[0], dtype=raw[1]) if n else np.zeros(0, raw[1])
+            raw = {"time": self._time, "partition": self._partition, "offset": self._offset}[name]
+            dtype = {"d": np.float64, "h": np.int16, "i": np.int32}[raw.typecode]
+            out = np.frombuffer(raw, dtype=dtype) if n else np.zeros(0, dtype)
         return out if rows is None else out[rows]
 
     def rows_of(self, events: Iterable[str]) -> np.ndarray:
         """A boolean mask of the rows whose event is one of ``events``."""
         wanted = set(events)
         hit = np.array([t[1] in wanted for t in self._triples] or [False])
-        kinds = np.frombuffer(self._kind, dtype=np.int32) if len(self) else np.zeros(0, np.int32)
-        return hit[kinds]
+        return hit[self._kinds_array()]
+
+    def _kinds_array(self) -> np.ndarray:
+        return np.frombuffer(self._kind, dtype=np.uint16 if self._kind.typecode == "H" else np.int32) \
+            if len(self) else np.zeros(0, np.int32)
 
     def to_frame(self) -> pd.DataFrame:
         """The trace as a DataFrame with the columns in :data:`COLUMNS`, in the order rows were written."""
@@ -301,13 +358,7 @@ class Trace:
             data: dict[str, Any] = {}
             for name in COLUMNS:
                 if name in self.CODED:
-                    codes, names = self._codes(name)
-                    # categories in the order the names first appeared, as groupby and plots show them
-                    seen = set(np.unique(codes).tolist())
-                    used = [c for c in range(len(names)) if names[c] is not None and c in seen]
-                    remap = np.full(len(names) + 1, -1, dtype=np.int32)
-                    remap[used] = np.arange(len(used), dtype=np.int32)
-                    data[name] = pd.Categorical.from_codes(remap[codes], categories=[names[c] for c in used])
+                    data[name] = self.categorical(name)
                 elif name == "msg_id":
                     data[name] = self._ids.to_numpy()
                 elif name in ("partition", "offset"):
@@ -326,18 +377,23 @@ def columns(trace: "Trace | pd.DataFrame", names: Sequence[str], events: str | I
     """Some columns of some rows as numpy arrays, from a :class:`Trace` or its DataFrame alike.
 
     ``events`` keeps the rows of those events (default: every row); ``with_id`` keeps only
-    rows that carry a message id. Checkers use it so that a report can be computed from
+    rows that carry a message id. Name columns (component, event, topic) come as a
+    ``pd.Categorical``, the others as arrays (``msg_id`` as int64 while every id is an int). Checkers use it so that a report can be computed from
     the compact columns without building the whole DataFrame.
     """
     if isinstance(events, str):
         events = [events]
     if isinstance(trace, Trace):
-        rows = trace.rows_of(events) if events is not None else np.ones(len(trace), dtype=bool)
-        if with_id:
-            ids = trace.array("msg_id")
-            rows = rows & ((ids != NO_ID) if ids.dtype == np.int64 else pd.notna(ids))
-        return tuple(trace.array(n, rows) for n in names)
+        rows = trace.rows_of(events) if events is not None else None
+        out = [trace.categorical(n, rows) if n in Trace.CODED else trace.array(n, rows) for n in names]
+        if with_id:  # selected first, then filtered: no whole-trace temporaries
+            ids = out[names.index("msg_id")] if "msg_id" in names else trace.array("msg_id", rows)
+            keep = (ids != NO_ID) if ids.dtype == np.int64 else pd.notna(ids)
+            if not keep.all():
+                out = [a[keep] for a in out]
+        return tuple(out)
     rows = trace["event"].isin(list(events)).to_numpy() if events is not None else np.ones(len(trace), dtype=bool)
     if with_id:
         rows = rows & trace["msg_id"].notna().to_numpy()
-    return tuple(trace[n].to_numpy()[rows] for n in names)
+    return tuple(pd.Categorical(trace[n].to_numpy()[rows]) if n in Trace.CODED else trace[n].to_numpy()[rows]
+                 for n in names)

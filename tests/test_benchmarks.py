@@ -31,7 +31,8 @@ def test_scaling_benchmark_gives_a_cost_per_message_for_every_size_and_partition
     out = _load(BENCHMARKS / "scaling.py").main(["--quick"])
     assert [r["messages"] for r in out["messages"]] == [500, 2_000]
     assert [r["partitions"] for r in out["partitions"]] == [1, 4]
-    assert all(r["us_per_message"] > 0 for r in out["messages"] + out["partitions"])
+    assert [r["partitions"] for r in out["loaded_partitions"]] == [1, 4]
+    assert all(r["us_per_message"] > 0 for r in out["messages"] + out["partitions"] + out["loaded_partitions"])
     assert out["partitions"][0]["x_one_partition"] == 1.0
 
 
@@ -55,3 +56,9 @@ def test_notebook_benchmark_times_every_control(tmp_path):
     assert 0 < row["redraw_median_s"] <= row["redraw_max_s"] < 30
     assert 0 < row["run_seconds"] < 120
     assert row["baseline_figure_s"] > 0 and row["redraw_max_x_baseline"] > 0
+
+
+def test_sweep_benchmark_times_a_pool_against_a_loop_with_identical_rows():
+    out = _load(BENCHMARKS / "sweep.py").main(["--quick"])
+    assert out["identical"]["rows"] == 1.0
+    assert all(out[name]["speedup"] > 0 for name in ("publish, 3 designs", "throughput", "cpu ceiling"))

@@ -33,3 +33,27 @@ def test_the_frame_follows_new_rows():
 def test_every_core_event_is_explained():
     for name, meaning in sk.EVENTS.items():
         assert isinstance(meaning, str) and len(meaning) > 10, name
+
+
+def test_compact_columns_give_back_exactly_what_was_recorded():
+    trace = sk.Trace()
+    trace.record(0.5, "p", "send", "t", 40_000, 2**31 - 1, ("user", 1), 7)  # a partition past 2 bytes
+    trace.record(1.0, "p", "send", "t", 1, -1, None, None, detail=3)
+    trace.record(2.0, "p", "send", None, -1, -1, None, 8, detail=[1, 2])  # an unhashable detail
+    trace.record(3.0, "q", "fetch", None, -1, -1, None, "m-9", detail=True)  # ids turn into objects
+    frame = trace.to_frame()
+    assert frame.partition.tolist() == [40_000, 1, -1, -1] and frame.offset[0] == 2**31 - 1
+    assert frame.msg_id.tolist() == [7, None, 8, "m-9"] and frame.key[0] == ("user", 1)
+    assert frame.detail.tolist() == [None, 3, [1, 2], True] and frame.topic.tolist()[:2] == ["t", "t"]
+    assert pd.isna(frame.topic[2]) and list(frame.component.cat.categories) == ["p", "q"]
+
+
+def test_columns_read_a_trace_and_its_frame_alike():
+    trace = sk.Trace()
+    for i in range(6):
+        trace.record(float(i), "p", "send" if i % 2 else "append", "t", i % 3, i, None, i if i != 3 else None)
+    for source in (trace, trace.to_frame()):
+        ids, times, parts = sk.trace.columns(source, ("msg_id", "time", "partition"), "send", with_id=True)
+        assert ids.tolist() == [1, 5] and times.tolist() == [1.0, 5.0] and parts.tolist() == [1, 2]
+        (comp,) = sk.trace.columns(source, ("component",), ["append"])
+        assert comp.tolist() == ["p"] * 3
