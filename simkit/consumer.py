@@ -1,9 +1,12 @@
 """The consumer: a poll loop, a handler a learner writes, commit policies, crashes and restarts.
 
-When the consumer commits is its *commit policy* (``commit=``, one of
-:data:`COMMIT_POLICIES`), each a small class in :mod:`simkit.commit_policies`; the
-handler and its ``ctx`` are in :mod:`simkit.handlers`; the defaults of the two real
-clients (``client="java"`` or ``"librdkafka"``) are in :mod:`simkit.clients`.
+This module holds the :class:`Consumer` a learner builds and controls. Its parts live
+beside it: the process itself in :mod:`simkit.poll_loop`, when it commits (its
+*commit policy*, ``commit=``, one of :data:`COMMIT_POLICIES`) in
+:mod:`simkit.commit_policies`, its partitions and positions in
+:mod:`simkit.subscription`, how records are handled in :mod:`simkit.processing` and
+:mod:`simkit.handlers`, and the two real clients' defaults (``client="java"`` or
+``"librdkafka"``) in :mod:`simkit.clients`.
 
 How a consumer stops, three ways, as real clients do:
 
@@ -139,18 +142,26 @@ class Consumer:
         self.step = "start"
         #: when the poll loop last polled (ms), for ``max_poll_interval``
         self.last_poll = 0.0
-        # state that a crash wipes out
+        # the state of the running process (see simkit.poll_loop); a crash wipes most of it out
+        #: the group member id of this incarnation (``name.n``), "" while down
         self.member_id = ""
+        #: how many times the process joined its group as a new member
         self.incarnation = 0
+        #: the group generation its assignment belongs to, -1 before one
         self.generation = -1
         #: the partitions it owns and its position in each
         self.subscription = Subscription(broker, self.auto_offset_reset)
+        #: the event its poll waits on while there is nothing to fetch
         self.poll_wait: simpy.Event | None = None
+        #: helper processes of this incarnation (the auto-commit timer, workers): a crash ends them
         self.helpers: list[simpy.Process] = []
+        #: True once stopped or closed for good; ``closing`` while a close waits for the next poll
         self.stopped = False
         self.closing = False
+        #: the worker pool, if ``workers`` was given
         self.pool = WorkerPool(self, workers) if workers else None
-        self.crashing = False  # a crash is on its way to the poll loop: interrupt it only once
+        #: a crash is on its way to the process: interrupt it only once
+        self.crashing = False
         #: the commit policy object (see :mod:`simkit.commit_policies`)
         self.policy: CommitPolicy = policy_class(self)
         self.process = world.env.process(life(self, float(start)))
@@ -263,6 +274,7 @@ class Consumer:
                 and (self.pool is None or self.pool.idle))
 
     def poke(self) -> None:
+        """Wake the poll if it waits for records (a rebalance, a seek or a close needs it)."""
         if self.poll_wait is not None and not self.poll_wait.triggered:
             self.poll_wait.succeed()
 
