@@ -4,7 +4,6 @@ import pytest
 
 import simkit as sk
 from simkit.commit_policies import COMMIT_POLICIES, POLICIES, CommitPolicy, resolve_policy
-from simkit.consumer import handler_arity
 
 
 def test_every_policy_name_maps_to_the_class_that_carries_that_name():
@@ -50,14 +49,6 @@ def test_a_new_policy_is_a_new_class_passed_as_commit():
     t = w.trace.to_frame()
     assert c.commit_policy == "every_tenth"
     assert t[t.event == "commit"].offset.tolist() == [10, 20, 30]
-
-
-def test_handler_arity_tells_one_argument_handlers_from_two():
-    assert handler_arity(lambda record: None) == 1
-    assert handler_arity(lambda record, ctx: None) == 2
-    assert handler_arity(print) == 2  # *args
-    with pytest.raises(sk.ConfigError, match="handler"):
-        handler_arity(lambda: None)
 
 
 def one_partition(n=100, seed=1):
