@@ -1,9 +1,12 @@
 """The consumer: a poll loop, a handler a learner writes, commit policies, crashes and restarts.
 
-When the consumer commits is its *commit policy* (``commit=``, one of
-:data:`COMMIT_POLICIES`), each a small class in :mod:`simkit.commit_policies`; the
-handler and its ``ctx`` are in :mod:`simkit.handlers`; the defaults of the two real
-clients (``client="java"`` or ``"librdkafka"``) are in :mod:`simkit.clients`.
+This module holds the :class:`Consumer` a learner builds and controls. Its parts live
+beside it: the process itself in :mod:`simkit.poll_loop`, when it commits (its
+*commit policy*, ``commit=``, one of :data:`COMMIT_POLICIES`) in
+:mod:`simkit.commit_policies`, its partitions and positions in
+:mod:`simkit.subscription`, how records are handled in :mod:`simkit.processing` and
+:mod:`simkit.handlers`, and the two real clients' defaults (``client="java"`` or
+``"librdkafka"``) in :mod:`simkit.clients`.
 
 How a consumer stops, three ways, as real clients do:
 
@@ -33,16 +36,14 @@ from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash
 from .faults import CrashPlan, kills, strike_at
 from .groups import ConsumerGroup
 from .handlers import Context, Handler, handler_arity
-from .processing import WorkerPool, process
+from .poll_loop import life
+from .processing import WorkerPool
 from .subscription import Subscription
 from .world import World
 
 __all__ = ["COMMIT_POLICIES", "Consumer", "Context", "handler_arity"]
 
 BUILTIN_POINTS = ("before_process", "after_process")
-#: how long close() keeps retrying its commit while the broker is down (the Java client's
-#: KafkaConsumer.DEFAULT_CLOSE_TIMEOUT_MS)
-CLOSE_TIMEOUT = 30_000
 TP = tuple[str, int]
 
 
@@ -141,21 +142,29 @@ class Consumer:
         self.step = "start"
         #: when the poll loop last polled (ms), for ``max_poll_interval``
         self.last_poll = 0.0
-        # state that a crash wipes out
+        # the state of the running process (see simkit.poll_loop); a crash wipes most of it out
+        #: the group member id of this incarnation (``name.n``), "" while down
         self.member_id = ""
+        #: how many times the process joined its group as a new member
         self.incarnation = 0
+        #: the group generation its assignment belongs to, -1 before one
         self.generation = -1
         #: the partitions it owns and its position in each
         self.subscription = Subscription(broker, self.auto_offset_reset)
-        self._wait: simpy.Event | None = None
-        self._children: list[simpy.Process] = []
-        self._stopped = False
-        self._closing = False
+        #: the event its poll waits on while there is nothing to fetch
+        self.poll_wait: simpy.Event | None = None
+        #: helper processes of this incarnation (the auto-commit timer, workers): a crash ends them
+        self.helpers: list[simpy.Process] = []
+        #: True once stopped or closed for good; ``closing`` while a close waits for the next poll
+        self.stopped = False
+        self.closing = False
+        #: the worker pool, if ``workers`` was given
         self.pool = WorkerPool(self, workers) if workers else None
-        self._crashing = False  # a crash is on its way to the poll loop: interrupt it only once
+        #: a crash is on its way to the process: interrupt it only once
+        self.crashing = False
         #: the commit policy object (see :mod:`simkit.commit_policies`)
         self.policy: CommitPolicy = policy_class(self)
-        self.process = world.env.process(self._life(float(start)))
+        self.process = world.env.process(life(self, float(start)))
         kills(world, self.name, kill_rate, self._kill)
 
     # -- control from outside ---------------------------------------------------------
@@ -171,10 +180,10 @@ class Consumer:
 
         Returns False once the consumer was stopped or closed for good (nothing to crash).
         """
-        if self._stopped:
+        if self.stopped:
             return False
-        if self.process.is_alive and self.member_id and not self._crashing:
-            self._crashing = True
+        if self.process.is_alive and self.member_id and not self.crashing:
+            self.crashing = True
             self.process.interrupt(Crash(self.name, point))
         return True
 
@@ -184,7 +193,7 @@ class Consumer:
         It takes effect at the consumer's next poll, so the batch in hand is finished
         first (an application's ``while running: poll()`` loop). Then, if its policy
         auto-commits, it commits synchronously what that commit would cover (retrying for
-        up to :data:`CLOSE_TIMEOUT` ms while the broker is down), and leaves its group, so
+        up to :data:`~simkit.poll_loop.CLOSE_TIMEOUT` ms while the broker is down), and leaves its group, so
         its partitions move at once. With ``"auto"`` and ``"store_offsets"`` that is the
         stored offsets (librdkafka's ``rd_kafka_consumer_close``, and confluent-kafka's
         ``Consumer.close()``, commit them when ``enable.auto.commit=true``); with
@@ -195,8 +204,8 @@ class Consumer:
         if not self.member_id:
             self.stop()
             return
-        self._closing = True
-        self._poke()
+        self.closing = True
+        self.poke()
 
     def stop(self) -> None:
         """Stop the consumer at once, wherever it is, and leave the group without committing.
@@ -206,7 +215,7 @@ class Consumer:
         times out): the record in hand is abandoned, nothing more is committed, and the
         group rebalances at once. Use it to end a consumer that is idle.
         """
-        self._stopped = True
+        self.stopped = True
         if self.process.is_alive:
             self.process.interrupt("stop")
 
@@ -229,7 +238,7 @@ class Consumer:
             raise ConfigError("partition", (topic, partition), f"a partition {self.name} owns: {self.assignment()}")
         self.positions[(topic, partition)] = offset
         self.world.record(self.name, "seek", topic=topic, partition=partition, offset=offset, detail="seek")
-        self._poke()
+        self.poke()
 
     def seek_to_beginning(self) -> None:
         """Move to offset 0 in every partition this consumer owns."""
@@ -239,14 +248,14 @@ class Consumer:
     def on_rebalance(self, member_id: str) -> None:
         """Called by the coordinator when a rebalance starts: rejoin from the next poll."""
         if member_id == self.member_id:
-            self._poke()
+            self.poke()
 
     def on_assignment(self, member_id: str, generation: int, partitions: list[TP]) -> None:
         """Called by the group coordinator after a rebalance."""
         if member_id != self.member_id:
             return  # a message for an incarnation that has crashed
         self.subscription.pending = (generation, partitions)
-        self._poke()
+        self.poke()
 
     def assignment(self) -> list[TP]:
         """The partitions this consumer owns now, as ``(topic, partition)`` (the clients' ``assignment()``)."""
@@ -261,12 +270,13 @@ class Consumer:
     def idle(self) -> bool:
         """True while the consumer is in its group with nothing in hand: no record being
         handled or queued for its workers, and its poll waiting for new records."""
-        return (bool(self.member_id) and self._wait is not None and not self._wait.triggered
+        return (bool(self.member_id) and self.poll_wait is not None and not self.poll_wait.triggered
                 and (self.pool is None or self.pool.idle))
 
-    def _poke(self) -> None:
-        if self._wait is not None and not self._wait.triggered:
-            self._wait.succeed()
+    def poke(self) -> None:
+        """Wake the poll if it waits for records (a rebalance, a seek or a close needs it)."""
+        if self.poll_wait is not None and not self.poll_wait.triggered:
+            self.poll_wait.succeed()
 
     # -- offsets ----------------------------------------------------------------------
     def uncommitted(self, offsets: dict[TP, int]) -> dict[TP, int]:
@@ -311,170 +321,5 @@ class Consumer:
     def spawn(self, steps: Generator[simpy.Event, Any, None]) -> simpy.Process:
         """Run ``steps`` as a helper process of this incarnation (a timer, a worker): a crash ends it."""
         process = self.world.env.process(steps)
-        self._children.append(process)
+        self.helpers.append(process)
         return process
-
-    # -- the life of the process -----------------------------------------------------------
-    def _life(self, start: float) -> Generator[simpy.Event, Any, None]:
-        env = self.world.env
-        if start:
-            yield env.timeout(start)
-        while True:
-            try:
-                yield from self._run()
-                return
-            except (Crash, simpy.Interrupt) as exc:
-                cause = exc.cause if isinstance(exc, simpy.Interrupt) else exc
-                self._kill_children()
-                if cause == "stop":
-                    self.group.leave(self.member_id, "closed")
-                    self.member_id = ""
-                    return
-                point = cause.point if isinstance(cause, Crash) else str(cause)
-                self.world.record(self.name, "crash", detail=point)
-                self.group.member_crashed(self.member_id)
-                self._forget()
-                self.step = "restart"
-                try:
-                    yield env.timeout(self.restart_delay.sample(self.rng))
-                except simpy.Interrupt:
-                    return
-                if self._stopped or self._closing:
-                    self._stopped = True
-                    return
-                self.world.record(self.name, "restart")
-
-    def _forget(self) -> None:
-        self.member_id = ""
-        self.generation = -1
-        self.subscription.clear()
-        self.subscription.pending = None
-        self.policy.reset()
-        self._wait = None
-        if self.pool is not None:
-            self.pool.reset()
-        self.crash_plan.disarm()
-
-    def _kill_children(self) -> None:
-        active = self.world.env.active_process
-        for child in self._children:
-            if child.is_alive and child is not active:
-                child.interrupt("stop")
-        self._children = []
-
-    def _run(self) -> Generator[simpy.Event, Any, None]:
-        env = self.world.env
-        self.incarnation += 1
-        self._crashing = False
-        self.member_id = f"{self.name}.{self.incarnation}"
-        self.group.join(self.member_id, self)
-        policy = self.policy
-        policy.start()
-        if self.pool is not None:
-            self.pool.start()
-        subscription = self.subscription
-        subscription.rotate = 0
-        deadline: simpy.Process | None = None
-        while True:
-            self.step = "poll"
-            self.last_poll = env.now
-            if self._closing:
-                yield from self._close()
-                return
-            if self.member_id not in self.group.members:
-                self._rejoin_evicted()
-            if self.group.must_rejoin(self.member_id):
-                self._revoke()
-                self.group.rejoin(self.member_id)
-            if subscription.pending is not None:
-                self.generation = subscription.adopt(self.group)
-                policy.keep(subscription.positions)
-            yield from policy.before_poll()
-            batch = subscription.fetch(self.max_poll_records)
-            if batch is None:  # broker down
-                yield env.timeout(self.retry_backoff)
-                continue
-            if not batch:
-                self._wait = env.event()
-                topics = self.broker.topics
-                logs = [topics[t][p] for t, p in subscription.assigned]
-                self.broker.wait_for_data(logs, self._wait)
-                wake_at = policy.wake_at()
-                if wake_at is None:
-                    yield self._wait
-                else:
-                    yield env.any_of([self._wait, env.timeout(max(0.0, wake_at - env.now))])
-                self._wait = None
-                continue
-            if not self.fetch_latency.is_zero:
-                yield env.timeout(self.fetch_latency.sample(self.rng))
-            self.world.trace.record(env.now, self.name, "fetch", None, -1, -1, None, None, len(batch))
-            if self.max_poll_interval is not None and (deadline is None or not deadline.is_alive):
-                deadline = self.spawn(self._poll_deadline(self.member_id, self.max_poll_interval))
-            policy.polled(batch)
-            for rec in batch:
-                self.positions[(rec.topic, rec.partition)] = rec.offset + 1
-            yield from policy.handed_over(batch)
-            if self.pool is not None:
-                self.pool.hand(batch)
-                continue
-            for rec in batch:
-                yield from process(self, rec)
-
-    def _poll_deadline(self, member_id: str, interval: float) -> Generator[simpy.Event, Any, None]:
-        """Leave the group if the poll loop does not poll again within ``interval`` ms.
-
-        Kafka's ``max.poll.interval.ms``: the client's heartbeat thread sends LeaveGroup
-        when the application has not called ``poll()`` in time (``AbstractCoordinator``'s
-        ``maybeLeaveGroup`` in Java, "Application maximum poll interval exceeded" in
-        librdkafka). Its partitions move; the member goes on with the record in hand as a
-        zombie, and its commits are refused. A poll waiting for records counts as polling.
-        """
-        env = self.world.env
-        while self.member_id == member_id and self._wait is None:
-            due = self.last_poll + interval
-            if env.now < due:
-                yield env.timeout(due - env.now)
-                continue
-            self.group.leave(member_id, f"max_poll_interval: no poll for {interval:g} ms")
-            return
-
-    def _rejoin_evicted(self) -> None:
-        """Rejoin as a new member after an eviction; the old generation's partitions are lost, not committed.
-
-        As the Java client's next ``poll()`` after leaving on ``max.poll.interval.ms``: its
-        member id and generation were reset, and ``onPartitionsLost`` commits nothing.
-        """
-        self.subscription.clear()
-        self.subscription.pending = None
-        self.policy.reset()
-        self.generation = -1
-        self.incarnation += 1
-        self.member_id = f"{self.name}.{self.incarnation}"
-        self.group.join(self.member_id, self)
-
-    def _close(self) -> Generator[simpy.Event, Any, None]:
-        """Commit what the policy's auto commit covers, stop the helpers and leave the group."""
-        if self.generation >= 0:
-            yield from self.commit(self.uncommitted(self.policy.on_close()), wait=True, timeout=CLOSE_TIMEOUT)
-        self._stopped = True
-        self._kill_children()
-        self.group.leave(self.member_id, "closed")
-        self.member_id = ""
-
-    def _revoke(self) -> None:
-        """Give up every partition before rejoining; auto-commit policies commit first.
-
-        Both clients commit on revocation when auto commit is on (the Java client's
-        ``onJoinPrepare``, librdkafka's commit of stored offsets on revoke); what each
-        policy commits is its :meth:`~simkit.commit_policies.CommitPolicy.on_revoke`.
-        """
-        if self.generation >= 0 and not self.broker.down:
-            offsets = self.uncommitted(self.policy.on_revoke())
-            if offsets:
-                try:
-                    self.group.commit(self.member_id, self.generation, offsets)
-                except CommitFailed:
-                    pass
-        self.subscription.clear()
-        self.policy.reset()

@@ -113,3 +113,71 @@ def librdkafka_defaults() -> dict[str, str]:
         for k, v in pairs.items():
             out.setdefault(k, v)  # a global setting wins over its legacy topic-level namesake
     return out
+
+
+def killed_consumer_run(policy: str, *, records: int = 300, kills: int = 6, work_ms: int = 10, batch: int = 20,
+                        seed: int = 1, timeout: float = 120) -> tuple[int, int]:
+    """SIGKILL a real consumer process ``kills`` times while it works through ``records`` records.
+
+    One partition, ``work_ms`` of work a record, polls of ``batch`` records, auto commit
+    every 100 ms where the policy uses it. Each kill strikes a random 0.1 to 0.6 s after
+    the process handled its first record (seeded, so the kill times are the same for every policy); a
+    new process starts at once. Returns ``(lost, repeated)``: records never handled,
+    and handlings beyond the first.
+    """
+    import random
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    producer = mock_producer()
+    for i in range(records):
+        producer.produce("work", value=str(i).encode(), partition=0)
+    assert producer.flush(30) == 0
+    servers = bootstrap(producer)
+    script = os.path.join(os.path.dirname(__file__), "realclient_consumer.py")
+    rng = random.Random(seed)
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def start() -> tuple[Any, threading.Event]:
+        proc = subprocess.Popen([sys.executable, script, servers, f"g-{policy}", "work", policy, str(work_ms),
+                                 str(batch)], stdout=subprocess.PIPE, text=True)
+        ready = threading.Event()  # set at the process's first handled record
+
+        def read() -> None:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                if line.startswith("done ") and line.endswith("\n"):
+                    with lock:
+                        done.append(int(line.split()[1]))
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        return proc, ready
+
+    deadline = time.monotonic() + timeout
+    started = []
+    try:
+        for _ in range(kills):
+            proc, ready = start()
+            started.append(proc)
+            assert ready.wait(30), "the consumer process handled nothing in 30 s"
+            time.sleep(0.1 + 0.5 * rng.random())
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        proc, ready = start()
+        started.append(proc)
+        while time.monotonic() < deadline:
+            with lock:
+                if done and max(done) == records - 1:
+                    break
+            time.sleep(0.2)
+        time.sleep(0.5)  # let the last records print
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()
+    with lock:
+        handled = list(done)
+    return records - len(set(handled)), len(handled) - len(set(handled))

@@ -4,7 +4,6 @@ import pytest
 
 import simkit as sk
 from simkit.commit_policies import COMMIT_POLICIES, POLICIES, CommitPolicy, resolve_policy
-from simkit.consumer import handler_arity
 
 
 def test_every_policy_name_maps_to_the_class_that_carries_that_name():
@@ -50,14 +49,6 @@ def test_a_new_policy_is_a_new_class_passed_as_commit():
     t = w.trace.to_frame()
     assert c.commit_policy == "every_tenth"
     assert t[t.event == "commit"].offset.tolist() == [10, 20, 30]
-
-
-def test_handler_arity_tells_one_argument_handlers_from_two():
-    assert handler_arity(lambda record: None) == 1
-    assert handler_arity(lambda record, ctx: None) == 2
-    assert handler_arity(print) == 2  # *args
-    with pytest.raises(sk.ConfigError, match="handler"):
-        handler_arity(lambda: None)
 
 
 def one_partition(n=100, seed=1):
@@ -125,3 +116,71 @@ def test_storing_offsets_under_an_automatic_store_policy_is_a_config_error():
         c.store_offsets(rec)
     with pytest.raises(sk.ConfigError, match="store_offsets"):
         c.store_offsets(rec, offsets={("t", 0): 1})
+
+
+def simkit_killed_run(policy, *, records=300, kills=3, seed=1):
+    """simkit's run of :func:`realclient.killed_consumer_run`: the same records, work, batches and kills.
+
+    Each kill strikes 100 to 600 ms after the incarnation handled its first record; the
+    process is back 400 ms later (a Python process starting), and the dead member leaves
+    the group after the 3000 ms session timeout, as the real consumer's does.
+    """
+    w = sk.World(seed=seed)
+    b = sk.Broker(w)
+    b.create_topic("work", 1)
+    p = sk.Producer(w, b)
+    for i in range(records):
+        p.send("work", msg_id=i)
+    first = {}
+
+    def work(record, ctx):
+        ctx.record("side_effect", record)
+        first.setdefault(c.incarnation, ctx.now)
+        if policy == "store_offsets":
+            ctx.store_offsets(record)
+
+    c = sk.Consumer(w, b, "c", "work", work, commit=policy, processing_time=10, max_poll_records=20,
+                    auto_commit_interval=100, session_timeout=3000, restart_delay=400, auto_offset_reset="earliest")
+    rng = w.rng("test/kills")
+
+    def killer():
+        for incarnation in range(1, kills + 1):
+            while incarnation not in first:  # the next incarnation has handled its first record
+                yield w.env.timeout(1)
+            yield w.env.timeout(100 + 500 * rng.random())
+            c.crash("kill")
+
+    w.env.process(killer())
+    w.run(until=120_000)
+    t = w.trace.to_frame()
+    assert (t.event == "crash").sum() == kills
+    return sk.checks.lost(t, delivered="side_effect").count, sk.checks.duplicates(t, "side_effect").count
+
+
+@pytest.mark.realclient
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", ["auto", "before_processing", "after_processing", "store_offsets"])
+def test_killing_a_real_consumer_loses_and_repeats_as_simkit_says(policy):
+    # What is compared: records never handled and handlings repeated, per SIGKILL of a real
+    # confluent-kafka consumer process (3 kills, 300 records of 10 ms, polls of 20, auto commit every
+    # 100 ms) and of simkit's consumer at the same settings. The real kill instants follow the wall
+    # clock, so the counts are compared by direction (who loses, who repeats) and order of magnitude.
+    from realclient import killed_consumer_run
+
+    kills = 3
+    real_lost, real_repeated = killed_consumer_run(policy, kills=kills)
+    runs = [simkit_killed_run(policy, kills=kills, seed=seed) for seed in range(1, 6)]
+    sim_lost = sum(lost for lost, _ in runs) / len(runs)
+    sim_repeated = sum(repeated for _, repeated in runs) / len(runs)
+    if policy in ("after_processing", "store_offsets"):
+        assert real_lost == sim_lost == 0
+    else:
+        assert real_lost > 0 and sim_lost > 0
+        assert 0.2 < real_lost / sim_lost < 5
+    if policy == "before_processing":
+        assert real_repeated == sim_repeated == 0
+    if policy == "after_processing":
+        assert real_repeated <= kills and sim_repeated <= kills  # at most the record in hand, per kill
+    if policy == "store_offsets":
+        assert real_repeated > 0 and sim_repeated > 0  # what was done since the last timer commit
+        assert 0.2 < real_repeated / sim_repeated < 5

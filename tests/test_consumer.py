@@ -1,5 +1,7 @@
 """Commit policies, crashes, groups and replay: who loses and who repeats, from the mechanism alone."""
 
+import time
+
 import pytest
 
 import simkit as sk
@@ -358,3 +360,54 @@ def test_both_clients_default_to_kafkas_five_minute_max_poll_interval():
     assert sk.Consumer(w, b, "s", "t").max_poll_interval is None
     with pytest.raises(sk.ConfigError, match="max_poll_interval"):
         sk.Consumer(w, b, "bad", "t", max_poll_interval=0)
+
+
+@pytest.mark.realclient
+def test_close_commits_stored_offsets_in_librdkafka_as_in_simkit():
+    # a real confluent-kafka consumer with enable.auto.offset.store=false and a timer that never fires
+    # in the test (60 s): it handles 10 records, stores the first 5, and closes; the group's committed
+    # offset is then 5, which is what simkit's close() commits for the same steps
+    from realclient import bootstrap, kafka, mock_producer
+
+    ck = kafka()
+    producer = mock_producer()
+    for i in range(20):
+        producer.produce("close", value=str(i).encode(), partition=0)
+    assert producer.flush(10) == 0
+    config = {"bootstrap.servers": bootstrap(producer), "group.id": "g", "enable.auto.commit": True,
+              "enable.auto.offset.store": False, "auto.commit.interval.ms": 60000,
+              "auto.offset.reset": "earliest", "log_level": 3}
+    consumer = ck.Consumer(config)
+    consumer.subscribe(["close"])
+    handled = []
+    deadline = time.monotonic() + 30
+    while len(handled) < 10 and time.monotonic() < deadline:
+        m = consumer.poll(0.2)
+        if m is None or m.error():
+            continue
+        handled.append(m.offset())
+        if m.offset() < 5:
+            consumer.store_offsets(message=m)
+    consumer.close()
+    reader = ck.Consumer(config)
+    (real,) = reader.committed([ck.TopicPartition("close", 0)], timeout=10)
+    reader.close()
+
+    w, b = world_with_records(20)
+
+    def store_the_first_five(record, ctx):
+        if record.offset < 5:
+            ctx.store_offsets(record)
+
+    c = sk.Consumer(w, b, "c", "t", store_the_first_five, group="g", commit="store_offsets", max_poll_records=10,
+                    auto_commit_interval=60_000, auto_offset_reset="earliest", processing_time=1)
+
+    def close_after_ten():
+        yield w.env.timeout(5)
+        c.close()
+
+    w.env.process(close_after_ten())
+    w.run(until=1000)
+    t = w.trace.to_frame()
+    assert handled == list(range(10))
+    assert real.offset == 5 == t[t.event == "commit"].offset.max()
