@@ -81,7 +81,8 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _msg_id(message: Any) -> Any:
+def msg_id_of(message: Any) -> Any:
+    """The message id the application put in the record's ``msg_id`` header (JSON), or None."""
     for name, value in message.headers() or ():
         if name == "msg_id":
             return json.loads(value)
@@ -91,6 +92,18 @@ def _msg_id(message: Any) -> Any:
 def _key(message: Any) -> Any:
     key = message.key()
     return key.decode() if key is not None else None
+
+
+def send_and_wait(child: Child, producer: Any, topic: str, key: str, event_id: str, payload: str,
+                  timeout: float) -> str | None:
+    """Produce one event (a ``send`` row) and wait for the broker's ack; the failure, or None once written."""
+    failures: list[Any] = []
+    child.record("send", topic, key=key, msg_id=event_id)
+    producer.produce(topic, value=payload, key=key, headers={"msg_id": json.dumps(event_id)},
+                     on_delivery=lambda err, msg: failures.append(err) if err is not None else None)
+    if producer.flush(timeout):
+        return "no acknowledgement in time"
+    return str(failures[0]) if failures else None
 
 
 # -- the consumer ----------------------------------------------------------------------------
@@ -134,7 +147,7 @@ def consumer(child: Child) -> None:
             for tp in done or ():
                 child.record("commit", tp.topic, tp.partition, tp.offset)
         for m in batch:
-            mid, key, part, off = _msg_id(m), _key(m), m.partition(), m.offset()
+            mid, key, part, off = msg_id_of(m), _key(m), m.partition(), m.offset()
             child.record("process", m.topic(), part, off, key, mid)
             child.hit("before_process", mid)
             time.sleep(seconds)
@@ -167,14 +180,10 @@ def service(child: Child) -> None:
     timeout = cfg["publish_timeout"] / 1000.0
 
     def publish(i: int) -> None:
-        event_id = f"signup-{i}"
-        failures: list[Any] = []
-        child.record("send", topic, key=f"user-{i}", msg_id=event_id)
-        producer.produce(topic, value=json.dumps({"user": f"user-{i}"}), key=f"user-{i}",
-                         headers={"msg_id": json.dumps(event_id)},
-                         on_delivery=lambda err, msg: failures.append(err) if err is not None else None)
-        if producer.flush(timeout) or failures:
-            raise RuntimeError(f"publish failed: {failures[0] if failures else 'timed out'}")
+        failure = send_and_wait(child, producer, topic, f"user-{i}", f"signup-{i}",
+                                json.dumps({"user": f"user-{i}"}), timeout)
+        if failure is not None:
+            raise RuntimeError(f"publish failed: {failure}")
 
     def commit(i: int, with_event: bool) -> None:
         event = (topic, f"user-{i}", json.dumps({"user": f"user-{i}"})) if with_event else None
@@ -226,11 +235,7 @@ def relay(child: Child) -> None:
         row_id, event_id, topic, key, payload = row
         child.record("outbox_read", topic, key=key, msg_id=event_id, detail=row_id)
         child.hit("after_read", event_id)
-        failures: list[Any] = []
-        child.record("send", topic, key=key, msg_id=event_id)
-        producer.produce(topic, value=payload, key=key, headers={"msg_id": json.dumps(event_id)},
-                         on_delivery=lambda err, msg: failures.append(err) if err is not None else None)
-        if producer.flush(timeout) or failures:
+        if send_and_wait(child, producer, topic, key, event_id, payload, timeout) is not None:
             store.release()  # not acknowledged: the row stays unpublished and is tried again
             continue
         child.record("outbox_published", topic, key=key, msg_id=event_id, detail=row_id)

@@ -28,12 +28,12 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..trace import Trace
 from ..world import World
+from ._child import CRASH_EXIT, msg_id_of
 from .mock import MockCluster
 
 __all__ = ["CRASH_EXIT", "Child", "LiveRun", "check_bootstrap", "crash_fields"]
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child.py")
-CRASH_EXIT = 70  # the exit status of a crash at a named point (the same number in _child.py)
 
 
 def check_bootstrap(value: Any) -> str | None:
@@ -166,7 +166,7 @@ class LiveRun:
                         ms = m.timestamp()[1]
                         key = m.key().decode() if m.key() is not None else None
                         self._rows.append([(ms / 1000.0 - self.t0) * 1000.0, "broker", "append", topic, p,
-                                           m.offset(), key, _header_id(m), None])
+                                           m.offset(), key, msg_id_of(m), None])
         finally:
             c.close()
 
@@ -205,8 +205,8 @@ class LiveRun:
         try:
             while self.now() < max_time and not self.closing:
                 if not child.alive:
-                    code = child.proc.returncode
-                    if code not in (CRASH_EXIT, -9):
+                    if not child.crashed:
+                        code = child.proc.returncode
                         raise RuntimeError(f"{component} failed (exit {code}):\n{child.failure()}")
                     self.record(component, "restart")
                     child = start()
@@ -317,6 +317,11 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    @property
+    def crashed(self) -> bool:
+        """True once the child has died at a crash point (``os._exit``) or by SIGKILL."""
+        return self.proc.poll() in (CRASH_EXIT, -signal.SIGKILL)
+
     def kill(self) -> None:
         """SIGKILL the child (if it still runs) and wait for it."""
         if self.proc.poll() is None:
@@ -346,10 +351,3 @@ class Child:
                 return f.read()[-2000:]
         except OSError:
             return ""
-
-
-def _header_id(message: Any) -> Any:
-    for name, value in message.headers() or ():
-        if name == "msg_id":
-            return json.loads(value)
-    return None
