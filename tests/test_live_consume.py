@@ -88,8 +88,11 @@ def test_bad_parameters_raise_config_error_naming_them(param, value):
     assert info.value.param == param
 
 
-def test_ctrl_c_stops_every_child_and_removes_the_run_folder(tmp_path):
-    script = "import simkit.live as L\nL.consume('after_processing', messages=100000, crash_rate=0.0)\n"
+@pytest.mark.parametrize("script", [
+    "import simkit.live as L\nL.consume('after_processing', messages=100000, crash_rate=0.0)\n",
+    "import simkit.live as L\nL.publish('outbox', messages=100000, crash_rate=0.01, relay_crash_rate=0.01)\n",
+], ids=["consume", "publish-outbox"])
+def test_ctrl_c_stops_every_child_and_removes_the_run_folder(tmp_path, script):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     lab = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
     parent = psutil.Process(lab.pid)
@@ -102,6 +105,6 @@ def test_ctrl_c_stops_every_child_and_removes_the_run_folder(tmp_path):
     lab.send_signal(signal.SIGINT)
     _, err = lab.communicate(timeout=60)
     assert b"KeyboardInterrupt" in err
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive
     assert list(tmp_path.iterdir()) == []

@@ -72,7 +72,11 @@ class Child:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies, so a killed lab leaves no orphans."""
+    """Ask Linux to SIGKILL this process when its parent dies, so a killed lab leaves no orphans.
+
+    Linux means the parent *thread* that started it: the lab's supervisors stop their
+    children before their threads end, so that never kills a child early.
+    """
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
     except (OSError, AttributeError):

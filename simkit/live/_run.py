@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from typing import Any, Iterator
@@ -70,6 +71,7 @@ class LiveRun:
         self._files: list[str] = []
         self._incarnations: dict[str, int] = {}
         self.closing = False
+        self._lock = threading.Lock()  # no child starts once closing is set (supervisors run in threads)
 
     # -- life cycle ----------------------------------------------------------------------------
     def __enter__(self) -> "LiveRun":
@@ -85,7 +87,8 @@ class LiveRun:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.closing = True  # supervisors in other threads stop restarting children
+        with self._lock:
+            self.closing = True  # supervisors in other threads stop restarting children
         for child in self.children:
             child.kill()
         for cleanup in reversed(self._cleanups):
@@ -242,23 +245,27 @@ class LiveRun:
 
     def start(self, role: str, component: str, *, pipe: bool = False, **config: Any) -> "Child":
         """Start a child process of ``role`` named ``component`` with ``config``; see ``_child.py``."""
-        n = self._incarnations.get(component, 0)
-        self._incarnations[component] = n + 1
-        base = os.path.join(self.folder, f"{component}.{n}")
-        config.update(role=role, component=component, t0=self.t0, parent=os.getpid(),
-                      trace_path=base + ".jsonl", status_path=os.path.join(self.folder, f"{component}.status"))
-        if os.path.exists(config["status_path"]):
-            os.remove(config["status_path"])  # what the last incarnation said is no longer true
-        with open(base + ".json", "w") as f:
-            json.dump(config, f)
-        self._files.append(base + ".jsonl")
-        with open(base + ".stderr", "w") as err:
-            proc = subprocess.Popen(
-                [sys.executable, CHILD, base + ".json"], stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
-                stdout=subprocess.PIPE if pipe else subprocess.DEVNULL, stderr=err, text=True,
-                start_new_session=True)  # Ctrl-C in a notebook reaches the lab, which stops its children
-        child = Child(self, component, proc, base + ".stderr")
-        self.children.append(child)
+        with self._lock:
+            if self.closing:
+                raise RuntimeError(f"the live run is closing: {component} is not started again")
+            n = self._incarnations.get(component, 0)
+            self._incarnations[component] = n + 1
+            base = os.path.join(self.folder, f"{component}.{n}")
+            status = os.path.join(self.folder, f"{component}.status")
+            config.update(role=role, component=component, t0=self.t0, parent=os.getpid(),
+                          trace_path=base + ".jsonl", status_path=status)
+            if os.path.exists(status):
+                os.remove(status)  # what the last incarnation said is no longer true
+            with open(base + ".json", "w") as f:
+                json.dump(config, f)
+            self._files.append(base + ".jsonl")
+            with open(base + ".stderr", "w") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, CHILD, base + ".json"], stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE if pipe else subprocess.DEVNULL, stderr=err, text=True,
+                    start_new_session=True)  # Ctrl-C in a notebook reaches the lab, which stops its children
+            child = Child(self, component, proc, base + ".stderr")
+            self.children.append(child)
         return child
 
     def status(self, component: str) -> str:
