@@ -69,10 +69,20 @@ def test_committing_before_processing_never_repeats_a_record():
     assert result.report.lost > 0
 
 
-def test_sigkills_at_random_instants_are_counted_as_crashes_in_time():
-    result = consume("after_processing", messages=100, crash_rate=0.0, kill_rate=1.0, seed=5)
+KILLS = dict(messages=300, crash_rate=0.0, kill_rate=1.0, max_poll_records=50, seed=5)
+
+
+def test_auto_commit_loses_records_under_sigkills_at_random_instants():
+    # 50 records a batch (500 ms of work) and a 100 ms timer: most of the time the commit is ahead of the work
+    result = consume("auto", **KILLS)
     assert result.report.crashes_time >= 1
     assert result.report.crashes == result.report.crashes_time
+    assert result.report.lost > 0
+
+
+def test_commit_after_processing_loses_nothing_under_sigkills():
+    result = consume("after_processing", **KILLS)
+    assert result.report.crashes_time >= 1
     assert result.report.lost == 0
 
 

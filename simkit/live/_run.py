@@ -192,34 +192,42 @@ class LiveRun:
         """Keep one child of ``component`` running until ``caught_up()`` and it is idle; True if so.
 
         A child that crashed at a point (it wrote its own ``crash`` row) is restarted at
-        once, with a ``restart`` row; so is one this loop SIGKILLed at the instants drawn
-        from the stream ``<component>/kills`` (``kill_rate`` a second), with a ``crash`` row
-        whose detail is ``"time"``. A child that fails in any other way stops the run with
+        once, with a ``restart`` row; so is one this loop SIGKILLed at instants drawn from
+        the stream ``<component>/kills``, ``kill_rate`` per second of the child's *busy*
+        time (while it says it is handling records, so a kill strikes each step in
+        proportion to its duration, and restarts are not killed over and over), with a
+        ``crash`` row whose detail is ``"time"``. A child that fails in any other way stops the run with
         its stderr. ``max_time`` ms after the run began it gives up and returns False.
         """
         rng = self.world.rng(f"{component}/kills")
 
-        def next_kill() -> float:
-            return self.now() + rng.expovariate(kill_rate / 1000.0) if kill_rate > 0 else float("inf")
+        def next_kill(after: float) -> float:
+            return after + rng.expovariate(kill_rate / 1000.0) if kill_rate > 0 else float("inf")
 
         child = start()
-        kill_at = next_kill()
-        checked = 0.0
+        busy = 0.0  # ms the child has spent handling records: kills strike only there, as in a steady service
+        kill_at = next_kill(busy)
+        checked = last = self.now()
         try:
             while self.now() < max_time and not self.closing:
+                now = self.now()
+                state = self.status(component)
+                if state == "busy":
+                    busy += now - last
+                last = now
                 if not child.alive:
                     if not child.crashed:
                         code = child.proc.returncode
                         raise RuntimeError(f"{component} failed (exit {code}):\n{child.failure()}")
                     self.record(component, "restart")
                     child = start()
-                elif self.now() >= kill_at:
+                elif busy >= kill_at:
                     child.kill()
                     self.record(component, "crash", detail="time")
-                    kill_at = next_kill()
-                elif self.now() - checked >= every:
-                    checked = self.now()
-                    if self.status(component) == "idle" and caught_up():
+                    kill_at = next_kill(busy)
+                elif now - checked >= every:
+                    checked = now
+                    if state == "idle" and caught_up():
                         return True
                 time.sleep(0.01)
             return False
