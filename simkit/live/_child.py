@@ -25,7 +25,7 @@ from typing import Any
 CRASH_EXIT = 70
 
 
-class Child:
+class ChildSide:
     """What every role shares: the config, the trace file, the crash countdown, the stop flag."""
 
     def __init__(self, config: dict[str, Any]):
@@ -98,7 +98,7 @@ def _key(message: Any) -> Any:
     return key.decode() if key is not None else None
 
 
-def send_and_wait(child: Child, producer: Any, topic: str, key: str, event_id: str, payload: str,
+def send_and_wait(child: ChildSide, producer: Any, topic: str, key: str, event_id: str, payload: str,
                   timeout: float) -> str | None:
     """Produce one event (a ``send`` row) and wait for the broker's ack; the failure, or None once written."""
     failures: list[Any] = []
@@ -111,7 +111,7 @@ def send_and_wait(child: Child, producer: Any, topic: str, key: str, event_id: s
 
 
 # -- the consumer ----------------------------------------------------------------------------
-def consumer(child: Child) -> None:
+def consumer(child: ChildSide) -> None:
     """Poll batches, handle each record, commit by the design; see :mod:`simkit.live.consume`."""
     from confluent_kafka import Consumer, TopicPartition
 
@@ -170,7 +170,7 @@ def consumer(child: Child) -> None:
 
 
 # -- the sign-up service -----------------------------------------------------------------------
-def service(child: Child) -> None:
+def service(child: ChildSide) -> None:
     """Answer requests read from stdin (one request index a line) by the design; see :mod:`simkit.live.publish`."""
     from confluent_kafka import Producer
 
@@ -219,7 +219,7 @@ def service(child: Child) -> None:
 
 
 # -- the outbox relay ------------------------------------------------------------------------
-def relay(child: Child) -> None:
+def relay(child: ChildSide) -> None:
     """Publish the outbox's rows in order, each at least once; see :mod:`simkit.live.publish`."""
     from confluent_kafka import Producer
 
@@ -258,7 +258,7 @@ def main() -> None:
     with open(sys.argv[1]) as f:
         config = json.load(f)
     _die_with_parent(config["parent"])
-    ROLES[config["role"]](Child(config))
+    ROLES[config["role"]](ChildSide(config))
     os._exit(0)
 
 
