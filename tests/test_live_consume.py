@@ -69,10 +69,20 @@ def test_committing_before_processing_never_repeats_a_record():
     assert result.report.lost > 0
 
 
-def test_sigkills_at_random_instants_are_counted_as_crashes_in_time():
-    result = consume("after_processing", messages=100, crash_rate=0.0, kill_rate=1.0, seed=5)
+KILLS = dict(messages=300, crash_rate=0.0, kill_rate=1.0, max_poll_records=50, seed=5)
+
+
+def test_auto_commit_loses_records_under_sigkills_at_random_instants():
+    # 50 records a batch (500 ms of work) and a 100 ms timer: most of the time the commit is ahead of the work
+    result = consume("auto", **KILLS)
     assert result.report.crashes_time >= 1
     assert result.report.crashes == result.report.crashes_time
+    assert result.report.lost > 0
+
+
+def test_commit_after_processing_loses_nothing_under_sigkills():
+    result = consume("after_processing", **KILLS)
+    assert result.report.crashes_time >= 1
     assert result.report.lost == 0
 
 
@@ -88,8 +98,11 @@ def test_bad_parameters_raise_config_error_naming_them(param, value):
     assert info.value.param == param
 
 
-def test_ctrl_c_stops_every_child_and_removes_the_run_folder(tmp_path):
-    script = "import simkit.live as L\nL.consume('after_processing', messages=100000, crash_rate=0.0)\n"
+@pytest.mark.parametrize("script", [
+    "import simkit.live as L\nL.consume('after_processing', messages=100000, crash_rate=0.0)\n",
+    "import simkit.live as L\nL.publish('outbox', messages=100000, crash_rate=0.01, relay_crash_rate=0.01)\n",
+], ids=["consume", "publish-outbox"])
+def test_ctrl_c_stops_every_child_and_removes_the_run_folder(tmp_path, script):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     lab = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
     parent = psutil.Process(lab.pid)
@@ -102,6 +115,6 @@ def test_ctrl_c_stops_every_child_and_removes_the_run_folder(tmp_path):
     lab.send_signal(signal.SIGINT)
     _, err = lab.communicate(timeout=60)
     assert b"KeyboardInterrupt" in err
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _, alive = psutil.wait_procs(children, timeout=10)
     assert not alive
     assert list(tmp_path.iterdir()) == []

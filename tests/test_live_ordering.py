@@ -52,3 +52,10 @@ def test_bad_parameters_raise_config_error_naming_them(kwargs, param):
     with pytest.raises(sk.ConfigError) as info:
         ordering(design, **kwargs)
     assert info.value.param == param
+
+
+def test_an_idempotent_producer_keeps_each_key_in_order_through_retries():
+    result = ordering("key", idempotent=True, seed=2, produce_errors=10)
+    assert result.params["idempotent"] is True
+    assert result.report.retries > 0
+    assert result.report.out_of_order == 0 and result.report.stale_writes == 0

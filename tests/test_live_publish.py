@@ -128,3 +128,14 @@ def test_dual_write_on_postgresql_loses_the_events_of_crashes_between_commit_and
     struck = crashed_at(result, "between_commit_and_publish")
     assert struck and committed_not_appended(result) == struck
     assert result.report.lost == len(struck)
+
+
+def test_a_finished_run_leaves_no_child_process_and_no_files(tmp_path, monkeypatch):
+    import psutil
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    result = publish("outbox", messages=20, crash_rate=0.2, relay_crash_rate=0.2, seed=3)
+    assert result.report.crashes + result.report.relay_crashes >= 1
+    labs = [p for p in psutil.Process().children(recursive=True) if "_child.py" in " ".join(p.cmdline())]
+    assert labs == []
+    assert list(tmp_path.iterdir()) == []

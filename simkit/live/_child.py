@@ -25,7 +25,7 @@ from typing import Any
 CRASH_EXIT = 70
 
 
-class Child:
+class ChildSide:
     """What every role shares: the config, the trace file, the crash countdown, the stop flag."""
 
     def __init__(self, config: dict[str, Any]):
@@ -72,7 +72,11 @@ class Child:
 
 
 def _die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this process when its parent dies, so a killed lab leaves no orphans."""
+    """Ask Linux to SIGKILL this process when its parent dies, so a killed lab leaves no orphans.
+
+    Linux means the parent *thread* that started it: the lab's supervisors stop their
+    children before their threads end, so that never kills a child early.
+    """
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -81,7 +85,8 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _msg_id(message: Any) -> Any:
+def msg_id_of(message: Any) -> Any:
+    """The message id the application put in the record's ``msg_id`` header (JSON), or None."""
     for name, value in message.headers() or ():
         if name == "msg_id":
             return json.loads(value)
@@ -93,8 +98,20 @@ def _key(message: Any) -> Any:
     return key.decode() if key is not None else None
 
 
+def send_and_wait(child: ChildSide, producer: Any, topic: str, key: str, event_id: str, payload: str,
+                  timeout: float) -> str | None:
+    """Produce one event (a ``send`` row) and wait for the broker's ack; the failure, or None once written."""
+    failures: list[Any] = []
+    child.record("send", topic, key=key, msg_id=event_id)
+    producer.produce(topic, value=payload, key=key, headers={"msg_id": json.dumps(event_id)},
+                     on_delivery=lambda err, msg: failures.append(err) if err is not None else None)
+    if producer.flush(timeout):
+        return "no acknowledgement in time"
+    return str(failures[0]) if failures else None
+
+
 # -- the consumer ----------------------------------------------------------------------------
-def consumer(child: Child) -> None:
+def consumer(child: ChildSide) -> None:
     """Poll batches, handle each record, commit by the design; see :mod:`simkit.live.consume`."""
     from confluent_kafka import Consumer, TopicPartition
 
@@ -134,7 +151,7 @@ def consumer(child: Child) -> None:
             for tp in done or ():
                 child.record("commit", tp.topic, tp.partition, tp.offset)
         for m in batch:
-            mid, key, part, off = _msg_id(m), _key(m), m.partition(), m.offset()
+            mid, key, part, off = msg_id_of(m), _key(m), m.partition(), m.offset()
             child.record("process", m.topic(), part, off, key, mid)
             child.hit("before_process", mid)
             time.sleep(seconds)
@@ -153,7 +170,7 @@ def consumer(child: Child) -> None:
 
 
 # -- the sign-up service -----------------------------------------------------------------------
-def service(child: Child) -> None:
+def service(child: ChildSide) -> None:
     """Answer requests read from stdin (one request index a line) by the design; see :mod:`simkit.live.publish`."""
     from confluent_kafka import Producer
 
@@ -167,14 +184,10 @@ def service(child: Child) -> None:
     timeout = cfg["publish_timeout"] / 1000.0
 
     def publish(i: int) -> None:
-        event_id = f"signup-{i}"
-        failures: list[Any] = []
-        child.record("send", topic, key=f"user-{i}", msg_id=event_id)
-        producer.produce(topic, value=json.dumps({"user": f"user-{i}"}), key=f"user-{i}",
-                         headers={"msg_id": json.dumps(event_id)},
-                         on_delivery=lambda err, msg: failures.append(err) if err is not None else None)
-        if producer.flush(timeout) or failures:
-            raise RuntimeError(f"publish failed: {failures[0] if failures else 'timed out'}")
+        failure = send_and_wait(child, producer, topic, f"user-{i}", f"signup-{i}",
+                                json.dumps({"user": f"user-{i}"}), timeout)
+        if failure is not None:
+            raise RuntimeError(f"publish failed: {failure}")
 
     def commit(i: int, with_event: bool) -> None:
         event = (topic, f"user-{i}", json.dumps({"user": f"user-{i}"})) if with_event else None
@@ -206,7 +219,7 @@ def service(child: Child) -> None:
 
 
 # -- the outbox relay ------------------------------------------------------------------------
-def relay(child: Child) -> None:
+def relay(child: ChildSide) -> None:
     """Publish the outbox's rows in order, each at least once; see :mod:`simkit.live.publish`."""
     from confluent_kafka import Producer
 
@@ -226,11 +239,7 @@ def relay(child: Child) -> None:
         row_id, event_id, topic, key, payload = row
         child.record("outbox_read", topic, key=key, msg_id=event_id, detail=row_id)
         child.hit("after_read", event_id)
-        failures: list[Any] = []
-        child.record("send", topic, key=key, msg_id=event_id)
-        producer.produce(topic, value=payload, key=key, headers={"msg_id": json.dumps(event_id)},
-                         on_delivery=lambda err, msg: failures.append(err) if err is not None else None)
-        if producer.flush(timeout) or failures:
+        if send_and_wait(child, producer, topic, key, event_id, payload, timeout) is not None:
             store.release()  # not acknowledged: the row stays unpublished and is tried again
             continue
         child.record("outbox_published", topic, key=key, msg_id=event_id, detail=row_id)
@@ -249,7 +258,7 @@ def main() -> None:
     with open(sys.argv[1]) as f:
         config = json.load(f)
     _die_with_parent(config["parent"])
-    ROLES[config["role"]](Child(config))
+    ROLES[config["role"]](ChildSide(config))
     os._exit(0)
 
 

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from typing import Any, Iterator
@@ -28,12 +29,12 @@ from typing import Any, Iterator
 from ..errors import ConfigError
 from ..trace import Trace
 from ..world import World
+from ._child import CRASH_EXIT, msg_id_of
 from .mock import MockCluster
 
 __all__ = ["CRASH_EXIT", "Child", "LiveRun", "check_bootstrap", "crash_fields"]
 
 CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_child.py")
-CRASH_EXIT = 70  # the exit status of a crash at a named point (the same number in _child.py)
 
 
 def check_bootstrap(value: Any) -> str | None:
@@ -70,6 +71,7 @@ class LiveRun:
         self._files: list[str] = []
         self._incarnations: dict[str, int] = {}
         self.closing = False
+        self._lock = threading.Lock()  # no child starts once closing is set (supervisors run in threads)
 
     # -- life cycle ----------------------------------------------------------------------------
     def __enter__(self) -> "LiveRun":
@@ -85,7 +87,8 @@ class LiveRun:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.closing = True  # supervisors in other threads stop restarting children
+        with self._lock:
+            self.closing = True  # supervisors in other threads stop restarting children
         for child in self.children:
             child.kill()
         for cleanup in reversed(self._cleanups):
@@ -166,7 +169,7 @@ class LiveRun:
                         ms = m.timestamp()[1]
                         key = m.key().decode() if m.key() is not None else None
                         self._rows.append([(ms / 1000.0 - self.t0) * 1000.0, "broker", "append", topic, p,
-                                           m.offset(), key, _header_id(m), None])
+                                           m.offset(), key, msg_id_of(m), None])
         finally:
             c.close()
 
@@ -189,34 +192,42 @@ class LiveRun:
         """Keep one child of ``component`` running until ``caught_up()`` and it is idle; True if so.
 
         A child that crashed at a point (it wrote its own ``crash`` row) is restarted at
-        once, with a ``restart`` row; so is one this loop SIGKILLed at the instants drawn
-        from the stream ``<component>/kills`` (``kill_rate`` a second), with a ``crash`` row
-        whose detail is ``"time"``. A child that fails in any other way stops the run with
+        once, with a ``restart`` row; so is one this loop SIGKILLed at instants drawn from
+        the stream ``<component>/kills``, ``kill_rate`` per second of the child's *busy*
+        time (while it says it is handling records, so a kill strikes each step in
+        proportion to its duration, and restarts are not killed over and over), with a
+        ``crash`` row whose detail is ``"time"``. A child that fails in any other way stops the run with
         its stderr. ``max_time`` ms after the run began it gives up and returns False.
         """
         rng = self.world.rng(f"{component}/kills")
 
-        def next_kill() -> float:
-            return self.now() + rng.expovariate(kill_rate / 1000.0) if kill_rate > 0 else float("inf")
+        def next_kill(after: float) -> float:
+            return after + rng.expovariate(kill_rate / 1000.0) if kill_rate > 0 else float("inf")
 
         child = start()
-        kill_at = next_kill()
-        checked = 0.0
+        busy = 0.0  # ms the child has spent handling records: kills strike only there, as in a steady service
+        kill_at = next_kill(busy)
+        checked = last = self.now()
         try:
             while self.now() < max_time and not self.closing:
+                now = self.now()
+                state = self.status(component)
+                if state == "busy":
+                    busy += now - last
+                last = now
                 if not child.alive:
-                    code = child.proc.returncode
-                    if code not in (CRASH_EXIT, -9):
+                    if not child.crashed:
+                        code = child.proc.returncode
                         raise RuntimeError(f"{component} failed (exit {code}):\n{child.failure()}")
                     self.record(component, "restart")
                     child = start()
-                elif self.now() >= kill_at:
+                elif busy >= kill_at:
                     child.kill()
                     self.record(component, "crash", detail="time")
-                    kill_at = next_kill()
-                elif self.now() - checked >= every:
-                    checked = self.now()
-                    if self.status(component) == "idle" and caught_up():
+                    kill_at = next_kill(busy)
+                elif now - checked >= every:
+                    checked = now
+                    if state == "idle" and caught_up():
                         return True
                 time.sleep(0.01)
             return False
@@ -242,23 +253,27 @@ class LiveRun:
 
     def start(self, role: str, component: str, *, pipe: bool = False, **config: Any) -> "Child":
         """Start a child process of ``role`` named ``component`` with ``config``; see ``_child.py``."""
-        n = self._incarnations.get(component, 0)
-        self._incarnations[component] = n + 1
-        base = os.path.join(self.folder, f"{component}.{n}")
-        config.update(role=role, component=component, t0=self.t0, parent=os.getpid(),
-                      trace_path=base + ".jsonl", status_path=os.path.join(self.folder, f"{component}.status"))
-        if os.path.exists(config["status_path"]):
-            os.remove(config["status_path"])  # what the last incarnation said is no longer true
-        with open(base + ".json", "w") as f:
-            json.dump(config, f)
-        self._files.append(base + ".jsonl")
-        with open(base + ".stderr", "w") as err:
-            proc = subprocess.Popen(
-                [sys.executable, CHILD, base + ".json"], stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
-                stdout=subprocess.PIPE if pipe else subprocess.DEVNULL, stderr=err, text=True,
-                start_new_session=True)  # Ctrl-C in a notebook reaches the lab, which stops its children
-        child = Child(self, component, proc, base + ".stderr")
-        self.children.append(child)
+        with self._lock:
+            if self.closing:
+                raise RuntimeError(f"the live run is closing: {component} is not started again")
+            n = self._incarnations.get(component, 0)
+            self._incarnations[component] = n + 1
+            base = os.path.join(self.folder, f"{component}.{n}")
+            status = os.path.join(self.folder, f"{component}.status")
+            config.update(role=role, component=component, t0=self.t0, parent=os.getpid(),
+                          trace_path=base + ".jsonl", status_path=status)
+            if os.path.exists(status):
+                os.remove(status)  # what the last incarnation said is no longer true
+            with open(base + ".json", "w") as f:
+                json.dump(config, f)
+            self._files.append(base + ".jsonl")
+            with open(base + ".stderr", "w") as err:
+                proc = subprocess.Popen(
+                    [sys.executable, CHILD, base + ".json"], stdin=subprocess.PIPE if pipe else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE if pipe else subprocess.DEVNULL, stderr=err, text=True,
+                    start_new_session=True)  # Ctrl-C in a notebook reaches the lab, which stops its children
+            child = Child(self, component, proc, base + ".stderr")
+            self.children.append(child)
         return child
 
     def status(self, component: str) -> str:
@@ -317,6 +332,11 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    @property
+    def crashed(self) -> bool:
+        """True once the child has died at a crash point (``os._exit``) or by SIGKILL."""
+        return self.proc.poll() in (CRASH_EXIT, -signal.SIGKILL)
+
     def kill(self) -> None:
         """SIGKILL the child (if it still runs) and wait for it."""
         if self.proc.poll() is None:
@@ -346,10 +366,3 @@ class Child:
                 return f.read()[-2000:]
         except OSError:
             return ""
-
-
-def _header_id(message: Any) -> Any:
-    for name, value in message.headers() or ():
-        if name == "msg_id":
-            return json.loads(value)
-    return None

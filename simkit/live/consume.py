@@ -22,8 +22,8 @@ Crashes are real. ``crash_rate`` is the simulator's: each record handled kills t
 process with that probability at one of :data:`POINTS` (``before_process``: handed
 the record, work not started; ``after_process``: work done, offset not yet committed or
 stored), by ``os._exit``, with no ``close()``. ``kill_rate`` adds SIGKILLs at random
-instants (kills per second of the consumer's life), which strike each step in
-proportion to how long it takes. The seed chooses where and when; it cannot choose
+instants (kills per second of the consumer's busy time, while it handles records),
+which strike each step in proportion to how long it takes. The seed chooses where and when; it cannot choose
 what the client was doing at that instant, so **a live run is one history, not a
 seed's**: run it several times and look at the spread. After a crash a new process
 starts at once and rejoins the group; the group hands it the partition once the dead
@@ -73,7 +73,7 @@ def consume(
     ``design`` is one of :data:`DESIGNS`; see the module docs. Times are in ms
     (``auto_commit_interval`` is ``auto.commit.interval.ms``, ``session_timeout`` is
     ``session.timeout.ms``: 45 s in Kafka, 1 s here so that a restart takes a second);
-    ``kill_rate`` is SIGKILLs per second. ``bootstrap_servers`` points the run at a real
+    ``kill_rate`` is SIGKILLs per second of busy time. ``bootstrap_servers`` points the run at a real
     cluster (it creates and deletes a topic there); ``None`` starts librdkafka's mock
     cluster on loopback.
 

@@ -40,6 +40,7 @@ from ..results import Report, RunResult
 from ..scenarios._common import check_choice, check_count, check_positive, latency_fields
 from ..scenarios.ordering import stale_writes, wrong_final
 from ..world import check_seed
+from ._child import msg_id_of
 from ._run import LiveRun, check_bootstrap
 
 __all__ = ["DESIGNS", "ordering"]
@@ -163,10 +164,6 @@ def _sends(run: LiveRun, users: int, updates: int, burst_rate: float, gap: float
     return sorted(sends)
 
 
-def _header(msg: Any) -> Any:
-    return next((json.loads(v) for k, v in msg.headers() or () if k == "msg_id"), None)
-
-
 def _wait_for_assignment(run: LiveRun, consumers: int, partitions: int, max_time: float) -> None:
     """Wait until the group has settled: every partition assigned and every member given some (if it can be)."""
     while run.now() < max_time:
@@ -199,7 +196,8 @@ def _produce(run: LiveRun, topic: str, design: str, partitions: int, sends: list
 
     def delivered(err: Any, msg: Any) -> None:
         if err is not None:  # the producer gave up on the record and says so
-            run.record("producer", "send_failed", topic, key=msg.key().decode(), msg_id=_header(msg), detail=err.name())
+            run.record("producer", "send_failed", topic, key=msg.key().decode(), msg_id=msg_id_of(msg),
+                       detail=err.name())
 
     start = time.time()
     for k, (at, u, n) in enumerate(sends):

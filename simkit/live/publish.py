@@ -43,7 +43,7 @@ from ..scenarios.publish import (
 )
 from ..world import check_seed
 from ._db import Store, is_dsn
-from ._run import CRASH_EXIT, Child, LiveRun, check_bootstrap, crash_fields
+from ._run import Child, LiveRun, check_bootstrap, crash_fields
 
 __all__ = ["DESIGNS", "RELAY_POINTS", "SERVICE_POINTS", "publish"]
 
@@ -195,9 +195,9 @@ def _client(run: LiveRun, common: dict[str, Any], design: str, messages: int, cr
             if answer:
                 run.record("client", "request_failed", msg_id=event_id, detail=answer.strip())
                 continue
-            code = svc.proc.wait()
-            if code not in (CRASH_EXIT, -9):
-                raise RuntimeError(f"the service failed (exit {code}):\n{svc.failure()}")
+            svc.proc.wait()
+            if not svc.crashed:
+                raise RuntimeError(f"the service failed (exit {svc.proc.returncode}):\n{svc.failure()}")
             run.record("client", "request_failed", msg_id=event_id, detail="connection reset: the service died")
         if svc is not None and svc.alive:
             svc.proc.stdin.close()  # end of requests: the service's loop ends and it exits
