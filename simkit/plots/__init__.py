@@ -19,7 +19,8 @@ from ._base import (
     time_series,
     timeline,
 )
-from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
+from .consume import anomaly_timeline, commit_vs_processed
+from .dedupe import dedupe_table_size, late_copies
 from .design_choices import (
     STATE_COLORS,
     deployment_latency,
@@ -30,7 +31,6 @@ from .design_choices import (
     partition_load,
     workflow_outcomes,
 )
-from .duplicates import late_copies
 from .operations import (
     consumer_lag,
     decode_timeline,

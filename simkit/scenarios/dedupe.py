@@ -60,11 +60,17 @@ from ..distributions import DistributionLike, as_distribution, exponential
 from ..errors import ConfigError
 from ..faults import check_rate
 from ..groups import ConsumerGroup
+from ..params import check_schedule
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
-from .consume import _check_schedule
+from ._common import (
+    check_choice,
+    check_count,
+    check_positive,
+    latency_fields,
+    until_drained,
+)
 
 __all__ = ["CRASH_POINTS", "DESIGNS", "dedupe"]
 
@@ -135,7 +141,7 @@ def dedupe(
     arrivals = as_distribution("arrival_interval", exponential(25) if arrival_interval is None else arrival_interval)
     processing = as_distribution("processing_time", processing_time)
     restart = as_distribution("restart_delay", restart_delay)
-    schedule = _check_schedule(crash_schedule)
+    schedule = check_schedule("crash_schedule", crash_schedule, CRASH_POINTS)
     params: dict[str, Any] = dict(
         strategy=strategy, crash_rate=crash_rate, messages=messages, ttl=ttl, cleanup_interval=cleanup_interval,
         redeliver_after=redeliver_after, redeliver_share=redeliver_share,
