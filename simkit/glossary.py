@@ -96,6 +96,8 @@ RENAMED: dict[str, str] = {
     "extra_executions": "extra_copies",
     "max_lag": "lag_max",
     "consumer_lag_max": "lag_max",
+    "dedupe_table_max_size": "dedupe_table_size_max",
+    "dedupe_table_final_size": "dedupe_table_size_final",
 }
 
 

@@ -58,7 +58,7 @@ def late_copies(
     df: pd.DataFrame,
     x: str = "redeliver_after",
     metric: str = "duplicates",
-    by: str = "strategy",
+    by: str = "design",
     ax: Axes | None = None,
     title: str | None = None,
     ylabel: str = "sign-ups counted twice per run",

@@ -58,7 +58,7 @@ from ..params import Params, check_steps, count, distribution, ms, probability, 
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = ["DESIGNS", "ConsumeParams", "consume", "send_welcome_email", "signups"]
@@ -85,7 +85,7 @@ class ConsumeParams(Params):
     session_timeout: float = ms(300, strict=True, doc="how long a crashed member lingers (session.timeout.ms)")
     restart_delay: Any = distribution(500, doc="a crashed consumer's restart")
     crash_schedule: tuple = schedule(BUILTIN_POINTS, doc="exact crashes of consumer-0 as (n, point)")
-    max_time: float = ms(600_000, strict=True, doc="the run stops here if the group has not drained")
+    max_time: float = ms(600_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if the group has not drained")
 
     def check(self) -> None:
         # the auto-commit timer ticks until the run ends, at max_time at the latest
