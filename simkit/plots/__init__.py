@@ -10,9 +10,9 @@ from ._base import (
     axes_or_new,
     color_for,
     format_ms,
-    latency_series,
     lag_over_time,
     latency_cdf,
+    latency_series,
     outcome_bars,
     percentile_bars,
     shade_windows,
@@ -25,12 +25,10 @@ from .design_choices import (
     STATE_COLORS,
     deployment_latency,
     infrastructure_parts,
-    inversion_bars,
     outage_impact,
-    partition_lag,
-    partition_load,
     workflow_outcomes,
 )
+from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
 from .operations import (
     consumer_lag,
     decode_timeline,
@@ -40,7 +38,7 @@ from .operations import (
     replay_timeline,
     schema_outcomes,
 )
-from .ordering import consumers_vs_partitions, inversion_pair, inversion_timeline
+from .ordering import inversion_bars, inversion_pair, inversion_timeline
 from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars

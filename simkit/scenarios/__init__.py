@@ -11,7 +11,8 @@ from .dedupe import dedupe
 from .deployment import deployment
 from .facts_vs_crud import facts_vs_crud
 from .order_workflow import order_workflow
-from .ordering import hot_keys, ordering
+from .ordering import ordering
+from .hot_keys import hot_keys
 from .outage import outage
 from .profile_update import profile_update
 from .publish import publish
