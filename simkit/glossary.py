@@ -101,6 +101,7 @@ RENAMED: dict[str, str] = {
     "max_partition_share": "partition_share_max",
     "leader_elections": "elections",
     "response_cuts": "link_cuts",
+    "poison": "malformed",
 }
 
 

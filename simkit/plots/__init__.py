@@ -20,6 +20,7 @@ from ._base import (
     timeline,
 )
 from .consume import anomaly_timeline, commit_vs_processed
+from .dead_letters import consumer_lag, dlq_depth, handled_over_time, poison_timeline
 from .dedupe import dedupe_table_size, late_copies
 from .design_choices import (
     STATE_COLORS,
@@ -29,19 +30,12 @@ from .design_choices import (
     workflow_outcomes,
 )
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
-from .operations import (
-    consumer_lag,
-    decode_timeline,
-    dlq_depth,
-    handled_over_time,
-    poison_timeline,
-    replay_timeline,
-    schema_outcomes,
-)
 from .ordering import inversion_bars, inversion_pair, inversion_timeline
 from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
+from .replay import replay_timeline
+from .schema_drift import decode_timeline, schema_outcomes
 from .sync_async import (
     backlog_over_time,
     chain_latency,

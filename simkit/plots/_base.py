@@ -19,8 +19,8 @@ from ..results import RunResult
 
 __all__ = [
     "BLUE", "BROWN", "DESIGN_COLORS", "FAINT_GREY", "GREEN", "GREY", "LIGHT_GREEN", "LIGHT_GREY", "ORANGE", "PURPLE",
-    "RED", "axes_or_new", "color_for", "format_ms", "latency_series", "latency_cdf", "lag_over_time", "outcome_bars", "percentile_bars",
-    "shade_windows", "time_series", "timeline", "windows_between",
+    "RED", "axes_or_new", "color_for", "format_ms", "lag_over_time", "latency_cdf", "latency_series", "outcome_bars",
+    "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
 #: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
