@@ -47,7 +47,7 @@ def replay_timeline(result: RunResult, ax: Axes | None = None, title: str | None
     if title is None:
         r, p = result.report, result.params
         state = "correct" if r.get("projection_correct") else "still wrong"
-        title = (f"{p.get('handler_kind')}, reset to {p.get('reset_to')!r}: {r.get('reprocessed', 0):g} records "
+        title = (f"{p.get('design')}, reset to {p.get('reset_to')!r}: {r.get('reprocessed', 0):g} records "
                  f"handled again,\nprojection {state}, {r.get('side_effects_repeated', 0):g} receipts sent twice")
     ax.set_title(title)
     return ax
