@@ -22,11 +22,11 @@ __all__ = ["decode_timeline", "schema_outcomes"]
 
 
 def schema_outcomes(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None,
-                    change: str = "change", registry: str = "registry") -> Axes:
+                    change: str = "design", registry: str = "registry") -> Axes:
     """A grid: schema change (rows) by registry mode (columns), each cell refused, broke a reader, or flowed.
 
     ``df`` has one row per run of :func:`~simkit.scenarios.schema_drift` (e.g. from
-    :func:`simkit.sweep` over ``change`` and ``registry``), with the report fields
+    :func:`simkit.sweep` over ``design`` and ``registry``), with the report fields
     ``rejected_registrations`` and ``decode_failures``; several seeds are averaged. A
     missing registry shows as "no registry".
     """
@@ -110,7 +110,7 @@ def decode_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = Non
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     if title is None:
         p = result.params
-        change, mode = p.get("change", "change"), p.get("registry")
+        change, mode = p.get("design", "change"), p.get("registry")
         if len(bad):
             first, last = format_ms(float(bad["time"].min())), format_ms(float(bad["time"].max()))
             title = (f"{change}, {'no registry' if mode is None else mode}: {len(bad)} of {len(ok) + len(bad)} "
