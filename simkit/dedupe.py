@@ -183,7 +183,8 @@ def table_size(trace: pd.DataFrame, table: str) -> pd.DataFrame:
     ``time`` (ms) and ``size`` (rows), one line per change.
     """
     commits = trace[(trace["event"] == "db_commit") & trace["msg_id"].notna()]
-    adds = commits[[table in str(d).split(",") for d in commits["detail"]]]
+    # a boolean Series, not a list: an empty list would select columns, not rows
+    adds = commits[commits["detail"].map(lambda d: table in str(d).split(",")).astype(bool)]
     drops = trace[(trace["event"] == "dedupe_expired") & trace["detail"].astype(str).str.startswith(table + ":")]
     steps = pd.concat([adds[["time", "msg_id"]].assign(op=1), drops[["time", "msg_id"]].assign(op=-1)])
     steps = steps.sort_index(kind="stable")  # trace order is time order

@@ -62,7 +62,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("duplicates", "messages", "messages handled, published or applied more than once"),
     ("extra_copies", "copies", "copies beyond the first, summed over the duplicated messages"),
     ("out_of_order", "messages", "messages handled after a later message of the same key"),
-    ("stale_writes", "keys", "keys whose final state is older than the last change sent"),
+    ("stale_writes", "writes", "applications of a change after a newer change of the same key was applied"),
     ("stale_reads", "reads", "reads that did not see the reader's own latest write"),
     ("ghosts", "events", "events in the broker about state that was never committed"),
     ("pending", "events", "events still waiting in an outbox or a buffer when the run ended"),
@@ -96,6 +96,12 @@ RENAMED: dict[str, str] = {
     "extra_executions": "extra_copies",
     "max_lag": "lag_max",
     "consumer_lag_max": "lag_max",
+    "dedupe_table_max_size": "dedupe_table_size_max",
+    "dedupe_table_final_size": "dedupe_table_size_final",
+    "max_partition_share": "partition_share_max",
+    "leader_elections": "elections",
+    "response_cuts": "link_cuts",
+    "poison": "malformed",
 }
 
 

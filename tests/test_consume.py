@@ -44,7 +44,7 @@ def test_commit_after_processing_loses_nothing_and_repeats_one_record_per_crash_
         assert r.lost == 0, seed
         after = int(((t.event == "crash") & (t.detail == "after_process")).sum())
         # the record in hand when it crashed after its side effect, and only that one, comes again
-        assert r.extra_executions == after, seed
+        assert r.extra_copies == after, seed
         total += r.duplicates
     assert total > 0
 
@@ -125,6 +125,25 @@ def test_unknown_design_lists_the_known_ones():
 def test_bad_parameters_are_config_errors(param, value):
     with pytest.raises(sk.ConfigError, match=param):
         sk.scenarios.consume("auto", **{param: value})
+
+
+def test_an_auto_commit_timer_too_fine_for_the_run_is_a_config_error_not_a_hang():
+    with pytest.raises(sk.ConfigError, match="auto_commit_interval"):
+        sk.scenarios.consume("auto", auto_commit_interval=1e-9)
+    with pytest.raises(sk.ConfigError, match="max_time"):
+        sk.scenarios.consume("auto", max_time=float("nan"))
+
+
+def test_the_old_commit_keyword_and_positional_order_still_work_and_warn():
+    new = run("before_processing", 2, crash_rate=0.05, messages=60).report
+    with pytest.warns(DeprecationWarning, match="design="):
+        by_keyword = sk.scenarios.consume(commit="before_processing", crash_rate=0.05, messages=60, seed=2)
+    with pytest.warns(DeprecationWarning, match="crash_rate="):
+        positional = sk.scenarios.consume("before_processing", 0.05, 60, 2)
+    assert by_keyword.report == new == positional.report
+    assert by_keyword.params["design"] == "before_processing"
+    with pytest.warns(DeprecationWarning, match="extra_copies"):
+        assert new.extra_executions == new.extra_copies
 
 
 def test_an_unknown_crash_point_is_a_config_error():

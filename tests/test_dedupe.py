@@ -12,8 +12,8 @@ from simkit.scenarios.dedupe import CRASH_POINTS, DESIGNS
 SEEDS = range(4)
 
 
-def run(strategy, seed=0, **params):
-    return sk.scenarios.dedupe(strategy, seed=seed, **params)
+def run(design, seed=0, **params):
+    return sk.scenarios.dedupe(design, seed=seed, **params)
 
 
 # -- the building blocks ------------------------------------------------------------------
@@ -49,7 +49,7 @@ def test_table_size_from_the_trace_matches_the_monitor():
     res = run("dedupe_table", 2)
     rebuilt = table_size(res.trace, "welcome.processed")
     sampled = res.series["dedupe_table_size"]
-    assert rebuilt["size"].max() == res.report.dedupe_table_max_size
+    assert rebuilt["size"].max() == res.report.dedupe_table_size_max
     at = rebuilt.set_index("time")["size"]
     for time, size in zip(sampled["time"], sampled["dedupe_table_size"]):
         before = at[at.index <= time]
@@ -95,7 +95,7 @@ def test_the_provider_forgets_a_key_after_its_ttl():
 
 # -- the strategies -----------------------------------------------------------------------
 
-def test_no_strategy_applies_side_effects_twice_after_crashes():
+def test_no_dedupe_applies_side_effects_twice_after_crashes():
     runs = [run("none", s).report for s in SEEDS]
     assert all(r.lost == 0 for r in runs)
     assert sum(r.duplicates for r in runs) > 0
@@ -123,9 +123,9 @@ def test_natural_idempotence_repeats_harmlessly_but_still_emails_twice():
     assert sum(r.duplicate_emails for r in runs) > 0
 
 
-@pytest.mark.parametrize("strategy", ["dedupe_table", "business_check"])
-def test_same_transaction_strategies_never_apply_the_counter_twice(strategy):
-    runs = [run(strategy, seed).report for seed in SEEDS]
+@pytest.mark.parametrize("design", ["dedupe_table", "business_check"])
+def test_same_transaction_designs_never_apply_the_counter_twice(design):
+    runs = [run(design, seed).report for seed in SEEDS]
     assert all((r.duplicates, r.lost) == (0, 0) for r in runs)
     assert sum(r.skipped for r in runs) > 0  # redeliveries happened and were recognised
 
@@ -175,9 +175,9 @@ def test_a_redelivery_earlier_than_the_ttl_is_caught():
 def test_the_ttl_bounds_the_dedupe_table_and_without_one_it_holds_every_id():
     bounded = run("dedupe_table", 0, crash_rate=0.0, ttl=1000, cleanup_interval=250).report
     kept = run("dedupe_table", 0, crash_rate=0.0, ttl=None).report
-    assert kept.dedupe_table_max_size == kept.dedupe_table_final_size == 200 and kept.expired == 0
+    assert kept.dedupe_table_size_max == kept.dedupe_table_size_final == 200 and kept.expired == 0
     # about ttl / mean arrival interval ids live at once (25 ms between sign-ups)
-    assert bounded.dedupe_table_max_size < 100 and bounded.expired > 100
+    assert bounded.dedupe_table_size_max < 100 and bounded.expired > 100
 
 
 def test_an_idempotency_key_removes_every_duplicate_email_even_without_any_other_guard():
@@ -189,11 +189,11 @@ def test_one_seed_one_history():
     assert run("dedupe_table_separate_tx", 5).report == run("dedupe_table_separate_tx", 5).report
 
 
-def test_unknown_strategy_lists_the_known_ones():
+def test_unknown_design_lists_the_known_ones():
     with pytest.raises(sk.ConfigError) as err:
         sk.scenarios.dedupe("exactly_once")
-    for strategy in DESIGNS:
-        assert strategy in str(err.value)
+    for design in DESIGNS:
+        assert design in str(err.value)
 
 
 @pytest.mark.parametrize("param,value", [
@@ -203,6 +203,33 @@ def test_unknown_strategy_lists_the_known_ones():
 def test_bad_parameters_are_config_errors(param, value):
     with pytest.raises(sk.ConfigError, match=param):
         sk.scenarios.dedupe("dedupe_table", **{param: value})
+
+
+def test_a_run_stopped_before_anything_was_processed_reports_zeros_not_a_pandas_error():
+    for design in DESIGNS:
+        r = run(design, 0, max_time=1e-3).report
+        assert (r.processed, r.dedupe_table_size_max, r.drained) == (0, 0, 0), design
+
+
+def test_a_cleanup_too_fine_for_the_run_or_a_run_too_long_is_a_config_error_not_a_hang():
+    with pytest.raises(sk.ConfigError, match="cleanup_interval"):
+        sk.scenarios.dedupe("dedupe_table", cleanup_interval=1e-9)
+    with pytest.raises(sk.ConfigError, match="max_time"):
+        sk.scenarios.dedupe("dedupe_table", max_time=1e12)
+
+
+def test_the_old_strategy_keyword_positional_order_and_field_names_still_work_and_warn():
+    new = run("dedupe_table_separate_tx", 3, crash_rate=0.1, messages=50).report
+    with pytest.warns(DeprecationWarning, match="design="):
+        by_keyword = sk.scenarios.dedupe(strategy="dedupe_table_separate_tx", crash_rate=0.1, messages=50, seed=3)
+    with pytest.warns(DeprecationWarning, match="crash_rate="):
+        positional = sk.scenarios.dedupe("dedupe_table_separate_tx", 0.1, 50, 3)
+    assert by_keyword.report == new == positional.report
+    with pytest.warns(DeprecationWarning, match="dedupe_table_size_max"):
+        assert new.dedupe_table_max_size == new.dedupe_table_size_max > 0
+    with pytest.warns(DeprecationWarning, match="design"):
+        old = sk.sweep("dedupe", {"strategy": ["none"]}, seeds=1, messages=20)
+    assert list(old.design) == ["none"]
 
 
 def test_bad_building_block_parameters_are_config_errors():
@@ -224,10 +251,10 @@ def test_dedupe_table_plot_states_the_bound():
     plt.close("all")
 
 
-def test_late_copies_plot_shows_the_ttl_and_which_strategy_leaks():
-    df = sk.sweep("dedupe", {"strategy": ["dedupe_table", "business_check"], "redeliver_after": [1000, 3000]},
+def test_late_copies_plot_shows_the_ttl_and_which_design_leaks():
+    df = sk.sweep("dedupe", {"design": ["dedupe_table", "business_check"], "redeliver_after": [1000, 3000]},
                   seeds=2, crash_rate=0.0, messages=60, ttl=2000, cleanup_interval=500)
-    leaks = df.groupby(["strategy", "redeliver_after"])["duplicates"].max()
+    leaks = df.groupby(["design", "redeliver_after"])["duplicates"].max()
     assert leaks["dedupe_table", 1000] == 0 and leaks["dedupe_table", 3000] > 0
     assert leaks["business_check"].max() == 0
     ax = sk.plots.late_copies(df)

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import simkit as sk
-from simkit.scenarios.ordering import DESIGNS, HOT_USER, cross_type_inversions, stale_writes, wrong_final
+from simkit.scenarios.ordering import DESIGNS, stale_writes, wrong_final
 
 SEEDS = range(5)
 SMALL = dict(users=60)
@@ -15,17 +15,17 @@ SMALL = dict(users=60)
 
 @given(seed=st.integers(0, 10_000), partitions=st.integers(1, 8), consumers=st.integers(1, 6))
 def test_key_partitioning_with_an_idempotent_producer_never_reorders(seed, partitions, consumers):
-    res = sk.scenarios.ordering("key", partitions, consumers, seed=seed, **SMALL)
+    res = sk.scenarios.ordering("key", partitions=partitions, consumers=consumers, seed=seed, **SMALL)
     r = res.report
     assert res.params["idempotent"] is True  # Kafka's default
     assert r.out_of_order == 0 and r.wrong_final == 0 and r.duplicates == 0 and r.lost == 0, r
-    assert r.retries > 0 or r.leader_elections == 0  # the blips did make the producer retry
+    assert r.retries > 0 or r.elections == 0  # the blips did make the producer retry
 
 
 @pytest.mark.parametrize("consumers", [2, 3])
 def test_round_robin_with_two_or_more_consumers_reorders_a_users_changes(consumers):
     for seed in SEEDS:
-        r = sk.scenarios.ordering("round_robin", 6, consumers, seed=seed).report
+        r = sk.scenarios.ordering("round_robin", partitions=6, consumers=consumers, seed=seed).report
         assert r.out_of_order > 0 and r.wrong_final > 0, (seed, r)
         assert r.lost == 0 and r.duplicates == 0, (seed, r)
 
@@ -83,76 +83,48 @@ def test_wrong_final_reads_last_write_wins_from_the_trace():
     assert found.count == 1 and found.examples == ("a/1",)
 
 
-def test_hot_key_fills_one_partition_and_a_finer_key_spreads_it():
-    for seed in range(3):
-        key = sk.scenarios.hot_keys("key", share=0.3, seed=seed)
-        fine = sk.scenarios.hot_keys("fine_key", share=0.3, seed=seed)
-        assert fine.report.max_partition_share < key.report.max_partition_share - 0.1, seed
-        assert fine.report.max_lag < key.report.max_lag / 3, seed
-        assert key.report.hot_user_partitions == 1 and fine.report.hot_user_partitions > 1
-        # the hot user's partition is the one that falls behind, as the trace's lag shows
-        lag = key.series["lag"]
-        assert lag.loc[lag.lag.idxmax(), "partition"] == sk.partition_for(HOT_USER, 6)
-
-
-def test_a_finer_key_keeps_per_key_order_and_gives_up_cross_type_order():
-    for seed in range(3):
-        key = sk.scenarios.hot_keys("key", seed=seed).report
-        fine = sk.scenarios.hot_keys("fine_key", seed=seed).report
-        assert key.out_of_order == 0 and fine.out_of_order == 0
-        assert key.cross_type_inversions == 0 and fine.cross_type_inversions > 0, seed
-
-
-def test_cross_type_inversions_fold_fine_keys_to_the_user():
-    rows = pd.DataFrame({
-        "event": ["send", "send", "processed", "processed"],
-        "key": ["u:email", "u:address", "u:address", "u:email"],
-        "msg_id": [1, 2, 2, 1],
-    })
-    assert sk.checks.out_of_order(rows).count == 0
-    assert cross_type_inversions(rows).count == 1
-
-
-def test_no_hot_user_means_no_hot_partition():
-    r = sk.scenarios.hot_keys("key", share=0.0, seed=1).report
-    assert r.max_partition_share < 0.3 and r.max_lag < 100
-
-
 @pytest.mark.parametrize("kwargs,param", [
-    (dict(partitioner="hash"), "partitioner"),
-    (dict(partitioner="key", partitions=0), "partitions"),
-    (dict(partitioner="key", consumers=0), "consumers"),
-    (dict(partitioner="key", users=0), "users"),
-    (dict(partitioner="key", updates=0), "updates"),
-    (dict(partitioner="key", seed="x"), "seed"),
-    (dict(partitioner="key", max_in_flight=0), "max_in_flight"),
-    (dict(partitioner="key", retries=-1), "retries"),
-    (dict(partitioner="key", idempotent=True, max_in_flight=6), "max_in_flight"),
-    (dict(partitioner="key", idempotent="yes"), "idempotent"),
-    (dict(partitioner="key", leader_elections=-1), "leader_elections"),
-    (dict(partitioner="key", request_timeout=0), "request_timeout"),
+    (dict(design="hash"), "design"),
+    (dict(design="key", partitions=0), "partitions"),
+    (dict(design="key", consumers=0), "consumers"),
+    (dict(design="key", users=0), "users"),
+    (dict(design="key", updates=0), "updates"),
+    (dict(design="key", seed="x"), "seed"),
+    (dict(design="key", max_in_flight=0), "max_in_flight"),
+    (dict(design="key", producer_retries=-1), "producer_retries"),
+    (dict(design="key", idempotent=True, max_in_flight=6), "max_in_flight"),
+    (dict(design="key", idempotent="yes"), "idempotent"),
+    (dict(design="key", leader_elections=-1), "leader_elections"),
+    (dict(design="key", request_timeout=0), "request_timeout"),
 ])
 def test_bad_ordering_input_is_a_config_error(kwargs, param):
     with pytest.raises(sk.ConfigError, match=param):
         sk.scenarios.ordering(**kwargs)
 
 
+def test_a_burst_rate_too_low_for_any_run_is_a_config_error():
+    with pytest.raises(sk.ConfigError, match="burst_rate"):
+        sk.scenarios.ordering("key", burst_rate=1e-12)
+
+
+def test_the_old_partitioner_and_retries_keywords_and_positional_order_still_work_and_warn():
+    new = sk.scenarios.ordering("round_robin", partitions=3, consumers=2, seed=4, users=30, producer_retries=5)
+    with pytest.warns(DeprecationWarning, match="design="):
+        by_keyword = sk.scenarios.ordering(partitioner="round_robin", partitions=3, consumers=2, seed=4, users=30,
+                                           producer_retries=5)
+    with pytest.warns(DeprecationWarning, match="producer_retries="):
+        old_retries = sk.scenarios.ordering("round_robin", partitions=3, consumers=2, seed=4, users=30, retries=5)
+    with pytest.warns(DeprecationWarning, match="partitions="):
+        positional = sk.scenarios.ordering("round_robin", 3, 2, 4, users=30, producer_retries=5)
+    assert new.report == by_keyword.report == old_retries.report == positional.report
+    with pytest.warns(DeprecationWarning, match="elections"):
+        assert new.report.leader_elections == new.report.elections
+
+
 def test_unknown_design_lists_the_known_ones():
     with pytest.raises(sk.ConfigError) as err:
         sk.scenarios.ordering("sticky")
     assert all(d in str(err.value) for d in DESIGNS)
-
-
-@pytest.mark.parametrize("kwargs,param", [
-    (dict(key_design="round_robin"), "key_design"),
-    (dict(key_design="key", share=1.5), "share"),
-    (dict(key_design="key", share=-0.1), "share"),
-    (dict(key_design="key", users=1), "users"),
-    (dict(key_design="key", partitions=0), "partitions"),
-])
-def test_bad_hot_key_input_is_a_config_error(kwargs, param):
-    with pytest.raises(sk.ConfigError, match=param):
-        sk.scenarios.hot_keys(**kwargs)
 
 
 # -- stale writes: an older change applied after a newer one, first time or repeated ----------------
@@ -220,16 +192,6 @@ def test_inversion_timeline_titles_the_pair_and_draws_both():
     keyed = sk.scenarios.ordering("key", seed=1, users=20)
     ax = sk.plots.inversion_timeline(keyed)
     assert "no stale writes" in ax.get_title()
-    plt.close("all")
-
-
-def test_consumers_vs_partitions_counts_idle_members():
-    df = sk.sweep("throughput", {"consumers": [2, 3, 5]}, seeds=2, arrival_rate=0.5, service_rate=1.0,
-                  partitions=3, messages=300)
-    assert list(df.groupby("consumers")["idle_consumers"].max()) == [0, 0, 2]
-    left, right = sk.plots.consumers_vs_partitions(df)
-    assert "3 partitions keep at most 3 consumers busy" in left.get_title()
-    assert "other 2 of 5 sit idle" in left.get_title() and "ms" in right.get_ylabel()
     plt.close("all")
 
 

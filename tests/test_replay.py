@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import simkit as sk
-from simkit.scenarios.replay import HANDLER_KINDS, replay
+from simkit.scenarios.replay import DESIGNS, replay
 
 SEEDS = range(3)
 
@@ -105,18 +105,39 @@ def test_deploys_alone_repeat_nothing():
 
 
 def test_replay_writes_only_documented_events_and_is_deterministic():
-    for kind in HANDLER_KINDS:
-        a, b = replay(kind, seed=5), replay(kind, seed=5)
+    for design in DESIGNS:
+        a, b = replay(design, seed=5), replay(design, seed=5)
         assert set(a.trace.event) <= set(sk.EVENTS)
         assert a.trace.equals(b.trace)
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(handler_kind="exactly_once"), dict(reset_to="yesterday"), dict(reset_to=-1), dict(reset_to=True),
+    dict(design="exactly_once"), dict(reset_to="yesterday"), dict(reset_to=-1), dict(reset_to=True),
     dict(bug_at=800, fix_at=500), dict(rebuild="yes"), dict(refund_share=2), dict(reset_time=-3),
     dict(messages=0),
 ])
 def test_bad_parameters_are_config_errors(kwargs):
-    args = dict(handler_kind="idempotent") | kwargs
+    args = dict(design="idempotent") | kwargs
     with pytest.raises(sk.ConfigError):
         replay(**args)
+
+
+def test_a_bad_processing_time_is_a_config_error_at_the_call_not_a_type_error_from_inside_simpy():
+    with pytest.raises(sk.ConfigError, match="processing_time"):
+        replay("idempotent", processing_time=-1)
+
+
+def test_the_old_handler_kind_keyword_and_positional_order_still_work_and_warn():
+    new = replay("idempotent", reset_to="time", messages=80, seed=3)
+    with pytest.warns(DeprecationWarning, match="design="):
+        by_keyword = replay(handler_kind="idempotent", reset_to="time", messages=80, seed=3)
+    with pytest.warns(DeprecationWarning, match="reset_to="):
+        positional = replay("idempotent", "time", 80, 3)
+    assert new.report == by_keyword.report == positional.report
+    assert new.params["design"] == "idempotent" and new.params["reset_time"] == new.params["bug_at"] > 0
+
+
+def test_every_design_runs_under_compare():
+    df = sk.compare("replay", DESIGNS, seeds=1, messages=60)
+    assert list(df.design) == list(DESIGNS) and (df.produced == 60).all()
+

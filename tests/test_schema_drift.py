@@ -23,7 +23,7 @@ CONFLUENT_REFUSES = {
 @pytest.mark.parametrize("change", ["remove_field", "rename_field"])
 @pytest.mark.parametrize("seed", range(3))
 def test_without_a_registry_a_breaking_change_gives_decode_failures_and_dead_letters(change, seed):
-    r = schema_drift(change, None, seed=seed)
+    r = schema_drift(change, registry=None, seed=seed)
     assert r.report.decode_failures > 0
     assert r.report.dead_lettered == r.report.decode_failures
     assert r.report.processed + r.report.dead_lettered == r.report.produced
@@ -39,7 +39,7 @@ def test_without_a_registry_a_breaking_change_gives_decode_failures_and_dead_let
 
 @pytest.mark.parametrize("change", ["add_optional_field", "add_required_field"])
 def test_without_a_registry_old_readers_skip_fields_they_do_not_know(change):
-    r = schema_drift(change, None, seed=0)
+    r = schema_drift(change, registry=None, seed=0)
     assert r.report.decode_failures == 0 and r.report.processed == r.report.produced
     assert r.report.shipped == 1
 
@@ -49,14 +49,14 @@ def test_without_a_registry_old_readers_skip_fields_they_do_not_know(change):
 def test_each_registry_mode_refuses_exactly_what_it_forbids_and_the_rest_flows(mode, change):
     v1, v2 = schema_change(change)
     forbidden = bool(check_compatibility(mode, v2, [v1]))
-    r = schema_drift(change, mode, seed=0)  # the teams upgrade in the order the mode prescribes
+    r = schema_drift(change, registry=mode, seed=0)  # the teams upgrade in the order the mode prescribes
     t = r.trace
     assert r.report.rejected_registrations == int(forbidden) == int((t.event == "schema_rejected").any())
     assert r.report.shipped == int(not forbidden)
     assert r.report.registered_versions == 1 + int(not forbidden)
     assert r.report.lost == 0
     if mode == "NONE":  # checks nothing: the same breakage as no registry at all
-        assert r.report.decode_failures == schema_drift(change, None, seed=0).report.decode_failures
+        assert r.report.decode_failures == schema_drift(change, registry=None, seed=0).report.decode_failures
         return
     assert r.report.decode_failures == 0 and r.report.dead_lettered == 0
     assert r.report.processed == r.report.produced
@@ -64,56 +64,57 @@ def test_each_registry_mode_refuses_exactly_what_it_forbids_and_the_rest_flows(m
 
 @pytest.mark.parametrize("mode", sorted(CONFLUENT_REFUSES))
 def test_the_refusals_match_confluents_summary_table(mode):
-    refused = {c for c in DESIGNS if schema_drift(c, mode, seed=0).report.rejected_registrations}
+    refused = {c for c in DESIGNS if schema_drift(c, registry=mode, seed=0).report.rejected_registrations}
     assert refused == CONFLUENT_REFUSES[mode]
     transitive = {c for c in DESIGNS if mode != "NONE" and
-                  schema_drift(c, mode + "_TRANSITIVE", seed=0).report.rejected_registrations}
+                  schema_drift(c, registry=mode + "_TRANSITIVE", seed=0).report.rejected_registrations}
     assert mode == "NONE" or transitive == refused  # with only two versions, transitive changes nothing
 
 
 def test_a_mode_protects_only_the_upgrade_order_it_was_made_for():
     # BACKWARD lets a field go (new readers cope) but old readers, if they upgrade last, need it
-    r = schema_drift("remove_field", "BACKWARD", upgrade_order="producer_first", seed=0)
+    r = schema_drift("remove_field", registry="BACKWARD", upgrade_order="producer_first", seed=0)
     assert r.report.rejected_registrations == 0 and r.report.decode_failures > 0
     # FORWARD lets a required field in (old readers skip it) but new readers meet old data without it
-    r = schema_drift("add_required_field", "FORWARD", upgrade_order="consumers_first", seed=0)
+    r = schema_drift("add_required_field", registry="FORWARD", upgrade_order="consumers_first", seed=0)
     assert r.report.rejected_registrations == 0 and r.report.decode_failures > 0
     # FULL keeps both directions: nothing it allows breaks, whoever goes first
     for change in DESIGNS:
         for order in ("producer_first", "consumers_first"):
-            assert schema_drift(change, "FULL", upgrade_order=order, seed=0).report.decode_failures == 0
+            assert schema_drift(change, registry="FULL", upgrade_order=order, seed=0).report.decode_failures == 0
 
 
 def test_the_contract_check_fails_the_build_exactly_when_shipping_would_break_billing():
     table = schema_contract_check()
     assert list(table.change) == list(DESIGNS)
     for row in table.itertuples():
-        broke = schema_drift(row.change, None, seed=1).report.decode_failures > 0
+        broke = schema_drift(row.change, registry=None, seed=1).report.decode_failures > 0
         assert row.passes == (not broke)
         assert bool(row.problems) == broke
     assert len(schema_contract_check("rename_field")) == 1
 
 
 def test_a_refused_change_leaves_the_trace_a_reason():
-    r = schema_drift("rename_field", "FULL", seed=0)
+    r = schema_drift("rename_field", registry="FULL", seed=0)
     (detail,) = r.trace.loc[r.trace.event == "schema_rejected", "detail"]
     assert "FULL" in detail and "amount" in detail
 
 
 def test_schema_drift_writes_only_documented_events_and_is_deterministic():
     for change in DESIGNS:
-        a = schema_drift(change, "BACKWARD", seed=3)
+        a = schema_drift(change, registry="BACKWARD", seed=3)
         assert set(a.trace.event) <= set(sk.EVENTS)
-        assert a.trace.equals(schema_drift(change, "BACKWARD", seed=3).trace)
-    assert "backward" not in REGISTRIES and schema_drift("remove_field", "backward").params["registry"] == "BACKWARD"
+        assert a.trace.equals(schema_drift(change, registry="BACKWARD", seed=3).trace)
+    assert "backward" not in REGISTRIES
+    assert schema_drift("remove_field", registry="backward").params["registry"] == "BACKWARD"
 
 
 @pytest.mark.parametrize("kwargs", [
-    dict(change="drop_table"), dict(registry="SIDEWAYS"), dict(registry=3), dict(upgrade_order="whenever"),
+    dict(design="drop_table"), dict(registry="SIDEWAYS"), dict(registry=3), dict(upgrade_order="whenever"),
     dict(change_at=-1), dict(upgrade_lag=-5), dict(messages=0), dict(partitions=0),
 ])
 def test_bad_parameters_are_config_errors(kwargs):
-    args = dict(change="remove_field") | kwargs
+    args = dict(design="remove_field") | kwargs
     with pytest.raises(sk.ConfigError):
         schema_drift(**args)
     with pytest.raises(sk.ConfigError):
@@ -139,3 +140,30 @@ def test_the_decode_timeline_marks_a_failed_record_and_states_the_count():
     assert "refused" in ax.get_title() and not ax.texts
     assert "registry refuses v2" in ax.get_legend_handles_labels()[1]
     plt.close("all")
+
+
+def test_the_old_change_keyword_and_positional_order_still_work_and_warn():
+    new = schema_drift("remove_field", registry="FORWARD", seed=2, messages=60)
+    with pytest.warns(DeprecationWarning, match="design="):
+        by_keyword = schema_drift(change="remove_field", registry="FORWARD", seed=2, messages=60)
+    with pytest.warns(DeprecationWarning, match="registry="):
+        positional = schema_drift("remove_field", "FORWARD", 2, messages=60)
+    assert new.report == by_keyword.report == positional.report
+    assert new.params["design"] == "remove_field" and new.params["upgrade_order"] == "producer_first"
+
+
+def test_the_helpers_are_not_scenarios_and_their_old_address_warns_with_the_new_one():
+    assert "schema_change" not in sk.scenarios.__all__ and "schema_contract_check" not in sk.scenarios.__all__
+    assert "schema_change" not in sk.scenarios.SCENARIOS
+    with pytest.warns(DeprecationWarning, match="simkit.scenarios.schema_drift"):
+        assert sk.scenarios.schema_change("remove_field") == schema_change("remove_field")
+    with pytest.warns(DeprecationWarning, match="simkit.scenarios.schema_drift"):
+        assert sk.scenarios.schema_contract_check("remove_field").equals(schema_contract_check("remove_field"))
+
+
+def test_every_design_runs_under_compare_and_sweep_writes_a_design_column():
+    df = sk.compare("schema_drift", DESIGNS, seeds=1, messages=40, registry="FULL")
+    assert list(df.design) == list(DESIGNS)
+    grid = sk.sweep("schema_drift", {"design": ["remove_field"], "registry": [None, "FULL"]}, seeds=1, messages=40)
+    assert list(grid.design) == ["remove_field"] * 2 and list(grid.registry.fillna("none")) == ["none", "FULL"]
+

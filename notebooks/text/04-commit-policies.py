@@ -168,25 +168,25 @@ plt.show()
 # there?
 
 # %%
-def explore(commit="auto", crash_rate=0.03, seed=1):
-    r = sk.scenarios.consume(commit, crash_rate=crash_rate, messages=200, seed=seed)
+def explore(design="auto", crash_rate=0.03, seed=1):
+    r = sk.scenarios.consume(design, crash_rate=crash_rate, messages=200, seed=seed)
     fig, ax = plt.subplots(figsize=(12, 3.5), layout="constrained")
     sk.plots.commit_vs_processed(r, ax=ax)
     plt.show()
 
 
-sk.interact(explore, commit=designs, crash_rate=(0.0, 0.1, 0.01), seed=(0, 20));
+sk.interact(explore, design=designs, crash_rate=(0.0, 0.1, 0.01), seed=(0, 20));
 
 # %% [markdown]
 # ## Try it yourself
 #
-# 1. Keep `commit="auto"` and change `auto_commit_interval` (try 20, 100 and 1000 ms) at `crash_rate=0.03`.
+# 1. Keep `design="auto"` and change `auto_commit_interval` (try 20, 100 and 1000 ms) at `crash_rate=0.03`.
 #    How do the lost records change, and why? (Hint: how much of a 200 ms batch is committed before it is done?)
 
 # %%
 
 # %% [markdown]
-# 2. With `commit="before_processing"`, try `max_poll_records=1`. How many records can one crash lose now?
+# 2. With `design="before_processing"`, try `max_poll_records=1`. How many records can one crash lose now?
 #    Compare with `after_processing` at the same setting: is a smaller batch a fix, or only a smaller loss?
 
 # %%

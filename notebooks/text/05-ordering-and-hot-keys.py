@@ -65,7 +65,7 @@ plt.show()
 #
 # ## 2. The fix: partition by the user id
 #
-# With `partitioner="key"` the producer sends every record with the same key to the same partition
+# With the `"key"` design the producer sends every record with the same key to the same partition
 # (`murmur2(key) % partitions`, as Kafka's Java client computes it), so one user's changes form one ordered
 # sequence, read by one consumer.
 
@@ -192,7 +192,7 @@ plt.show()
 # %%
 hot = {design: sk.scenarios.hot_keys(design, share=0.3, seed=1) for design in ["key", "fine_key"]}
 pd.DataFrame({d: r.report.to_dict() for d, r in hot.items()}).loc[
-    ["max_partition_share", "hot_user_partitions", "max_lag", "latency_p99", "out_of_order", "cross_type_inversions"]]
+    ["partition_share_max", "hot_user_partitions", "lag_max", "latency_p99", "out_of_order", "cross_type_inversions"]]
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(19, 4.8), layout="constrained")
@@ -201,7 +201,7 @@ sk.plots.partition_lag(hot, ax=axes[1])
 hot_partition = sk.partition_for("user-0", 6)  # the hot user is user-0
 sk.plots.lag_over_time(hot["key"], ax=axes[2],
                        title=f"key: the hot user's partition {hot_partition} falls "
-                             f"{hot['key'].report.max_lag} records behind,\nthe others keep up")
+                             f"{hot['key'].report.lag_max} records behind,\nthe others keep up")
 plt.show()
 
 # %% [markdown]
@@ -247,9 +247,9 @@ plt.show()
 # Which combinations keep every user's order? Which ones repeat changes but still end with the right addresses?
 
 # %%
-def explore_order(partitioner="key", idempotent=False, max_in_flight=5, leader_elections=6, response_cuts=4,
+def explore_order(design="key", idempotent=False, max_in_flight=5, leader_elections=6, response_cuts=4,
                   seed=1):
-    r = sk.scenarios.ordering(partitioner, partitions=3, consumers=3, seed=seed, users=60,
+    r = sk.scenarios.ordering(design, partitions=3, consumers=3, seed=seed, users=60,
                               idempotent=idempotent, max_in_flight=max_in_flight,
                               leader_elections=leader_elections, response_cuts=response_cuts)
     wrong = r.checks["wrong_final"].examples
@@ -262,7 +262,7 @@ def explore_order(partitioner="key", idempotent=False, max_in_flight=5, leader_e
           f"twice, {r.report.wrong_final} of 60 users left with an older address")
 
 
-sk.interact(explore_order, partitioner=["round_robin", "key"], max_in_flight=(1, 5), leader_elections=(0, 12),
+sk.interact(explore_order, design=["round_robin", "key"], max_in_flight=(1, 5), leader_elections=(0, 12),
             response_cuts=(0, 12), seed=(0, 20));
 
 # %% [markdown]
@@ -271,17 +271,17 @@ sk.interact(explore_order, partitioner=["round_robin", "key"], max_in_flight=(1,
 # says how many partitions the hot user ends up on.)
 
 # %%
-def explore_hot_key(share=0.3, key_design="key", partitions=6, seed=1):
-    r = sk.scenarios.hot_keys(key_design, share=share, partitions=partitions, consumers=partitions, seed=seed,
+def explore_hot_key(share=0.3, design="key", partitions=6, seed=1):
+    r = sk.scenarios.hot_keys(design, share=share, partitions=partitions, consumers=partitions, seed=seed,
                               messages=1500)
     sk.plots.lag_over_time(r)
     plt.show()
-    print(f"busiest partition {r.report.max_partition_share:.0%} of the traffic, worst backlog "
-          f"{r.report.max_lag} records, hot user on {r.report.hot_user_partitions} partition(s), "
+    print(f"busiest partition {r.report.partition_share_max:.0%} of the traffic, worst backlog "
+          f"{r.report.lag_max} records, hot user on {r.report.hot_user_partitions} partition(s), "
           f"{r.report.cross_type_inversions} cross-type inversions")
 
 
-sk.interact(explore_hot_key, share=(0.0, 0.6, 0.05), key_design=["key", "fine_key"], partitions=(2, 12),
+sk.interact(explore_hot_key, share=(0.0, 0.6, 0.05), design=["key", "fine_key"], partitions=(2, 12),
             seed=(0, 20));
 
 # %% [markdown]

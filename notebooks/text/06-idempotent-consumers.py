@@ -90,9 +90,9 @@ print("counter applied twice:", natural.report.duplicates,
 # %%
 print(f"{'crash point':16s} {'dedupe_table':>13s} {'dedupe_table_separate_tx':>25s}   (sign-ups counted twice)")
 for point in ["before_process", "after_email", "after_effect_tx", "after_process"]:
-    counts = [sk.scenarios.dedupe(strategy, crash_rate=0.0, messages=20, seed=0,
+    counts = [sk.scenarios.dedupe(design, crash_rate=0.0, messages=20, seed=0,
                                   crash_schedule=[(5, point)]).report.duplicates
-              for strategy in ["dedupe_table", "dedupe_table_separate_tx"]]
+              for design in ["dedupe_table", "dedupe_table_separate_tx"]]
     print(f"{point:16s} {counts[0]:13d} {counts[1]:25d}")
 
 # %% [markdown]
@@ -148,7 +148,7 @@ plt.show()
 # exactly, or a little later? And by the business check?
 
 # %%
-late = sk.sweep("dedupe", {"strategy": ["dedupe_table", "business_check"],
+late = sk.sweep("dedupe", {"design": ["dedupe_table", "business_check"],
                            "redeliver_after": [1000, 2000, 2250, 2500, 3000, 4000]},
                 seeds=3, crash_rate=0.0, messages=100, ttl=2000, cleanup_interval=500)
 sk.plots.late_copies(late)
@@ -181,9 +181,9 @@ plt.show()
 # second email, and does an idempotency key at the provider change that for all of them?
 
 # %%
-strategies = ["none", "natural", "dedupe_table", "dedupe_table_separate_tx", "business_check"]
-plain = sk.compare("dedupe", strategies, seeds=6)
-keys = sk.compare("dedupe", strategies, seeds=6, email_idempotency_key=True)
+designs = ["none", "natural", "dedupe_table", "dedupe_table_separate_tx", "business_check"]
+plain = sk.compare("dedupe", designs, seeds=6)
+keys = sk.compare("dedupe", designs, seeds=6, email_idempotency_key=True)
 plain.groupby("design", sort=False)[["crashes", "redelivered", "duplicates", "duplicate_emails"]].mean()
 
 
@@ -208,7 +208,7 @@ sk.plots.outcome_bars(keys, ["duplicate_emails", "emails_ignored"], ax=axes[2], 
                       title=(f"with idempotency keys, emails sent twice: {finding(keys, 'duplicate_emails')};\n"
                              f"the provider recognised {keys.emails_ignored.mean():.2g} repeats per run"))
 for ax in axes:
-    ax.set_xticks(ax.get_xticks(), [short.get(d, d) for d in strategies])
+    ax.set_xticks(ax.get_xticks(), [short.get(d, d) for d in designs])
 plt.show()
 
 
@@ -219,8 +219,8 @@ plt.show()
 # message whose side effect ran twice, if there is one: the counter if it was counted twice, otherwise the email.
 
 # %%
-def explore(strategy="dedupe_table_separate_tx", crash_rate=0.05, email_idempotency_key=False, seed=0):
-    r = sk.scenarios.dedupe(strategy, crash_rate=crash_rate, email_idempotency_key=email_idempotency_key,
+def explore(design="dedupe_table_separate_tx", crash_rate=0.05, email_idempotency_key=False, seed=0):
+    r = sk.scenarios.dedupe(design, crash_rate=crash_rate, email_idempotency_key=email_idempotency_key,
                             messages=150, seed=seed)
     check = "duplicates" if r.report.duplicates else "duplicate_emails"
     sk.plots.anomaly_timeline(r, check)
@@ -229,7 +229,7 @@ def explore(strategy="dedupe_table_separate_tx", crash_rate=0.05, email_idempote
           f"{r.report.duplicates} counted twice, {r.report.duplicate_emails} emailed twice")
 
 
-sk.interact(explore, strategy=strategies, crash_rate=(0.0, 0.2, 0.01), seed=(0, 20));
+sk.interact(explore, design=designs, crash_rate=(0.0, 0.2, 0.01), seed=(0, 20));
 
 # %% [markdown]
 # ## Try it yourself
@@ -241,7 +241,7 @@ sk.interact(explore, strategy=strategies, crash_rate=(0.0, 0.2, 0.01), seed=(0, 
 # %%
 
 # %% [markdown]
-# 2. Run the dedupe table without a TTL (`ttl=None`) and read `dedupe_table_final_size`. Suppose your service
+# 2. Run the dedupe table without a TTL (`ttl=None`) and read `dedupe_table_size_final`. Suppose your service
 #    handles 2 million messages a day and you may replay up to 7 days of history: how many rows must the table
 #    keep, and what TTL would you pick?
 

@@ -23,6 +23,7 @@
 import matplotlib.pyplot as plt
 
 import simkit as sk
+from simkit.scenarios.schema_drift import schema_change, schema_contract_check
 
 # %% [markdown]
 # ## 1. The event and the four changes
@@ -32,7 +33,7 @@ import simkit as sk
 # %%
 changes = ["add_optional_field", "add_required_field", "remove_field", "rename_field"]
 for change in changes:
-    v1, v2 = sk.scenarios.schema_change(change)
+    v1, v2 = schema_change(change)
     print(f"{change:19s} v2 fields:", ", ".join(f.name + ("" if f.optional else "*") for f in v2.fields))
 print("v1 fields:", ", ".join(f.name + "*" for f in v1.fields), "  (* = required, no default)")
 
@@ -104,7 +105,7 @@ guarded.trace.query("event in ['schema_registered', 'schema_rejected']")[["time"
 # `FORWARD`? Which changes does `FULL` still let through?
 
 # %%
-grid = sk.sweep("schema_drift", {"change": changes, "registry": [None, "BACKWARD", "FORWARD", "FULL"]}, seeds=1)
+grid = sk.sweep("schema_drift", {"design": changes, "registry": [None, "BACKWARD", "FORWARD", "FULL"]}, seeds=1)
 fig, ax = plt.subplots(figsize=(9, 4.5))
 sk.plots.schema_outcomes(grid, ax=ax)
 fig.tight_layout()
@@ -142,7 +143,7 @@ plt.show()
 # of them can read what the new version writes.
 
 # %%
-sk.scenarios.schema_contract_check()
+schema_contract_check()
 
 # %% [markdown]
 # The two failing rows are exactly the changes that broke `billing` in section 2.
@@ -195,8 +196,8 @@ plt.show()
 # shows every payment, decoded or not, against the deploys.
 
 # %%
-def explore(change="remove_field", registry="none", upgrade_order="producer_first", upgrade_lag=500, seed=0):
-    r = sk.scenarios.schema_drift(change, registry=None if registry == "none" else registry,
+def explore(design="remove_field", registry="none", upgrade_order="producer_first", upgrade_lag=500, seed=0):
+    r = sk.scenarios.schema_drift(design, registry=None if registry == "none" else registry,
                                   upgrade_order=upgrade_order, upgrade_lag=upgrade_lag, seed=seed)
     fig, ax = plt.subplots(figsize=(10, 4.2))
     sk.plots.decode_timeline(r, ax=ax)
@@ -206,14 +207,14 @@ def explore(change="remove_field", registry="none", upgrade_order="producer_firs
           f"dead-lettered: {r.report.dead_lettered}, lost: {r.report.lost}")
 
 
-sk.interact(explore, change=changes, registry=["none", "BACKWARD", "FORWARD", "FULL"],
+sk.interact(explore, design=changes, registry=["none", "BACKWARD", "FORWARD", "FULL"],
             upgrade_order=["producer_first", "consumers_first"], upgrade_lag=(0, 1000, 50), seed=(0, 20));
 
 # %% [markdown]
 # ## Try it yourself
 #
 # 1. Rename `amount` to `amount_cents` without ever being refused under `FULL`. Start from
-#    `v1, _ = sk.scenarios.schema_change("rename_field")`, make a `sk.SchemaRegistry("FULL")`, register `v1` under
+#    `v1, _ = schema_change("rename_field")`, make a `sk.SchemaRegistry("FULL")`, register `v1` under
 #    `"payments-value"`, then try a sequence of small steps (`v1.add_field(sk.Field("amount_cents", "long", 0))`,
 #    ...). Which step needs `amount` to get a default first?
 

@@ -152,8 +152,8 @@ plt.show()
 # records end up in the dead-letter topic.
 
 # %%
-patient = sk.scenarios.dead_letters("dlq", poison=0, seed=0, db_outage=(500, 300), retries=3, backoff=50)
-hasty = sk.scenarios.dead_letters("dlq", poison=0, seed=0, db_outage=(500, 300), retries=1, backoff=10)
+patient = sk.scenarios.dead_letters("dlq", poison=0, seed=0, db_outage=(500, 300), handler_retries=3, backoff=50)
+hasty = sk.scenarios.dead_letters("dlq", poison=0, seed=0, db_outage=(500, 300), handler_retries=1, backoff=10)
 for name, r in [("3 retries from 50 ms", patient), ("1 retry after 10 ms", hasty)]:
     print(f"{name:22s}: {r.report.retries:2d} retries, {r.report.dead_lettered} good records dead-lettered, "
           f"worst lag {r.report.lag_max} records")
@@ -270,8 +270,9 @@ plt.show()
 # depth against its own.
 
 # %%
-def explore(design="dlq", poison=3, retries=3, backoff=20, seed=0):
-    r = sk.scenarios.dead_letters(design, poison=poison, retries=retries, backoff=backoff, seed=seed, messages=200)
+def explore(design="dlq", poison=3, handler_retries=3, backoff=20, seed=0):
+    r = sk.scenarios.dead_letters(design, poison=poison, handler_retries=handler_retries, backoff=backoff, seed=seed,
+                                  messages=200)
     fig, axes = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
     sk.plots.consumer_lag(r, ax=axes[0])
     axes[0].set_xlabel("")
@@ -283,13 +284,13 @@ def explore(design="dlq", poison=3, retries=3, backoff=20, seed=0):
           f"dead-lettered {r.report.dead_lettered}, stuck {r.report.stuck}, crashes {r.report.crashes}")
 
 
-sk.interact(explore, design=designs, poison=(0, 10), retries=(0, 5), backoff=(5, 300, 5), seed=(0, 20));
+sk.interact(explore, design=designs, poison=(0, 10), handler_retries=(0, 5), backoff=(5, 300, 5), seed=(0, 20));
 
 # %% [markdown]
 # ## Try it yourself
 #
-# 1. With `db_outage=(500, 300)` and `retries=3`, find the smallest `backoff` at which no good record goes to the
-#    dead-letter topic. Why do doubling pauses reach further than equal ones for the same number of retries?
+# 1. With `db_outage=(500, 300)` and `handler_retries=3`, find the smallest `backoff` at which no good record goes
+#    to the dead-letter topic. Why do doubling pauses reach further than equal ones for the same number of retries?
 
 # %%
 

@@ -6,46 +6,44 @@ figures live in a module named after the lesson and build on them.
 """
 
 from ._base import (
+    BLUE,
+    BROWN,
     DESIGN_COLORS,
+    FAINT_GREY,
+    GREEN,
+    GREY,
+    HANDOFFS,
+    LIGHT_GREEN,
+    LIGHT_GREY,
+    ORANGE,
+    PURPLE,
+    RED,
     axes_or_new,
     color_for,
     format_ms,
-    latency_series,
-    message_path,
     lag_over_time,
     latency_cdf,
+    latency_series,
+    message_path,
     outcome_bars,
     percentile_bars,
     shade_windows,
     time_series,
     timeline,
+    windows_between,
 )
 from .build_your_own import handled_by_component
-from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
-from .design_choices import (
-    STATE_COLORS,
-    deployment_latency,
-    infrastructure_parts,
-    inversion_bars,
-    outage_impact,
-    partition_lag,
-    partition_load,
-    workflow_outcomes,
-)
-from .duplicates import late_copies
-from .operations import (
-    consumer_lag,
-    decode_timeline,
-    dlq_depth,
-    handled_over_time,
-    poison_timeline,
-    replay_timeline,
-    schema_outcomes,
-)
-from .ordering import consumers_vs_partitions, inversion_pair, inversion_timeline
+from .consume import anomaly_timeline, commit_vs_processed
+from .dead_letters import consumer_lag, dlq_depth, handled_over_time, poison_timeline
+from .dedupe import dedupe_table_size, late_copies
+from .design_choices import STATE_COLORS, deployment_latency, infrastructure_parts, outage_impact, workflow_outcomes
+from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
+from .ordering import inversion_bars, inversion_pair, inversion_timeline
 from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
+from .replay import replay_timeline
+from .schema_drift import decode_timeline, schema_outcomes
 from .sync_async import (
     backlog_over_time,
     chain_latency,
@@ -59,25 +57,36 @@ from .sync_or_async import lag_and_reads, request_timeline, stale_read_timeline
 from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [
+    "BLUE",
+    "BROWN",
     "DESIGN_COLORS",
+    "FAINT_GREY",
+    "GREEN",
+    "GREY",
+    "HANDOFFS",
+    "LIGHT_GREEN",
+    "LIGHT_GREY",
+    "ORANGE",
+    "PURPLE",
+    "RED",
     "STATE_COLORS",
-    "axes_or_new",
     "anomaly_timeline",
+    "axes_or_new",
     "backlog_over_time",
     "capture_timeline",
     "chain_latency",
     "color_for",
     "commit_vs_processed",
-    "consumers_vs_partitions",
     "consumer_lag",
+    "consumers_vs_partitions",
     "decode_timeline",
     "dedupe_table_size",
     "deployment_latency",
     "dlq_depth",
     "failed_request_timeline",
     "failures_over_time",
-    "format_ms",
     "follow_timeline",
+    "format_ms",
     "handled_by_component",
     "handled_over_time",
     "infrastructure_parts",
@@ -86,15 +95,15 @@ __all__ = [
     "inversion_timeline",
     "lag_and_reads",
     "lag_over_time",
-    "message_path",
+    "late_copies",
     "latency_cdf",
     "latency_comparison",
     "latency_series",
-    "late_copies",
     "latency_vs_load",
     "load_panels",
     "loss_and_drain_vs_outage",
     "lost_event_timeline",
+    "message_path",
     "message_timeline",
     "missed_vs",
     "order_timeline",
@@ -117,5 +126,6 @@ __all__ = [
     "timeline",
     "utilisation_bars",
     "visibility_cdf",
+    "windows_between",
     "workflow_outcomes",
 ]

@@ -18,8 +18,9 @@ from matplotlib.axes import Axes
 from ..results import RunResult
 
 __all__ = [
-    "DESIGN_COLORS", "HANDOFFS", "axes_or_new", "color_for", "format_ms", "latency_series", "message_path", "latency_cdf", "lag_over_time", "outcome_bars", "percentile_bars",
-    "shade_windows", "time_series", "timeline", "windows_between",
+    "BLUE", "BROWN", "DESIGN_COLORS", "FAINT_GREY", "GREEN", "GREY", "HANDOFFS", "LIGHT_GREEN", "LIGHT_GREY", "ORANGE",
+    "PURPLE", "RED", "axes_or_new", "color_for", "format_ms", "lag_over_time", "latency_cdf", "latency_series",
+    "message_path", "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
 #: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
@@ -46,6 +47,10 @@ DESIGN_COLORS: dict[str, str] = {
     "rename_field": "#d62728",
 }
 _FALLBACK = plt.get_cmap("tab20").colors
+
+# Named colours for what is not a design (matplotlib's tab10 and a few greys), so no plot spells a hex string.
+RED, ORANGE, GREEN, BLUE, PURPLE = "#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd"
+BROWN, GREY, LIGHT_GREY, FAINT_GREY, LIGHT_GREEN = "#8c564b", "#7f7f7f", "#c7c7c7", "#bbbbbb", "#98df8a"
 
 
 def color_for(design: Any) -> Any:

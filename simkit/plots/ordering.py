@@ -1,28 +1,29 @@
-"""Figures of the ordering lesson: one user's changes applied in the wrong order, and idle consumers.
+"""Figures of the ordering lesson (05), read from :func:`simkit.scenarios.ordering` runs.
 
-* :func:`inversion_timeline`: the swimlane timeline around two changes of one user that
-  were applied in the opposite order to the one they were sent in, the older change in
-  red, the newer in blue, with leader elections and lost answers shaded.
-* :func:`consumers_vs_partitions`: how many members of a consumer group get work, and the
-  latency they achieve, as the group grows past the number of partitions.
+* :func:`inversion_pair`: the two changes of one user applied in the opposite order to
+  the one they were sent in, read from the trace.
+* :func:`inversion_timeline`: the swimlane timeline around such a pair, the older change
+  in red, the newer in blue, with leader elections and lost answers shaded.
+* :func:`inversion_bars`: ordering anomalies per design over seeds.
+
+The hot-key half of the lesson is in :mod:`simkit.plots.hot_keys`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from ..results import RunResult
-from ._base import axes_or_new, shade_windows, timeline, windows_between
+from ._base import BLUE, ORANGE, RED, axes_or_new, outcome_bars, shade_windows, timeline, windows_between
 
-__all__ = ["consumers_vs_partitions", "inversion_pair", "inversion_timeline"]
+__all__ = ["inversion_bars", "inversion_pair", "inversion_timeline"]
 
-OLDER, NEWER = "#d62728", "#1f77b4"
+OLDER, NEWER = RED, BLUE
 
 
 def inversion_pair(trace: pd.DataFrame, late: Any = None, applied: str = "email_set", sent: str = "send",
@@ -129,7 +130,7 @@ def inversion_timeline(
     retries = inside[(inside["event"] == "retry") & inside["component"].astype(str).isin(lane)]
     if len(retries):
         ax.scatter(retries["time"] / 1000.0, retries["component"].astype(str).map(lane).astype(float), marker="x",
-                   color="#ff7f0e", s=60, linewidths=2, zorder=6, label="producer retries a batch")
+                   color=ORANGE, s=60, linewidths=2, zorder=6, label="producer retries a batch")
     notes = [(pair["older_sent"], older, "send", f"{short[older]} sent 1st", OLDER, -0.12, -12),
              (pair["newer_sent"], newer, "send", f"{short[newer]} sent 2nd", NEWER, 0.12, 12),
              (pair["newer_applied"], newer, applied, f"{short[newer]} applied", NEWER, 0.12, 12),
@@ -143,10 +144,10 @@ def inversion_timeline(
                     textcoords="offset points", ha="center", va="center", color=color, fontsize="small",
                     fontweight="bold", zorder=7)
     clip = lambda ws: [(max(a, t0), min(b, t1)) for a, b in ws if b >= t0 and a <= t1]  # noqa: E731
-    shade_windows(ax, clip(windows_between(trace, "broker_down", "broker_up")), label="leader election: writes refused",
-                  scale=1000.0)
-    shade_windows(ax, clip(windows_between(trace, "link_down", "link_up", component="->producer")), label="broker's answers lost",
-                  scale=1000.0, color="#ff7f0e")
+    shade_windows(ax, clip(windows_between(trace, "broker_down", "broker_up")),
+                  label="leader election: writes refused", scale=1000.0)
+    shade_windows(ax, clip(windows_between(trace, "link_down", "link_up", component="->producer")),
+                  label="broker's answers lost", scale=1000.0, color=ORANGE)
     ax.set_xlim(t0 / 1000.0, t1 / 1000.0)
     if t1 - t0 < 1000:
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v * 1000:.0f}"))
@@ -164,66 +165,47 @@ def inversion_timeline(
     return ax
 
 
-def _span(values: np.ndarray) -> str:
-    lo, hi = f"{values.min():.3g}", f"{values.max():.3g}"
-    return lo if lo == hi else f"{lo}-{hi}"
+#: what each ordering metric counts, for legends and titles
+_ORDER_METRICS: dict[str, tuple[str, str]] = {
+    "out_of_order": ("changes", "changes applied out of order"),
+    "stale_writes": ("changes", "older changes applied after a newer one"),
+    "wrong_final": ("users", "users left with an older address"),
+    "duplicates": ("changes", "changes applied twice"),
+    "cross_type_inversions": ("events", "events applied before an earlier event of their user"),
+}
 
 
-def consumers_vs_partitions(
-    df: pd.DataFrame,
-    axes: Sequence[Axes] | None = None,
-    by: str = "consumers",
-    latency: str = "latency_p99",
-    title: str | None = None,
-) -> Sequence[Axes]:
-    """Busy and idle members (left) and latency (right, ms, log scale) per consumer-group size.
+def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
+                   metrics: Sequence[str] = ("out_of_order", "wrong_final"), title: str | None = None,
+                   colors: Mapping[str, str] | None = None) -> Axes:
+    """Ordering anomalies per design (mean over seeds, whiskers from the lowest to the highest run).
 
-    ``df`` is :func:`simkit.sweep` of :func:`simkit.scenarios.throughput` over ``consumers``
-    (with a fixed ``partitions``): its ``idle_consumers`` counts members that never got a
-    record. Bars are means over seeds; latency whiskers span the lowest to the highest
-    run. A dashed line marks the number of partitions. Returns the two axes.
+    The legend says what each metric counts (changes or users). ``colors`` maps values
+    of ``by`` that are not design names (e.g. producer settings) to bar colours. The
+    default title names the worst design's first metric against the changes produced
+    and the designs that had none of any metric.
     """
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(13, 4.2), layout="constrained")
-    left, right = axes
-    g = df.groupby(by, sort=True)
-    sizes = np.array(list(g.groups), dtype=int)
-    idle = g["idle_consumers"].mean().to_numpy()
-    busy = sizes - idle
-    left.bar(sizes, busy, 0.6, color="#2ca02c", edgecolor="black", linewidth=0.5, label="busy (own a partition)")
-    left.bar(sizes, idle, 0.6, bottom=busy, color="#c7c7c7", edgecolor="black", linewidth=0.5, hatch="//",
-             label="idle (no partition left)")
-    parts = int(df["partitions"].iloc[0]) if "partitions" in df else None
-    left.set_xticks(sizes)
-    left.set_xlabel("consumers in the group")
-    left.set_ylabel("consumers")
-    left.legend(loc="upper left", fontsize="small")
-    mean, lo, hi = (g[latency].agg(f).to_numpy() for f in ("mean", "min", "max"))
-    right.errorbar(sizes, mean, yerr=np.vstack([mean - lo, hi - mean]), marker="o", capsize=3, color="#1f77b4",
-                   label=f"{latency.replace('latency_', '')} latency (mean, min-max over seeds)")
-    right.set_yscale("log")
-    right.set_xticks(sizes)
-    right.set_xlabel("consumers in the group")
-    right.set_ylabel(f"{latency.replace('latency_', '')} latency (ms, log scale)")
-    if parts is not None:
-        for a in (left, right):
-            a.axvline(parts + 0.5, color="black", linestyle="--", linewidth=1, label=f"{parts} partitions")
-        right.legend(loc="upper right", fontsize="small")
+    metrics = list(metrics)
     if title is None:
-        lat = latency.replace("latency_", "")
-        if parts is not None:
-            most = int(idle.max())
-            left.set_title(f"{parts} partitions keep at most {parts} consumers busy;\n"
-                           + (f"the other {most} of {sizes.max()} sit idle" if most else "no consumer sits idle"))
-            at = mean[sizes == parts]
-            after = mean[sizes > parts]
-            right.set_title(f"{lat} latency: {mean[0]:.3g} ms with {sizes[0]} consumer{'s' if sizes[0] != 1 else ''}"
-                            + (f", {at[0]:.3g} ms with {parts};" if len(at) else ";")
-                            + (f"\n{sizes[sizes > parts].min()}-{sizes.max()} consumers change nothing "
-                               f"({_span(after)} ms)" if len(after) else ""))
-        else:
-            left.set_title("busy and idle consumers per group size")
-            right.set_title(f"{lat} latency per group size")
-    else:
-        left.get_figure().suptitle(title)
-    return axes
+        means = df.groupby(by, sort=False)[metrics].mean()
+        clean = [str(d) for d, row in means.iterrows() if (row == 0).all()]
+        worst = means[metrics[0]].idxmax()
+        what = _ORDER_METRICS.get(metrics[0], ("", metrics[0].replace("_", " ")))[1]
+        of = f" of {df['produced'].mean():.0f}" if "produced" in df and _ORDER_METRICS.get(
+            metrics[0], ("",))[0] == "changes" else ""
+        title = (f"{worst}: {means.loc[worst, metrics[0]]:.3g}{of} {what} per run"
+                 + (f";\n{', '.join(clean)}: none" if clean else ""))
+    ax = outcome_bars(df, metrics, by=by, ax=ax, title=title, ylabel="per run (mean, min-max over seeds)")
+    if colors:
+        designs = list(dict.fromkeys(df[by]))
+        for bars in ax.containers:
+            for patch, d in zip(getattr(bars, "patches", []), designs):
+                if d in colors:
+                    patch.set_facecolor(colors[d])
+    legend = ax.get_legend()
+    if legend is not None:
+        for text in legend.get_texts():
+            unit = _ORDER_METRICS.get(text.get_text(), ("",))[0]
+            if unit:
+                text.set_text(f"{text.get_text()} ({unit})")
+    return ax

@@ -13,7 +13,7 @@ import pandas as pd
 import simpy
 
 from ..glossary import PERCENTILES
-from ..params import check_choice, check_count, check_positive, check_window
+from ..params import MAX_STEPS, check_choice, check_count, check_positive, check_window
 
 if TYPE_CHECKING:
     from ..broker import Broker
@@ -21,7 +21,15 @@ if TYPE_CHECKING:
     from ..groups import ConsumerGroup
     from ..world import World
 
-__all__ = ["check_choice", "check_count", "check_positive", "check_window", "latency_fields", "until_drained"]
+__all__ = [
+    "DRAIN_EVERY", "MAX_DRAIN_MS", "check_choice", "check_count", "check_positive", "check_window", "latency_fields",
+    "until_drained",
+]
+
+#: How often (ms) :func:`until_drained` looks whether a group has nothing left to do.
+DRAIN_EVERY = 20.0
+#: The longest run (ms) a scenario that waits for a drain may ask for: at most MAX_STEPS looks.
+MAX_DRAIN_MS = DRAIN_EVERY * MAX_STEPS
 
 
 def latency_fields(lat: pd.Series, prefix: str = "latency") -> dict[str, float]:
@@ -39,7 +47,7 @@ def latency_fields(lat: pd.Series, prefix: str = "latency") -> dict[str, float]:
 
 
 def until_drained(world: "World", broker: "Broker", group: "ConsumerGroup", members: Sequence["Consumer"],
-                  after: simpy.Event, every: float = 20) -> simpy.Event:
+                  after: simpy.Event, every: float = DRAIN_EVERY) -> simpy.Event:
     """An event that fires once ``after`` has fired and the group has nothing left to do.
 
     "Nothing left" is Kafka's zero consumer lag (the committed offset of every

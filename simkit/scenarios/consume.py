@@ -43,22 +43,25 @@ more, or at ``max_time`` ms, whichever comes first (``drained`` says which).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from dataclasses import dataclass
+from typing import Any, Generator
 
+import simpy
 
 from .. import checks
 from ..broker import Broker, Record
-from ..consumer import Consumer, Context
-from ..distributions import DistributionLike, as_distribution, exponential
-from ..errors import ConfigError
-from ..faults import check_rate
+from ..consumer import BUILTIN_POINTS, Consumer, Context
+from ..distributions import exponential
+from ..glossary import PERCENTILES
 from ..groups import ConsumerGroup
+from ..params import Params, check_steps, count, distribution, ms, probability, schedule
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
+from ..world import World
+from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from .registry import scenario
 
-__all__ = ["DESIGNS", "consume"]
+__all__ = ["DESIGNS", "ConsumeParams", "consume", "send_welcome_email", "signups"]
 
 DESIGNS: tuple[str, ...] = ("auto", "auto_on_poll", "auto_on_poll_pool", "before_processing", "after_processing")
 
@@ -66,95 +69,80 @@ TOPIC = "signups"
 GROUP = "welcome"
 
 
-def consume(
-    commit: str,
-    crash_rate: float = 0.03,
-    messages: int = 300,
-    seed: int = 0,
-    *,
-    partitions: int = 1,
-    consumers: int = 1,
-    workers: int = 4,
-    arrival_interval: DistributionLike | None = None,
-    processing_time: DistributionLike = 10,
-    max_poll_records: int = 20,
-    auto_commit_interval: float = 100,
-    session_timeout: float = 300,
-    restart_delay: DistributionLike = 500,
-    crash_schedule: Iterable[tuple[int, str]] = (),
-    max_time: float = 600_000,
-) -> RunResult:
-    """Run ``messages`` records through a crashing consumer group that commits by ``commit``.
+@dataclass(frozen=True)
+class ConsumeParams(Params):
+    """The parameters of :func:`consume` (times in ms)."""
 
-    ``commit`` is one of :data:`DESIGNS`. ``crash_rate`` is the chance that a consumer
-    crashes while handling a record, at one of its crash points (``before_process``:
-    handed the record, not started; ``after_process``: done, not yet committed).
-    ``crash_schedule`` (pairs ``(n, point)``) crashes ``consumer-0`` exactly while it
-    handles its ``n``-th record. ``workers`` is used by ``"auto_on_poll_pool"`` only.
-    ``arrival_interval`` (ms between sends) defaults to exponential with mean 5 ms.
+    crash_rate: float = probability(0.03, doc="per record handled: crash at one of the consumer's points")
+    messages: int = count(300, high=100_000, doc="sign-up events the producer sends")
+    partitions: int = count(1, high=64, doc="partitions of the topic")
+    consumers: int = count(1, high=64, doc="members of the consumer group")
+    workers: int = count(4, high=64, doc="the worker pool of auto_on_poll_pool (ignored by the others)")
+    arrival_interval: Any = distribution(exponential(5), doc="time between two sends")
+    processing_time: Any = distribution(10, doc="the handler's work per record")
+    max_poll_records: int = count(20, high=10_000, doc="records one poll returns at most (max.poll.records)")
+    auto_commit_interval: float = ms(100, strict=True, doc="the auto-commit timer (auto.commit.interval.ms)")
+    session_timeout: float = ms(300, strict=True, doc="how long a crashed member lingers (session.timeout.ms)")
+    restart_delay: Any = distribution(500, doc="a crashed consumer's restart")
+    crash_schedule: tuple = schedule(BUILTIN_POINTS, doc="exact crashes of consumer-0 as (n, point)")
+    max_time: float = ms(600_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if the group has not drained")
 
-    Report fields: ``produced``, ``processed`` (records whose side effect happened at
-    least once), ``lost`` (records never handled), ``duplicates`` (records handled more
-    than once), ``extra_executions`` (side effects beyond the first), ``crashes``,
-    ``commits``, ``latency_mean`` / ``_p50`` / ``_p95`` / ``_p99`` / ``_max`` (ms from
-    send to the first side effect), ``duration`` (ms) and ``drained`` (1 if the run
-    ended with zero lag, 0 if ``max_time`` stopped it).
+    def check(self) -> None:
+        # the auto-commit timer ticks until the run ends, at max_time at the latest
+        check_steps("auto_commit_interval", self.auto_commit_interval, self.max_time)
+
+
+FIELDS = ("produced", "processed", "lost", "duplicates", "extra_copies", "crashes", "commits",
+          *(f"latency_{s}" for s in PERCENTILES), "duration", "drained")
+
+
+@scenario("consume", designs=DESIGNS, params=ConsumeParams, fields=FIELDS, lesson="04",
+          renamed={"commit": "design"}, legacy_positional=("design", "crash_rate", "messages", "seed"))
+def consume(p: ConsumeParams) -> RunResult:
+    """Run ``messages`` records through a crashing consumer group that commits by ``design``.
+
+    ``design`` is one of :data:`DESIGNS` (the old keyword ``commit=`` still works, with a
+    warning). ``crash_rate`` is the chance that a consumer crashes while handling a
+    record, at one of its crash points (``before_process``: handed the record, not
+    started; ``after_process``: done, not yet committed). ``crash_schedule`` (pairs
+    ``(n, point)``) crashes ``consumer-0`` exactly while it handles its ``n``-th record.
+    ``workers`` is used by ``"auto_on_poll_pool"`` only. ``arrival_interval`` (ms between
+    sends) is exponential with mean 5 ms unless given.
+
+    Report fields (see :mod:`simkit.glossary`): ``produced``, ``processed`` (records
+    whose side effect happened at least once), ``lost`` (records never handled),
+    ``duplicates`` (records handled more than once), ``extra_copies`` (side effects
+    beyond the first), ``crashes``, ``commits``, ``latency_*`` (ms from send to the first
+    side effect), ``duration`` (ms) and ``drained`` (1 if the run ended with zero lag, 0
+    if ``max_time`` stopped it). Checks: ``lost`` and ``duplicates``, with example ids.
     """
-    check_choice("commit", commit, DESIGNS)
-    crash_rate = check_rate("crash_rate", crash_rate)
-    messages = check_count("messages", messages)
-    seed = check_seed(seed)
-    partitions = check_count("partitions", partitions, 1, 64)
-    consumers = check_count("consumers", consumers, 1, 64)
-    workers = check_count("workers", workers, 1, 64)
-    max_poll_records = check_count("max_poll_records", max_poll_records)
-    auto_commit_interval = check_positive("auto_commit_interval", auto_commit_interval)
-    session_timeout = check_positive("session_timeout", session_timeout)
-    max_time = check_positive("max_time", max_time)
-    if arrival_interval is None:
-        arrival_interval = exponential(5)
-    arrivals = as_distribution("arrival_interval", arrival_interval)
-    processing = as_distribution("processing_time", processing_time)
-    restart = as_distribution("restart_delay", restart_delay)
-    schedule = _check_schedule(crash_schedule)
-    params: dict[str, Any] = dict(
-        commit=commit, crash_rate=crash_rate, messages=messages, partitions=partitions, consumers=consumers,
-        workers=workers, arrival_interval=arrivals, processing_time=processing, max_poll_records=max_poll_records,
-        auto_commit_interval=auto_commit_interval, session_timeout=session_timeout, restart_delay=restart,
-        crash_schedule=schedule, max_time=max_time)
-
-    world = World(seed)
+    # build: a broker, a producer, the group and its members
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
-    broker.create_topic(TOPIC, partitions)
+    broker.create_topic(TOPIC, p.partitions)
     producer = Producer(world, broker, "producer", partitioner="key")
-    group = ConsumerGroup(world, broker, GROUP, session_timeout=session_timeout)
+    group = ConsumerGroup(world, broker, GROUP, session_timeout=p.session_timeout)
 
-    def send_welcome_email(record: Record, ctx: Context) -> None:
-        ctx.record("side_effect", record, detail="welcome email")
-
-    policy = "auto_on_poll" if commit == "auto_on_poll_pool" else commit
+    # wire the design: the pool variant is the Java auto commit with workers behind the poll loop
+    pool = p.design == "auto_on_poll_pool"
     members = [
-        Consumer(world, broker, f"consumer-{i}", TOPIC, send_welcome_email, group=group, commit=policy,
-                 workers=workers if commit == "auto_on_poll_pool" else None,
-                 max_poll_records=max_poll_records, processing_time=processing,
-                 auto_commit_interval=auto_commit_interval, auto_offset_reset="earliest",
-                 crash_rate=crash_rate, crash_schedule=schedule if i == 0 else (), restart_delay=restart)
-        for i in range(consumers)
+        Consumer(world, broker, f"consumer-{i}", TOPIC, send_welcome_email, group=group,
+                 commit="auto_on_poll" if pool else p.design, workers=p.workers if pool else None,
+                 max_poll_records=p.max_poll_records, processing_time=p.processing_time,
+                 auto_commit_interval=p.auto_commit_interval, auto_offset_reset="earliest",
+                 crash_rate=p.crash_rate, crash_schedule=p.crash_schedule if i == 0 else (),
+                 restart_delay=p.restart_delay)
+        for i in range(p.consumers)
     ]
+
+    # run: until the group has drained everything sent, or max_time
     sent = env.event()
-
-    def signups():  # type: ignore[no-untyped-def]
-        rng = world.rng("arrivals")
-        for i in range(messages):
-            yield env.timeout(arrivals.sample(rng))
-            producer.send(TOPIC, value="UserSignedUp", key=f"user-{i}", msg_id=i)
-        sent.succeed()
-
-    env.process(signups())
+    env.process(signups(world, producer, sent, p))
     drained = until_drained(world, broker, group, members, sent)
-    world.run(until=drained | env.timeout(max_time))
+    world.run(until=drained | env.timeout(p.max_time))
 
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     lost = checks.lost(trace, delivered="side_effect")
     dup = checks.duplicates(trace, "side_effect")
@@ -165,19 +153,27 @@ def consume(
         processed=int(lat.size),
         lost=lost.count,
         duplicates=dup.count,
-        extra_executions=int((events == "side_effect").sum()) - int(lat.size),
+        extra_copies=int((events == "side_effect").sum()) - int(lat.size),
         crashes=int((events == "crash").sum()),
         commits=int((events == "commit").sum()),
         **latency_fields(lat),
         duration=float(env.now),
         drained=int(drained.triggered),
     )
-    return RunResult("consume", seed, params, Report(**fields), {"lost": lost, "duplicates": dup}, {},
+    return RunResult("consume", p.seed, p.to_dict(), Report(**fields), {"lost": lost, "duplicates": dup}, {},
                      world.trace)
 
 
-def _check_schedule(schedule: Iterable[tuple[int, str]]) -> tuple[tuple[int, str], ...]:
-    try:
-        return tuple((n, p) for n, p in schedule)
-    except (TypeError, ValueError):
-        raise ConfigError("crash_schedule", schedule, "(n, point) pairs such as [(12, 'after_process')]") from None
+def signups(world: World, producer: Producer, sent: simpy.Event,
+            p: ConsumeParams) -> Generator[simpy.Event, Any, None]:
+    """The sign-ups: ``messages`` ``UserSignedUp`` events, keyed by user, ``arrival_interval`` apart."""
+    rng = world.rng("arrivals")
+    for i in range(p.messages):
+        yield world.env.timeout(p.arrival_interval.sample(rng))
+        producer.send(TOPIC, value="UserSignedUp", key=f"user-{i}", msg_id=i)
+    sent.succeed()
+
+
+def send_welcome_email(record: Record, ctx: Context) -> None:
+    """The handler: its side effect (the welcome email) is one ``side_effect`` row in the trace."""
+    ctx.record("side_effect", record, detail="welcome email")

@@ -15,7 +15,7 @@ handler fails on them by parsing them, every time it tries.
               every consumer the group hands that partition to crashes in turn.
 ``"skip"``    log the error and carry on (``on_error="skip"``): the partition flows,
               but the bad record is committed past and gone, with nothing to replay.
-``"dlq"``     retry with back-off (``retries``, ``backoff`` ms, doubling), then publish
+``"dlq"``     retry with back-off (``handler_retries``, ``backoff`` ms, doubling), then publish
               the record to ``payments.DLT`` and move on (:func:`~simkit.dlq.with_retries`,
               Spring Kafka's ``DefaultErrorHandler`` with a dead-letter recoverer). The
               partition pauses only for the retries; the record is parked, not lost,
@@ -49,26 +49,33 @@ resetting a group's offsets to reprocess history.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Any, Generator, Iterable
 
 import pandas as pd
+import simpy
 
 from .. import checks
 from ..broker import Broker, Record
 from ..consumer import Consumer, Context
 from ..database import Database
-from ..distributions import DistributionLike, as_distribution, exponential
+from ..distributions import exponential
 from ..dlq import blocked_time, dead_letter_topic_for, dlq_depth, unfinished, watch_depth, with_retries
 from ..errors import ConfigError
+from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
 from ..monitor import Monitor
+from ..params import Params, check_steps, count, distribution, ms, positive, window
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
+from ..world import World
+from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from .registry import scenario
 
 __all__ = [
-    "DESIGNS", "dead_letters", "lag_series", "parse_cents",
+    "DESIGNS", "DeadLettersParams", "Ledger", "dead_letters", "lag_series", "parse_cents", "payments", "worst_lag",
 ]
 
 DESIGNS: tuple[str, ...] = ("no_dlq", "skip", "dlq")
@@ -77,6 +84,7 @@ TOPIC = "payments"
 DLQ = dead_letter_topic_for(TOPIC)
 GROUP = "ledger"
 BALANCES = "ledger.balances"
+_POISON = "a share from 0 to 1 (a float), a count (an int), or a list of message ids"
 
 
 def parse_cents(amount: str) -> int:
@@ -87,61 +95,100 @@ def parse_cents(amount: str) -> int:
     return int(dollars) * 100 + int(cents)
 
 
-def _poison_ids(poison: Any, messages: int, world: World) -> set[int]:
-    """The ids of the malformed messages: a share, a count (drawn from ``payload/poison``) or given ids."""
-    if isinstance(poison, bool):
-        raise ConfigError("poison", poison, "a share from 0 to 1, a count, or a list of message ids")
-    if isinstance(poison, float):
-        if not 0 <= poison <= 1:
-            raise ConfigError("poison", poison, "a share from 0.0 to 1.0")
-        poison = round(poison * messages)
-    if isinstance(poison, int):
-        check_count("poison", poison, 0, messages)
-        return set(world.rng("payload/poison").sample(range(messages), poison))
+def _check_poison(param: str, value: Any) -> float | int | tuple[int, ...]:
+    """A share (float), a count (int) or message ids (a sorted tuple); :meth:`DeadLettersParams.check` bounds them."""
+    if isinstance(value, bool) or isinstance(value, (str, bytes)):
+        raise ConfigError(param, value, _POISON)
+    if isinstance(value, float):
+        if not 0 <= value <= 1:
+            raise ConfigError(param, value, "a share from 0.0 to 1.0")
+        return value
+    if isinstance(value, int):
+        return value
     try:
-        ids = set(poison)
+        ids = sorted(set(value))
     except TypeError:
-        raise ConfigError("poison", poison, "a share from 0 to 1, a count, or a list of message ids") from None
-    if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < messages for i in ids):
-        raise ConfigError("poison", poison, f"message ids from 0 to {messages - 1}")
-    return ids
+        raise ConfigError(param, value, _POISON) from None
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise ConfigError(param, value, _POISON)
+    return tuple(ids)
 
 
-def dead_letters(
-    design: str,
-    poison: float | int | Iterable[int] = 3,
-    messages: int = 300,
-    seed: int = 0,
-    *,
-    partitions: int = 3,
-    consumers: int = 3,
-    users: int = 30,
-    retries: int = 3,
-    backoff: float = 20,
-    dlq_alert_threshold: float = 2,
-    lag_alert_threshold: float = 20,
-    monitor_interval: float = 50,
-    arrival_interval: DistributionLike | None = None,
-    processing_time: DistributionLike = 2,
-    commit_latency: DistributionLike = 1,
-    db_outage: tuple[float, float] | None = None,
-    session_timeout: float = 300,
-    restart_delay: DistributionLike = 500,
-    max_time: float | None = None,
-) -> RunResult:
+@dataclass(frozen=True)
+class DeadLettersParams(Params):
+    """The parameters of :func:`dead_letters` (times in ms)."""
+
+    poison: Any = field(default=3, metadata={"check": _check_poison, "doc": "the malformed payments: " + _POISON})
+    messages: int = count(300, high=100_000, doc="payments sent")
+    partitions: int = count(3, high=64, doc="partitions of the payments topic (and of its dead-letter topic)")
+    consumers: int = count(3, high=64, doc="members of the ledger group")
+    users: int = count(30, high=100_000, doc="users paying (the key)")
+    handler_retries: int = count(3, low=0, high=20, doc="tries again after the first failure, before the DLT")
+    backoff: float = ms(20, doc="the pause before the first retry, doubling after each")
+    dlq_alert_threshold: float = positive(2, zero=True, doc="dead-letter records that raise an alert")
+    lag_alert_threshold: float = positive(20, zero=True, doc="consumer lag (records) that raises an alert")
+    monitor_interval: float = ms(50, strict=True, doc="the two monitors sample this often")
+    arrival_interval: Any = distribution(exponential(10), doc="time between two payments")
+    processing_time: Any = distribution(2, doc="the ledger's work per payment")
+    commit_latency: Any = distribution(1, doc="a database commit")
+    db_outage: tuple[float, float] | None = window(doc="(start, duration) of a ledger database outage")
+    session_timeout: float = ms(300, strict=True, doc="how long a crashed member lingers (session.timeout.ms)")
+    restart_delay: Any = distribution(500, doc="a crashed consumer's restart")
+    max_time: float | None = positive(None, optional=True, high=MAX_DRAIN_MS,
+                                      doc="the run stops here; None: 3 s after the last payment is due")
+
+    def check(self) -> None:
+        if isinstance(self.poison, int) and not 0 <= self.poison <= self.messages:
+            raise ConfigError("poison", self.poison, f"a count from 0 to messages={self.messages}")
+        if isinstance(self.poison, tuple) and not all(0 <= i < self.messages for i in self.poison):
+            raise ConfigError("poison", self.poison, f"message ids from 0 to {self.messages - 1}")
+        span = self.run_for()
+        if not (math.isfinite(span) and span <= MAX_DRAIN_MS):
+            raise ConfigError("arrival_interval", self.arrival_interval,
+                              f"a mean so that messages x mean + 3000 <= {MAX_DRAIN_MS:g} ms, or give max_time")
+        check_steps("monitor_interval", self.monitor_interval, span)
+
+    def run_for(self) -> float:
+        """``max_time``, or 3 s after the last payment is due (``messages`` x the mean arrival interval)."""
+        if self.max_time is not None:
+            return self.max_time
+        mean = getattr(self.arrival_interval, "mean", None)
+        if not isinstance(mean, (int, float)):
+            raise ConfigError("max_time", None, "a number of ms, since arrival_interval has no mean to reckon it by")
+        return self.messages * mean + 3000
+
+
+FIELDS = (
+    "produced", "malformed", "processed", "dead_lettered", "lost", "stuck", "blocked_ms", "crashes", "retries",
+    "handler_errors", "dlq_depth_max", "alerts", "lag_max", "lag_alerts", "lag_alert_at",
+    *(f"latency_{s}" for s in PERCENTILES), "duration", "drained",
+)
+register("malformed", "messages", "messages sent with a payload the consumer cannot parse (poison messages)")
+register("blocked_ms", "ms", "time, summed over partitions, that a failing record held its partition")
+register("handler_errors", "errors", "handler failures handed to the consumer")
+register("dlq_depth_max", "records", "the most records the dead-letter topic held")
+register("lag_alerts", "alerts", "times the consumer lag crossed its alert threshold")
+register("lag_alert_at", "ms", "when the consumer-lag alert first fired (-1 if it never did)")
+
+
+@scenario("dead_letters", designs=DESIGNS, params=DeadLettersParams, fields=FIELDS, lesson="08",
+          renamed={"retries": "handler_retries"}, legacy_positional=("design", "poison", "messages", "seed"))
+def dead_letters(p: DeadLettersParams) -> RunResult:
     """Run ``messages`` payments, ``poison`` of them malformed, through a ledger group using ``design``.
 
     ``design`` is one of :data:`DESIGNS`. ``poison`` is a share of the messages (a float
     from 0 to 1), a count (an int), or the message ids themselves. ``arrival_interval``
     defaults to exponential with mean 10 ms; ``max_time`` (ms) to 3 s after the last
     payment is due (``messages`` times the mean arrival interval, plus 3000).
+    ``handler_retries`` (the old keyword ``retries=`` still works, with a warning) and
+    ``backoff`` are the ``"dlq"`` design's retries.
 
-    Report fields: ``produced``, ``poison`` (malformed messages sent), ``processed``
-    (messages booked on a balance), ``dead_lettered`` (messages parked on the
-    dead-letter topic), ``lost`` (committed past without being booked or parked),
-    ``stuck`` (still waiting in the log behind a blocked position when the run ended),
-    ``blocked_ms`` (ms, summed over partitions, that a failing record held its
-    partition), ``crashes``, ``retries`` (failed attempts tried again),
+    Report fields (see :mod:`simkit.glossary`): ``produced``, ``malformed`` (poison
+    messages sent), ``processed`` (messages booked on a balance), ``dead_lettered``
+    (messages parked on the dead-letter topic), ``lost`` (committed past without being
+    booked or parked), ``stuck`` (still waiting in the log behind a blocked position
+    when the run ended), ``blocked_ms`` (ms, summed over partitions, that a failing
+    record held its partition), ``crashes``, ``retries`` (failed attempts tried again),
     ``handler_errors`` (failures handed to the consumer), ``dlq_depth_max`` (records),
     ``alerts`` (times the dead-letter depth crossed ``dlq_alert_threshold``),
     ``lag_max`` (records: the highest consumer lag of any partition, sampled),
@@ -151,100 +198,48 @@ def dead_letters(
     ``max_time`` stopped the run). ``series["dlq_depth"]`` and ``series["consumer_lag"]``
     are the monitors' samples; ``series["lag"]`` is the committed lag of each partition
     at the same moments, read from the trace (:func:`lag_series`, for
-    :func:`simkit.plots.lag_over_time`).
+    :func:`simkit.plots.lag_over_time`). ``params["poison"]`` holds the malformed ids.
     """
-    check_choice("design", design, DESIGNS)
-    messages = check_count("messages", messages)
-    seed = check_seed(seed)
-    partitions = check_count("partitions", partitions, 1, 64)
-    consumers = check_count("consumers", consumers, 1, 64)
-    users = check_count("users", users)
-    retries = check_count("retries", retries, 0, 20)
-    backoff = check_positive("backoff", backoff, allow_zero=True)
-    dlq_alert_threshold = check_positive("dlq_alert_threshold", dlq_alert_threshold, allow_zero=True)
-    lag_alert_threshold = check_positive("lag_alert_threshold", lag_alert_threshold, allow_zero=True)
-    monitor_interval = check_positive("monitor_interval", monitor_interval)
-    session_timeout = check_positive("session_timeout", session_timeout)
-    arrivals = as_distribution("arrival_interval", exponential(10) if arrival_interval is None else arrival_interval)
-    max_time = messages * arrivals.mean + 3000 if max_time is None else check_positive("max_time", max_time)
-    processing = as_distribution("processing_time", processing_time)
-    restart = as_distribution("restart_delay", restart_delay)
-    if db_outage is not None:
-        try:
-            start, length = db_outage
-        except (TypeError, ValueError):
-            raise ConfigError("db_outage", db_outage, "None or (start, duration) in ms") from None
-        db_outage = (check_positive("db_outage start", start, allow_zero=True),
-                     check_positive("db_outage duration", length))
-
-    world = World(seed)
-    bad = _poison_ids(poison, messages, world)
-    params: dict[str, Any] = dict(
-        design=design, poison=tuple(sorted(bad)), messages=messages, partitions=partitions, consumers=consumers,
-        users=users, retries=retries, backoff=backoff, dlq_alert_threshold=dlq_alert_threshold,
-        lag_alert_threshold=lag_alert_threshold, monitor_interval=monitor_interval, arrival_interval=arrivals,
-        processing_time=processing,
-        commit_latency=commit_latency, db_outage=db_outage, session_timeout=session_timeout,
-        restart_delay=restart, max_time=max_time, dead_letter_topic=DLQ)
-
+    # build: the payments topic and its dead-letter topic, the ledger's database
+    world = World(p.seed)
     env = world.env
+    bad = _poison_ids(world, p)
     broker = Broker(world)
-    broker.create_topic(TOPIC, partitions)
-    broker.create_topic(DLQ, partitions)
+    broker.create_topic(TOPIC, p.partitions)
+    broker.create_topic(DLQ, p.partitions)
     producer = Producer(world, broker, "payments", partitioner="key")
-    db = Database(world, "ledger-db", commit_latency=commit_latency)
+    db = Database(world, "ledger-db", commit_latency=p.commit_latency)
     db.create_table(BALANCES)
-    if db_outage is not None:
-        db.outage(*db_outage)
+    if p.db_outage is not None:
+        db.outage(*p.db_outage)
 
-    def book(record: Record, ctx: Context):  # type: ignore[no-untyped-def]
-        cents = parse_cents(record.value["amount"])  # a malformed amount fails here, every time
-        user = record.value["user"]
-        tx = db.transaction("ledger", msg_id=record.msg_id)
-        balance = tx.get(BALANCES, user, 0) + cents
-        tx.put(BALANCES, user, balance)
-        yield from tx.commit()
-        ctx.record("side_effect", record, detail=f"{user} balance {balance}")
-
-    if design == "dlq":
+    # wire the design: how the ledger group treats a record its handler cannot book
+    handler: Any = Ledger(db)
+    if p.design == "dlq":
         dlq_producer = Producer(world, broker, "ledger-dlq", partitioner="key")
-        handler: Any = with_retries(book, retries=retries, backoff=backoff, producer=dlq_producer,
-                                    dead_letter_topic=DLQ)
-    else:
-        handler = book
-    group = ConsumerGroup(world, broker, GROUP, session_timeout=session_timeout)
+        handler = with_retries(handler, retries=p.handler_retries, backoff=p.backoff, producer=dlq_producer,
+                               dead_letter_topic=DLQ)
+    group = ConsumerGroup(world, broker, GROUP, session_timeout=p.session_timeout)
     members = [
         Consumer(world, broker, f"ledger-{i}", TOPIC, handler, group=group, commit="after_processing",
-                 max_poll_records=20, processing_time=processing, auto_offset_reset="earliest",
-                 on_error="skip" if design == "skip" else "crash", restart_delay=restart)
-        for i in range(consumers)
+                 max_poll_records=20, processing_time=p.processing_time, auto_offset_reset="earliest",
+                 on_error="skip" if p.design == "skip" else "crash", restart_delay=p.restart_delay)
+        for i in range(p.consumers)
     ]
-    monitor = watch_depth(world, broker, DLQ, threshold=dlq_alert_threshold, interval=monitor_interval)
+    monitor = watch_depth(world, broker, DLQ, threshold=p.dlq_alert_threshold, interval=p.monitor_interval)
+    lag_monitor = Monitor(world, "consumer_lag", functools.partial(worst_lag, broker, group),
+                          interval=p.monitor_interval, threshold=p.lag_alert_threshold)
 
-    def worst_lag() -> float:  # what a lag exporter scrapes: log end minus committed, worst partition
-        ends = broker.end_offsets(TOPIC)
-        return float(max(end - (group.committed_offset(TOPIC, p) or 0) for p, end in enumerate(ends)))
-
-    lag_monitor = Monitor(world, "consumer_lag", worst_lag, interval=monitor_interval, threshold=lag_alert_threshold)
+    # run: until the group has drained the topic, or max_time (a crash loop never drains)
     sent = env.event()
-
-    def payments():  # type: ignore[no-untyped-def]
-        rng, who, how_much = world.rng("arrivals"), world.rng("payload/users"), world.rng("payload/amounts")
-        for i in range(messages):
-            yield env.timeout(arrivals.sample(rng))
-            user = f"user-{who.randrange(users)}"
-            cents = how_much.randint(100, 20_000)
-            text = f"{cents // 100},{cents % 100:02d}" if i in bad else f"{cents // 100}.{cents % 100:02d}"
-            producer.send(TOPIC, value={"user": user, "amount": text}, key=user, msg_id=i)
-        sent.succeed()
-
-    env.process(payments())
+    env.process(payments(world, producer, bad, sent, p))
     drained = until_drained(world, broker, group, members, sent)
-    world.run(until=drained | env.timeout(max_time))
+    world.run(until=drained | env.timeout(p.run_for()))
     end = float(env.now)
     if drained.triggered:  # the monitors look once more, so their last sample sees the drained state
-        world.run(until=end + monitor_interval)
+        world.run(until=end + p.monitor_interval)
 
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     events = trace["event"]
     lost, stuck = unfinished(trace, TOPIC, done=("side_effect", "dead_lettered"), group=GROUP)
@@ -256,7 +251,7 @@ def dead_letters(
     lag_samples = lag_monitor.to_frame()
     fields: dict[str, float] = dict(
         produced=int(trace.loc[(events == "send") & (trace["topic"] == TOPIC), "msg_id"].nunique()),
-        poison=len(bad),
+        malformed=len(bad),
         processed=int(lat.size),
         dead_lettered=int(dead.size),
         lost=lost.count,
@@ -278,7 +273,55 @@ def dead_letters(
     result_checks = {"lost": lost, "stuck": stuck, "dead_lettered": dead_check}
     series = {"dlq_depth": monitor.to_frame(), "consumer_lag": lag_samples,
               "lag": lag_series(trace, TOPIC, lag_samples["time"], group=GROUP)}
-    return RunResult("dead_letters", seed, params, Report(**fields), result_checks, series, world.trace)
+    params = {**p.to_dict(), "poison": tuple(sorted(bad)), "max_time": p.run_for(), "dead_letter_topic": DLQ}
+    return RunResult("dead_letters", p.seed, params, Report(**fields), result_checks, series, world.trace)
+
+
+def _poison_ids(world: World, p: DeadLettersParams) -> set[int]:
+    """The ids of the malformed messages: a share or a count drawn from ``payload/poison``, or the ids given."""
+    if isinstance(p.poison, tuple):
+        return set(p.poison)
+    n = round(p.poison * p.messages) if isinstance(p.poison, float) else p.poison
+    return set(world.rng("payload/poison").sample(range(p.messages), n))
+
+
+def payments(world: World, producer: Producer, bad: set[int], sent: simpy.Event,
+             p: DeadLettersParams) -> Generator[simpy.Event, Any, None]:
+    """The payment service: ``messages`` ``PaymentReceived`` events keyed by user, those in ``bad`` malformed."""
+    env = world.env
+    rng, who, how_much = world.rng("arrivals"), world.rng("payload/users"), world.rng("payload/amounts")
+    for i in range(p.messages):
+        yield env.timeout(p.arrival_interval.sample(rng))
+        user = f"user-{who.randrange(p.users)}"
+        cents = how_much.randint(100, 20_000)
+        text = f"{cents // 100},{cents % 100:02d}" if i in bad else f"{cents // 100}.{cents % 100:02d}"
+        producer.send(TOPIC, value={"user": user, "amount": text}, key=user, msg_id=i)
+    sent.succeed()
+
+
+class Ledger:
+    """The ledger's handler: parse the amount and add it to the user's balance, in one transaction.
+
+    A malformed amount fails in :func:`parse_cents`, every time the record is tried.
+    """
+
+    def __init__(self, db: Database):
+        self.db = db
+
+    def __call__(self, record: Record, ctx: Context) -> Generator[simpy.Event, Any, None]:
+        cents = parse_cents(record.value["amount"])  # a malformed amount fails here, every time
+        user = record.value["user"]
+        tx = self.db.transaction("ledger", msg_id=record.msg_id)
+        balance = tx.get(BALANCES, user, 0) + cents
+        tx.put(BALANCES, user, balance)
+        yield from tx.commit()
+        ctx.record("side_effect", record, detail=f"{user} balance {balance}")
+
+
+def worst_lag(broker: Broker, group: ConsumerGroup) -> float:
+    """What a lag exporter scrapes: log end offset minus committed offset, on the worst partition (records)."""
+    ends = broker.end_offsets(TOPIC)
+    return float(max(end - (group.committed_offset(TOPIC, part) or 0) for part, end in enumerate(ends)))
 
 
 def lag_series(trace: pd.DataFrame, topic: str, times: Iterable[float], group: str | None = None) -> pd.DataFrame:

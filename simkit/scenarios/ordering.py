@@ -1,6 +1,6 @@
-"""Out-of-order delivery: partitioning by key, producer retries, and hot keys.
+"""Out-of-order delivery: partitioning by key, and producer retries that reorder a partition.
 
-:func:`ordering`. Users change their email address several times in quick
+Users change their email address several times in quick
 succession (``updates`` changes a few ms apart, each a ``set email`` record keyed by
 the user id). A consumer group applies them to the users' profiles: the last write
 wins, so a user whose changes are applied in the wrong order keeps an old address.
@@ -31,15 +31,13 @@ every batch: the broker refuses the batches behind a gap and drops copies it alr
 has, so retries neither reorder nor duplicate. Nothing here scripts a reorder; it
 follows from the producer's rules in :mod:`simkit.producer`.
 
-:func:`hot_keys`. One user (an API integration, say) sends a ``share`` of all traffic.
-With ``"key"`` all of it lands on one partition, whose single consumer cannot keep up:
-its lag grows while the other partitions idle. ``"fine_key"`` keys by user id *and*
-event type, which spreads that user over several partitions, at a price: events of
-different types of that user are no longer ordered with respect to each other.
+
+Hot keys, the price of keying by user, are :mod:`simkit.scenarios.hot_keys`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Generator, Sequence
 
 import pandas as pd
@@ -49,160 +47,133 @@ from .. import checks
 from ..broker import Broker, Record
 from ..checks import Check
 from ..consumer import Consumer, Context
-from ..distributions import DistributionLike, as_distribution, exponential, uniform
+from ..distributions import exponential, uniform
 from ..errors import ConfigError
+from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
+from ..params import MAX_MS, Params, check_flag, count, distribution, ms, positive
 from ..producer import MAX_INT, Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
+from ..world import World
+from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from .registry import scenario
 
-__all__ = [
-    "DESIGNS", "EVENT_TYPES", "HOT_KEY_DESIGNS", "HOT_USER", "cross_type_inversions", "hot_keys",
-    "ordering", "partition_shares", "stale_writes", "wrong_final",
-]
+__all__ = ["DESIGNS", "OrderingParams", "email_changes", "ordering", "set_email", "stale_writes", "wrong_final"]
 
 DESIGNS: tuple[str, ...] = ("round_robin", "key")
-HOT_KEY_DESIGNS: tuple[str, ...] = ("key", "fine_key")
-
-#: what the hot user's integration sends, in this order, over and over
-EVENT_TYPES: tuple[str, ...] = (
-    "profile_updated", "email_changed", "address_changed", "phone_changed", "preferences_changed",
-    "avatar_changed",
-)
-HOT_USER = "user-0"
 
 TOPIC = "user-updates"
 GROUP = "profiles"
 
 
-# -- the ordering scenario -------------------------------------------------------------------
-def ordering(
-    partitioner: str,
-    partitions: int = 6,
-    consumers: int = 3,
-    seed: int = 0,
-    *,
-    idempotent: bool | None = None,
-    retries: int = MAX_INT,
-    max_in_flight: int = 5,
-    users: int = 150,
-    updates: int = 4,
-    burst_rate: float = 0.15,
-    update_gap: DistributionLike = exponential(3),
-    network_latency: DistributionLike = uniform(1, 8),
-    processing_time: DistributionLike = exponential(2),
-    leader_elections: int = 6,
-    election_duration: DistributionLike = uniform(5, 20),
-    response_cuts: int = 4,
-    cut_duration: DistributionLike = uniform(2, 6),
-    request_timeout: float = 300,
-    retry_backoff: float = 100,
-    max_time: float = 60_000,
-) -> RunResult:
+def _optional_flag(param: str, value: Any) -> bool | None:
+    return None if value is None else check_flag(param, value)
+
+
+@dataclass(frozen=True)
+class OrderingParams(Params):
+    """The parameters of :func:`ordering` (times in ms)."""
+
+    partitions: int = count(6, high=64, doc="partitions of the topic")
+    consumers: int = count(3, high=64, doc="members of the consumer group")
+    idempotent: bool | None = field(default=None, metadata={
+        "check": _optional_flag, "doc": "enable.idempotence; None: Kafka's default (on unless a setting conflicts)"})
+    producer_retries: int = count(MAX_INT, low=0, high=MAX_INT, doc="the producer's retries (Kafka's retries)")
+    max_in_flight: int = count(5, high=100, doc="max.in.flight.requests.per.connection")
+    users: int = count(150, high=10_000, doc="users changing their email")
+    updates: int = count(4, high=100, doc="changes per user, in one burst")
+    burst_rate: float = positive(0.15, high=100, doc="users starting a burst, per ms")
+    update_gap: Any = distribution(exponential(3), doc="time between two changes of one user")
+    network_latency: Any = distribution(uniform(1, 8), doc="one way between the producer and the broker")
+    processing_time: Any = distribution(exponential(2), doc="a consumer's work per change")
+    leader_elections: int = count(6, low=0, high=1000, doc="short broker outages while a new leader is elected")
+    election_duration: Any = distribution(uniform(5, 20), doc="how long one election lasts")
+    response_cuts: int = count(4, low=0, high=1000, doc="times the network drops the broker's answers")
+    cut_duration: Any = distribution(uniform(2, 6), doc="how long one cut lasts")
+    request_timeout: float = ms(300, strict=True, doc="request.timeout.ms, shortened from Kafka's 30 s")
+    retry_backoff: float = ms(100, doc="retry.backoff.ms")
+    max_time: float = ms(60_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+
+    def check(self) -> None:
+        # the faults strike while the bursts start, within users / burst_rate ms
+        if self.users / self.burst_rate > MAX_MS:
+            raise ConfigError("burst_rate", self.burst_rate, f"a rate >= {self.users / MAX_MS:g} per ms, so "
+                                                             f"{self.users} users start within {MAX_MS:g} ms")
+
+
+FIELDS = (
+    "produced", "applied", "out_of_order", "stale_writes", "wrong_final", "lost", "duplicates", "retries",
+    "elections", "link_cuts", *(f"latency_{s}" for s in PERCENTILES), "duration", "drained",
+)
+register("wrong_final", "keys", "keys whose final state is not their last change sent (last write wins)")
+register("elections", "elections", "leader elections that struck during the run (broker down meanwhile)")
+register("link_cuts", "cuts", "cuts of a network link that struck during the run")
+
+
+@scenario("ordering", designs=DESIGNS, params=OrderingParams, fields=FIELDS, lesson="05",
+          renamed={"partitioner": "design", "retries": "producer_retries"},
+          legacy_positional=("design", "partitions", "consumers", "seed"))
+def ordering(p: OrderingParams) -> RunResult:
     """Run ``users`` users changing their email ``updates`` times each; see the module docs.
 
-    ``partitioner`` is one of :data:`DESIGNS`. ``idempotent``, ``retries`` and
-    ``max_in_flight`` go to the :class:`~simkit.Producer` unchanged (Kafka's defaults:
-    idempotence on unless a setting conflicts, retries 2**31-1, 5 in flight); its own
-    checks refuse conflicting settings. Each user starts a burst of changes at a
-    Poisson rate of ``burst_rate`` users per ms, the changes ``update_gap`` ms apart.
+    ``design`` is the producer's partitioner, one of :data:`DESIGNS` (the old keyword
+    ``partitioner=`` still works, with a warning). ``idempotent``, ``producer_retries``
+    (Kafka's ``retries``; the old keyword ``retries=`` still works) and ``max_in_flight``
+    go to the :class:`~simkit.Producer` unchanged (Kafka's defaults: idempotence on
+    unless a setting conflicts, retries 2**31-1, 5 in flight); its own checks refuse
+    conflicting settings. Each user starts a burst of changes at a Poisson rate of
+    ``burst_rate`` users per ms, the changes ``update_gap`` ms apart.
     ``request_timeout`` (300 ms) is shortened from Kafka's 30 s so that a lost answer
     is retried within the run; ``retry_backoff`` is Kafka's 100 ms. Consumers handle
     each change in ``processing_time`` ms and commit after processing.
 
-    Report fields: ``produced`` (changes sent), ``applied`` (changes applied at least
-    once), ``out_of_order`` (changes applied, the first time, after a later change of
-    the same user: :func:`simkit.checks.out_of_order`), ``stale_writes`` (applications,
-    first or repeated, of a change after a later change of the same user was already
-    applied: :func:`stale_writes`; a retried copy of an old change written after a newer
-    one counts here, not in ``out_of_order``), ``wrong_final`` (users whose
-    final email is not their last change), ``lost`` (changes never applied),
-    ``duplicates`` (changes applied more than once), ``retries`` (producer retries),
-    ``leader_elections`` and ``response_cuts`` (how many struck), ``latency_*`` (ms
-    from send to applied), ``duration`` (ms) and ``drained`` (1 if the run ended with
-    nothing left to do). Checks: ``out_of_order``, ``stale_writes``, ``wrong_final``,
-    ``lost``, ``duplicates``. Series: ``lag`` (records per partition over time).
+    Report fields (see :mod:`simkit.glossary`): ``produced`` (changes sent),
+    ``applied`` (changes applied at least once), ``out_of_order`` (changes applied,
+    the first time, after a later change of the same user:
+    :func:`simkit.checks.out_of_order`), ``stale_writes`` (applications, first or
+    repeated, of a change after a later change of the same user was already applied:
+    :func:`stale_writes`; a retried copy of an old change written after a newer one
+    counts here, not in ``out_of_order``), ``wrong_final`` (users whose final email is
+    not their last change), ``lost`` (changes never applied), ``duplicates`` (changes
+    applied more than once), ``retries`` (producer retries), ``elections`` and
+    ``link_cuts`` (how many of the ``leader_elections`` and ``response_cuts`` struck),
+    ``latency_*`` (ms from send to applied), ``duration`` (ms) and ``drained`` (1 if
+    the run ended with nothing left to do). Checks: ``out_of_order``, ``stale_writes``,
+    ``wrong_final``, ``lost``, ``duplicates``. Series: ``lag`` (records per partition
+    over time).
     """
-    check_choice("partitioner", partitioner, DESIGNS)
-    partitions = check_count("partitions", partitions, 1, 64)
-    consumers = check_count("consumers", consumers, 1, 64)
-    seed = check_seed(seed)
-    users = check_count("users", users, 1, 10_000)
-    updates = check_count("updates", updates, 1, 100)
-    burst_rate = check_positive("burst_rate", burst_rate)
-    gap = as_distribution("update_gap", update_gap)
-    latency = as_distribution("network_latency", network_latency)
-    processing = as_distribution("processing_time", processing_time)
-    leader_elections = check_count("leader_elections", leader_elections, 0, 1000)
-    election = as_distribution("election_duration", election_duration)
-    response_cuts = check_count("response_cuts", response_cuts, 0, 1000)
-    cut = as_distribution("cut_duration", cut_duration)
-    request_timeout = check_positive("request_timeout", request_timeout)
-    retry_backoff = check_positive("retry_backoff", retry_backoff, allow_zero=True)
-    max_time = check_positive("max_time", max_time)
-    params: dict[str, Any] = dict(
-        partitioner=partitioner, partitions=partitions, consumers=consumers, idempotent=idempotent,
-        retries=retries, max_in_flight=max_in_flight, users=users, updates=updates, burst_rate=burst_rate,
-        update_gap=gap, network_latency=latency, processing_time=processing, leader_elections=leader_elections,
-        election_duration=election, response_cuts=response_cuts, cut_duration=cut,
-        request_timeout=request_timeout, retry_backoff=retry_backoff, max_time=max_time)
-
-    world = World(seed)
+    # build: a broker, the producer with the design's partitioner, the group applying changes
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
-    broker.create_topic(TOPIC, partitions)
-    producer = Producer(world, broker, "producer", idempotent=idempotent, retries=retries,
-                        max_in_flight=max_in_flight, partitioner=partitioner, latency=latency,
-                        request_timeout=request_timeout, retry_backoff=retry_backoff,
-                        delivery_timeout=max(120_000.0, request_timeout + retry_backoff))
-    params["idempotent"] = producer.idempotent
+    broker.create_topic(TOPIC, p.partitions)
+    producer = Producer(world, broker, "producer", idempotent=p.idempotent, retries=p.producer_retries,
+                        max_in_flight=p.max_in_flight, partitioner=p.design, latency=p.network_latency,
+                        request_timeout=p.request_timeout, retry_backoff=p.retry_backoff,
+                        delivery_timeout=max(120_000.0, p.request_timeout + p.retry_backoff))
     group = ConsumerGroup(world, broker, GROUP)
-
-    def set_email(record: Record, ctx: Context) -> None:
-        # last write wins: the profile keeps whatever was applied last
-        ctx.record("email_set", record, detail=record.value)
-
     members = [
         Consumer(world, broker, f"consumer-{i}", TOPIC, set_email, group=group, commit="after_processing",
-                 processing_time=processing, auto_offset_reset="earliest")
-        for i in range(consumers)
+                 processing_time=p.processing_time, auto_offset_reset="earliest")
+        for i in range(p.consumers)
     ]
 
-    # the faults: when they strike is drawn from streams of their own, the same for every design
-    horizon = users / burst_rate
+    # wire the faults: when they strike is drawn from streams of their own, the same for every design
+    horizon = p.users / p.burst_rate
     rng = world.rng("broker/leader_elections")
-    for _ in range(leader_elections):
-        broker.outage(rng.uniform(0, horizon), election.sample(rng) or 1.0)
+    for _ in range(p.leader_elections):
+        broker.outage(rng.uniform(0, horizon), p.election_duration.sample(rng) or 1.0)
     rng = world.rng("network/response_cuts")
-    for _ in range(response_cuts):
-        producer.link_in.cut(rng.uniform(0, horizon), cut.sample(rng) or 1.0)
+    for _ in range(p.response_cuts):
+        producer.link_in.cut(rng.uniform(0, horizon), p.cut_duration.sample(rng) or 1.0)
 
-    futures: list[simpy.Event] = []
+    # run: until every change is acknowledged (or failed), applied and committed, or max_time
     sent = env.event()
-
-    def user(u: int) -> Generator[simpy.Event, Any, None]:
-        rng_gap = world.rng(f"user-{u}/typing")
-        for n in range(updates):
-            if n:
-                yield env.timeout(gap.sample(rng_gap))
-            futures.append(producer.send(TOPIC, f"user-{u}+v{n}@example.org", key=f"user-{u}",
-                                         msg_id=f"user-{u}/v{n}"))
-
-    def arrivals() -> Generator[simpy.Event, Any, None]:
-        rng_arr = world.rng("arrivals")
-        procs = []
-        for u in range(users):
-            yield env.timeout(rng_arr.expovariate(burst_rate))
-            procs.append(env.process(user(u)))
-        yield env.all_of(procs)
-        yield _settled(env, futures)
-        sent.succeed()
-
-    env.process(arrivals())
+    env.process(email_changes(world, producer, sent, p))
     drained = until_drained(world, broker, group, members, sent)
-    world.run(until=drained | env.timeout(max_time))
+    world.run(until=drained | env.timeout(p.max_time))
 
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     found = {
         "out_of_order": checks.out_of_order(trace, "email_set"),
@@ -222,14 +193,46 @@ def ordering(
         lost=found["lost"].count,
         duplicates=found["duplicates"].count,
         retries=int((events == "retry").sum()),
-        leader_elections=int((events == "broker_down").sum()),
-        response_cuts=int((events == "link_down").sum()),
+        elections=int((events == "broker_down").sum()),
+        link_cuts=int((events == "link_down").sum()),
         **latency_fields(lat),
         duration=float(env.now),
         drained=int(drained.triggered),
     )
     series = {"lag": checks.lag(trace, TOPIC, by="processed")}
-    return RunResult("ordering", seed, params, Report(**fields), found, series, world.trace)
+    params = {**p.to_dict(), "idempotent": producer.idempotent}  # what the producer resolved None to
+    return RunResult("ordering", p.seed, params, Report(**fields), found, series, world.trace)
+
+
+def email_changes(world: World, producer: Producer, sent: simpy.Event,
+                  p: OrderingParams) -> Generator[simpy.Event, Any, None]:
+    """The users: each starts a burst of ``updates`` email changes; ``sent`` fires once every send has settled."""
+    env = world.env
+    rng = world.rng("arrivals")
+    futures: list[simpy.Event] = []
+    bursts = []
+    for u in range(p.users):
+        yield env.timeout(rng.expovariate(p.burst_rate))
+        bursts.append(env.process(one_user(world, producer, u, futures, p)))
+    yield env.all_of(bursts)
+    yield _settled(env, futures)
+    sent.succeed()
+
+
+def one_user(world: World, producer: Producer, u: int, futures: list[simpy.Event],
+             p: OrderingParams) -> Generator[simpy.Event, Any, None]:
+    """User ``u`` changes their email ``updates`` times, ``update_gap`` apart, each a record keyed by the user."""
+    rng = world.rng(f"user-{u}/typing")
+    for n in range(p.updates):
+        if n:
+            yield world.env.timeout(p.update_gap.sample(rng))
+        futures.append(producer.send(TOPIC, f"user-{u}+v{n}@example.org", key=f"user-{u}",
+                                     msg_id=f"user-{u}/v{n}"))
+
+
+def set_email(record: Record, ctx: Context) -> None:
+    """The consumers' handler: last write wins, so the profile keeps whatever was applied last."""
+    ctx.record("email_set", record, detail=record.value)
 
 
 def _settled(env: simpy.Environment, futures: Sequence[simpy.Event]) -> simpy.Event:
@@ -249,115 +252,6 @@ def _settled(env: simpy.Environment, futures: Sequence[simpy.Event]) -> simpy.Ev
     if left[0] == 0:
         done.succeed()
     return done
-
-
-# -- the hot key scenario --------------------------------------------------------------------
-def hot_keys(
-    key_design: str,
-    share: float = 0.3,
-    seed: int = 0,
-    *,
-    partitions: int = 6,
-    consumers: int = 6,
-    users: int = 50,
-    messages: int = 3000,
-    arrival_rate: float = 1.0,
-    processing_time: DistributionLike = exponential(4),
-    max_time: float = 600_000,
-) -> RunResult:
-    """One user sends ``share`` of ``messages`` profile events; see the module docs.
-
-    ``key_design`` is one of :data:`HOT_KEY_DESIGNS`: ``"key"`` keys every event by its
-    user id, ``"fine_key"`` by ``"<user>:<event type>"``. Events arrive as a Poisson
-    stream of ``arrival_rate`` per ms; each one is the hot user's (:data:`HOT_USER`,
-    cycling through :data:`EVENT_TYPES` in order) with chance ``share``, else one of
-    the ``users - 1`` others with a random type. ``consumers`` each take
-    ``processing_time`` ms an event (4 ms: 0.25 events per ms per consumer), enough
-    for an even load but not for a partition carrying a large share.
-
-    Report fields: ``produced``, ``processed``, ``max_partition_share`` (the busiest
-    partition's share of all records), ``hot_user_partitions`` (how many partitions
-    carry the hot user), ``max_lag`` (records, the largest backlog of any partition),
-    ``out_of_order`` (per-key inversions, for the key the design partitions by),
-    ``cross_type_inversions`` (per-user inversions across event types),
-    ``lost``, ``duplicates``, ``latency_*`` (ms from send to processed) and
-    ``duration`` (ms). Series: ``lag`` (records per partition over time) and
-    ``load`` (records per partition).
-    """
-    check_choice("key_design", key_design, HOT_KEY_DESIGNS)
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
-        raise ConfigError("share", share, "a fraction from 0 to 1")
-    seed = check_seed(seed)
-    partitions = check_count("partitions", partitions, 1, 64)
-    consumers = check_count("consumers", consumers, 1, 64)
-    users = check_count("users", users, 2, 100_000)
-    messages = check_count("messages", messages, 1, 100_000)
-    lam = check_positive("arrival_rate", arrival_rate)
-    processing = as_distribution("processing_time", processing_time)
-    max_time = check_positive("max_time", max_time)
-    params: dict[str, Any] = dict(
-        key_design=key_design, share=float(share), partitions=partitions, consumers=consumers, users=users,
-        messages=messages, arrival_rate=lam, processing_time=processing, max_time=max_time)
-
-    world = World(seed)
-    env = world.env
-    broker = Broker(world)
-    broker.create_topic(TOPIC, partitions)
-    producer = Producer(world, broker, "producer", partitioner="key")
-    group = ConsumerGroup(world, broker, GROUP)
-    members = [
-        Consumer(world, broker, f"consumer-{i}", TOPIC, group=group, commit="after_processing",
-                 processing_time=processing, auto_offset_reset="earliest")
-        for i in range(consumers)
-    ]
-    sent = env.event()
-
-    def traffic() -> Generator[simpy.Event, Any, None]:
-        rng = world.rng("arrivals")
-        who = world.rng("arrivals/who")
-        hot_turn = 0
-        for i in range(messages):
-            yield env.timeout(rng.expovariate(lam))
-            hot, pick, kind = who.random(), who.randrange(1, users), who.randrange(len(EVENT_TYPES))
-            if hot < share:
-                user, etype = HOT_USER, EVENT_TYPES[hot_turn % len(EVENT_TYPES)]
-                hot_turn += 1
-            else:
-                user, etype = f"user-{pick}", EVENT_TYPES[kind]
-            key = user if key_design == "key" else f"{user}:{etype}"
-            producer.send(TOPIC, etype, key=key, msg_id=f"{user}/{i}/{etype}")
-        sent.succeed()
-
-    env.process(traffic())
-    drained = until_drained(world, broker, group, members, sent)
-    world.run(until=drained | env.timeout(max_time))
-
-    trace = world.trace.to_frame()
-    load = partition_shares(trace, TOPIC)
-    lag = checks.lag(trace, TOPIC, by="processed")
-    found = {
-        "out_of_order": checks.out_of_order(trace),
-        "cross_type_inversions": cross_type_inversions(trace),
-        "lost": checks.lost(trace),
-        "duplicates": checks.duplicates(trace),
-    }
-    sends = trace[trace["event"] == "send"]
-    hot_parts = sends.loc[sends["msg_id"].astype(str).str.startswith(f"{HOT_USER}/"), "partition"].nunique()
-    lat = checks.latencies(trace)
-    fields: dict[str, float] = dict(
-        produced=int(sends["msg_id"].nunique()),
-        processed=int(lat.size),
-        max_partition_share=float(load["share"].max()) if len(load) else 0.0,
-        hot_user_partitions=int(hot_parts),
-        max_lag=int(lag["lag"].max()) if len(lag) else 0,
-        out_of_order=found["out_of_order"].count,
-        cross_type_inversions=found["cross_type_inversions"].count,
-        lost=found["lost"].count,
-        duplicates=found["duplicates"].count,
-        **latency_fields(lat),
-        duration=float(env.now),
-    )
-    return RunResult("hot_keys", seed, params, Report(**fields), found, {"lag": lag, "load": load}, world.trace)
 
 
 # -- checkers: pure functions over the trace -----------------------------------------------
@@ -400,27 +294,3 @@ def stale_writes(trace: pd.DataFrame, applied: str = "email_set", sent: str = "s
     bad = frame[frame["rank"] < newest_before]
     return Check("stale_writes", int(len(bad)), tuple(bad["msg_id"].head(checks.EXAMPLES)),
                  f"{len(frame)} applications of {frame['key'].nunique()} keys checked")
-
-
-def cross_type_inversions(trace: pd.DataFrame, event: str = "processed", sent: str = "send") -> Check:
-    """Per-user inversions across event types: :func:`simkit.checks.out_of_order` keyed by the user.
-
-    Keys are ``"<user>"`` or ``"<user>:<event type>"``; both are folded to the user, so
-    an ``address_changed`` handled before an earlier ``email_changed`` of the same user
-    counts even when the two had different keys.
-    """
-    rows = trace.loc[trace["event"].isin([event, sent]), ["event", "key", "msg_id"]].copy()
-    rows["key"] = rows["key"].map(lambda k: k if k is None else str(k).split(":", 1)[0])
-    found = checks.out_of_order(rows, event, sent)
-    return Check("cross_type_inversions", found.count, found.examples, found.detail.replace("keys", "users"))
-
-
-def partition_shares(trace: pd.DataFrame, topic: str | None = None) -> pd.DataFrame:
-    """Records appended per partition and each partition's share of them (columns partition, records, share)."""
-    rows = trace[trace["event"] == "append"]
-    if topic is not None:
-        rows = rows[rows["topic"] == topic]
-    counts = rows.groupby("partition").size()
-    total = int(counts.sum())
-    return pd.DataFrame({"partition": counts.index.to_numpy(dtype=int), "records": counts.to_numpy(dtype=int),
-                         "share": counts.to_numpy(dtype=float) / total if total else 0.0})

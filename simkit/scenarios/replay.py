@@ -11,52 +11,102 @@ emails) on replay; an idempotent one does not.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Generator
+
+import simpy
 
 from .. import checks
 from ..broker import Broker, Record
 from ..consumer import Consumer, Context
 from ..database import Database
-from ..distributions import DistributionLike, as_distribution, exponential
+from ..dedupe import EmailProvider
+from ..distributions import exponential
 from ..errors import ConfigError
+from ..glossary import register
 from ..groups import ConsumerGroup
+from ..params import MAX_MS, Params, count, distribution, flag, ms, optional_ms, positive, probability
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, until_drained
+from ..world import World
+from ._common import MAX_DRAIN_MS, until_drained
 from .dead_letters import TOPIC
+from .registry import scenario
 
-__all__ = ["HANDLER_KINDS", "RESETS", "projection_errors", "replay", "reprocessed"]
+__all__ = [
+    "DESIGNS", "RESETS", "Projection", "ReplayParams", "operator", "payments", "projection_errors", "replay",
+    "reprocessed",
+]
 
-
-HANDLER_KINDS: tuple[str, ...] = ("non_idempotent", "idempotent")
+DESIGNS: tuple[str, ...] = ("non_idempotent", "idempotent")
 RESETS: tuple[str, ...] = ("earliest", "time", "latest")
-
 
 PROJECTION = "projection"
 TOTALS = "projection.totals"
 ENTRIES = "projection.entries"
+_MAX_OFFSET = 10**9
 
 
-def replay(
-    handler_kind: str,
-    reset_to: str | int = "earliest",
-    messages: int = 200,
-    seed: int = 0,
-    *,
-    reset_time: float | None = None,
-    rebuild: bool = False,
-    partitions: int = 2,
-    users: int = 10,
-    refund_share: float = 0.25,
-    bug_at: float | None = None,
-    fix_at: float | None = None,
-    arrival_interval: DistributionLike | None = None,
-    processing_time: DistributionLike = 1,
-    email_latency: DistributionLike = 2,
-    max_time: float = 120_000,
-) -> RunResult:
+def _check_reset(param: str, value: Any) -> str | int:
+    """One of :data:`RESETS`, or an offset (an int >= 0), as ``kafka-consumer-groups --reset-offsets`` takes."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_OFFSET:
+        return value
+    if isinstance(value, str) and value in RESETS:
+        return value
+    raise ConfigError(param, value, f'"earliest", "time", "latest" or an offset (an int from 0 to {_MAX_OFFSET})')
+
+
+@dataclass(frozen=True)
+class ReplayParams(Params):
+    """The parameters of :func:`replay` (times in ms)."""
+
+    reset_to: Any = field(default="earliest", metadata={"check": _check_reset, "doc": "where the group restarts"})
+    messages: int = count(200, high=100_000, doc="payments and refunds sent")
+    reset_time: float | None = optional_ms(None, doc='with reset_to="time": replay from here; None: bug_at')
+    rebuild: bool = flag(False, doc="empty the projection before the replay")
+    partitions: int = count(2, high=64, doc="partitions of the payments topic")
+    users: int = count(10, high=100_000, doc="users paying (the key)")
+    refund_share: float = probability(0.25, doc="share of the events that are refunds")
+    bug_at: float | None = positive(None, optional=True, high=MAX_MS,
+                                    doc="the buggy version 2 is deployed; None: at 30% of the sends")
+    fix_at: float | None = positive(None, optional=True, high=MAX_MS,
+                                    doc="the reset and the fixed version 3; None: at 70% of the sends")
+    arrival_interval: Any = distribution(exponential(10), doc="time between two events")
+    processing_time: Any = distribution(1, doc="the projection's work per event")
+    email_latency: Any = distribution(2, doc="one way to the email provider")
+    max_time: float = ms(120_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+
+    def check(self) -> None:
+        bug_at, fix_at, _ = self.times()
+        if fix_at <= bug_at:
+            raise ConfigError("fix_at", self.fix_at, f"a time in ms after bug_at ({bug_at:g})")
+
+    def times(self) -> tuple[float, float, float]:
+        """``bug_at``, ``fix_at`` and ``reset_time`` with their defaults resolved (ms)."""
+        mean = getattr(self.arrival_interval, "mean", None)
+        if (self.bug_at is None or self.fix_at is None) and not isinstance(mean, (int, float)):
+            raise ConfigError("bug_at", self.bug_at, "a time in ms, since arrival_interval has no mean to reckon by")
+        span = self.messages * mean if isinstance(mean, (int, float)) else 0.0  # about when the last event is sent
+        bug_at = 0.3 * span if self.bug_at is None else self.bug_at
+        fix_at = 0.7 * span if self.fix_at is None else self.fix_at
+        return bug_at, fix_at, bug_at if self.reset_time is None else self.reset_time
+
+
+FIELDS = (
+    "produced", "processed", "reprocessed", "bug_handled", "unrepaired", "side_effects_repeated", "emails_sent",
+    "emails_ignored", "wrong_balances", "projection_correct", "duration", "drained",
+)
+register("reprocessed", "messages", "messages handled both before and after the group's offsets were reset")
+register("bug_handled", "messages", "messages a buggy consumer version handled")
+register("unrepaired", "messages", "messages a buggy version handled and no fixed version handled again")
+register("side_effects_repeated", "messages", "messages whose outside side effect (an email) happened twice")
+register("wrong_balances", "users", "users whose final balance differs from the sum of their payments")
+register("projection_correct", "0/1", "1 if every user's balance in the projection is right")
+
+
+@scenario("replay", designs=DESIGNS, params=ReplayParams, fields=FIELDS, lesson="08",
+          renamed={"handler_kind": "design"}, legacy_positional=("design", "reset_to", "messages", "seed"))
+def replay(p: ReplayParams) -> RunResult:
     """A projection built with a bug, fixed, then rebuilt by resetting the group's offsets.
 
     A ``projection`` group keeps each user's balance (payments minus refunds, in cents)
@@ -73,129 +123,40 @@ def replay(
     (``--to-offset``, the same in every partition) or ``"latest"`` (no replay: fix
     forward only). ``rebuild=True`` empties the projection before the replay.
 
-    ``handler_kind``: ``"non_idempotent"`` adds each amount to the balance and sends the
+    ``design`` (the old keyword ``handler_kind=`` still works, with a warning):
+    ``"non_idempotent"`` adds each amount to the balance and sends the
     receipt, every time; ``"idempotent"`` stores each event's amount under its message
     id (a replayed event overwrites its old, wrong amount) and sends the receipt with
     the idempotency key ``receipt/<msg_id>``, which the email provider honours.
 
-    Report fields: ``produced``, ``processed``, ``reprocessed`` (messages handled both
+    Report fields (see :mod:`simkit.glossary`): ``produced``, ``processed``, ``reprocessed`` (messages handled both
     before and after the reset), ``bug_handled`` (messages handled by version 2),
     ``unrepaired`` (of those, not handled again), ``side_effects_repeated`` (messages
     whose receipt was emailed more than once), ``emails_sent``, ``emails_ignored``,
     ``wrong_balances`` (users whose final balance differs from their payments),
-    ``projection_correct`` (1 if none does), ``duration`` (ms) and ``drained``.
+    ``projection_correct`` (1 if none does), ``duration`` (ms) and ``drained``. Checks:
+    ``projection``, ``reprocessed``, ``side_effects_repeated``. ``params`` holds the
+    resolved ``bug_at``, ``fix_at`` and ``reset_time``.
     """
-    check_choice("handler_kind", handler_kind, HANDLER_KINDS)
-    if isinstance(reset_to, int) and not isinstance(reset_to, bool):
-        check_count("reset_to", reset_to, 0)
-    elif reset_to not in RESETS:
-        raise ConfigError("reset_to", reset_to, '"earliest", "time", "latest" or an offset (an int >= 0)')
-    messages = check_count("messages", messages)
-    seed = check_seed(seed)
-    if not isinstance(rebuild, bool):
-        raise ConfigError("rebuild", rebuild, "True or False")
-    partitions = check_count("partitions", partitions, 1, 64)
-    users = check_count("users", users)
-    if isinstance(refund_share, bool) or not isinstance(refund_share, (int, float)) or not 0 <= refund_share <= 1:
-        raise ConfigError("refund_share", refund_share, "a share from 0 to 1")
-    max_time = check_positive("max_time", max_time)
-    arrivals = as_distribution("arrival_interval", exponential(10) if arrival_interval is None else arrival_interval)
-    span = messages * arrivals.mean  # about when the last event is sent
-    bug_at = 0.3 * span if bug_at is None else check_positive("bug_at", bug_at)
-    fix_at = 0.7 * span if fix_at is None else check_positive("fix_at", fix_at)
-    if fix_at <= bug_at:
-        raise ConfigError("fix_at", fix_at, f"a time in ms after bug_at ({bug_at:g})")
-    reset_time = bug_at if reset_time is None else check_positive("reset_time", reset_time, allow_zero=True)
-    params: dict[str, Any] = dict(
-        handler_kind=handler_kind, reset_to=reset_to, messages=messages, reset_time=reset_time, rebuild=rebuild,
-        partitions=partitions, users=users, refund_share=refund_share, bug_at=bug_at, fix_at=fix_at,
-        arrival_interval=arrivals, processing_time=processing_time, email_latency=email_latency,
-        max_time=max_time)
-
-    from ..dedupe import EmailProvider
-
-    world = World(seed)
+    # build: the payments topic, the projection's database, the email provider, the group
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
-    broker.create_topic(TOPIC, partitions)
+    broker.create_topic(TOPIC, p.partitions)
     producer = Producer(world, broker, "payments", partitioner="key")
     db = Database(world, "projection-db")
     db.create_table(TOTALS)
     db.create_table(ENTRIES)
-    email = EmailProvider(world, "email", latency=email_latency)
+    email = EmailProvider(world, "email", latency=p.email_latency)
     group = ConsumerGroup(world, broker, PROJECTION, session_timeout=300)
-    idempotent = handler_kind == "idempotent"
 
-    def version(v: int):  # type: ignore[no-untyped-def]
-        def project(record: Record, ctx: Context):  # type: ignore[no-untyped-def]
-            user, cents = record.key, record.value
-            if v == 2:
-                cents = abs(cents)  # the bug: a refund is counted as a payment
-            key = f"receipt/{record.msg_id}" if idempotent else None
-            yield from email.send(user, f"receipt: {cents / 100:.2f}", idempotency_key=key, msg_id=record.msg_id)
-            tx = db.transaction(PROJECTION, msg_id=record.msg_id)
-            before = tx.get(ENTRIES, record.msg_id, 0) if idempotent else 0
-            balance = tx.get(TOTALS, user, 0) + cents - before
-            tx.put(TOTALS, user, balance)
-            if idempotent:
-                tx.put(ENTRIES, record.msg_id, cents)
-            yield from tx.commit()
-            ctx.record("balance_updated", record, detail=balance)
-        project.__name__ = f"project_v{v}"
-        return project
-
-    def deploy(v: int) -> list[Consumer]:
-        world.record("operator", "deployed", detail=f"projection v{v}" + (
-            " (bug: refunds counted as payments)" if v == 2 else " (fixed)" if v == 3 else ""))
-        # one instance a version: a second member joining mid-poll would repeat records of its own
-        return [Consumer(world, broker, f"projection-v{v}", TOPIC, version(v), group=group,
-                         commit="after_processing", processing_time=processing_time, auto_offset_reset="earliest")]
-
-    def stop_when_idle(members: list[Consumer]):  # type: ignore[no-untyped-def]
-        while not all(c.idle for c in members):
-            yield env.timeout(1)
-        for c in members:
-            c.stop()
-        yield env.all_of([c.process for c in members])
-
+    # run: the operator deploys v1, the buggy v2, then resets the offsets and deploys the fixed v3
     sent, finished = env.event(), env.event()
+    env.process(operator(world, broker, group, db, email, sent, finished, p))
+    env.process(payments(world, producer, sent, p))
+    world.run(until=finished | env.timeout(p.max_time))
 
-    def operator():  # type: ignore[no-untyped-def]
-        members = deploy(1)
-        yield env.timeout(bug_at)
-        yield from stop_when_idle(members)
-        members = deploy(2)
-        yield env.timeout(max(0.0, fix_at - env.now))
-        yield from stop_when_idle(members)
-        if reset_to == "time":
-            group.reset_offsets(TOPIC, time=reset_time)
-        else:
-            group.reset_offsets(TOPIC, reset_to)
-        if rebuild:
-            tx = db.transaction(PROJECTION)
-            for table in (TOTALS, ENTRIES):
-                for k in list(db.table(table)):
-                    tx.delete(table, k)
-            yield from tx.commit()
-            world.record("operator", "projection_truncated", detail=f"{TOTALS}, {ENTRIES}")
-        members = deploy(3)
-        yield until_drained(world, broker, group, members, sent)
-        finished.succeed()
-
-    def payments():  # type: ignore[no-untyped-def]
-        rng, who, how = world.rng("arrivals"), world.rng("payload/users"), world.rng("payload/amounts")
-        for i in range(messages):
-            yield env.timeout(arrivals.sample(rng))
-            user = f"user-{who.randrange(users)}"
-            cents = how.randint(100, 20_000) * (-1 if how.random() < refund_share else 1)
-            world.record("payments", "payment_received", topic=TOPIC, key=user, msg_id=i, detail=cents)
-            producer.send(TOPIC, value=cents, key=user, msg_id=i)
-        sent.succeed()
-
-    env.process(operator())
-    env.process(payments())
-    world.run(until=finished | env.timeout(max_time))
-
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     events = trace["event"]
     wrong = projection_errors(trace)
@@ -220,7 +181,100 @@ def replay(
         drained=int(finished.triggered),
     )
     result_checks = {"projection": wrong, "reprocessed": again, "side_effects_repeated": repeats}
-    return RunResult("replay", seed, params, Report(**fields), result_checks, {}, world.trace)
+    bug_at, fix_at, reset_time = p.times()
+    params = {**p.to_dict(), "bug_at": bug_at, "fix_at": fix_at, "reset_time": reset_time}
+    return RunResult("replay", p.seed, params, Report(**fields), result_checks, {}, world.trace)
+
+
+class Projection:
+    """Version ``v`` of the projection's handler: email a receipt, then update the user's balance.
+
+    Version 2 has the bug: it counts a refund as a payment. With ``idempotent`` the
+    receipt carries the key ``receipt/<msg_id>`` and each event's amount is stored under
+    its id, so handling it again replaces its old amount instead of adding it twice.
+    """
+
+    def __init__(self, v: int, idempotent: bool, db: Database, email: EmailProvider):
+        self.v = v
+        self.idempotent = idempotent
+        self.db = db
+        self.email = email
+        self.__name__ = f"project_v{v}"  # what error messages call the handler
+
+    def __call__(self, record: Record, ctx: Context) -> Generator[simpy.Event, Any, None]:
+        user, cents = record.key, record.value
+        if self.v == 2:
+            cents = abs(cents)  # the bug: a refund is counted as a payment
+        key = f"receipt/{record.msg_id}" if self.idempotent else None
+        yield from self.email.send(user, f"receipt: {cents / 100:.2f}", idempotency_key=key, msg_id=record.msg_id)
+        tx = self.db.transaction(PROJECTION, msg_id=record.msg_id)
+        before = tx.get(ENTRIES, record.msg_id, 0) if self.idempotent else 0
+        balance = tx.get(TOTALS, user, 0) + cents - before
+        tx.put(TOTALS, user, balance)
+        if self.idempotent:
+            tx.put(ENTRIES, record.msg_id, cents)
+        yield from tx.commit()
+        ctx.record("balance_updated", record, detail=balance)
+
+
+def operator(world: World, broker: Broker, group: ConsumerGroup, db: Database, email: EmailProvider,
+             sent: simpy.Event, finished: simpy.Event, p: ReplayParams) -> Generator[simpy.Event, Any, None]:
+    """The operator's runbook: v1; the buggy v2 at ``bug_at``; at ``fix_at`` stop, reset the offsets, deploy v3."""
+    env = world.env
+    bug_at, fix_at, reset_time = p.times()
+
+    def deploy(v: int) -> list[Consumer]:
+        world.record("operator", "deployed", detail=f"projection v{v}" + (
+            " (bug: refunds counted as payments)" if v == 2 else " (fixed)" if v == 3 else ""))
+        # one instance a version: a second member joining mid-poll would repeat records of its own
+        handler = Projection(v, p.design == "idempotent", db, email)
+        return [Consumer(world, broker, f"projection-v{v}", TOPIC, handler, group=group,
+                         commit="after_processing", processing_time=p.processing_time, auto_offset_reset="earliest")]
+
+    members = deploy(1)
+    yield env.timeout(bug_at)
+    yield from stop_when_idle(world, members)
+    members = deploy(2)
+    yield env.timeout(max(0.0, fix_at - env.now))
+    yield from stop_when_idle(world, members)
+    if p.reset_to == "time":
+        group.reset_offsets(TOPIC, time=reset_time)
+    else:
+        group.reset_offsets(TOPIC, p.reset_to)
+    if p.rebuild:
+        tx = db.transaction(PROJECTION)
+        for table in (TOTALS, ENTRIES):
+            for k in list(db.table(table)):
+                tx.delete(table, k)
+        yield from tx.commit()
+        world.record("operator", "projection_truncated", detail=f"{TOTALS}, {ENTRIES}")
+    members = deploy(3)
+    yield until_drained(world, broker, group, members, sent)
+    finished.succeed()
+
+
+def stop_when_idle(world: World, members: list[Consumer]) -> Generator[simpy.Event, Any, None]:
+    """A clean deploy: wait until the consumers have nothing in hand, then stop them (so a deploy repeats nothing)."""
+    env = world.env
+    while not all(c.idle for c in members):
+        yield env.timeout(1)
+    for c in members:
+        c.stop()
+    yield env.all_of([c.process for c in members])
+
+
+def payments(world: World, producer: Producer, sent: simpy.Event,
+             p: ReplayParams) -> Generator[simpy.Event, Any, None]:
+    """The payment service: ``messages`` amounts in cents, a ``refund_share`` of them refunds (negative)."""
+    env = world.env
+    rng, who, how = world.rng("arrivals"), world.rng("payload/users"), world.rng("payload/amounts")
+    for i in range(p.messages):
+        yield env.timeout(p.arrival_interval.sample(rng))
+        user = f"user-{who.randrange(p.users)}"
+        cents = how.randint(100, 20_000) * (-1 if how.random() < p.refund_share else 1)
+        world.record("payments", "payment_received", topic=TOPIC, key=user, msg_id=i, detail=cents)
+        producer.send(TOPIC, value=cents, key=user, msg_id=i)
+    sent.succeed()
 
 
 def projection_errors(trace: Any) -> checks.Check:

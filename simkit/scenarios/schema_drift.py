@@ -2,8 +2,8 @@
 
 The payment service publishes ``PaymentReceived`` events; version 1 has the fields
 ``user`` (string), ``amount`` (long, cents) and ``currency`` (string), all required.
-Part-way through the run (``change_at`` ms) its team changes the schema
-(:func:`schema_change`):
+Part-way through the run (``change_at`` ms) its team changes the schema as the
+``design`` says (:func:`schema_change`):
 
 ========================  ===================================================================
 ``"add_optional_field"``  adds ``coupon`` (string, default ``""``)
@@ -37,23 +37,27 @@ registry the payload still names the version that wrote it (as a self-describing
 format would), so a consumer knows which fields were written.
 
 :func:`schema_contract_check` is the check a producer team can run in CI before
-shipping: each consumer's reader schema against the new writer schema.
+shipping: each consumer's reader schema against the new writer schema. Neither it nor
+:func:`schema_change` is a scenario: import them from this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Generator
 
 import pandas as pd
+import simpy
 
 from .. import checks
 from ..broker import Broker, Record
 from ..consumer import Consumer, Context
-from ..distributions import DistributionLike, as_distribution, exponential
+from ..distributions import exponential
 from ..dlq import dead_letter_topic_for, unfinished, with_retries
 from ..errors import ConfigError
+from ..glossary import register
 from ..groups import ConsumerGroup
+from ..params import Params, check_choice, count, distribution, ms, optional_ms
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..schemas import (
@@ -68,11 +72,14 @@ from ..schemas import (
     decode,
     encode,
 )
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive
-from .consume import until_drained
+from ..world import World
+from ._common import MAX_DRAIN_MS, until_drained
+from .registry import scenario
 
-__all__ = ["DESIGNS", "REGISTRIES", "UPGRADE_ORDERS", "schema_change", "schema_contract_check", "schema_drift"]
+__all__ = [
+    "DESIGNS", "REGISTRIES", "UPGRADE_ORDERS", "Billing", "SchemaDriftParams", "Versions", "payments", "rollout",
+    "schema_change", "schema_contract_check", "schema_drift",
+]
 
 DESIGNS: tuple[str, ...] = ("add_optional_field", "add_required_field", "remove_field", "rename_field")
 REGISTRIES: tuple[str | None, ...] = (None,) + tuple(m.value for m in Compatibility)
@@ -117,140 +124,114 @@ def schema_contract_check(change: str | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def schema_drift(
-    change: str,
-    registry: str | None = None,
-    seed: int = 0,
-    *,
-    messages: int = 150,
-    upgrade_order: str | None = None,
-    change_at: float | None = None,
-    upgrade_lag: float | None = None,
-    partitions: int = 1,
-    arrival_interval: DistributionLike | None = None,
-    processing_time: DistributionLike = 1,
-    max_time: float = 60_000,
-) -> RunResult:
-    """Run ``messages`` payments while the producer makes ``change`` to their schema under ``registry``.
+def _check_registry(param: str, value: Any) -> str | None:
+    """None (no registry), or a Confluent compatibility mode in any letter case, as its canonical name."""
+    if value is None:
+        return None
+    try:
+        mode = Compatibility.parse(value) if isinstance(value, (str, Compatibility)) else None
+    except ConfigError:
+        mode = None
+    if mode is None:
+        raise ConfigError(param, value, REGISTRIES)
+    return mode.value
 
-    ``change`` is one of :data:`DESIGNS`; ``registry`` is one of :data:`REGISTRIES`
-    (``None`` for no registry; any letter case); ``upgrade_order`` one of
-    :data:`UPGRADE_ORDERS`, or ``None`` for the order the mode prescribes.
-    ``arrival_interval`` defaults to exponential with mean 10 ms; ``change_at`` and
-    ``upgrade_lag`` default to a third of the time the messages take to arrive.
 
-    Report fields: ``produced``, ``processed`` (events billing decoded and handled),
-    ``decode_failures`` (events billing could not decode), ``dead_lettered`` (events
-    parked on the dead-letter topic), ``lost`` (neither handled nor parked),
-    ``rejected_registrations`` (schema versions the registry refused),
-    ``registered_versions`` (versions it accepted, v1 included), ``shipped`` (1 if
-    version 2 went into use), ``duration`` (ms) and ``drained``.
-    """
-    check_choice("change", change, DESIGNS)
-    mode = None
-    if registry is not None:
-        try:
-            mode = Compatibility.parse(registry) if isinstance(registry, (str, Compatibility)) else None
-        except ConfigError:
-            mode = None
-        if mode is None:
-            raise ConfigError("registry", registry, REGISTRIES)
-    if upgrade_order is None:
-        upgrade_order = "consumers_first" if mode is not None and mode.value.startswith("BACKWARD") \
+def _check_order(param: str, value: Any) -> str | None:
+    return None if value is None else check_choice(param, value, UPGRADE_ORDERS)
+
+
+@dataclass(frozen=True)
+class SchemaDriftParams(Params):
+    """The parameters of :func:`schema_drift` (times in ms)."""
+
+    registry: str | None = field(default=None, metadata={"check": _check_registry, "doc": "None or a mode"})
+    messages: int = count(150, high=100_000, doc="payments sent")
+    upgrade_order: str | None = field(default=None, metadata={
+        "check": _check_order, "doc": "who upgrades first; None: the order the registry's mode prescribes"})
+    change_at: float | None = optional_ms(None, doc="the change is registered and rolled out; None: a third in")
+    upgrade_lag: float | None = optional_ms(None, doc="between the two sides' upgrades; None: a third of the run")
+    partitions: int = count(1, high=64, doc="partitions of the payments topic (one billing consumer each)")
+    arrival_interval: Any = distribution(exponential(10), doc="time between two payments")
+    processing_time: Any = distribution(1, doc="billing's work per payment")
+    max_time: float = ms(60_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+
+    def check(self) -> None:
+        self.times()
+
+    def order(self) -> str:
+        """``upgrade_order``, or the order the registry's mode prescribes (BACKWARD: consumers first)."""
+        if self.upgrade_order is not None:
+            return self.upgrade_order
+        return "consumers_first" if self.registry is not None and self.registry.startswith("BACKWARD") \
             else "producer_first"
-    check_choice("upgrade_order", upgrade_order, UPGRADE_ORDERS)
-    messages = check_count("messages", messages)
-    seed = check_seed(seed)
-    partitions = check_count("partitions", partitions, 1, 64)
-    max_time = check_positive("max_time", max_time)
-    arrivals = as_distribution("arrival_interval", exponential(10) if arrival_interval is None else arrival_interval)
-    span = messages * arrivals.mean
-    change_at = span / 3 if change_at is None else check_positive("change_at", change_at, allow_zero=True)
-    upgrade_lag = span / 3 if upgrade_lag is None else check_positive("upgrade_lag", upgrade_lag, allow_zero=True)
-    params: dict[str, Any] = dict(
-        change=change, registry=None if mode is None else mode.value, messages=messages,
-        upgrade_order=upgrade_order, change_at=change_at, upgrade_lag=upgrade_lag, partitions=partitions,
-        arrival_interval=arrivals, processing_time=processing_time, max_time=max_time)
 
-    world = World(seed)
+    def times(self) -> tuple[float, float]:
+        """``change_at`` and ``upgrade_lag`` with their defaults resolved (ms)."""
+        mean = getattr(self.arrival_interval, "mean", None)
+        if (self.change_at is None or self.upgrade_lag is None) and not isinstance(mean, (int, float)):
+            raise ConfigError("change_at", self.change_at, "a time in ms, since arrival_interval has no mean")
+        span = self.messages * mean if isinstance(mean, (int, float)) else 0.0
+        return (span / 3 if self.change_at is None else self.change_at,
+                span / 3 if self.upgrade_lag is None else self.upgrade_lag)
+
+
+FIELDS = (
+    "produced", "processed", "decode_failures", "dead_lettered", "lost", "rejected_registrations",
+    "registered_versions", "shipped", "duration", "drained",
+)
+register("decode_failures", "messages", "messages a consumer could not decode with its schema")
+register("rejected_registrations", "versions", "schema versions the registry refused")
+register("registered_versions", "versions", "schema versions the registry accepted")
+register("shipped", "0/1", "1 if the new schema version went into use")
+
+
+@scenario("schema_drift", designs=DESIGNS, params=SchemaDriftParams, fields=FIELDS, lesson="07",
+          renamed={"change": "design"}, legacy_positional=("design", "registry", "seed"))
+def schema_drift(p: SchemaDriftParams) -> RunResult:
+    """Run ``messages`` payments while the producer makes the change ``design`` to their schema under ``registry``.
+
+    ``design`` is one of :data:`DESIGNS` (the old keyword ``change=`` still works, with a
+    warning); ``registry`` is one of :data:`REGISTRIES` (``None`` for no registry; any
+    letter case); ``upgrade_order`` one of :data:`UPGRADE_ORDERS`, or ``None`` for the
+    order the mode prescribes. ``arrival_interval`` defaults to exponential with mean
+    10 ms; ``change_at`` and ``upgrade_lag`` default to a third of the time the messages
+    take to arrive. ``params`` holds the resolved values.
+
+    Report fields (see :mod:`simkit.glossary`): ``produced``, ``processed`` (events
+    billing decoded and handled), ``decode_failures`` (events billing could not decode),
+    ``dead_lettered`` (events parked on the dead-letter topic), ``lost`` (neither
+    handled nor parked), ``rejected_registrations`` (schema versions the registry
+    refused), ``registered_versions`` (versions it accepted, v1 included), ``shipped``
+    (1 if version 2 went into use), ``duration`` (ms) and ``drained``. Checks:
+    ``decode_failures``, ``lost``, ``stuck``.
+    """
+    # build: the payments topic and its dead-letter topic, the registry with version 1
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
-    broker.create_topic(TOPIC, partitions)
-    broker.create_topic(DLQ, partitions)
+    broker.create_topic(TOPIC, p.partitions)
+    broker.create_topic(DLQ, p.partitions)
     producer = Producer(world, broker, "payments", partitioner="key")
-    v1, v2 = schema_change(change)
-    reg = SchemaRegistry(mode) if mode is not None else None
-    if reg is not None:
-        reg.register(SUBJECT, v1)
-        v1 = reg.get(SUBJECT, 1)
-        world.record("registry", "schema_registered", topic=TOPIC, detail=f"{SUBJECT} v1 ({mode.value})")
-    else:
-        v1 = replace(v1, version=1)
-    known = {1: v1}  # without a registry: the versions the self-describing payloads name
-    writer, reader = [v1], [v1]
+    v1, v2 = schema_change(p.design)
+    versions = Versions(world, SchemaRegistry(p.registry) if p.registry is not None else None, v1)
 
-    def writer_schema(version: int) -> Schema:
-        return reg.get(SUBJECT, version) if reg is not None else known[version]
-
-    def bill(record: Record, ctx: Context) -> None:
-        written = writer_schema(record.value[VERSION_KEY])
-        try:
-            decode(reader[0], written, record.value)
-        except DeserializationError as exc:
-            ctx.record("decode_failed", record, detail=str(exc))
-            raise
-        ctx.record("side_effect", record, detail=f"read v{written.version} data with v{reader[0].version}")
-
+    # wire: one billing consumer a partition, dead-lettering what it cannot decode
     dlq_producer = Producer(world, broker, "billing-dlq", partitioner="key")
     group = ConsumerGroup(world, broker, GROUP, session_timeout=300)
-    members = [Consumer(world, broker, f"billing-{i}", TOPIC, with_retries(bill, producer=dlq_producer),
-                        group=group, commit="after_processing", processing_time=processing_time,
+    members = [Consumer(world, broker, f"billing-{i}", TOPIC, with_retries(Billing(versions), producer=dlq_producer),
+                        group=group, commit="after_processing", processing_time=p.processing_time,
                         auto_offset_reset="earliest", on_error="crash")
-               for i in range(partitions)]
+               for i in range(p.partitions)]
 
-    def rollout():  # type: ignore[no-untyped-def]
-        yield env.timeout(change_at)
-        new = v2
-        if reg is not None:
-            try:
-                version = reg.register(SUBJECT, v2)
-            except IncompatibleSchema as exc:
-                world.record("registry", "schema_rejected", topic=TOPIC,
-                             detail=f"{SUBJECT} ({exc.mode.value}): {exc.problems[0]}")
-                return
-            new = reg.get(SUBJECT, version)
-            world.record("registry", "schema_registered", topic=TOPIC, detail=f"{SUBJECT} v{version} ({mode.value})")
-        else:
-            new = known[2] = replace(v2, version=2)
-        sides = [(writer, "payments writes"), (reader, "billing reads")]
-        if upgrade_order == "consumers_first":
-            sides.reverse()
-        for i, (side, who) in enumerate(sides):
-            if i:
-                yield env.timeout(upgrade_lag)
-            side[0] = new
-            world.record("operator", "deployed", topic=TOPIC, detail=f"{who} v{new.version} ({change})")
-
+    # run: the payments flow while the teams roll the change out
     sent = env.event()
-
-    def payments():  # type: ignore[no-untyped-def]
-        rng, who, how = world.rng("arrivals"), world.rng("payload/users"), world.rng("payload/amounts")
-        for i in range(messages):
-            yield env.timeout(arrivals.sample(rng))
-            user = f"user-{who.randrange(20)}"
-            cents = how.randint(100, 20_000)
-            values = {"user": user, "amount": cents, "amount_cents": cents, "currency": "EUR",
-                      "coupon": "", "channel": "web"}
-            schema = writer[0]
-            producer.send(TOPIC, encode(schema, {f.name: values[f.name] for f in schema.fields}), key=user,
-                          msg_id=i)
-        sent.succeed()
-
-    env.process(rollout())
-    env.process(payments())
+    env.process(rollout(world, versions, v2, p))
+    env.process(payments(world, producer, versions, sent, p))
     drained = until_drained(world, broker, group, members, sent)
-    world.run(until=drained | env.timeout(max_time))
+    world.run(until=drained | env.timeout(p.max_time))
 
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     events = trace["event"]
     lost, stuck = unfinished(trace, TOPIC, done=("side_effect", "dead_lettered"), group=GROUP)
@@ -271,5 +252,95 @@ def schema_drift(
     )
     decode_check = checks.Check("decode_failures", int(failed.size), tuple(failed.head(checks.EXAMPLES)),
                                 "billing could not read these with its schema")
-    return RunResult("schema_drift", seed, params, Report(**fields),
+    change_at, upgrade_lag = p.times()
+    params = {**p.to_dict(), "upgrade_order": p.order(), "change_at": change_at, "upgrade_lag": upgrade_lag}
+    return RunResult("schema_drift", p.seed, params, Report(**fields),
                      {"decode_failures": decode_check, "lost": lost, "stuck": stuck}, {}, world.trace)
+
+
+class Versions:
+    """Which schema version each side uses now, and where a reader finds the version that wrote a record.
+
+    With a registry, version 1 is registered under :data:`SUBJECT` at the start and a
+    record's writer schema is looked up there; without one, the self-describing payload
+    names its version and :attr:`known` holds the versions shipped so far.
+    """
+
+    def __init__(self, world: World, registry: SchemaRegistry | None, v1: Schema):
+        self.registry = registry
+        if registry is not None:
+            registry.register(SUBJECT, v1)
+            v1 = registry.get(SUBJECT, 1)
+            world.record("registry", "schema_registered", topic=TOPIC,
+                         detail=f"{SUBJECT} v1 ({registry.compatibility.value})")
+        else:
+            v1 = replace(v1, version=1)
+        self.known = {1: v1}
+        self.writer = v1
+        self.reader = v1
+
+    def writer_schema(self, version: int) -> Schema:
+        """The schema that wrote a record of ``version``."""
+        return self.registry.get(SUBJECT, version) if self.registry is not None else self.known[version]
+
+
+class Billing:
+    """The billing consumers' handler: decode each payment with the reader's schema, or fail to."""
+
+    def __init__(self, versions: Versions):
+        self.versions = versions
+        self.__name__ = "bill"  # what error messages call the handler
+
+    def __call__(self, record: Record, ctx: Context) -> None:
+        written = self.versions.writer_schema(record.value[VERSION_KEY])
+        reader = self.versions.reader
+        try:
+            decode(reader, written, record.value)
+        except DeserializationError as exc:
+            ctx.record("decode_failed", record, detail=str(exc))
+            raise
+        ctx.record("side_effect", record, detail=f"read v{written.version} data with v{reader.version}")
+
+
+def rollout(world: World, versions: Versions, v2: Schema, p: SchemaDriftParams) -> Generator[simpy.Event, Any, None]:
+    """The teams: at ``change_at`` register version 2 (if there is a registry), then upgrade each side in order."""
+    env = world.env
+    change_at, upgrade_lag = p.times()
+    yield env.timeout(change_at)
+    reg = versions.registry
+    if reg is not None:
+        try:
+            version = reg.register(SUBJECT, v2)
+        except IncompatibleSchema as exc:
+            world.record("registry", "schema_rejected", topic=TOPIC,
+                         detail=f"{SUBJECT} ({exc.mode.value}): {exc.problems[0]}")
+            return
+        new = reg.get(SUBJECT, version)
+        world.record("registry", "schema_registered", topic=TOPIC,
+                     detail=f"{SUBJECT} v{version} ({reg.compatibility.value})")
+    else:
+        new = versions.known[2] = replace(v2, version=2)
+    sides = [("writer", "payments writes"), ("reader", "billing reads")]
+    if p.order() == "consumers_first":
+        sides.reverse()
+    for i, (side, who) in enumerate(sides):
+        if i:
+            yield env.timeout(upgrade_lag)
+        setattr(versions, side, new)
+        world.record("operator", "deployed", topic=TOPIC, detail=f"{who} v{new.version} ({p.design})")
+
+
+def payments(world: World, producer: Producer, versions: Versions, sent: simpy.Event,
+             p: SchemaDriftParams) -> Generator[simpy.Event, Any, None]:
+    """The payment service: ``messages`` payments, each encoded with the schema the producer writes now."""
+    env = world.env
+    rng, who, how = world.rng("arrivals"), world.rng("payload/users"), world.rng("payload/amounts")
+    for i in range(p.messages):
+        yield env.timeout(p.arrival_interval.sample(rng))
+        user = f"user-{who.randrange(20)}"
+        cents = how.randint(100, 20_000)
+        values = {"user": user, "amount": cents, "amount_cents": cents, "currency": "EUR",
+                  "coupon": "", "channel": "web"}
+        schema = versions.writer
+        producer.send(TOPIC, encode(schema, {f.name: values[f.name] for f in schema.fields}), key=user, msg_id=i)
+    sent.succeed()

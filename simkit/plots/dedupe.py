@@ -1,25 +1,64 @@
-"""Figures of the idempotent-consumer lesson beyond the dedupe table's size (in :mod:`.consuming`).
+"""Figures of the idempotent-consumer lesson (06), read from :func:`simkit.scenarios.dedupe` runs.
 
-* :func:`late_copies`: how many late copies of a message get through, per strategy, as
+* :func:`dedupe_table_size`: a dedupe table's size over time, bounded by its TTL.
+* :func:`late_copies`: how many late copies of a message get through, per design, as
   the copies come later and later against the dedupe table's TTL.
 """
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ._base import axes_or_new, color_for
+from ..results import RunResult
+from ._base import BLUE, GREEN, GREY, ORANGE, PURPLE, axes_or_new, color_for
 
-__all__ = ["late_copies"]
+__all__ = ["dedupe_table_size", "late_copies"]
+
+def dedupe_table_size(
+    results: RunResult | Mapping[str, RunResult],
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Size of the dedupe table over time (ids), from ``series["dedupe_table_size"]``.
+
+    ``results`` is one run or a mapping label -> run (for instance one run per TTL).
+    """
+    ax = axes_or_new(ax)
+    runs = {"": results} if isinstance(results, RunResult) else dict(results)
+    peaks = {}
+    # runs usually differ only in their TTL: distinct colours and dashes keep overlapping lines apart
+    palette, dashes = (BLUE, ORANGE, GREEN, GREY, PURPLE), ("-", "--", "-.", ":")
+    for i, (label, r) in enumerate(runs.items()):
+        frame = r.series["dedupe_table_size"]
+        name = label or f"ttl={_ttl(r)}"
+        ax.step(frame["time"] / 1000.0, frame["dedupe_table_size"], where="post", linewidth=1.6,
+                color=palette[i % len(palette)] if len(runs) > 1 else color_for(r.params.get("design", r.scenario)),
+                linestyle=dashes[i % len(dashes)], label=name)
+        peaks[name] = int(frame["dedupe_table_size"].max()) if len(frame) else 0
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("ids in the dedupe table")
+    ax.legend(title="run")
+    if title is None and peaks:
+        parts = ", ".join(f"{k}: {v}" for k, v in peaks.items())
+        title = f"the TTL bounds the dedupe table; peak ids held: {parts}"
+    ax.set_title(title or "")
+    return ax
+
+
+def _ttl(result: RunResult) -> str:
+    ttl = result.params.get("ttl")
+    return "none" if ttl is None else f"{ttl / 1000:g} s"
 
 
 def late_copies(
     df: pd.DataFrame,
     x: str = "redeliver_after",
     metric: str = "duplicates",
-    by: str = "strategy",
+    by: str = "design",
     ax: Axes | None = None,
     title: str | None = None,
     ylabel: str = "sign-ups counted twice per run",

@@ -1,32 +1,29 @@
-"""Figures of the consuming lessons: commit policies and idempotent consumers.
+"""Figures of the commit-policy lesson (04), read from :func:`simkit.scenarios.consume` runs.
 
 * :func:`commit_vs_processed`: the committed offset against the record being handled,
   with the gap between them shaded: red where the commit runs ahead (a crash there
   loses records), orange where it trails (a crash there repeats them).
 * :func:`anomaly_timeline`: the swimlane timeline zoomed on one lost or duplicated
-  message, with the crash that caused it and the commit that covered it.
-* :func:`dedupe_table_size`: a dedupe table's size over time, bounded by its TTL.
+  message, with the crash that caused it and the commit that covered it (lesson 06 uses it too,
+  for :func:`simkit.scenarios.dedupe` runs).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
 from ..results import RunResult
-from ._base import axes_or_new, color_for, timeline
+from ._base import ORANGE, RED, axes_or_new, color_for, timeline
 
-__all__ = ["anomaly_timeline", "commit_vs_processed", "dedupe_table_size"]
+__all__ = ["anomaly_timeline", "commit_vs_processed"]
 
 
 def _design(result: RunResult) -> str:
-    for name in ("commit", "strategy", "design"):
-        if name in result.params:
-            return str(result.params[name])
-    return result.scenario
+    return str(result.params.get("design", result.scenario))
 
 
 def commit_vs_processed(
@@ -60,9 +57,9 @@ def commit_vs_processed(
     # the step curve as explicit corners, so each shaded area starts and ends exactly at a step
     x = np.repeat(grid / 1000.0, 2)[1:]
     y = np.repeat(gap, 2)[:-1]
-    ax.fill_between(x, y, 0, where=y > 0, color="#d62728", alpha=0.35, linewidth=0,
+    ax.fill_between(x, y, 0, where=y > 0, color=RED, alpha=0.35, linewidth=0,
                     label="committed, not yet handled: lost if it crashes")
-    ax.fill_between(x, y, 0, where=y < 0, color="#ff7f0e", alpha=0.35, linewidth=0,
+    ax.fill_between(x, y, 0, where=y < 0, color=ORANGE, alpha=0.35, linewidth=0,
                     label="handled, not yet committed: repeated if it crashes")
     ax.plot(x, y, color=color_for(_design(result)), linewidth=1, label=_design(result))
     ax.axhline(0, color="black", linewidth=0.8)
@@ -177,43 +174,7 @@ def anomaly_timeline(
             ax.annotate(label, (row["time"] / 1000.0, components.index(row["component"])), color="red",
                         xytext=(0, -14), textcoords="offset points", ha="center", fontsize="small")
     if commit_at is not None:
-        ax.axvline(commit_at / 1000.0, color="#d62728", linestyle="--", linewidth=1,
+        ax.axvline(commit_at / 1000.0, color=RED, linestyle="--", linewidth=1,
                    label="its offset committed")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     return ax
-
-
-def dedupe_table_size(
-    results: RunResult | Mapping[str, RunResult],
-    ax: Axes | None = None,
-    title: str | None = None,
-) -> Axes:
-    """Size of the dedupe table over time (ids), from ``series["dedupe_table_size"]``.
-
-    ``results`` is one run or a mapping label -> run (for instance one run per TTL).
-    """
-    ax = axes_or_new(ax)
-    runs = {"": results} if isinstance(results, RunResult) else dict(results)
-    peaks = {}
-    # runs usually differ only in their TTL: distinct colours and dashes keep overlapping lines apart
-    palette, dashes = ("#1f77b4", "#ff7f0e", "#2ca02c", "#7f7f7f", "#9467bd"), ("-", "--", "-.", ":")
-    for i, (label, r) in enumerate(runs.items()):
-        frame = r.series["dedupe_table_size"]
-        name = label or f"ttl={_ttl(r)}"
-        ax.step(frame["time"] / 1000.0, frame["dedupe_table_size"], where="post", linewidth=1.6,
-                color=palette[i % len(palette)] if len(runs) > 1 else color_for(_design(r)),
-                linestyle=dashes[i % len(dashes)], label=name)
-        peaks[name] = int(frame["dedupe_table_size"].max()) if len(frame) else 0
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("ids in the dedupe table")
-    ax.legend(title="run")
-    if title is None and peaks:
-        parts = ", ".join(f"{k}: {v}" for k, v in peaks.items())
-        title = f"the TTL bounds the dedupe table; peak ids held: {parts}"
-    ax.set_title(title or "")
-    return ax
-
-
-def _ttl(result: RunResult) -> str:
-    ttl = result.params.get("ttl")
-    return "none" if ttl is None else f"{ttl / 1000:g} s"
