@@ -38,13 +38,15 @@ def cost_us(messages: int, partitions: int = 0, seed: int = 1, loaded: bool = Fa
     ``partitions`` partitions with near-instant consumers, or ``loaded`` ones (see the module docs)."""
     t0 = time.process_time()
     if loaded:
-        r = sk.scenarios.throughput(LAM * partitions, MU, partitions=partitions, consumers=partitions,
+        r = sk.scenarios.throughput("round_robin", arrival_rate=LAM * partitions, service_rate=MU,
+                                    partitions=partitions, consumers=partitions,
                                     messages=messages, seed=seed)
     elif partitions:
-        r = sk.scenarios.throughput(LAM, FAST, partitions=partitions, consumers=partitions, messages=messages,
+        r = sk.scenarios.throughput("round_robin", arrival_rate=LAM, service_rate=FAST, partitions=partitions,
+                                    consumers=partitions, messages=messages,
                                     seed=seed)
     else:
-        r = sk.scenarios.throughput(LAM, MU, messages=messages, seed=seed)
+        r = sk.scenarios.throughput("round_robin", arrival_rate=LAM, service_rate=MU, messages=messages, seed=seed)
     spent = time.process_time() - t0
     assert r.report.processed == messages
     return spent / messages * 1e6

@@ -46,7 +46,7 @@ def simkit_whole(n: int, seed: int = 1) -> tuple[float, float]:
     import simkit as sk
 
     t0 = time.perf_counter()
-    result = sk.scenarios.throughput(LAM, MU, messages=n, seed=seed)
+    result = sk.scenarios.throughput("round_robin", arrival_rate=LAM, service_rate=MU, messages=n, seed=seed)
     return time.perf_counter() - t0, result.report.latency_mean
 
 
@@ -64,7 +64,7 @@ def simkit_sim(n: int, seed: int = 1) -> tuple[float, float]:
 
     sk.World.run = timed  # type: ignore[method-assign]
     try:
-        result = sk.scenarios.throughput(LAM, MU, messages=n, seed=seed)
+        result = sk.scenarios.throughput("round_robin", arrival_rate=LAM, service_rate=MU, messages=n, seed=seed)
     finally:
         sk.World.run = original  # type: ignore[method-assign]
     return spent["run"], result.report.latency_mean

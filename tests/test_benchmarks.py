@@ -45,7 +45,7 @@ def test_notebook_benchmark_times_every_control(tmp_path):
     nb.cells = [nbformat.v4.new_code_cell(
         "import matplotlib.pyplot as plt\nimport simkit as sk\n"
         "def explore(rate=0.5, design='a'):\n"
-        "    run = sk.scenarios.throughput(rate, 1.0, messages=300, seed=1)\n"
+        "    run = sk.scenarios.throughput('round_robin', arrival_rate=rate, service_rate=1.0, messages=300, seed=1)\n"
         "    sk.plots.lag_over_time(run)\n    plt.show()\n"
         "sk.interact(explore, rate=(0.1, 0.9, 0.1), design=['a', 'b'])")]
     path = tmp_path / "00-tiny.ipynb"

@@ -11,7 +11,8 @@ from simkit.scenarios.throughput import gm1_erlang_sojourn, message_waits, utili
 @pytest.mark.parametrize("lam,mu", [(0.5, 1.0), (0.8, 1.0)])
 def test_one_partition_one_consumer_is_mm1(lam, mu):
     # M/M/1 mean sojourn time W = 1 / (mu - lambda); the mean of 3 seeds within 7 %
-    runs = [sk.scenarios.throughput(lam, mu, messages=40_000, seed=s).report for s in (1, 2, 3)]
+    runs = [sk.scenarios.throughput("round_robin", arrival_rate=lam, service_rate=mu, messages=40_000,
+                                    seed=s).report for s in (1, 2, 3)]
     mean = sum(r.latency_mean for r in runs) / len(runs)
     assert mean == pytest.approx(1 / (mu - lam), rel=0.07)
     assert runs[0].theory_latency_mean == pytest.approx(1 / (mu - lam))
@@ -19,14 +20,15 @@ def test_one_partition_one_consumer_is_mm1(lam, mu):
 
 def test_mm1_latency_percentile_matches_theory():
     # the M/M/1 sojourn time is exponential with rate mu - lambda: p50 = ln 2 / (mu - lambda)
-    r = sk.scenarios.throughput(0.5, 1.0, messages=60_000, seed=4).report
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=60_000, seed=4).report
     assert r.latency_p50 == pytest.approx(0.6931 / 0.5, rel=0.06)
     assert r.latency_p99 == pytest.approx(4.6052 / 0.5, rel=0.1)
 
 
 def test_round_robin_partitions_are_erlang_queues():
     # every 3rd Poisson arrival goes to each partition: E3/M/1, solved by G/M/1 theory
-    r = sk.scenarios.throughput(1.8, 1.0, partitions=3, consumers=3, messages=60_000, seed=5).report
+    r = sk.scenarios.throughput("round_robin", arrival_rate=1.8, service_rate=1.0, partitions=3, consumers=3,
+                                messages=60_000, seed=5).report
     assert r.theory_latency_mean == pytest.approx(gm1_erlang_sojourn(1.8, 1.0, 3))
     assert r.latency_mean == pytest.approx(r.theory_latency_mean, rel=0.07)
 
@@ -37,18 +39,20 @@ def test_erlang_one_is_mm1():
 
 def test_key_partitioning_splits_poisson_streams():
     # a random split of a Poisson stream is Poisson: each partition is M/M/1 with lambda / P
-    r = sk.scenarios.throughput(1.0, 1.0, partitions=2, consumers=2, partitioner="key", messages=40_000,
+    r = sk.scenarios.throughput("key", arrival_rate=1.0, service_rate=1.0, partitions=2, consumers=2, messages=40_000,
                                 seed=6).report
     assert r.latency_mean == pytest.approx(1 / (1.0 - 0.5), rel=0.1)
 
 
 def test_more_consumers_than_partitions_are_idle():
-    r = sk.scenarios.throughput(0.5, 1.0, partitions=2, consumers=5, messages=500, seed=1).report
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, partitions=2, consumers=5,
+                                messages=500, seed=1).report
     assert r.idle_consumers == 3
 
 
 def test_lag_per_partition_over_time_comes_from_the_trace():
-    r = sk.scenarios.throughput(0.9, 1.0, partitions=2, consumers=1, messages=2000, seed=1)
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.9, service_rate=1.0, partitions=2, consumers=1,
+                                messages=2000, seed=1)
     lag = r.series["lag"]
     assert set(lag.partition) == {0, 1}
     assert lag.lag.max() > 0 and lag.groupby("partition").lag.last().eq(0).all()
@@ -56,7 +60,7 @@ def test_lag_per_partition_over_time_comes_from_the_trace():
 
 def test_utilisation_of_one_consumer_is_arrival_over_service_rate():
     # an M/M/1 server is busy a share rho = lambda / mu of the time
-    r = sk.scenarios.throughput(0.5, 1.0, messages=10_000, seed=2)
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=10_000, seed=2)
     u = r.series["utilisation"]
     assert list(u.consumer) == ["consumer-0"] and u.records.iloc[0] == 10_000
     assert u.utilisation.iloc[0] == pytest.approx(0.5, rel=0.05)
@@ -65,11 +69,13 @@ def test_utilisation_of_one_consumer_is_arrival_over_service_rate():
 
 def test_utilisation_shows_idle_and_uneven_consumers():
     # 3 partitions over 2 consumers: one owns 2 (range assignor), the other 1; over 5 consumers: 2 idle
-    two = sk.scenarios.throughput(0.9, 1.0, partitions=3, consumers=2, messages=3_000, seed=1).series["utilisation"]
+    two = sk.scenarios.throughput("round_robin", arrival_rate=0.9, service_rate=1.0, partitions=3, consumers=2,
+                                  messages=3_000, seed=1).series["utilisation"]
     assert sorted(two.partitions) == [1, 2] and two.records.sum() == 3_000
     busy = two.set_index("partitions").utilisation
     assert busy[2] == pytest.approx(2 * busy[1], rel=0.15)
-    five = sk.scenarios.throughput(0.9, 1.0, partitions=3, consumers=5, messages=600, seed=1).series["utilisation"]
+    five = sk.scenarios.throughput("round_robin", arrival_rate=0.9, service_rate=1.0, partitions=3, consumers=5,
+                                   messages=600, seed=1).series["utilisation"]
     assert list(five.records[3:]) == [0, 0] and list(five.utilisation[3:]) == [0.0, 0.0]
     assert list(five.partitions[:3]) == [1, 1, 1]
 
@@ -112,7 +118,7 @@ def test_message_waits_of_a_hand_made_trace():
 
 def test_message_waits_sees_the_queue_an_arrival_finds():
     # Poisson arrivals see time averages: in M/M/1 an arrival finds rho / (1 - rho) records in the system
-    r = sk.scenarios.throughput(0.5, 1.0, messages=30_000, seed=3)
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=30_000, seed=3)
     w = message_waits(r.trace)
     assert len(w) == 30_000
     assert w.ahead.mean() == pytest.approx(1.0, rel=0.08)
@@ -124,13 +130,15 @@ def test_message_waits_sees_the_queue_an_arrival_finds():
 
 
 def test_message_waits_commits_follow_processing_after_processing():
-    r = sk.scenarios.throughput(0.8, 1.0, partitions=2, consumers=2, messages=500, seed=1, commit="after_processing")
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.8, service_rate=1.0, partitions=2, consumers=2,
+                                messages=500, seed=1, commit="after_processing")
     w = message_waits(r.trace)
     assert (w.commit == w.processed).all() and (w.fetch <= w.process).all() and (w.append >= w.send).all()
 
 
 def test_queueing_plots_state_the_finding():
-    r = sk.scenarios.throughput(0.9, 1.0, partitions=2, consumers=1, messages=400, seed=1,
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.9, service_rate=1.0, partitions=2, consumers=1,
+                                messages=400, seed=1,
                                 commit="after_processing")
     w = message_waits(r.trace)
     worst = w.waited_ms.idxmax()
@@ -146,7 +154,8 @@ def test_queueing_plots_state_the_finding():
     with pytest.raises(sk.ConfigError, match="pad"):
         sk.plots.message_timeline(r, pad=-1)
 
-    runs = {f"{n}": sk.scenarios.throughput(1.8, 1.0, partitions=3, consumers=n, messages=300, seed=1)
+    runs = {f"{n}": sk.scenarios.throughput("round_robin", arrival_rate=1.8, service_rate=1.0, partitions=3,
+                                            consumers=n, messages=300, seed=1)
             for n in (1, 3, 5)}
     ax = sk.plots.utilisation_bars(runs)
     assert "5: 2 sit idle" in ax.get_title() and "1: a consumer is saturated" in ax.get_title()
@@ -164,11 +173,11 @@ def test_queueing_plots_state_the_finding():
 
 
 @pytest.mark.parametrize("kwargs,param", [
-    (dict(arrival_rate=-1, service_rate=1), "arrival_rate"),
+    (dict(design="round_robin", arrival_rate=-1, service_rate=1), "arrival_rate"),
     (dict(arrival_rate=1, service_rate=0), "service_rate"),
     (dict(arrival_rate=1, service_rate=2, partitions=0), "partitions"),
     (dict(arrival_rate=1, service_rate=2, consumers=0), "consumers"),
-    (dict(arrival_rate=1, service_rate=2, partitioner="hash"), "partitioner"),
+    (dict(arrival_rate=1, service_rate=2, design="hash"), "design"),
     (dict(arrival_rate=1, service_rate=2, seed="x"), "seed"),
 ])
 def test_bad_input(kwargs, param):

@@ -7,14 +7,16 @@ import simkit as sk
 
 
 def test_same_seed_same_trace():
-    a = sk.scenarios.throughput(0.5, 1.0, partitions=2, consumers=2, messages=500, seed=7).trace
-    b = sk.scenarios.throughput(0.5, 1.0, partitions=2, consumers=2, messages=500, seed=7).trace
+    a = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, partitions=2, consumers=2,
+                                messages=500, seed=7).trace
+    b = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, partitions=2, consumers=2,
+                                messages=500, seed=7).trace
     pd.testing.assert_frame_equal(a, b)
 
 
 def test_different_seed_different_trace():
-    a = sk.scenarios.throughput(0.5, 1.0, messages=200, seed=1).trace
-    b = sk.scenarios.throughput(0.5, 1.0, messages=200, seed=2).trace
+    a = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=200, seed=1).trace
+    b = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=200, seed=2).trace
     assert not a["time"].equals(b["time"])
 
 
@@ -27,7 +29,7 @@ def test_named_streams_do_not_depend_on_other_components():
 
 
 def test_trace_has_the_documented_columns():
-    t = sk.scenarios.throughput(0.5, 1.0, messages=50, seed=1).trace
+    t = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=50, seed=1).trace
     assert list(t.columns) == list(sk.COLUMNS)
     for col in ("time", "component", "event", "topic", "partition", "offset", "key", "msg_id"):
         assert col in t.columns

@@ -51,7 +51,7 @@ import simkit as sk
 # right after handling it (lesson 04 shows what the other commit choices cost).
 
 # %%
-run = sk.scenarios.throughput(arrival_rate=0.8, service_rate=1.0, partitions=2, consumers=1,
+run = sk.scenarios.throughput("round_robin", arrival_rate=0.8, service_rate=1.0, partitions=2, consumers=1,
                               messages=300, seed=1, commit="after_processing")
 run.report
 
@@ -140,7 +140,8 @@ plt.show()
 
 # %%
 def small_run(seed, consumers=1):
-    return sk.scenarios.throughput(0.8, 1.0, partitions=2, consumers=consumers, messages=300, seed=seed,
+    return sk.scenarios.throughput("round_robin", arrival_rate=0.8, service_rate=1.0, partitions=2,
+                                   consumers=consumers, messages=300, seed=seed,
                                    commit="after_processing")
 
 
@@ -198,7 +199,8 @@ plt.show()
 
 # %%
 def explore(arrival_rate=0.8, consumers=1, seed=1):
-    r = sk.scenarios.throughput(arrival_rate, 1.0, partitions=2, consumers=consumers, messages=300, seed=seed,
+    r = sk.scenarios.throughput("round_robin", arrival_rate=arrival_rate, service_rate=1.0, partitions=2,
+                                consumers=consumers, messages=300, seed=seed,
                                 commit="after_processing")
     sk.plots.message_timeline(r)  # marks the message that waited longest
     plt.show()

@@ -227,7 +227,8 @@ t[(t.event == "processed") & t.msg_id.astype(str).str.startswith("user-0/")][["t
 # the p99 latency stop improving?
 
 # %%
-five = sk.scenarios.throughput(arrival_rate=1.5, service_rate=1.0, partitions=3, consumers=5, messages=1000, seed=1)
+five = sk.scenarios.throughput("round_robin", arrival_rate=1.5, service_rate=1.0, partitions=3, consumers=5,
+                               messages=1000, seed=1)
 print(f"3 partitions, 5 consumers: {five.report.idle_consumers} consumers never received a record")
 groups = sk.sweep("throughput", {"consumers": [1, 2, 3, 4, 5, 6]}, seeds=3, arrival_rate=1.5, service_rate=1.0,
                   partitions=3, messages=1000)

@@ -28,7 +28,7 @@ import simkit as sk
 # share of time it spends handling records. At 0.5 records per ms and 1 ms per record it is busy half the time.
 
 # %%
-half = sk.scenarios.throughput(arrival_rate=0.5, service_rate=1.0, messages=3_000, seed=1)
+half = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=3_000, seed=1)
 print(f"busy {half.report.utilisation_max:.0%} of the time; mean latency {half.report.latency_mean:.2f} ms, "
       f"p99 {half.report.latency_p99:.1f} ms")
 
@@ -78,7 +78,8 @@ print("4 consumers, range:      ", sk.assign_range([f"consumer-{i}" for i in ran
 
 # %%
 group_sizes = [1, 2, 3, 4, 6]
-runs = {f"{n} consumer{'s' if n > 1 else ''}": sk.scenarios.throughput(1.8, 1.0, partitions=3, consumers=n,
+runs = {f"{n} consumer{'s' if n > 1 else ''}": sk.scenarios.throughput("round_robin", arrival_rate=1.8,
+                                                                       service_rate=1.0, partitions=3, consumers=n,
                                                                        messages=1_000, seed=1)
         for n in group_sizes}
 runs["2 consumers"].series["utilisation"]
@@ -125,7 +126,8 @@ plt.show()
 # latency.
 
 # %%
-near = sk.scenarios.throughput(1.8, 1.0, partitions=2, consumers=2, messages=2_000, seed=1,
+near = sk.scenarios.throughput("round_robin", arrival_rate=1.8, service_rate=1.0, partitions=2, consumers=2,
+                               messages=2_000, seed=1,
                                commit="after_processing")
 sk.plots.load_panels(near)
 plt.show()
@@ -152,7 +154,8 @@ plt.show()
 
 # %%
 def explore(arrival_rate=1.6, partitions=2, consumers=2, seed=1):
-    r = sk.scenarios.throughput(arrival_rate, 1.0, partitions=partitions, consumers=consumers, messages=300,
+    r = sk.scenarios.throughput("round_robin", arrival_rate=arrival_rate, service_rate=1.0, partitions=partitions,
+                                consumers=consumers, messages=300,
                                 seed=seed)
     sk.plots.load_panels(r)
     plt.show()

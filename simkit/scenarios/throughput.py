@@ -17,6 +17,7 @@ share of the run each consumer spent handling records.
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -24,57 +25,69 @@ import pandas as pd
 
 from .. import checks
 from ..broker import Broker
-from ..consumer import Consumer
-from ..distributions import Distribution, DistributionLike, as_distribution, exponential
+from ..consumer import COMMIT_POLICIES, Consumer
+from ..distributions import Distribution, exponential
+from ..glossary import PERCENTILES, register
+from ..params import Params, choice, count, distribution, positive
 from ..producer import Producer
 from ..results import Lazy, Report, RunResult
 from ..trace import Trace, columns
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
+from ..world import World
+from ._common import latency_fields
+from .registry import scenario
 
-__all__ = ["message_waits", "throughput", "utilisation"]
+__all__ = ["DESIGNS", "ThroughputParams", "message_waits", "throughput", "utilisation"]
 
 TOPIC = "events"
 
 
-def throughput(
-    arrival_rate: float,
-    service_rate: float,
-    partitions: int = 1,
-    consumers: int = 1,
-    messages: int = 10_000,
-    seed: int = 0,
-    *,
-    partitioner: str = "round_robin",
-    network_latency: DistributionLike = 0,
-    max_poll_records: int = 500,
-    commit: str = "auto",
-) -> RunResult:
+DESIGNS = ("round_robin", "key")
+
+
+@dataclass(frozen=True)
+class ThroughputParams(Params):
+    """The parameters of :func:`throughput`; the design is the producer's partitioner."""
+
+    arrival_rate: float = positive(0.5, high=1000.0, doc="records per ms arriving (Poisson)")
+    service_rate: float = positive(1.0, high=1000.0, doc="records per ms one consumer handles (exponential)")
+    partitions: int = count(1, high=1000, doc="partitions of the topic")
+    consumers: int = count(1, high=1000, doc="consumers in the group")
+    messages: int = count(10_000, high=2_000_000, doc="records sent")
+    network_latency: Any = distribution(0, doc="one way, producer to broker and broker to consumer")
+    max_poll_records: int = count(500, high=100_000, doc="records one poll returns at most")
+    commit: str = choice("auto", COMMIT_POLICIES, doc="the consumers' commit policy")
+
+
+FIELDS = ("produced", "processed", "lost", "duplicates", *(f"latency_{s}" for s in PERCENTILES), "throughput",
+          "idle_consumers", "utilisation_max", "duration", "theory_latency_mean")
+register("throughput", "records/ms", "records processed per ms of the run")
+register("idle_consumers", "consumers", "members of the group that never received a record")
+register("utilisation_max", "fraction", "the busiest consumer's share of the run spent handling records")
+register("theory_latency_mean", "ms", "queueing theory's mean latency for the same system, where it applies")
+
+
+@scenario("throughput", designs=DESIGNS, params=ThroughputParams, fields=FIELDS, lesson="12",
+          renamed={"partitioner": "design"}, legacy_design="round_robin",
+          legacy_positional=("arrival_rate", "service_rate", "partitions", "consumers", "messages", "seed"))
+def throughput(p: ThroughputParams) -> RunResult:
     """Run ``messages`` records through a topic and measure latency from send to processed.
 
-    ``arrival_rate`` and ``service_rate`` are per millisecond (0.5 means one record
-    every 2 ms on average). ``partitioner`` is ``"round_robin"`` or ``"key"`` (each
-    record keyed ``"k<i>"``, spread by murmur2). Report fields: ``produced``,
-    ``processed``, ``lost``, ``duplicates``, ``latency_mean``, ``latency_p50``,
-    ``latency_p99`` (ms), ``throughput`` (records per ms), ``idle_consumers`` (members that
-    never received a record: with more consumers than partitions, the extras),
-    ``utilisation_max`` (the busiest consumer's share of the run spent handling records,
-    0 to 1) and, for the cases queueing theory answers, ``theory_latency_mean``.
+    The design is the producer's partitioner: ``"round_robin"`` or ``"key"`` (each record
+    keyed ``"k<i>"``, spread by murmur2). ``arrival_rate`` and ``service_rate`` are per
+    millisecond (0.5 means one record every 2 ms on average). Report fields: ``produced``,
+    ``processed``, ``lost``, ``duplicates``, ``latency_*`` (ms), ``throughput`` (records per
+    ms), ``idle_consumers`` (members that never received a record: with more consumers than
+    partitions, the extras), ``utilisation_max`` (the busiest consumer's share of the run
+    spent handling records, 0 to 1) and, for the cases queueing theory answers,
+    ``theory_latency_mean`` (NaN elsewhere).
 
     Series: ``"lag"`` (records appended but not yet processed, per partition over time)
     and ``"utilisation"`` (one row per consumer, see :func:`utilisation`).
     """
-    lam = check_positive("arrival_rate", arrival_rate)
-    mu = check_positive("service_rate", service_rate)
-    partitions = check_count("partitions", partitions)
-    consumers = check_count("consumers", consumers)
-    messages = check_count("messages", messages)
-    seed = check_seed(seed)
-    check_choice("partitioner", partitioner, ("round_robin", "key"))
-    latency = as_distribution("network_latency", network_latency)
-    params: dict[str, Any] = dict(arrival_rate=lam, service_rate=mu, partitions=partitions, consumers=consumers,
-                                  messages=messages, partitioner=partitioner, network_latency=latency,
-                                  max_poll_records=max_poll_records, commit=commit)
+    seed, lam, mu, partitions, consumers, messages = (p.seed, p.arrival_rate, p.service_rate, p.partitions,
+                                                      p.consumers, p.messages)
+    partitioner, latency, max_poll_records, commit = p.design, p.network_latency, p.max_poll_records, p.commit
+    params: dict[str, Any] = p.to_dict()
 
     log, duration = _simulate(seed, lam, mu, partitions, consumers, messages, partitioner, latency,
                               max_poll_records, commit)
@@ -98,8 +111,7 @@ def throughput(
         duration=duration,
     )
     theory = _theory_latency_mean(lam, mu, partitions, consumers, partitioner, latency.is_zero)
-    if theory is not None:
-        fields["theory_latency_mean"] = theory
+    fields["theory_latency_mean"] = theory if theory is not None else float("nan")
     # sampled like a lag exporter would: about 2,000 points however long the run
     series = Lazy(lag=lambda: checks.lag(log.to_frame(), TOPIC, by="processed", every=max(duration / 2000, 1e-3)),
                   utilisation=lambda: util)
