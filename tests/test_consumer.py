@@ -173,7 +173,9 @@ def test_handler_crash_points_are_declared_and_checked():
 
 @pytest.mark.parametrize("param,value", [
     ("commit", "sometimes"), ("max_poll_records", 0), ("workers", 0), ("auto_offset_reset", "middle"),
-    ("crash_rate", 1.5), ("processing_time", "slow"), ("on_error", "ignore"),
+    ("crash_rate", 1.5), ("processing_time", "slow"), ("on_error", "ignore"), ("crash_points", "ab"),
+    ("retry_backoff", float("nan")), ("start", float("inf")), ("auto_commit_interval", float("nan")),
+    ("max_poll_interval", -5), ("client", "java8"), ("commit", object),
 ])
 def test_bad_consumer_settings_are_config_errors(param, value):
     w, b = world_with_records(1)
