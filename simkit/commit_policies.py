@@ -160,12 +160,9 @@ class _TimerCommits(CommitPolicy):
     def _timer(self) -> Steps:
         consumer = self.consumer
         env = consumer.world.env
-        try:
-            while True:
-                yield env.timeout(consumer.auto_commit_interval)
-                yield from consumer.commit(consumer.uncommitted(self.stored), wait=False)
-        except simpy.Interrupt:
-            return
+        while True:
+            yield env.timeout(consumer.auto_commit_interval)
+            yield from consumer.commit(consumer.uncommitted(self.stored), wait=False)
 
 
 class AutoCommit(_TimerCommits):
