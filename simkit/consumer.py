@@ -320,6 +320,12 @@ class Consumer:
 
     def spawn(self, steps: Generator[simpy.Event, Any, None]) -> simpy.Process:
         """Run ``steps`` as a helper process of this incarnation (a timer, a worker): a crash ends it."""
-        process = self.world.env.process(steps)
+        def helper() -> Generator[simpy.Event, Any, None]:
+            try:
+                yield from steps
+            except simpy.Interrupt:  # the incarnation ended: so does its helper
+                return
+
+        process = self.world.env.process(helper())
         self.helpers.append(process)
         return process

@@ -16,7 +16,13 @@ Follows Kafka's group coordinator with the eager rebalance protocol:
 * Committed offsets are stored per partition (the offset of the *next* record to
   read). A new owner starts from there, so whatever was processed but not committed
   is delivered again.
-* A commit from an older generation is refused (``CommitFailedException``).
+* A commit from an older generation, or from a member no longer in the group, is
+  refused (``CommitFailedException``).
+* A member whose application does not poll within ``max_poll_interval`` ms
+  (``max.poll.interval.ms``) leaves the group: its client's heartbeat thread sends
+  LeaveGroup. Its partitions move at once while it may still be busy with a record
+  (a zombie), and it rejoins as a new member at its next poll
+  (see :mod:`simkit.poll_loop`).
 
 """
 

@@ -20,7 +20,7 @@ from .errors import ConfigError, Crash, ExerciseError
 if TYPE_CHECKING:
     from .consumer import Consumer
 
-__all__ = ["ON_ERROR", "Context", "Handler", "handler_arity"]
+__all__ = ["Context", "Handler", "ON_ERROR", "handler_arity"]
 
 #: what a consumer does when its handler raises
 ON_ERROR = ("raise", "crash", "skip")

@@ -47,9 +47,9 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = [
-    "PARTITIONERS",
     "ConsistentRandomPartitioner",
     "KeyPartitioner",
+    "PARTITIONERS",
     "RoundRobinPartitioner",
     "StickyPartitioner",
     "consistent_partition",

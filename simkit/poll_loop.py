@@ -31,7 +31,10 @@ def life(consumer: Consumer, start: float) -> Generator[simpy.Event, Any, None]:
     """The process of ``consumer``, from ``start`` ms: incarnation after incarnation until it stops."""
     env = consumer.world.env
     if start:
-        yield env.timeout(start)
+        try:
+            yield env.timeout(start)
+        except simpy.Interrupt:  # stopped or closed before it started
+            return
     while True:
         try:
             yield from _run(consumer)

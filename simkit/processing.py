@@ -80,18 +80,15 @@ class WorkerPool:
     def _work(self) -> Generator[simpy.Event, Any, None]:
         consumer = self.consumer
         env = consumer.world.env
-        try:
-            while True:
-                if not self.queue:
-                    ev = env.event()
-                    self._waiting.append(ev)
-                    yield ev
-                    continue
-                rec = self.queue.popleft()
-                try:
-                    yield from process(consumer, rec)
-                except Crash as crash:
-                    consumer.crash(crash.point)
-                    return
-        except simpy.Interrupt:
-            return
+        while True:
+            if not self.queue:
+                ev = env.event()
+                self._waiting.append(ev)
+                yield ev
+                continue
+            rec = self.queue.popleft()
+            try:
+                yield from process(consumer, rec)
+            except Crash as crash:
+                consumer.crash(crash.point)
+                return

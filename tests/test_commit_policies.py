@@ -1,6 +1,8 @@
 """Commit policies as classes: one class per policy, a registry of names, and room for a new one."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import simkit as sk
 from simkit.commit_policies import COMMIT_POLICIES, POLICIES, CommitPolicy, resolve_policy
@@ -184,3 +186,41 @@ def test_killing_a_real_consumer_loses_and_repeats_as_simkit_says(policy):
     if policy == "store_offsets":
         assert real_repeated > 0 and sim_repeated > 0  # what was done since the last timer commit
         assert 0.2 < real_repeated / sim_repeated < 5
+
+
+def run_under_kills(policy, seed, kill_rate, consumers, partitions, client=None, messages=80):
+    w = sk.World(seed=seed)
+    b = sk.Broker(w)
+    b.create_topic("t", partitions)
+    p = sk.Producer(w, b)
+    handler = storing if policy == "store_offsets" else (lambda record, ctx: ctx.record("side_effect", record))
+    for i in range(consumers):
+        sk.Consumer(w, b, f"c{i}", "t", handler, group="g", client=client, commit=policy,
+                    processing_time=sk.exponential(5),
+                    max_poll_records=10, auto_commit_interval=30, session_timeout=50, restart_delay=20,
+                    auto_offset_reset="earliest", kill_rate=kill_rate)
+    rng = w.rng("arrivals")
+
+    def source():
+        for i in range(messages):
+            p.send("t", key=f"k{i}", msg_id=i)
+            yield w.env.timeout(rng.expovariate(0.1))
+
+    w.env.process(source())
+    w.run(until=60_000)
+    return w.trace.to_frame()
+
+
+@given(seed=st.integers(0, 10**6), kill_rate=st.floats(0.5, 5), topology=st.sampled_from([(1, 1), (2, 2), (2, 3)]),
+       policy=st.sampled_from(["after_processing", "store_offsets", "auto_on_poll", "before_processing"]),
+       client=st.sampled_from([None, "java", "librdkafka"]))
+def test_under_kills_at_random_instants_each_policy_keeps_its_promise(seed, kill_rate, topology, policy, client):
+    consumers, partitions = topology
+    t = run_under_kills(policy, seed, kill_rate, consumers, partitions, client)
+    assert (t.event == "crash").sum() >= 5  # the kills asked for really struck
+    lost = sk.checks.lost(t, delivered="side_effect").count
+    repeated = sk.checks.duplicates(t, "side_effect").count
+    if policy == "before_processing":
+        assert repeated == 0  # at most once
+    else:
+        assert lost == 0  # at least once (auto_on_poll: while each batch is handled before the next poll)

@@ -51,3 +51,17 @@ def test_closing_a_crashed_consumer_keeps_it_down():
     w.run(until=2000)
     t = w.trace.to_frame()
     assert not (t.event == "restart").any() and not c.process.is_alive
+
+
+def test_a_consumer_closed_or_stopped_before_its_start_never_starts():
+    for how in ("close", "stop"):
+        w, c = consumer_with(start=100)
+
+        def later():
+            yield w.env.timeout(10)
+            getattr(c, how)()
+
+        w.env.process(later())
+        w.run(until=500)
+        t = w.trace.to_frame()
+        assert not (t.event == "join").any() and not c.process.is_alive, how
