@@ -181,8 +181,11 @@ orders
 #
 # **They agree on every mechanism.** A crash between commit and publish loses an event; the outbox loses
 # none and repeats a row when the relay dies after publishing and before marking; committing before the work
-# loses and never repeats; committing after the work never loses; one key stays in one partition and in
-# order. None of these depends on timing, so a real client cannot change them.
+# loses and never repeats; committing after the work never loses; one key stays in one partition, and in
+# order unless the producer reorders its own retries. None of these depends on timing, so a real client
+# cannot change them. The last one is the exception that proves the rule: whether a retried batch lands
+# behind a later one *is* a matter of timing, so without idempotence some live runs reorder a key and some
+# do not; with `idempotent=True` none should.
 #
 # **They differ on the amounts,** for three reasons.
 #
