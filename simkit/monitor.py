@@ -8,12 +8,14 @@ to the trace (once per crossing, with a ``resolved`` row when it falls back).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Generator
 
 import pandas as pd
 import simpy
 
 from .errors import ConfigError
+from .params import check_ms
 from .world import World
 
 __all__ = ["Monitor"]
@@ -32,10 +34,12 @@ class Monitor:
         threshold: float | None = None,
         until: float | None = None,
     ):
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0:
-            raise ConfigError("interval", interval, "a number of ms > 0")
-        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
-            raise ConfigError("threshold", threshold, "a number, or None for no alert")
+        interval = check_ms("interval", interval, 0.0, allow_low=False)
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                      or not math.isfinite(threshold)):
+            raise ConfigError("threshold", threshold, "a finite number, or None for no alert")
+        if until is not None:
+            until = check_ms("until", until)
         self.world = world
         self.name = name
         self.metric = metric

@@ -96,5 +96,19 @@ class RunResult:
             raise AttributeError("this result kept no trace")
         return self._trace.to_frame()
 
+    @classmethod
+    def from_world(cls, world: Any, name: str = "my_system", report: Report | None = None,
+                   params: Mapping[str, Any] | None = None, checks: Mapping[str, Check] | None = None,
+                   series: Mapping[str, pd.DataFrame] | None = None) -> "RunResult":
+        """The result of a system you wired yourself from a :class:`~simkit.World`, for the plots.
+
+        >>> import simkit as sk
+        >>> world = sk.World(seed=1)
+        >>> sk.RunResult.from_world(world, "empty").seed
+        1
+        """
+        return cls(name, world.seed, dict(params or {}), report if report is not None else Report(),
+                   dict(checks or {}), dict(series or {}), world.trace)
+
     def __repr__(self) -> str:
         return f"RunResult({self.scenario}, seed={self.seed}, {self.report!r})"

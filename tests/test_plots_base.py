@@ -37,3 +37,28 @@ def test_windows_between_pairs_down_and_up_rows_and_closes_an_open_window_only_w
     assert sk.plots._base.windows_between(trace, "broker_down", "broker_up", end=60.0) == [(10.0, 20.0), (35.0, 60.0)]
     assert sk.plots._base.windows_between(trace, "link_down", "link_up", component="->producer") == [(30.0, 50.0)]
     assert sk.plots._base.windows_between(trace, "link_down", "link_up", component="->consumer") == []
+
+
+def _rows(*steps):
+    import pandas as pd
+    return pd.DataFrame({"time": [float(i) for i in range(len(steps))],
+                         "component": [c for c, _ in steps], "event": [e for _, e in steps]})
+
+
+def test_a_message_path_joins_lanes_only_along_hand_offs():
+    from simkit.plots import message_path
+
+    rows = _rows(("producer", "send"), ("broker", "append"), ("consumer", "process"), ("db", "db_commit"),
+                 ("consumer", "processed"), ("upstream", "republish"), ("producer", "send"),
+                 ("broker", "append"), ("consumer", "process"))
+    links = message_path(rows)
+    assert (0, 1, False) in links and (1, 2, False) in links and (2, 3, False) in links
+    assert not any(j == 5 and i != 5 for i, j, _ in links)  # a replay from upstream starts afresh
+    assert (5, 6, False) in links and (6, 7, True) in links and (7, 8, True) in links  # the copy, dashed
+
+
+def test_a_side_effect_after_the_delivery_ended_is_not_joined_to_it():
+    from simkit.plots import message_path
+
+    rows = _rows(("consumer", "process"), ("consumer", "processed"), ("email", "email_sent"))
+    assert message_path(rows) == [(0, 1, False)]

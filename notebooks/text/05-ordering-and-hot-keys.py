@@ -96,7 +96,9 @@ plt.show()
 #   producer, which waits `request_timeout` (300 ms here) and then sends the same batch again.
 #
 # Kafka's producer keeps up to 5 requests on the wire at once (`max.in.flight.requests.per.connection`), and
-# since Kafka 3.0 it is *idempotent* by default. Here idempotence is switched off.
+# since Kafka 3.0 the Java client is *idempotent* by default. librdkafka, which the Python, Go and .NET clients
+# use, is not (`enable.idempotence=false` unless you set it): most Python learners run this case. Here
+# idempotence is switched off.
 #
 # **Predict.** One partition, one consumer, every change keyed by its user. Can one user's changes still be
 # applied in the wrong order? And if a retry writes a batch a second time, does the user notice?
@@ -135,7 +137,7 @@ plt.show()
 #
 # - `max_in_flight=1`: only one request on the wire, so nothing can overtake a retry (at a cost in throughput);
 #   a lost answer still writes a batch twice, but right behind its first copy, before anything newer;
-# - `idempotent=True` (the default): every batch carries a sequence number; the broker refuses a batch that
+# - `idempotent=True` (the Java client's default): every batch carries a sequence number; the broker refuses a batch that
 #   skips ahead and drops a copy it already has, so retries neither reorder nor repeat.
 #
 # **Predict.** Over 8 seeds, first with only elections, then with only lost answers: which of the three
@@ -304,8 +306,9 @@ sk.interact(explore_hot_key, share=(0.0, 0.6, 0.05), design=["key", "fine_key"],
 # - Kafka orders records inside a partition and nowhere else. When order matters per entity, use that entity's
 #   id as the key, and check it from the trace: the order changes were sent against the order they were applied.
 # - Retries can reorder a single partition when several requests are in flight, and a lost answer can write an
-#   old change again after a newer one. The idempotent producer stops both at almost no cost; one request in
-#   flight stops the reordering but not the repeats.
+#   old change again after a newer one. The idempotent producer stops both at almost no cost. One request in
+#   flight stops the reordering on first delivery, but not the repeats: a repeated batch still applies an older
+#   change again for a moment (`stale_writes`), until the newer change right behind it lands.
 # - A key that carries a large share of the traffic pins that share on one partition and one consumer. A finer
 #   key spreads it; each finer key keeps its order, but order *between* them is gone.
 # - Partitions cap a consumer group: members beyond the partition count sit idle, and an uneven split

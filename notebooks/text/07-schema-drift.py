@@ -113,8 +113,10 @@ plt.show()
 
 # %% [markdown]
 # `BACKWARD` allows removing a field (a new reader can read old data and ignore the extra field) and refuses adding
-# a required one (a new reader would find it missing in old data). `FORWARD` is the mirror image. A rename is
-# refused everywhere: to a reader it is a removed field plus a new one, and one of the two breaks somebody. The
+# a required one (a new reader would find it missing in old data). `FORWARD` is the mirror image. A plain rename
+# is refused in every mode: to a reader it is a removed field plus a new one, and one of the two breaks somebody.
+# (Avro's aliases let a new reader accept the old name, which makes a rename backward compatible for readers that
+# honour them; the registry here, like most contract checks, compares plain field names.) The
 # usual way around it is to add the new field as optional first, move everyone over, and retire the old one later.
 #
 # ## 5. The trap: a mode that does not match the upgrade order
@@ -233,7 +235,8 @@ sk.interact(explore, design=changes, registry=["none", "BACKWARD", "FORWARD", "F
 # - A schema registry refuses incompatible versions before they are used. Pick the mode by who upgrades first:
 #   `BACKWARD` if consumers go first, `FORWARD` if producers go first, `FULL` if you cannot promise either. A mode
 #   that does not match the real order lets a breaking change through.
-# - A rename is never compatible. Add the new field as optional, migrate, then retire the old one.
+# - A plain rename is compatible in no mode (aliases help only readers that honour them). Add the new field as
+#   optional, migrate, then retire the old one.
 # - Contract checks in the producer's CI catch the break before it ships. A dead-letter topic catches what still
 #   slips through, so the records can be replayed once the reader is fixed (lesson 08).
 #

@@ -37,14 +37,15 @@ print(f"busy {half.report.utilisation_max:.0%} of the time; mean latency {half.r
 # to 90 % and then 95 %: the handling time per record does not change. What mean latency do you expect at 90 %,
 # and at 95 %? And the p99?
 #
-# The cell below runs each load on 5 seeds. With one partition and one consumer, this system is the textbook
+# The cell below runs each load on 5 seeds of 20,000 records each: long enough for the queue to forget that it
+# started empty. With one partition and one consumer, this system is the textbook
 # **M/M/1 queue**, whose mean time in the system is `1 / (service_rate - arrival_rate)` and whose p99 is
 # `ln(100) / (service_rate - arrival_rate)`. The simulator was never told either formula: the dots come from
 # the trace, the lines from theory.
 
 # %%
 loads = sk.sweep("throughput", {"arrival_rate": [0.3, 0.5, 0.7, 0.8, 0.9, 0.95]}, seeds=5,
-                 service_rate=1.0, messages=2_000)
+                 service_rate=1.0, messages=20_000)
 loads.groupby("arrival_rate")[["latency_mean", "theory_latency_mean", "latency_p99"]].mean().round(1)
 
 # %%
@@ -178,7 +179,9 @@ sk.interact(explore, arrival_rate=(0.2, 4.0, 0.1), partitions=(1, 6), consumers=
 #
 # - Utilisation is arrival rate over service rate per consumer; latency grows like `1 / (1 - utilisation)`, so
 #   it explodes as a consumer nears 100 % busy, and the tail grows faster than the mean.
-# - The simulated latencies match M/M/1 theory, and the spread over seeds widens near saturation.
+# - The simulated mean latencies match M/M/1 theory within a few percent at every load, and the p99 up to 90 %
+#   busy. At 95 % even 20,000 records are too few for the p99: the runs start with an empty queue and rarely
+#   meet the long bursts that make theory's tail. The spread over seeds widens near saturation.
 # - Partitions are the unit of parallelism: a group uses at most one consumer per partition; the rest sit idle.
 # - An uneven split (more partitions than consumers, not a multiple) can saturate one consumer while another
 #   idles.

@@ -10,6 +10,7 @@ from ._base import (
     axes_or_new,
     color_for,
     format_ms,
+    message_path,
     lag_over_time,
     latency_cdf,
     latency_series,
@@ -19,6 +20,7 @@ from ._base import (
     time_series,
     timeline,
 )
+from .build_your_own import handled_by_component
 from .consume import anomaly_timeline, commit_vs_processed
 from .dead_letters import consumer_lag, dlq_depth, handled_over_time, poison_timeline
 from .dedupe import dedupe_table_size, late_copies
@@ -68,6 +70,7 @@ __all__ = [
     "failures_over_time",
     "format_ms",
     "follow_timeline",
+    "handled_by_component",
     "handled_over_time",
     "infrastructure_parts",
     "inversion_bars",
@@ -75,6 +78,7 @@ __all__ = [
     "inversion_timeline",
     "lag_and_reads",
     "lag_over_time",
+    "message_path",
     "latency_cdf",
     "latency_comparison",
     "latency_series",

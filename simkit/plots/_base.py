@@ -18,9 +18,9 @@ from matplotlib.axes import Axes
 from ..results import RunResult
 
 __all__ = [
-    "BLUE", "BROWN", "DESIGN_COLORS", "FAINT_GREY", "GREEN", "GREY", "LIGHT_GREEN", "LIGHT_GREY", "ORANGE", "PURPLE",
-    "RED", "axes_or_new", "color_for", "format_ms", "lag_over_time", "latency_cdf", "latency_series", "outcome_bars",
-    "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
+    "BLUE", "BROWN", "DESIGN_COLORS", "FAINT_GREY", "GREEN", "GREY", "HANDOFFS", "LIGHT_GREEN", "LIGHT_GREY", "ORANGE",
+    "PURPLE", "RED", "axes_or_new", "color_for", "format_ms", "lag_over_time", "latency_cdf", "latency_series",
+    "message_path", "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
 #: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
@@ -272,6 +272,64 @@ _MARKS = {
 }
 
 
+#: Hand-offs between components that the trace's events stand for: an effect row and the events that can
+#: cause it from another lane. A timeline joins two lanes only along these, never merely by time order.
+HANDOFFS: dict[str, tuple[str, ...]] = {
+    "append": ("send", "retry", "republish"),
+    "duplicate_dropped": ("send", "retry"),
+    "process": ("append",),
+    "send": ("outbox_read", "request", "republish"),
+    "db_commit": ("request",),
+    "outbox_read": ("db_commit",),
+    # a request's own code path: the service crashed, or answered, after its last step
+    "crash": ("db_commit", "append", "db_rejected", "send"),
+    "request_failed": ("crash", "send_failed", "db_rejected"),
+    "responded": ("db_commit", "append"),
+}#: Rows that start something new: never joined to an earlier row of another lane.
+ORIGINS = ("request", "republish")
+_DELIVERY_ENDS = ("processed", "crash", "handler_error", "dead_lettered")
+
+
+def message_path(rows: pd.DataFrame) -> list[tuple[int, int, bool]]:
+    """The links a message really took, as ``(from, to, repeated)`` positions in its ``rows`` (time order).
+
+    A row is joined to the latest earlier row of an event that hands off to it
+    (:data:`HANDOFFS`); otherwise to the later of the previous row in its own lane and, for
+    a row in another lane, the ``process`` row of the delivery being handled (its side
+    effect). Rows with no known cause stay unjoined rather than linked by time alone. ``repeated`` marks the second and later
+    deliveries or writes of the same step (a redelivery, a duplicate append).
+    """
+    comps = rows["component"].astype(str).to_list()
+    events = rows["event"].astype(str).to_list()
+    links: list[tuple[int, int, bool]] = []
+    seen: set[tuple[str, str]] = set()
+    last_in_lane: dict[str, int] = {}
+    last_event: dict[str, int] = {}
+    handling: int | None = None
+    for j, (comp, event) in enumerate(zip(comps, events)):
+        repeat = (comp, event) in seen and event in ("process", "append", "processed", "side_effect", "email_sent")
+        handed = [last_event[e] for e in HANDOFFS.get(event, ()) if e in last_event]
+        if handed:
+            cause: int | None = max(handed)
+        elif event in ORIGINS:  # a new start (a client's request, an upstream replay): nothing earlier caused it
+            cause = last_in_lane.get(comp)
+        else:
+            near = [last_in_lane[comp]] if comp in last_in_lane else []
+            if handling is not None and comps[handling] != comp:
+                near.append(handling)  # a side effect of the delivery being handled
+            cause = max(near) if near else None
+        if cause is not None:
+            links.append((cause, j, repeat))
+        seen.add((comp, event))
+        last_in_lane[comp] = j
+        last_event[event] = j
+        if event == "process":
+            handling = j
+        elif handling is not None and comp == comps[handling] and event in _DELIVERY_ENDS:
+            handling = None
+    return links
+
+
 def timeline(
     result: RunResult,
     ax: Axes | None = None,
@@ -283,7 +341,9 @@ def timeline(
     """One lane per component over time: its steps as dots, crashes as crosses.
 
     Rows of the messages in ``highlight`` (ids, e.g. a check's examples) are circled
-    in red and joined, so a learner can follow a lost or duplicated message.
+    in red and joined along the hand-offs that happened (:func:`message_path`), so a
+    learner can follow a lost or duplicated message; a redelivery or a second write of the
+    same step is dashed.
     """
     trace = result.trace
     if window is not None:
@@ -297,12 +357,19 @@ def timeline(
         ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color, s=size,
                    label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
     highlight = list(highlight)
+    repeats = False
     for mid in highlight:
         h = rows[rows["msg_id"] == mid]
         if len(h):
-            ax.plot(h["time"] / 1000.0, h["component"].astype(str).map(lane).astype(float), color="red", linewidth=1, zorder=4)
-            ax.scatter(h["time"] / 1000.0, h["component"].astype(str).map(lane).astype(float), facecolors="none", edgecolors="red",
-                       s=80, zorder=4)
+            x = h["time"].to_numpy(dtype=float) / 1000.0
+            y = h["component"].astype(str).map(lane).to_numpy(dtype=float)
+            for i, j, repeat in message_path(h):
+                ax.plot([x[i], x[j]], [y[i], y[j]], color="red", linewidth=1, zorder=4,
+                        linestyle="--" if repeat else "-")
+                repeats = repeats or repeat
+            ax.scatter(x, y, facecolors="none", edgecolors="red", s=80, zorder=4)
+    if repeats:
+        ax.plot([], [], color="red", linestyle="--", linewidth=1, label="delivered or written again")
     ax.set_yticks(range(len(comps)), comps)
     ax.set_ylim(-0.7, len(comps) - 0.3)
     ax.invert_yaxis()

@@ -194,7 +194,7 @@ def utilisation_bars(runs: Mapping[str, RunResult], ax: Axes | None = None, titl
     """How busy each consumer was, one group of bars per run (from ``series["utilisation"]``).
 
     ``runs`` maps a label (e.g. ``"3 consumers"``) to a throughput run. Each bar is one consumer;
-    a consumer that handled nothing is drawn as an empty outline marked "idle". Bars are labelled
+    a consumer that handled nothing is a grey cross on the baseline marked "idle" (0 %). Bars are labelled
     with the partitions each consumer owned and its share of time busy.
     """
     if ax is None:
@@ -209,9 +209,9 @@ def utilisation_bars(runs: Mapping[str, RunResult], ax: Axes | None = None, titl
         for j, row in enumerate(u.itertuples()):
             x = gi + (j - (n - 1) / 2) * width
             pct = 100 * row.utilisation
-            if row.records == 0:
-                ax.bar(x, 100, width * 0.9, facecolor="none", edgecolor="#7f7f7f", linestyle=":")
-                ax.text(x, 50, "idle", rotation=90, ha="center", va="center", fontsize=8, color="#7f7f7f")
+            if row.records == 0:  # 0 % busy: a mark on the baseline, not a bar that reads as full
+                ax.plot([x], [0], marker="x", color="#7f7f7f", markersize=7, clip_on=False, zorder=3)
+                ax.text(x, 2, "idle\n0%\n0p", ha="center", va="bottom", fontsize=7.5, color="#7f7f7f")
                 continue
             colour = "#d62728" if pct >= 97 else "#1f77b4"
             ax.bar(x, pct, width * 0.9, color=colour, edgecolor="black", linewidth=0.5)
@@ -222,10 +222,11 @@ def utilisation_bars(runs: Mapping[str, RunResult], ax: Axes | None = None, titl
     ax.set_ylim(0, 125)
     ax.set_ylabel("time spent handling records (%)")
     ax.set_xlabel("consumers in the group (label over each bar: % busy, partitions owned)")
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     ax.legend(handles=[Patch(color="#d62728", label="saturated (busy all the time: lag grows)"),
                        Patch(color="#1f77b4", label="keeping up"),
-                       Patch(facecolor="none", edgecolor="#7f7f7f", linestyle=":", label="idle (no partition)")],
+                       Line2D([], [], marker="x", color="#7f7f7f", linestyle="none", label="idle (no partition): 0 %")],
               loc="upper right", fontsize="small", ncols=3)
     if title is None:
         most = max(labels, key=lambda lab: idle_total[lab])

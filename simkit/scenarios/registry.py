@@ -78,6 +78,7 @@ def scenario(
     lesson: str = "",
     renamed: Mapping[str, str] | None = None,
     legacy_positional: tuple[str, ...] = (),
+    legacy_design: Any = None,
 ) -> Callable[[Callable[[Any], RunResult]], Callable[..., RunResult]]:
     """Register ``body(p)`` as scenario ``name`` and return its public function.
 
@@ -87,6 +88,8 @@ def scenario(
     * ``renamed``: old keyword -> new keyword (e.g. ``{"commit": "design"}``).
     * ``legacy_positional``: the parameter order of the old positional signature; a call
       that passes more than the design positionally is mapped through it, with a warning.
+    * ``legacy_design``: for a scenario that had no design before, the design an old call
+      without one gets (with a warning); otherwise a missing design is a ConfigError.
     """
     renamed = dict(renamed or {})
     designs = tuple(designs)
@@ -104,7 +107,11 @@ def scenario(
                     warnings.warn(f"{name}({old}=...) is now {name}({new}=...)", DeprecationWarning, stacklevel=2)
                     kwargs[new] = kwargs.pop(old)
             if "design" not in kwargs:
-                raise ConfigError("design", None, designs)
+                if legacy_design is None:
+                    raise ConfigError("design", None, designs)
+                warnings.warn(f"{name}() takes the design first now: {name}({legacy_design!r}, ...)",
+                              DeprecationWarning, stacklevel=2)
+                kwargs["design"] = legacy_design
             for key in kwargs:
                 if key != "design" and key not in names:
                     raise ConfigError(key, kwargs[key], f"a parameter of {name}(){_suggest(key, names)}: "
