@@ -198,3 +198,18 @@ def test_legends_sit_outside_the_plot_area(plot):
     legend, area = ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
     assert legend.x0 >= area.x1 - 1  # right of the axes: it covers no data
     plt.close("all")
+
+
+def test_the_signups_actor_alone_sends_each_user_once_keyed_by_user_then_says_so():
+    from simkit.scenarios.consume import ConsumeParams, signups
+
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("signups", 2)
+    producer = sk.Producer(world, broker, "producer", partitioner="key")
+    sent = world.env.event()
+    world.env.process(signups(world, producer, sent, ConsumeParams(design="auto", messages=5)))
+    world.run()
+    sends = world.trace.to_frame().query("event == 'send'")
+    assert sent.triggered and list(sends.msg_id) == [0, 1, 2, 3, 4]
+    assert list(sends.key) == [f"user-{i}" for i in range(5)] and sends.time.is_monotonic_increasing

@@ -234,3 +234,23 @@ def test_every_design_runs_under_compare():
     df = sk.compare("dead_letters", DESIGNS, seeds=1, messages=60, poison=1, max_time=3000)
     assert list(df.design) == list(DESIGNS) and (df.malformed == 1).all()
 
+
+
+def test_the_payments_actor_alone_writes_a_decimal_comma_exactly_for_the_poison_ids():
+    from simkit.scenarios.dead_letters import DeadLettersParams, payments
+
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("payments", 1)
+    producer = sk.Producer(world, broker, "payments", partitioner="key")
+    sent = world.env.event()
+    world.env.process(payments(world, producer, {1, 3}, sent, DeadLettersParams(design="dlq", messages=6)))
+    world.run()
+    values = {r.msg_id: r.value["amount"] for r in broker.log_of("payments")[0].records}
+    malformed = set()
+    for msg_id, amount in values.items():
+        try:
+            parse_cents(amount)
+        except ValueError:
+            malformed.add(msg_id)
+    assert sent.triggered and len(values) == 6 and malformed == {1, 3}

@@ -92,3 +92,23 @@ def test_hot_key_plots_state_the_busiest_partition_and_the_worst_lag():
     assert f"key {worst}" in ax.get_title()
     plt.close("all")
 
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_the_traffic_actor_alone_keys_as_the_design_says_and_sends_the_hot_users_types_in_turn(design):
+    from simkit.scenarios.hot_keys import EVENT_TYPES, HotKeysParams, traffic
+
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("user-updates", 6)
+    producer = sk.Producer(world, broker, "producer", partitioner="key")
+    sent = world.env.event()
+    world.env.process(traffic(world, producer, sent, HotKeysParams(design=design, share=0.5, messages=200)))
+    world.run()
+    sends = world.trace.to_frame().query("event == 'send'")
+    hot = sends[sends.msg_id.str.startswith(f"{HOT_USER}/")]
+    assert sent.triggered and len(sends) == 200 and 60 < len(hot) < 140
+    types = [m.rsplit("/", 1)[1] for m in hot.msg_id]
+    assert types == [EVENT_TYPES[i % len(EVENT_TYPES)] for i in range(len(types))]
+    expected = [HOT_USER if design == "key" else f"{HOT_USER}:{t}" for t in types]
+    assert list(hot.key) == expected

@@ -19,8 +19,9 @@ from ..results import RunResult
 
 __all__ = [
     "BLUE", "BROWN", "DESIGN_COLORS", "FAINT_GREY", "GREEN", "GREY", "HANDOFFS", "LIGHT_GREEN", "LIGHT_GREY", "ORANGE",
-    "PURPLE", "RED", "axes_or_new", "color_for", "format_ms", "lag_over_time", "latency_cdf", "latency_series",
-    "message_path", "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
+    "PURPLE", "RED", "axes_or_new", "color_for", "design_of", "format_ms", "lag_over_time", "latency_cdf",
+    "latency_series", "message_path", "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline",
+    "windows_between",
 ]
 
 #: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
@@ -60,6 +61,11 @@ def color_for(design: Any) -> Any:
         return DESIGN_COLORS[name]
     h = int(hashlib.md5(name.encode()).hexdigest(), 16)
     return _FALLBACK[h % len(_FALLBACK)]
+
+
+def design_of(result: RunResult) -> str:
+    """The design a run used (every scenario records it as ``params["design"]``), or its scenario's name."""
+    return str(result.params.get("design", result.scenario))
 
 
 def axes_or_new(ax: Axes | None, size: tuple[float, float] = (7, 4)) -> Axes:

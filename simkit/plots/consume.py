@@ -17,13 +17,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..results import RunResult
-from ._base import ORANGE, RED, axes_or_new, color_for, timeline
+from ._base import ORANGE, RED, axes_or_new, color_for, design_of, timeline
 
 __all__ = ["anomaly_timeline", "commit_vs_processed"]
-
-
-def _design(result: RunResult) -> str:
-    return str(result.params.get("design", result.scenario))
 
 
 def commit_vs_processed(
@@ -61,7 +57,7 @@ def commit_vs_processed(
                     label="committed, not yet handled: lost if it crashes")
     ax.fill_between(x, y, 0, where=y < 0, color=ORANGE, alpha=0.35, linewidth=0,
                     label="handled, not yet committed: repeated if it crashes")
-    ax.plot(x, y, color=color_for(_design(result)), linewidth=1, label=_design(result))
+    ax.plot(x, y, color=color_for(design_of(result)), linewidth=1, label=design_of(result))
     ax.axhline(0, color="black", linewidth=0.8)
     crashes = t[t["event"] == "crash"]["time"].to_numpy() / 1000.0
     for i, ct in enumerate(crashes):
@@ -75,8 +71,8 @@ def commit_vs_processed(
     if title is None:
         ahead, behind = int(max(0.0, gap.max())), int(max(0.0, -gap.min()))
         r = result.report
-        title = (f"{_design(result)}: commit up to {ahead} records ahead of the work" if ahead
-                 else f"{_design(result)}: commit never ahead of the work (at most {behind} behind)")
+        title = (f"{design_of(result)}: commit up to {ahead} records ahead of the work" if ahead
+                 else f"{design_of(result)}: commit never ahead of the work (at most {behind} behind)")
         if "lost" in r and "duplicates" in r:
             title += f"; {len(crashes)} crashes: {r['lost']:g} lost, {r['duplicates']:g} repeated"
     ax.set_title(title)

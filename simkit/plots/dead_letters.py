@@ -20,18 +20,14 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
-from ._base import FAINT_GREY, GREEN, ORANGE, RED, axes_or_new, color_for, format_ms, lag_over_time
+from ._base import FAINT_GREY, GREEN, ORANGE, RED, axes_or_new, color_for, design_of, format_ms, lag_over_time
 
 __all__ = ["consumer_lag", "dlq_depth", "handled_over_time", "poison_timeline"]
 
 
-def _design(result: RunResult) -> str:
-    return str(result.params.get("design", result.scenario))
-
-
 def _results(results: RunResult | Mapping[str, RunResult]) -> dict[str, RunResult]:
     if isinstance(results, RunResult):
-        return {_design(results): results}
+        return {design_of(results): results}
     return dict(results)
 
 
@@ -213,7 +209,7 @@ def consumer_lag(result: RunResult, ax: Axes | None = None, title: str | None = 
     if title is None:
         lag = result.series["lag"]
         peaks = lag.groupby("partition")["lag"].max()
-        design = _design(result)
+        design = design_of(result)
         if peaks.empty:
             title = f"{design}: no lag"
         else:

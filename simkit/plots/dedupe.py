@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..results import RunResult
-from ._base import BLUE, GREEN, GREY, ORANGE, PURPLE, axes_or_new, color_for
+from ._base import BLUE, GREEN, GREY, ORANGE, PURPLE, axes_or_new, color_for, design_of
 
 __all__ = ["dedupe_table_size", "late_copies"]
 
@@ -36,7 +36,7 @@ def dedupe_table_size(
         frame = r.series["dedupe_table_size"]
         name = label or f"ttl={_ttl(r)}"
         ax.step(frame["time"] / 1000.0, frame["dedupe_table_size"], where="post", linewidth=1.6,
-                color=palette[i % len(palette)] if len(runs) > 1 else color_for(r.params.get("design", r.scenario)),
+                color=palette[i % len(palette)] if len(runs) > 1 else color_for(design_of(r)),
                 linestyle=dashes[i % len(dashes)], label=name)
         peaks[name] = int(frame["dedupe_table_size"].max()) if len(frame) else 0
     ax.set_xlabel("time (s)")
