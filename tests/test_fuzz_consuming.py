@@ -30,12 +30,6 @@ LIMIT_S = 30
 #: The most memory (bytes) a call may take: a run asking for more fails the test, not the machine.
 MEMORY = 2 * 1024**3
 
-#: Scenario -> (message start, why) of escapes another module owns and is fixing; each is pinned by the
-#: strict xfail below, which fails once the fix lands, so this entry is removed then.
-KNOWN = {
-    "ordering": ("ValueError: Negative delay",
-                 "simkit.producer: a request whose trip outlasts request_timeout makes a negative timeout"),
-}
 
 
 class Negative(sk.Distribution):
@@ -140,9 +134,6 @@ def calls(draw, name: str):
 def test_every_design_with_odd_and_sensible_parameters_gives_a_config_error_or_a_finished_run(name, data):
     design, kwargs = data.draw(calls(name), label="call")
     kind, detail = call(name, design, kwargs)
-    known = KNOWN.get(name)
-    if kind == "escape" and known is not None and detail.startswith(known[0]):
-        return
     assert kind in ("config_error", "ran"), f"{name}({design!r}, **{kwargs!r}) -> {kind}: {detail}"
 
 
@@ -152,7 +143,6 @@ def test_the_child_process_reports_a_hang_and_an_escape_and_a_clean_error():
     assert call("consume", "auto", {"arrival_interval": Negative(), "messages": 5})[0] == "config_error"
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN["ordering"][1])
 def test_a_trip_longer_than_the_request_timeout_times_out_instead_of_escaping_from_simpy():
     kind, detail = call("ordering", "key", {"users": 10, "request_timeout": 1, "network_latency": 5})
     assert kind == "ran", detail
