@@ -52,7 +52,7 @@ def test_after_processing_loses_nothing_and_repeats_at_most_one_record_per_crash
     result = consume("after_processing", **RUN)
     assert result.report.crashes >= 1
     assert result.report.lost == 0
-    assert result.report.extra_executions <= result.report.crashes
+    assert result.report.extra_copies <= result.report.crashes
 
 
 def test_store_offsets_after_the_work_loses_nothing():

@@ -38,10 +38,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import checks
 from ..faults import check_rate
 from ..results import Report, RunResult
-from ..scenarios._common import check_choice, check_count, check_positive, latency_fields
+from ..scenarios._common import check_choice, check_count, check_positive
+from ..scenarios.consume import welcome_checks
 from ..world import check_seed
 from ._run import Child, LiveRun, check_bootstrap, crash_fields
 
@@ -78,7 +78,7 @@ def consume(
     cluster on loopback.
 
     Report fields, as the simulator's :func:`simkit.scenarios.consume`: ``produced``,
-    ``processed``, ``lost``, ``duplicates``, ``extra_executions``, ``crashes`` (and
+    ``processed``, ``lost``, ``duplicates``, ``extra_copies``, ``crashes`` (and
     ``crashes_before_process``, ``crashes_after_process``, ``crashes_time``: where they
     struck), ``commits``, ``latency_*`` (ms from send to first side effect), ``duration``
     (ms) and ``drained`` (1 if the run ended with zero lag).
@@ -121,24 +121,10 @@ def consume(
         world_trace = run.collect()
 
     trace = world_trace.to_frame()
-    lost = checks.lost(trace, delivered="side_effect")
-    dup = checks.duplicates(trace, "side_effect")
-    lat = checks.latencies(trace, "send", "side_effect")
-    events = trace["event"]
-    fields: dict[str, float] = dict(
-        produced=int(trace.loc[events == "send", "msg_id"].nunique()),
-        processed=int(lat.size),
-        lost=lost.count,
-        duplicates=dup.count,
-        extra_executions=int((events == "side_effect").sum()) - int(lat.size),
-        **crash_fields(trace, "consumer", POINTS),
-        commits=int((events == "commit").sum()),
-        **latency_fields(lat),
-        duration=float(trace["time"].max()),
-        drained=int(drained),
-    )
-    return RunResult("live.consume", seed, params, Report(**fields), {"lost": lost, "duplicates": dup}, {},
-                     world_trace)
+    found, fields = welcome_checks(trace)  # the simulator's own checks, on what really happened
+    fields.update(**crash_fields(trace, "consumer", POINTS), duration=float(trace["time"].max()),
+                  drained=int(drained))
+    return RunResult("live.consume", seed, params, Report(**fields), found, {}, world_trace)
 
 
 def produce(run: LiveRun, topic: str, messages: int) -> None:

@@ -34,11 +34,10 @@ import json
 import time
 from typing import Any
 
-from .. import checks
 from ..errors import ConfigError
 from ..results import Report, RunResult
-from ..scenarios._common import check_choice, check_count, check_positive, latency_fields
-from ..scenarios.ordering import stale_writes, wrong_final
+from ..scenarios._common import check_choice, check_count, check_positive
+from ..scenarios.ordering import email_checks
 from ..world import check_seed
 from ._child import msg_id_of
 from ._run import LiveRun, check_bootstrap
@@ -124,29 +123,9 @@ def ordering(
         world_trace = run.collect()
 
     trace = world_trace.to_frame()
-    found = {
-        "out_of_order": checks.out_of_order(trace, "email_set"),
-        "stale_writes": stale_writes(trace, "email_set"),
-        "wrong_final": wrong_final(trace, "email_set"),
-        "lost": checks.lost(trace, "send", "email_set"),
-        "duplicates": checks.duplicates(trace, "email_set"),
-    }
-    events = trace["event"]
-    lat = checks.latencies(trace, "send", "email_set")
-    fields: dict[str, float] = dict(
-        produced=int(trace.loc[events == "send", "msg_id"].nunique()),
-        applied=int(lat.size),
-        out_of_order=found["out_of_order"].count,
-        stale_writes=found["stale_writes"].count,
-        wrong_final=found["wrong_final"].count,
-        lost=found["lost"].count,
-        duplicates=found["duplicates"].count,
-        retries=retries,
-        produce_errors=produce_errors,
-        **latency_fields(lat),
-        duration=float(trace["time"].max()),
-        drained=int(drained),
-    )
+    found, fields = email_checks(trace)  # the simulator's own checks, on what really happened
+    fields.update(retries=retries, produce_errors=produce_errors, duration=float(trace["time"].max()),
+                  drained=int(drained))
     return RunResult("live.ordering", seed, params, Report(**fields), found, {}, world_trace)
 
 

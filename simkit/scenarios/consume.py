@@ -46,10 +46,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generator
 
+import pandas as pd
 import simpy
 
 from .. import checks
 from ..broker import Broker, Record
+from ..checks import Check
 from ..consumer import BUILTIN_POINTS, Consumer, Context
 from ..distributions import exponential
 from ..glossary import PERCENTILES
@@ -61,7 +63,7 @@ from ..world import World
 from ._common import MAX_DRAIN_MS, latency_fields, until_drained
 from .registry import scenario
 
-__all__ = ["DESIGNS", "ConsumeParams", "consume", "send_welcome_email", "signups"]
+__all__ = ["DESIGNS", "ConsumeParams", "consume", "send_welcome_email", "signups", "welcome_checks"]
 
 DESIGNS: tuple[str, ...] = ("auto", "auto_on_poll", "auto_on_poll_pool", "before_processing", "after_processing")
 
@@ -144,24 +146,32 @@ def consume(p: ConsumeParams) -> RunResult:
 
     # check: everything below reads the trace
     trace = world.trace.to_frame()
-    lost = checks.lost(trace, delivered="side_effect")
-    dup = checks.duplicates(trace, "side_effect")
+    found, fields = welcome_checks(trace)
+    fields.update(crashes=int((trace["event"] == "crash").sum()), duration=float(env.now),
+                  drained=int(drained.triggered))
+    return RunResult("consume", p.seed, p.to_dict(), Report(**fields), found, {}, world.trace)
+
+
+def welcome_checks(trace: pd.DataFrame) -> tuple[dict[str, Check], dict[str, float]]:
+    """The checks of a welcome-email run and the report fields they give, from its trace alone.
+
+    Shared by this scenario and the live lab (:func:`simkit.live.consume`): ``lost`` and ``duplicates``
+    over the ``side_effect`` rows, ``produced``, ``processed``, ``extra_copies``, ``commits`` and
+    ``latency_*`` (send to the side effect, ms).
+    """
+    found = {"lost": checks.lost(trace, delivered="side_effect"), "duplicates": checks.duplicates(trace, "side_effect")}
     lat = checks.latencies(trace, "send", "side_effect")
     events = trace["event"]
     fields: dict[str, float] = dict(
         produced=int(trace.loc[events == "send", "msg_id"].nunique()),
         processed=int(lat.size),
-        lost=lost.count,
-        duplicates=dup.count,
+        lost=found["lost"].count,
+        duplicates=found["duplicates"].count,
         extra_copies=int((events == "side_effect").sum()) - int(lat.size),
-        crashes=int((events == "crash").sum()),
         commits=int((events == "commit").sum()),
         **latency_fields(lat),
-        duration=float(env.now),
-        drained=int(drained.triggered),
     )
-    return RunResult("consume", p.seed, p.to_dict(), Report(**fields), {"lost": lost, "duplicates": dup}, {},
-                     world.trace)
+    return found, fields
 
 
 def signups(world: World, producer: Producer, sent: simpy.Event,

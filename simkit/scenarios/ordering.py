@@ -58,7 +58,10 @@ from ..world import World
 from ._common import MAX_DRAIN_MS, latency_fields, until_drained
 from .registry import scenario
 
-__all__ = ["DESIGNS", "OrderingParams", "email_changes", "ordering", "set_email", "stale_writes", "wrong_final"]
+__all__ = [
+    "DESIGNS", "OrderingParams", "email_changes", "email_checks", "ordering", "set_email", "stale_writes",
+    "wrong_final",
+]
 
 DESIGNS: tuple[str, ...] = ("round_robin", "key")
 
@@ -175,6 +178,27 @@ def ordering(p: OrderingParams) -> RunResult:
 
     # check: everything below reads the trace
     trace = world.trace.to_frame()
+    found, fields = email_checks(trace)
+    events = trace["event"]
+    fields.update(
+        retries=int((events == "retry").sum()),
+        elections=int((events == "broker_down").sum()),
+        link_cuts=int((events == "link_down").sum()),
+        duration=float(env.now),
+        drained=int(drained.triggered),
+    )
+    series = {"lag": checks.lag(trace, TOPIC, by="processed")}
+    params = {**p.to_dict(), "idempotent": producer.idempotent}  # what the producer resolved None to
+    return RunResult("ordering", p.seed, params, Report(**fields), found, series, world.trace)
+
+
+def email_checks(trace: pd.DataFrame) -> tuple[dict[str, Check], dict[str, float]]:
+    """The checks of an email-change run and the report fields they give, from its trace alone.
+
+    Shared by this scenario and the live lab (:func:`simkit.live.ordering`), so both judge a run the same
+    way: ``out_of_order``, ``stale_writes``, ``wrong_final``, ``lost`` and ``duplicates`` over the
+    ``email_set`` rows, ``produced``, ``applied`` and ``latency_*`` (send to applied, ms).
+    """
     found = {
         "out_of_order": checks.out_of_order(trace, "email_set"),
         "stale_writes": stale_writes(trace, "email_set"),
@@ -182,26 +206,14 @@ def ordering(p: OrderingParams) -> RunResult:
         "lost": checks.lost(trace, "send", "email_set"),
         "duplicates": checks.duplicates(trace, "email_set"),
     }
-    events = trace["event"]
     lat = checks.latencies(trace, "send", "email_set")
     fields: dict[str, float] = dict(
-        produced=int(trace.loc[events == "send", "msg_id"].nunique()),
+        produced=int(trace.loc[trace["event"] == "send", "msg_id"].nunique()),
         applied=int(lat.size),
-        out_of_order=found["out_of_order"].count,
-        stale_writes=found["stale_writes"].count,
-        wrong_final=found["wrong_final"].count,
-        lost=found["lost"].count,
-        duplicates=found["duplicates"].count,
-        retries=int((events == "retry").sum()),
-        elections=int((events == "broker_down").sum()),
-        link_cuts=int((events == "link_down").sum()),
+        **{name: check.count for name, check in found.items()},
         **latency_fields(lat),
-        duration=float(env.now),
-        drained=int(drained.triggered),
     )
-    series = {"lag": checks.lag(trace, TOPIC, by="processed")}
-    params = {**p.to_dict(), "idempotent": producer.idempotent}  # what the producer resolved None to
-    return RunResult("ordering", p.seed, params, Report(**fields), found, series, world.trace)
+    return found, fields
 
 
 def email_changes(world: World, producer: Producer, sent: simpy.Event,
