@@ -100,7 +100,8 @@ class PartitionLog:
         if offset >= end:
             return []
         topic, partition = self.topic, self.partition
-        return [Record(topic, partition, o, k, v, m, ts, at) for o, k, v, m, ts, at in zip(
+        make = tuple.__new__  # what Record(...) calls, without its Python-level wrapper: a read is hot
+        return [make(Record, (topic, partition, o, k, v, m, ts, at)) for o, k, v, m, ts, at in zip(
             range(offset, end), self._keys[offset:end], self._values[offset:end], self._ids[offset:end],
             self._stamps[offset:end], self._appended[offset:end])]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import warnings
 from concurrent.futures import Executor, as_completed
-from itertools import product
+from itertools import pairwise, product
 from typing import Any, Callable, Iterable
 
 import pandas as pd
@@ -107,10 +107,7 @@ def _workers(executor: Any) -> int:
     """How many runs ``executor`` runs at once, as far as it tells (else this machine's cores)."""
     client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
     if client is not None:
-        try:
-            return max(1, sum(client.nthreads().values()))
-        except Exception:  # a client that cannot answer: fall back on the cores
-            pass
+        return max(1, sum(client.nthreads().values()))
     n = getattr(executor, "_max_workers", None)  # concurrent.futures pools
     return n if isinstance(n, int) and n > 0 else os.cpu_count() or 1
 
@@ -139,7 +136,7 @@ def _map(executor: Executor | None, jobs: list[tuple[Any, ...]], progress: bool,
             else:  # a multiple of the workers, as even as can be, so that they all finish together
                 k = min(len(jobs), CHUNKS_PER_WORKER * _workers(executor))
                 bounds = [len(jobs) * i // k for i in range(k + 1)]
-                chunks = [jobs[a:b] for a, b in zip(bounds, bounds[1:])]
+                chunks = [jobs[a:b] for a, b in pairwise(bounds)]
             futures = {executor.submit(_run_chunk, chunk): k for k, chunk in enumerate(chunks)}
             done: list[list[dict[str, Any]]] = [[] for _ in chunks]
             for future in as_completed(futures):

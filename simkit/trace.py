@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "EVENTS", "IdColumn", "NO_ID", "Trace", "columns"]
+__all__ = ["COLUMNS", "EVENTS", "NO_ID", "IdColumn", "Trace", "columns"]
 
 COLUMNS: tuple[str, ...] = (
     "time", "component", "event", "topic", "partition", "offset", "key", "msg_id", "detail",
