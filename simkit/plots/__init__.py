@@ -42,7 +42,6 @@ from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
 from .ordering import inversion_bars, inversion_pair, inversion_timeline
 from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
 from .publishing import outbox_metrics
-from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .replay import replay_timeline
 from .schema_drift import decode_timeline, schema_outcomes
 from .sync_async import (
@@ -55,6 +54,7 @@ from .sync_async import (
     visibility_cdf,
 )
 from .sync_or_async import lag_and_reads, request_timeline, stale_read_timeline
+from .throughput import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [
