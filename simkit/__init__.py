@@ -5,7 +5,7 @@ in it, run it, and read the trace; or run a ready lesson from :mod:`simkit.scena
 Time is in milliseconds everywhere.
 """
 
-from . import checks, controls, grading, live, plots, scenarios
+from . import checks, controls, glossary, grading, live, params, plots, scenarios
 from .assignors import assign_range, assign_round_robin
 from .broker import Broker, PartitionLog, Record
 from .checks import Check
@@ -106,11 +106,13 @@ __all__ = [
     "constant",
     "controls",
     "exponential",
+    "glossary",
     "grading",
     "interact",
     "live",
     "lognormal",
     "murmur2",
+    "params",
     "partition_for",
     "plots",
     "scenarios",
