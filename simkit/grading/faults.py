@@ -21,7 +21,7 @@ import simpy
 from ..errors import Crash, ExerciseError
 from ..world import World
 
-__all__ = ["SOURCE_NAME", "Faults", "LearnerFault", "drive"]
+__all__ = ["SOURCE_NAME", "Faults", "LearnerFault", "call", "drive"]
 
 #: the file name the learner's source is compiled under, so tools can find the learner's line
 SOURCE_NAME = "<your code>"
@@ -80,6 +80,22 @@ class Faults:
         self.dead = False
 
 
+def _fault(exc: Exception, faults: Faults, who: str) -> LearnerFault:
+    if isinstance(exc, MemoryError):
+        return LearnerFault(f"{who} used more than the memory limit (MemoryError on msg_id {faults.current!r})")
+    return LearnerFault(f"{who} raised {exc!r} on msg_id {faults.current!r}")
+
+
+def call(fn: Any, faults: Faults, who: str, *args: Any) -> Any:
+    """Call the learner's ``fn(*args)``; its exception becomes a :class:`LearnerFault` naming it."""
+    try:
+        return fn(*args)
+    except (Crash, ExerciseError):
+        raise
+    except Exception as exc:
+        raise _fault(exc, faults, who) from exc
+
+
 def drive(steps: Any, faults: Faults, who: str) -> Generator[simpy.Event, Any, Any]:
     """Run the learner's generator ``steps`` as SimPy steps; ``yield from drive(...)``.
 
@@ -100,6 +116,10 @@ def drive(steps: Any, faults: Faults, who: str) -> Generator[simpy.Event, Any, A
             if faults.dead:
                 raise Crash(faults.component, faults.fired[-1][0]) from None
             return stop.value
+        except (Crash, ExerciseError, simpy.Interrupt):
+            raise
+        except Exception as exc:
+            raise _fault(exc, faults, who) from exc
         if faults.dead:
             raise Crash(faults.component, faults.fired[-1][0])
         if not isinstance(event, simpy.Event):

@@ -26,7 +26,7 @@ from ...distributions import exponential, uniform
 from ...errors import ConfigError
 from ...producer import Producer
 from ...scenarios._common import until_drained
-from ..faults import Faults, drive
+from ..faults import Faults, call, drive
 from ..spec import Anomaly, Case, Criterion, Exercise, register
 
 __all__ = ["EMAILS", "EXERCISE", "STATS"]
@@ -140,8 +140,9 @@ def simulate(run: Any) -> dict:
             faults.revive()
         faults.current = rec.msg_id
         faults.point("before the handler runs")
-        yield from drive(state["handle"](LearnerRecord(rec.key, rec.msg_id, rec.value), ctx, learner_db),
-                         faults, "handle")
+        steps = call(state["handle"], faults, "handle", LearnerRecord(rec.key, rec.msg_id, rec.value), ctx,
+                     learner_db)
+        yield from drive(steps, faults, "handle")
         faults.point("after the handler returned, before the offset commit")
 
     consumer = Consumer(world, broker, "consumer", TOPIC, handler, group="welcome", commit="after_processing",
@@ -215,7 +216,10 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
                 "again, so the relay sent a second email. Check whether the user was welcomed in the same "
                 "transaction that writes the row")
     if name == "wrong_counter":
-        if stats_alone:
+        if isinstance(run.state.get("signups"), int) and run.state["signups"] < len(run.state["users"]):
+            cause = ("what your code committed before the crash made the redelivery skip the user, so the counter "
+                     "is short: a transaction committed before the counter's left it one short")
+        elif stats_alone:
             cause = ("the counter was committed in its own transaction, apart from the email row; after that "
                      "commit the redelivery counted the user again")
         elif emails_alone:
@@ -244,7 +248,9 @@ EXERCISE = register(Exercise(
         Criterion("no duplicate email", 3, ("duplicate_email",)),
         Criterion("counter right", 2, ("wrong_counter",)),
     ),
-    cases=(Case(0, {"users": 6}, exhaustive=True, random_runs=3),),
+    cases=(Case(0, {"users": 6}, exhaustive=True, random_runs=2),),
+    run_seconds=2.0,
+    max_runs=60,
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
