@@ -18,9 +18,9 @@ def _bank(name):
     return module
 
 
-ex01 = _bank("ex01")
+ex01, ex02 = _bank("ex01"), _bank("ex02")
 
-BANKS = {"01": ex01}
+BANKS = {"01": ex01, "02": ex02}
 
 
 def _cases():
