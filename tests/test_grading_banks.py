@@ -18,9 +18,9 @@ def _bank(name):
     return module
 
 
-ex01, ex02 = _bank("ex01"), _bank("ex02")
+ex01, ex02, ex04 = _bank("ex01"), _bank("ex02"), _bank("ex04")
 
-BANKS = {"01": ex01, "02": ex02}
+BANKS = {"01": ex01, "02": ex02, "04": ex04}
 
 
 def _cases():
