@@ -19,8 +19,8 @@ import select
 import signal
 import sys
 import time
-import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .faults import SOURCE_NAME, LearnerFault
 
