@@ -103,7 +103,7 @@ ANSWERS = {
     "base-exception-loop": ("def handle(record, ctx, db):\n    while True:\n        try:\n            pass\n"
                             "        except BaseException:\n            pass\n    yield\n"),
     "exits": "import sys\n\ndef handle(record, ctx, db):\n    sys.exit(1)\n    yield\n",
-    "hoards": ("def handle(record, ctx, db):\n    h = []\n    while True:\n        h.append(bytearray(10**7))\n"
+    "hoards": ("def handle(record, ctx, db):\n    h = []\n    while True:\n        h.append(bytearray(10**8))\n"
                "    yield\n"),
     "syntax": "def handle(record, ctx, db)\n    yield\n",
 }

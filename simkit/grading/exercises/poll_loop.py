@@ -275,6 +275,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
-    run_seconds=2.0,
+    run_seconds=4.0,
     max_runs=80,
 ))

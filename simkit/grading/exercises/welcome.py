@@ -227,7 +227,7 @@ EXERCISE = register(Exercise(
         Criterion("counter right", 2, ("wrong_counter",)),
     ),
     cases=(Case(0, {"users": 6}, exhaustive=True, random_runs=2),),
-    run_seconds=2.0,
+    run_seconds=4.0,
     max_runs=60,
     simulate=simulate,
     anomalies=anomalies,
