@@ -344,6 +344,17 @@ class Trace:
             out = np.frombuffer(raw, dtype=dtype) if n else np.zeros(0, dtype)
         return out if rows is None else out[rows]
 
+    def column(self, name: str) -> list[Any]:
+        """One column as a plain list, names decoded and missing ids as None (row order kept)."""
+        if name not in COLUMNS:
+            from .errors import ConfigError
+
+            raise ConfigError("name", name, COLUMNS)
+        values = self.array(name)
+        if name == "msg_id" and values.dtype != object:
+            return [None if v == NO_ID else int(v) for v in values.tolist()]
+        return values.tolist()
+
     def rows_of(self, events: Iterable[str]) -> np.ndarray:
         """A boolean mask of the rows whose event is one of ``events``."""
         wanted = set(events)

@@ -57,3 +57,11 @@ def test_columns_read_a_trace_and_its_frame_alike():
         assert ids.tolist() == [1, 5] and times.tolist() == [1.0, 5.0] and parts.tolist() == [1, 2]
         (comp,) = sk.trace.columns(source, ("component",), ["append"])
         assert comp.tolist() == ["p"] * 3
+
+
+def test_a_column_comes_out_as_a_plain_list_with_missing_ids_as_none():
+    trace = sk.Trace()
+    trace.record(0.0, "producer", "send", "t", 0, -1, "k", 7)
+    trace.record(1.0, "consumer", "crash")
+    assert trace.column("msg_id") == [7, None] and trace.column("event") == ["send", "crash"]
+    assert trace.column("topic") == ["t", None] and trace.column("time") == [0.0, 1.0]

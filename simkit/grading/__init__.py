@@ -85,9 +85,9 @@ def plot_failing_run(grade: Grade, ax: Any = None) -> Any:
 
 def plot_points(grade: Grade, ax: Any = None) -> Any:
     """Points won per criterion, as green bars over grey bars of the criterion's maximum."""
-    from ..plots._base import _ax
+    from ..plots import axes_or_new
 
-    ax = _ax(ax)
+    ax = axes_or_new(ax)
     names = [c.name for c in grade.criteria]
     ax.barh(names, [c.max_points for c in grade.criteria], color="#dddddd", edgecolor="black", label="points")
     ax.barh(names, [c.points for c in grade.criteria], color="#2ca02c", edgecolor="black", label="won")
