@@ -96,6 +96,10 @@ RENAMED: dict[str, str] = {
     "extra_executions": "extra_copies",
     "max_lag": "lag_max",
     "consumer_lag_max": "lag_max",
+    "consumer_lag_mean": "lag_mean",
+    "consumer_lag_p99": "lag_p99",
+    "consumer_delay_mean": "delay_mean",
+    "consumer_delay_p99": "delay_p99",
 }
 
 

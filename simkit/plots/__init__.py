@@ -10,9 +10,9 @@ from ._base import (
     axes_or_new,
     color_for,
     format_ms,
-    latency_series,
     lag_over_time,
     latency_cdf,
+    latency_series,
     outcome_bars,
     percentile_bars,
     shade_windows,
@@ -41,19 +41,27 @@ from .operations import (
     schema_outcomes,
 )
 from .ordering import consumers_vs_partitions, inversion_pair, inversion_timeline
-from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
+from .outages import (
+    failed_request_timeline,
+    follow_timeline,
+    loss_and_drain_vs_outage,
+    lost_event_timeline,
+)
+from .profile_update import (
+    lag_and_reads,
+    stale_read_timeline,
+    stale_reads_vs_lag,
+    visibility_cdf,
+)
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
+from .request_response import latency_comparison, request_timeline
 from .sync_async import (
     backlog_over_time,
     chain_latency,
     failures_over_time,
-    latency_comparison,
     outage_timeline,
-    stale_reads_vs_lag,
-    visibility_cdf,
 )
-from .sync_or_async import lag_and_reads, request_timeline, stale_read_timeline
 from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [

@@ -18,7 +18,8 @@ from matplotlib.axes import Axes
 from ..results import RunResult
 
 __all__ = [
-    "DESIGN_COLORS", "axes_or_new", "color_for", "format_ms", "latency_series", "latency_cdf", "lag_over_time", "outcome_bars", "percentile_bars",
+    "DESIGN_COLORS", "FOLLOWED", "GOOD", "GRID", "NEUTRAL", "OTHER_STEPS", "QUIET_EVENTS", "axes_or_new", "color_for",
+    "follow_lanes", "format_ms", "lag_over_time", "latency_cdf", "latency_series", "outcome_bars", "percentile_bars",
     "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
@@ -46,6 +47,17 @@ DESIGN_COLORS: dict[str, str] = {
     "rename_field": "#d62728",
 }
 _FALLBACK = plt.get_cmap("tab20").colors
+
+#: Colours that are not designs: the message a figure follows, everything else, grid lines,
+#: an outcome that went right, a neutral curve.
+FOLLOWED = "red"
+OTHER_STEPS = "#b0b0b0"
+GRID = "#eeeeee"
+GOOD = "#2ca02c"
+NEUTRAL = "#7f7f7f"
+
+#: bookkeeping steps a followed path leaves out (they repeat a step already drawn)
+QUIET_EVENTS = frozenset({"commit", "processed", "fetch", "outbox_read", "outbox_marked"})
 
 
 def color_for(design: Any) -> Any:
@@ -289,15 +301,15 @@ def timeline(
     rows = trace[trace["component"].isin(comps)]
     for event, g in rows.groupby("event", sort=False):
         marker, color, size = _MARKS.get(str(event), (".", "#bbbbbb", 8))
-        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color, s=size,
-                   label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
+        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color,
+                   s=size, label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
     highlight = list(highlight)
     for mid in highlight:
         h = rows[rows["msg_id"] == mid]
         if len(h):
-            ax.plot(h["time"] / 1000.0, h["component"].astype(str).map(lane).astype(float), color="red", linewidth=1, zorder=4)
-            ax.scatter(h["time"] / 1000.0, h["component"].astype(str).map(lane).astype(float), facecolors="none", edgecolors="red",
-                       s=80, zorder=4)
+            lanes_of = h["component"].astype(str).map(lane).astype(float)
+            ax.plot(h["time"] / 1000.0, lanes_of, color=FOLLOWED, linewidth=1, zorder=4)
+            ax.scatter(h["time"] / 1000.0, lanes_of, facecolors="none", edgecolors=FOLLOWED, s=80, zorder=4)
     ax.set_yticks(range(len(comps)), comps)
     ax.set_ylim(-0.7, len(comps) - 0.3)
     ax.invert_yaxis()
@@ -308,3 +320,28 @@ def timeline(
         title = f"{crashes} crash(es); {len(highlight)} message(s) followed in red"
     ax.set_title(title)
     return ax
+
+
+def follow_lanes(ax: Axes, trace: pd.DataFrame, path: pd.DataFrame, lanes: list[str], t0: float, scale: float,
+           window: tuple[float, float], line: pd.DataFrame | None = None) -> dict[str, int]:
+    """Draw one lane per component: other messages' steps as grey dots, the followed path circled in red and joined.
+
+    ``line`` (default ``path``) are the rows the red line joins, in time order. Returns lane numbers.
+    """
+    lane = {c: i for i, c in enumerate(lanes)}
+    lo, hi = window
+    comp = trace["component"].astype(str)
+    other = trace[(trace["time"] >= lo) & (trace["time"] <= hi) & comp.isin(lanes)
+                  & ~trace.index.isin(path.index) & ~trace["event"].isin(QUIET_EVENTS)]
+    ax.scatter((other["time"] - t0) / scale, other["component"].astype(str).map(lane), s=6, color=OTHER_STEPS,
+               zorder=1, linewidths=0)
+    line = path if line is None else line
+    ax.plot((line["time"] - t0) / scale, line["component"].astype(str).map(lane), color=FOLLOWED, linewidth=1.2,
+            zorder=3)
+    ax.scatter((path["time"] - t0) / scale, path["component"].astype(str).map(lane), facecolors="white",
+               edgecolors=FOLLOWED, s=45, zorder=4)
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(len(lanes) - 0.4, -0.9)
+    ax.set_xlim((lo - t0) / scale, (hi - t0) / scale)
+    ax.grid(axis="x", color=GRID, zorder=0)
+    return lane
