@@ -81,6 +81,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("outbox_age_max", "ms", "the age of the oldest unpublished outbox row, at its worst"),
     ("drained", "0/1", "1 if every record was processed and committed before the run ended"),
     ("duration", "ms", "simulated time from the start to the end of the run"),
+    ("remote_calls", "calls", "network calls made per request, the client's own call included"),
     ("utilisation", "fraction", "share of the run the consumers spent busy"),
 )
 

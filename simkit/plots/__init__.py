@@ -19,6 +19,7 @@ from ._base import (
     time_series,
     timeline,
 )
+from .call_chain import chain_latency
 from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
 from .design_choices import (
     STATE_COLORS,
@@ -56,12 +57,7 @@ from .profile_update import (
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .request_response import latency_comparison, request_timeline
-from .sync_async import (
-    backlog_over_time,
-    chain_latency,
-    failures_over_time,
-    outage_timeline,
-)
+from .sync_async import backlog_over_time, failures_over_time, outage_timeline
 from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [
