@@ -101,6 +101,7 @@ RENAMED: dict[str, str] = {
     "consumer_lag_p99": "lag_p99",
     "consumer_delay_mean": "delay_mean",
     "consumer_delay_p99": "delay_p99",
+    "max_backlog": "outbox_lag_max",
 }
 
 

@@ -118,7 +118,7 @@ def test_failed_request_timeline_follows_a_request_the_broker_outage_failed():
         sk.plots.failed_request_timeline(run("monolith", 1, broker_outage=(1000, 2000)))
     with pytest.raises(sk.ConfigError):
         sk.plots.failed_request_timeline(sk.scenarios.outage("all_async", seed=0, run_time=2000, start=500,
-                                                             duration=1000))
+                                                             outage_ms=1000))
 
 
 def test_outage_impact_and_latency_bars_show_the_spread_over_seeds():

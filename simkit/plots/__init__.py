@@ -21,6 +21,7 @@ from ._base import (
 )
 from .call_chain import chain_latency
 from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
+from .deployment import failed_request_timeline
 from .design_choices import (
     STATE_COLORS,
     deployment_latency,
@@ -42,11 +43,13 @@ from .operations import (
     schema_outcomes,
 )
 from .ordering import consumers_vs_partitions, inversion_pair, inversion_timeline
-from .outages import (
-    failed_request_timeline,
+from .outage import (
+    backlog_over_time,
+    failures_over_time,
     follow_timeline,
     loss_and_drain_vs_outage,
     lost_event_timeline,
+    outage_timeline,
 )
 from .profile_update import (
     lag_and_reads,
@@ -57,7 +60,6 @@ from .profile_update import (
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .request_response import latency_comparison, request_timeline
-from .sync_async import backlog_over_time, failures_over_time, outage_timeline
 from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [

@@ -15,12 +15,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from ..errors import ConfigError
 from ..results import RunResult
 
 __all__ = [
-    "DESIGN_COLORS", "FOLLOWED", "GOOD", "GRID", "NEUTRAL", "OTHER_STEPS", "QUIET_EVENTS", "axes_or_new", "color_for",
-    "follow_lanes", "format_ms", "lag_over_time", "latency_cdf", "latency_series", "outcome_bars", "percentile_bars",
-    "shade_windows", "time_series", "timeline", "windows_between",
+    "DESIGN_COLORS", "FAILURE", "FOLLOWED", "GOOD", "GRID", "NEUTRAL", "OTHER_STEPS", "QUIET_EVENTS", "axes_or_new",
+    "color_for", "example_id", "follow_lanes", "format_ms", "lag_over_time", "latency_cdf", "latency_series",
+    "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
 #: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
@@ -55,6 +56,8 @@ OTHER_STEPS = "#b0b0b0"
 GRID = "#eeeeee"
 GOOD = "#2ca02c"
 NEUTRAL = "#7f7f7f"
+#: steps that were refused, retried or given up on, in the background of a followed path
+FAILURE = "#ff7f0e"
 
 #: bookkeeping steps a followed path leaves out (they repeat a step already drawn)
 QUIET_EVENTS = frozenset({"commit", "processed", "fetch", "outbox_read", "outbox_marked"})
@@ -345,3 +348,19 @@ def follow_lanes(ax: Axes, trace: pd.DataFrame, path: pd.DataFrame, lanes: list[
     ax.set_xlim((lo - t0) / scale, (hi - t0) / scale)
     ax.grid(axis="x", color=GRID, zorder=0)
     return lane
+
+
+def example_id(result: RunResult, scenario: str, check: str, msg_id: Any, needed: str) -> Any:
+    """``msg_id``, or the first example of ``result.checks[check]``; a clear ConfigError for the wrong run.
+
+    The followed message of a timeline figure: what the learner asked for, else the
+    run's first example of the failure the figure is about (``needed`` says which run has one).
+    """
+    if result.scenario != scenario:
+        raise ConfigError("result", result.scenario, f"a run of sk.scenarios.{scenario}")
+    if msg_id is not None:
+        return msg_id
+    examples = result.checks[check].examples
+    if not examples:
+        raise ConfigError("result", f"{result.params['design']} seed {result.seed}", needed)
+    return examples[0]
