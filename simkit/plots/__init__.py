@@ -7,6 +7,7 @@ figures live in a module named after the lesson and build on them.
 
 from ._base import (
     DESIGN_COLORS,
+    STATE_COLORS,
     axes_or_new,
     color_for,
     format_ms,
@@ -23,16 +24,15 @@ from .call_chain import chain_latency
 from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
 from .deployment import failed_request_timeline
 from .design_choices import (
-    STATE_COLORS,
     deployment_latency,
     infrastructure_parts,
     inversion_bars,
     outage_impact,
     partition_lag,
     partition_load,
-    workflow_outcomes,
 )
 from .duplicates import late_copies
+from .facts_vs_crud import capture_timeline, missed_vs, paid_window
 from .operations import (
     consumer_lag,
     decode_timeline,
@@ -42,6 +42,7 @@ from .operations import (
     replay_timeline,
     schema_outcomes,
 )
+from .order_workflow import order_timeline, workflow_outcomes
 from .ordering import consumers_vs_partitions, inversion_pair, inversion_timeline
 from .outage import (
     backlog_over_time,
@@ -60,7 +61,6 @@ from .profile_update import (
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .request_response import latency_comparison, request_timeline
-from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [
     "DESIGN_COLORS",

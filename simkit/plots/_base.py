@@ -19,7 +19,8 @@ from ..errors import ConfigError
 from ..results import RunResult
 
 __all__ = [
-    "DESIGN_COLORS", "FAILURE", "FOLLOWED", "GOOD", "GRID", "NEUTRAL", "OTHER_STEPS", "QUIET_EVENTS", "axes_or_new",
+    "BAD", "DARK", "DESIGN_COLORS", "FAILURE", "FOLLOWED", "GOOD", "GRID", "NEUTRAL", "OTHER_STEPS", "QUIET_EVENTS",
+    "STATE_COLORS", "axes_or_new",
     "color_for", "example_id", "follow_lanes", "format_ms", "lag_over_time", "latency_cdf", "latency_series",
     "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
 ]
@@ -58,6 +59,17 @@ GOOD = "#2ca02c"
 NEUTRAL = "#7f7f7f"
 #: steps that were refused, retried or given up on, in the background of a followed path
 FAILURE = "#ff7f0e"
+#: an outcome that went wrong
+BAD = "#d62728"
+#: marks of time on a figure: polls, deadlines
+DARK = "#555555"
+#: one colour per business state of an order
+STATE_COLORS: dict[str, str] = {
+    "completed": "#2ca02c", "declined_customer_contacted": "#1f77b4", "cancelled": "#ff7f0e",
+    "rolled_back": "#7f7f7f", "open": "#c7c7c7",
+}
+
+
 
 #: bookkeeping steps a followed path leaves out (they repeat a step already drawn)
 QUIET_EVENTS = frozenset({"commit", "processed", "fetch", "outbox_read", "outbox_marked"})

@@ -18,16 +18,9 @@ from ..results import RunResult
 from ._base import axes_or_new, color_for, outcome_bars
 
 __all__ = [
-    "STATE_COLORS", "deployment_latency", "infrastructure_parts", "inversion_bars", "outage_impact",
-    "partition_lag", "partition_load", "workflow_outcomes",
+    "deployment_latency", "infrastructure_parts", "inversion_bars", "outage_impact", "partition_lag",
+    "partition_load",
 ]
-
-#: one colour per business state of an order
-STATE_COLORS: dict[str, str] = {
-    "completed": "#2ca02c", "declined_customer_contacted": "#1f77b4", "cancelled": "#ff7f0e",
-    "rolled_back": "#7f7f7f", "open": "#c7c7c7",
-}
-
 
 def _per_partition(results: Mapping[str, RunResult], values: Mapping[str, pd.Series], ax: Axes,
                    ylabel: str) -> None:
@@ -118,65 +111,6 @@ def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
             unit = _ORDER_METRICS.get(text.get_text(), ("",))[0]
             if unit:
                 text.set_text(f"{text.get_text()} ({unit})")
-    return ax
-
-
-def workflow_outcomes(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
-                      states: Sequence[str] | None = None, title: str | None = None) -> Axes:
-    """Orders per business state, stacked, per design (mean over seeds), with the inconsistent ones beside.
-
-    ``df`` is :func:`simkit.compare` over :func:`simkit.scenarios.order_workflow`. The
-    inconsistent bar carries a whisker from the lowest to the highest run and one dot per
-    run, so the spread over seeds shows; its mean is written above it.
-    """
-    from ..scenarios.order_workflow import STATES
-
-    ax = axes_or_new(ax, (9, 4.5))
-    states = [s for s in (states or STATES) if s in df.columns]
-    groups = df.groupby(by, sort=False)
-    means = groups[states + ["inconsistent"]].mean()
-    lo, hi = groups["inconsistent"].min(), groups["inconsistent"].max()
-    x = np.arange(len(means))
-    bottom = np.zeros(len(means))
-    for s in states:
-        v = means[s].to_numpy()
-        if not v.any():
-            continue
-        ax.bar(x - 0.15, v, 0.5, bottom=bottom, color=STATE_COLORS.get(s, "#bbbbbb"), label=s.replace("_", " "),
-               edgecolor="black", linewidth=0.5)
-        bottom += v
-    bad = means["inconsistent"]
-    yerr = np.vstack([bad - lo.reindex(bad.index), hi.reindex(bad.index) - bad])
-    ax.bar(x + 0.3, bad.to_numpy(), 0.2, yerr=yerr, capsize=4, color="#d62728", hatch="xx", edgecolor="black",
-           linewidth=0.5, label="inconsistent: charge or label\ndisagrees with the order")
-    for i, d in enumerate(means.index):
-        runs = df.loc[df[by] == d, "inconsistent"].to_numpy(dtype=float)
-        ax.scatter(np.full(len(runs), x[i] + 0.3), runs, s=12, color="black", zorder=3,
-                   label="one run (seed)" if i == 0 else None)
-        ax.annotate(f"{bad[d]:.3g}", (x[i] + 0.3, hi[d]), xytext=(0, 4), textcoords="offset points",
-                    ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(x, [str(d) for d in means.index])
-    for tick, d in zip(ax.get_xticklabels(), means.index):
-        tick.set_color(color_for(d))
-    ax.set_xlabel(by)
-    ax.set_ylabel("orders per run (mean over seeds)" if df.groupby(by).size().max() > 1 else "orders")
-    handles, labels = ax.get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda i: labels[i] == "one run (seed)")  # the dots' entry last
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", loc="upper left",
-              bbox_to_anchor=(1.0, 1.0))
-    ax.set_ylim(0, max(float(bottom.max()), float(hi.max())) * 1.08)
-    if title is None:
-        n = len(df[df[by] == means.index[0]])
-        total = float(means[states].sum(axis=1).max())
-        if n == 1:
-            parts = [f"{d} {v:.3g}" for d, v in bad.items()]
-            title = f"orders left charged or labelled wrongly, of {total:.0f} in one run:\n" + "; ".join(parts)
-        else:
-            parts = [f"{d} {v:.3g} ({lo[d]:.3g} to {hi[d]:.3g})" for d, v in bad.items()]
-            title = (f"orders left charged or labelled wrongly, of {total:.0f} per run ({n} seeds):\n"
-                     + "; ".join(parts))
-    ax.set_title(title)
-    ax.figure.tight_layout()
     return ax
 
 
