@@ -22,15 +22,8 @@ from ._base import (
 )
 from .call_chain import chain_latency
 from .consuming import anomaly_timeline, commit_vs_processed, dedupe_table_size
-from .deployment import failed_request_timeline
-from .design_choices import (
-    deployment_latency,
-    infrastructure_parts,
-    inversion_bars,
-    outage_impact,
-    partition_lag,
-    partition_load,
-)
+from .deployment import deployment_latency, failed_request_timeline, infrastructure_parts, outage_impact
+from .design_choices import inversion_bars, partition_lag, partition_load
 from .duplicates import late_copies
 from .facts_vs_crud import capture_timeline, missed_vs, paid_window
 from .operations import (

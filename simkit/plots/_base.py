@@ -19,8 +19,8 @@ from ..errors import ConfigError
 from ..results import RunResult
 
 __all__ = [
-    "BAD", "DARK", "DESIGN_COLORS", "FAILURE", "FOLLOWED", "GOOD", "GRID", "NEUTRAL", "OTHER_STEPS", "QUIET_EVENTS",
-    "STATE_COLORS", "axes_or_new",
+    "BAD", "DARK", "DESIGN_COLORS", "FAILURE", "FOLLOWED", "GOOD", "GRID", "NEUTRAL", "OTHER_STEPS",
+    "PART_COLORS", "QUIET_EVENTS", "STATE_COLORS", "axes_or_new",
     "color_for", "example_id", "follow_lanes", "format_ms", "lag_over_time", "latency_cdf", "latency_series",
     "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline", "windows_between",
 ]
@@ -63,6 +63,8 @@ FAILURE = "#ff7f0e"
 BAD = "#d62728"
 #: marks of time on a figure: polls, deadlines
 DARK = "#555555"
+#: one colour per kind of thing to run (lesson 11)
+PART_COLORS: dict[str, str] = {"app_instances": "#9ecae1", "databases": "#fdae6b", "brokers": "#bcbddc"}
 #: one colour per business state of an order
 STATE_COLORS: dict[str, str] = {
     "completed": "#2ca02c", "declined_customer_contacted": "#1f77b4", "cancelled": "#ff7f0e",
