@@ -51,7 +51,7 @@ from .profile_update import (
     stale_reads_vs_lag,
     visibility_cdf,
 )
-from .publishing import outbox_metrics
+from .publish import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .request_response import latency_comparison, request_timeline
 
