@@ -45,6 +45,7 @@ from ..checks import EXAMPLES, Check
 from ..consumer import Consumer, Context
 from ..database import Database
 from ..distributions import lognormal, uniform
+from ..errors import ClientError
 from ..glossary import PERCENTILES, register
 from ..outbox import Outbox, Relay
 from ..params import Params, check_steps, count, distribution, ms, positive
@@ -148,7 +149,10 @@ class RowPoller:
             for key, row in changed:
                 self.world.record(self.name, "row_read", key=key, msg_id=key,
                                   detail=f"status {row['status']} (version {row['version']})")
-                yield self.producer.send(self.topic, row, key=key, msg_id=key)
+                try:
+                    yield self.producer.send(self.topic, row, key=key, msg_id=key)
+                except ClientError:  # the producer wrote send_failed; the row is read again at the next poll
+                    continue
                 self.published[key] = row["version"]
             yield env.timeout(self.poll_interval)
 
