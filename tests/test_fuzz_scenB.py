@@ -55,10 +55,33 @@ def attempt(name: str, kwargs: dict) -> tuple[str, str]:
     return ("nan", "") if any(math.isnan(t) for t in times) else ("ok", "")
 
 
+class Worker:
+    """One forked worker process; after a timeout it is replaced, so a hung example never blocks the next."""
+
+    def __init__(self) -> None:
+        self.executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("fork"))
+
+    def run(self, name: str, kwargs: dict) -> tuple[str, str] | None:
+        """The example's outcome, or None when it ran past :data:`LIMIT` seconds."""
+        future = self.executor.submit(attempt, name, kwargs)
+        try:
+            return future.result(timeout=LIMIT)
+        except FutureTimeout:
+            self.close()
+            self.executor = ProcessPoolExecutor(max_workers=1, mp_context=get_context("fork"))
+            return None
+
+    def close(self) -> None:
+        for process in list(getattr(self.executor, "_processes", {}).values()):
+            process.kill()  # our own worker, by its handle: the hung example must not outlive the test
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
 @pytest.fixture(scope="module")
 def pool():
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("fork")) as executor:
-        yield executor
+    worker = Worker()
+    yield worker
+    worker.close()
 
 
 @pytest.mark.slow
@@ -71,11 +94,10 @@ def test_one_bad_parameter_is_a_config_error_or_a_finished_run(name, pool):
     @given(design=st.sampled_from(entry.designs), param=st.sampled_from(names), value=VALUES)
     def check(design, param, value):
         kwargs = {**SMALL[name], "design": design, param: value}
-        future = pool.submit(attempt, name, kwargs)
-        try:
-            outcome, detail = future.result(timeout=LIMIT)
-        except FutureTimeout:
+        answer = pool.run(name, kwargs)
+        if answer is None:
             pytest.fail(f"{name}({design!r}, {param}={value!r}) ran for more than {LIMIT} s")
+        outcome, detail = answer
         # the one known escape, a producer request whose trip outlasts its timeout, lives in producer.py
         # and has its own strict xfail below; every other outcome is judged here
         assume(not (param in PRODUCER_TIMEOUTS and detail.startswith("ValueError: Negative delay")))

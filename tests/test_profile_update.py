@@ -106,7 +106,7 @@ def test_compare_and_sweep_run_the_scenario():
 @pytest.mark.parametrize("params", [
     dict(design="eventual"), dict(backlog=-1), dict(consumers=0), dict(consumers=7), dict(users=0),
     dict(arrival_rate=0), dict(background_rate=-0.1), dict(think_time="soon"), dict(lag_every=0),
-    dict(processing_time=-5), dict(drain=-1), dict(seed=1.5), dict(users=100_001), dict(backlog=1_000_001),
+    dict(processing_time=-5), dict(drain=-1), dict(seed=1.5), dict(users=100_001), dict(backlog=100_001),
     dict(lag_every=1e-9), dict(arrival_rate=float("nan")), dict(drain=float("inf")), dict(background_rate=11),
     dict(arrival_rate=1e-6, users=1000),
 ])
@@ -128,6 +128,14 @@ def test_the_old_positional_seed_and_old_field_names_still_work_with_a_warning()
         assert new.report["consumer_delay_mean"] == new.report.delay_mean
     with pytest.warns(DeprecationWarning, match="published"):
         assert new.report.events_published == new.report.published == 20
+
+
+def test_the_other_traffic_stops_at_its_bound_so_a_user_who_thinks_for_hours_still_ends_the_run():
+    from simkit.scenarios.profile_update import MAX_OTHER_RECORDS
+
+    r = run("async", 0, users=3, backlog=0, background_rate=2.0, think_time=4 * 3_600_000)
+    others = r.trace[(r.trace.event == "send") & r.trace.msg_id.astype(str).str.startswith("other-")]
+    assert len(others) == MAX_OTHER_RECORDS and r.report.reads == 3
 
 
 def test_a_lag_sampling_interval_too_fine_for_the_run_is_a_config_error_naming_it():

@@ -72,8 +72,9 @@ OUTBOX = "profile.outbox"
 PARTITIONS = 6
 #: the other boundaries that react to ProfileChanged, asynchronously
 DOWNSTREAM: tuple[str, ...] = ("crm-sync", "analytics")
-#: the most other records one run may put on the topic (backlog plus background traffic)
-MAX_OTHER_RECORDS = 1_000_000
+#: the most other records one run puts on the topic (backlog plus background traffic): the stream stops
+#: there, so a run whose users stay active for hours (a huge think or service time) still ends
+MAX_OTHER_RECORDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,10 @@ def user_arrivals(world: World, service: ProfileService, p: ProfileUpdateParams,
 
 def other_traffic(world: World, broker: Broker, p: ProfileUpdateParams,
                   users_done: simpy.Event) -> Generator[simpy.Event, Any, None]:
-    """The other changes on the topic: a backlog at the start, then a steady stream until ``users_done``."""
+    """The other changes on the topic: a backlog at the start, then a steady stream until ``users_done``.
+
+    The stream stops after :data:`MAX_OTHER_RECORDS` records in all, which keeps every run finite.
+    """
     env = world.env
     producer = Producer(world, broker, "other-changes", latency=p.network_latency)
     keys = world.rng("other/keys")
@@ -278,7 +282,7 @@ def other_traffic(world: World, broker: Broker, p: ProfileUpdateParams,
         return
     rng = world.rng("other/arrivals")
     n = p.backlog
-    while not users_done.triggered:
+    while not users_done.triggered and n < MAX_OTHER_RECORDS:
         yield env.timeout(rng.expovariate(p.background_rate))
         producer.send(UPDATES, "LastLoginSet", key=f"member-{keys.randrange(10_000)}", msg_id=f"other-{n}")
         n += 1
