@@ -9,7 +9,8 @@ from practice turn a repeat into a no-op:
   skipped whatever moment a crash struck. Rows expire after a TTL (a cleanup job
   deletes them), which keeps the table small and also means a copy that arrives
   later than the TTL is no longer recognised.
-* :class:`EmailProvider`: a side effect *outside* the database, reached over the
+* :class:`~simkit.services.EmailProvider` (in :mod:`simkit.services` with the other
+  outside services, and importable from here as before): a side effect *outside* the database, reached over the
   network. No transaction can include it. If the provider accepts an idempotency
   key (as Stripe's ``Idempotency-Key`` header, or an SES / SendGrid message id the
   sender chooses), it answers a repeated request with the same key without sending
@@ -27,10 +28,9 @@ import pandas as pd
 import simpy
 
 from .database import Database, Transaction
-from .distributions import DistributionLike, as_distribution
 from .errors import ConfigError
 from .monitor import Monitor
-from .network import Link, call
+from .services import EmailProvider  # it lives with the other outside services now
 from .world import World
 
 __all__ = ["DedupeTable", "EmailProvider", "table_size"]
@@ -119,60 +119,6 @@ class DedupeTable:
             for msg_id, t in old:
                 self.world.record(self.db.name, "dedupe_expired", msg_id=msg_id,
                                   detail=f"{self.table}: recorded at {t:.0f} ms, older than ttl {self.ttl:g} ms")
-
-
-class EmailProvider:
-    """An external email service reached over the network (``latency`` ms each way).
-
-    ``yield from provider.send(to, body, idempotency_key=k, msg_id=m)`` sends an
-    email and returns ``"sent"``, or ``"ignored"`` when the provider recognised the
-    key. A sent email is an ``email_sent`` trace row (``key`` = the recipient,
-    ``msg_id`` = the message that caused it); a recognised repeat is an
-    ``email_ignored`` row. With ``accepts_idempotency_key=False`` the key is ignored
-    and every request sends. ``key_ttl`` (ms, default forever) is how long the
-    provider remembers a key (Stripe keeps them 24 hours).
-    """
-
-    def __init__(
-        self,
-        world: World,
-        name: str = "email",
-        *,
-        latency: DistributionLike = 5,
-        accepts_idempotency_key: bool = True,
-        key_ttl: float | None = None,
-    ):
-        if not isinstance(accepts_idempotency_key, bool):
-            raise ConfigError("accepts_idempotency_key", accepts_idempotency_key, "True or False")
-        self.world = world
-        self.name = world.claim_name(name)
-        self.accepts_idempotency_key = accepts_idempotency_key
-        self.key_ttl = _ms("key_ttl", key_ttl, allow_none=True)
-        self.latency = as_distribution("latency", latency)
-        self.request = Link(world, f"{name}.request", self.latency)
-        self.response = Link(world, f"{name}.response", self.latency)
-        self._keys: dict[Any, float] = {}
-
-    def send(self, to: Any, body: str, idempotency_key: Any = None, *, msg_id: Any = None,
-             timeout: float | None = None) -> Generator[simpy.Event, Any, str]:
-        """Ask the provider to send ``body`` to ``to``; wait for its answer (a network round trip)."""
-        answer = yield from call(self.world, self.request, self.response, self._serve,
-                                 (to, body, idempotency_key, msg_id), timeout)
-        return answer
-
-    def _serve(self, request: tuple[Any, str, Any, Any]) -> Generator[simpy.Event, Any, str]:
-        to, body, key, msg_id = request
-        now = self.world.now
-        if self.accepts_idempotency_key and key is not None:
-            first = self._keys.get(key)
-            if first is not None and (self.key_ttl is None or now - first < self.key_ttl):
-                self.world.record(self.name, "email_ignored", key=to, msg_id=msg_id,
-                                  detail=f"idempotency key {key!r} seen at {first:.0f} ms")
-                return "ignored"
-            self._keys[key] = now
-        self.world.record(self.name, "email_sent", key=to, msg_id=msg_id, detail=body)
-        return "sent"
-        yield  # pragma: no cover - makes this a generator, as call() expects
 
 
 def table_size(trace: pd.DataFrame, table: str) -> pd.DataFrame:

@@ -81,6 +81,7 @@ _FIELDS: tuple[tuple[str, str, str], ...] = (
     ("outbox_age_max", "ms", "the age of the oldest unpublished outbox row, at its worst"),
     ("drained", "0/1", "1 if every record was processed and committed before the run ended"),
     ("duration", "ms", "simulated time from the start to the end of the run"),
+    ("remote_calls", "calls", "network calls made per request, the client's own call included"),
     ("utilisation", "fraction", "share of the run the consumers spent busy"),
 )
 
@@ -102,6 +103,11 @@ RENAMED: dict[str, str] = {
     "leader_elections": "elections",
     "response_cuts": "link_cuts",
     "poison": "malformed",
+    "consumer_lag_mean": "lag_mean",
+    "consumer_lag_p99": "lag_p99",
+    "consumer_delay_mean": "delay_mean",
+    "consumer_delay_p99": "delay_p99",
+    "max_backlog": "outbox_lag_max",
 }
 
 

@@ -84,6 +84,11 @@ def test_failed_requests_fall_inside_the_outage_window():
     (dict(design="services", call_timeout=0), "call_timeout"),
     (dict(design="services", network_latency=-3), "network_latency"),
     (dict(design="services", seed=None), "seed"),
+    (dict(design="services", db_outage="billing"), "db_outage"),
+    (dict(design="services", db_outage=("billing", 0, float("nan"))), "db_outage"),
+    (dict(design="services", requests=100_001), "requests"),
+    (dict(design="services", max_time=float("inf")), "max_time"),
+    (dict(design="services", client_timeout=-1), "client_timeout"),
 ])
 def test_bad_input_is_a_config_error(kwargs, param):
     with pytest.raises(sk.ConfigError, match=param):
@@ -102,7 +107,7 @@ def test_failed_request_timeline_follows_a_request_the_broker_outage_failed():
     import matplotlib.pyplot as plt
 
     res = run("services", 1, broker_outage=(1000, 2000))
-    rid = res.checks["failed"].examples[0]
+    rid = res.checks["failed_requests"].examples[0]
     ax = sk.plots.failed_request_timeline(res)
     title = ax.get_title()
     assert rid in title and f"{res.report.failed_requests:.0f} of {res.report.requests:.0f}" in title
@@ -118,7 +123,7 @@ def test_failed_request_timeline_follows_a_request_the_broker_outage_failed():
         sk.plots.failed_request_timeline(run("monolith", 1, broker_outage=(1000, 2000)))
     with pytest.raises(sk.ConfigError):
         sk.plots.failed_request_timeline(sk.scenarios.outage("all_async", seed=0, run_time=2000, start=500,
-                                                             duration=1000))
+                                                             outage_ms=1000))
 
 
 def test_outage_impact_and_latency_bars_show_the_spread_over_seeds():
@@ -144,3 +149,14 @@ def test_outage_impact_and_latency_bars_show_the_spread_over_seeds():
     ax = sk.plots.deployment_latency(impact[impact.outage == "none"])
     assert "services" in ax.get_title() and "x monolith" in ax.get_title()
     plt.close("all")
+
+
+def test_the_old_positional_seed_still_works_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="seed="):
+        old = sk.scenarios.deployment("services", 3, requests=30)
+    assert old.report == sk.scenarios.deployment("services", seed=3, requests=30).report
+
+
+def test_a_huge_seed_runs_cleanly():
+    r = sk.scenarios.deployment("services", seed=10**12, requests=50)
+    assert r.report.requests == 50 and r.report.succeeded + r.report.failed_requests == 50

@@ -21,12 +21,12 @@ def test_business_facts_miss_no_reaction_and_row_changes_miss_receipts():
         facts, rows = run("business_facts", seed).report, run("row_changes", seed).report
         assert facts.missed == 0 and facts.unseen_steps == 0, (seed, facts)
         assert facts.receipts_sent == facts.payments == facts.orders, (seed, facts)
-        assert facts.records_published == 3 * facts.orders
+        assert facts.published == 3 * facts.orders
         assert rows.missed_receipts > 0, (seed, rows)
         assert rows.receipts_sent + rows.missed_receipts == rows.payments
         # the final state is always captured: only the steps a row passes through get lost
         assert rows.missed_tracking == 0 and rows.tracking_sent == rows.shipments == rows.orders
-        assert rows.records_published < 3 * rows.orders  # coalesced: fewer records than steps
+        assert rows.published < 3 * rows.orders  # coalesced: fewer records than steps
 
 
 def test_a_receipt_is_missed_exactly_when_no_poll_fell_while_the_order_was_paid():
@@ -102,6 +102,15 @@ def test_the_plots_state_their_findings():
     plt.close("all")
 
 
+def test_the_old_positional_seed_and_the_old_field_name_still_work_with_a_warning():
+    new = run("row_changes", 2, orders=20)
+    with pytest.warns(DeprecationWarning, match="seed="):
+        old = sk.scenarios.facts_vs_crud("row_changes", 2, orders=20)
+    assert old.report == new.report
+    with pytest.warns(DeprecationWarning, match="published"):
+        assert new.report.records_published == new.report.published
+
+
 @pytest.mark.parametrize("kwargs,param", [
     (dict(design="cdc"), "design"),
     (dict(design="row_changes", orders=0), "orders"),
@@ -110,6 +119,10 @@ def test_the_plots_state_their_findings():
     (dict(design="row_changes", shipping_time="soon"), "shipping_time"),
     (dict(design="business_facts", partitions=0), "partitions"),
     (dict(design="business_facts", seed=1.5), "seed"),
+    (dict(design="row_changes", poll_interval=1e-9), "poll_interval"),
+    (dict(design="row_changes", orders=100_001), "orders"),
+    (dict(design="row_changes", max_time=float("nan")), "max_time"),
+    (dict(design="business_facts", partitions=65), "partitions"),
 ])
 def test_bad_input_is_a_config_error(kwargs, param):
     with pytest.raises(sk.ConfigError, match=param):

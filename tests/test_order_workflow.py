@@ -127,10 +127,30 @@ def test_inconsistent_orders_reads_the_outside_worlds_rows():
     (dict(design="saga", carrier_outages=5), "carrier_outages"),
     (dict(design="saga", seed=1.5), "seed"),
     (dict(design="saga", payment_latency="fast"), "payment_latency"),
+    (dict(design="saga", carrier_outages="ab"), "carrier_outages"),
+    (dict(design="saga", carrier_outages=[(0, float("nan"))]), "carrier_outages"),
+    (dict(design="saga", orders=100_001), "orders"),
+    (dict(design="saga", reconcile_delay=1e-9), "reconcile_delay"),
+    (dict(design="saga", retry_backoff=1e-9), "retry_backoff"),
+    (dict(design="saga", max_time=float("inf")), "max_time"),
 ])
 def test_bad_input_is_a_config_error(kwargs, param):
     with pytest.raises(sk.ConfigError, match=param):
         sk.scenarios.order_workflow(**kwargs)
+
+
+def test_the_old_positional_seed_still_works_with_a_warning():
+    with pytest.warns(DeprecationWarning, match="seed="):
+        old = sk.scenarios.order_workflow("saga", 2, orders=20)
+    assert old.report == run("saga", 2, orders=20).report
+
+
+def test_the_outside_services_live_in_one_module_and_the_old_import_paths_still_work():
+    import simkit.dedupe
+    import simkit.services
+
+    assert sk.EmailProvider is simkit.dedupe.EmailProvider is simkit.services.EmailProvider
+    assert {"Carrier", "EmailProvider", "PaymentProvider"} <= set(simkit.services.__all__)
 
 
 def test_unknown_design_lists_the_known_ones():

@@ -18,25 +18,25 @@ def run(design, seed=0, **params):
 def test_the_outbox_design_loses_no_event_and_fails_no_request_across_an_outage():
     for seed in SEEDS:
         for start, duration in WINDOWS:
-            r = run("sync_core_outbox", seed, start=start, duration=duration).report
+            r = run("sync_core_outbox", seed, start=start, outage_ms=duration).report
             assert r.failed_requests == 0 and r.lost == 0 and r.pending == 0, (seed, start)
-            assert r.events_published == r.requests == r.succeeded
-            assert r.max_backlog > 0.8 * 0.05 * duration  # about every order of the outage waited
+            assert r.published == r.requests == r.succeeded
+            assert r.outbox_lag_max > 0.8 * 0.05 * duration  # about every order of the outage waited
             assert r.drain_ms > 0
 
 
 @settings(max_examples=12, deadline=None)
-@given(start=st.floats(0, 3999), duration=st.floats(1, 4000), seed=st.integers(0, 10_000))
-def test_the_outbox_design_loses_nothing_under_any_outage_window(start, duration, seed):
-    r = run("sync_core_outbox", seed, start=start, duration=duration, run_time=4000).report
+@given(start=st.floats(0, 3999), outage_ms=st.floats(1, 4000), seed=st.integers(0, 10_000))
+def test_the_outbox_design_loses_nothing_under_any_outage_window(start, outage_ms, seed):
+    r = run("sync_core_outbox", seed, start=start, outage_ms=outage_ms, run_time=4000).report
     assert r.failed_requests == 0 and r.lost == 0 and r.pending == 0
-    assert r.events_published == r.requests
+    assert r.published == r.requests
 
 
 def test_all_async_fails_the_requests_of_the_outage_window_and_only_those():
     for seed in SEEDS:
         for start, duration in WINDOWS:
-            r = run("all_async", seed, start=start, duration=duration)
+            r = run("all_async", seed, start=start, outage_ms=duration)
             t = r.trace
             failed = t[t.event == "request_failed"].msg_id
             asked = t[(t.event == "request") & t.msg_id.isin(failed)].time
@@ -45,8 +45,8 @@ def test_all_async_fails_the_requests_of_the_outage_window_and_only_those():
             assert asked.min() >= start - 50 and asked.max() < start + duration
             # and none before the producer's delivery timeout (less one retry backoff) ran out
             assert t[t.event == "request_failed"].time.min() >= start + 1000 - 100
-            assert r.report.lost == 0 and r.report.max_backlog == 0
-            assert r.report.events_published == r.report.succeeded
+            assert r.report.lost == 0 and r.report.outbox_lag_max == 0
+            assert r.report.published == r.report.succeeded
 
 
 def test_direct_publish_answers_every_request_and_loses_the_events_of_the_outage():
@@ -55,7 +55,7 @@ def test_direct_publish_answers_every_request_and_loses_the_events_of_the_outage
         rep, t = r.report, r.trace
         assert rep.failed_requests == 0 and rep.succeeded == rep.requests
         assert rep.lost > 0.5 * 0.05 * 2000
-        assert rep.events_published + rep.lost == rep.requests
+        assert rep.published + rep.lost == rep.requests
         # the mechanism: the producer gave up, the service dropped the event
         for event_id in r.checks["lost"].examples:
             rows = t[t.msg_id == event_id]
@@ -66,8 +66,8 @@ def test_direct_publish_answers_every_request_and_loses_the_events_of_the_outage
 
 def test_an_outage_shorter_than_the_delivery_timeout_costs_nothing_in_any_design():
     for design in DESIGNS:
-        r = run(design, 1, start=2000, duration=800, publish_timeout=2000).report
-        assert r.failed_requests == 0 and r.lost == 0 and r.events_published == r.requests, design
+        r = run(design, 1, start=2000, outage_ms=800, publish_timeout=2000).report
+        assert r.failed_requests == 0 and r.lost == 0 and r.published == r.requests, design
 
 
 def test_the_designs_see_the_same_orders():
@@ -83,9 +83,9 @@ def test_backlog_series_show_the_outbox_filling_and_draining_and_zero_elsewhere(
         if design == "sync_core_outbox":
             inside = b[(b.time > 3000) & (b.time < 6000)].backlog
             assert inside.is_monotonic_increasing is False or inside.max() > 100
-            assert b.backlog.max() <= r.report.max_backlog and b.backlog.iloc[-1] == 0
+            assert b.backlog.max() <= r.report.outbox_lag_max and b.backlog.iloc[-1] == 0
         else:
-            assert (b.backlog == 0).all() and r.report.max_backlog == 0
+            assert (b.backlog == 0).all() and r.report.outbox_lag_max == 0
         f = r.series["failed"]
         assert f.failed.iloc[-1] == r.report.failed_requests and f.failed.is_monotonic_increasing
 
@@ -118,9 +118,11 @@ def test_a_record_waiting_behind_a_retrying_batch_fails_after_delivery_timeout_f
 
 
 @pytest.mark.parametrize("params", [
-    dict(design="half_async"), dict(duration=-1000), dict(duration=0), dict(start=-5), dict(start=10_000),
-    dict(start=25_000), dict(duration=20_000), dict(run_time=0), dict(arrival_rate=0), dict(publish_timeout=0),
+    dict(design="half_async"), dict(outage_ms=-1000), dict(outage_ms=0), dict(start=-5), dict(start=10_000),
+    dict(start=25_000), dict(outage_ms=20_000), dict(run_time=0), dict(arrival_rate=0), dict(publish_timeout=0),
     dict(workers=0), dict(sample_every=0), dict(network_latency="slow"), dict(seed="one"),
+    dict(sample_every=1e-9), dict(poll_interval=1e-9), dict(arrival_rate=11), dict(run_time=float("nan")),
+    dict(drain=float("inf")), dict(workers=10_001), dict(publish_timeout=-1),
 ])
 def test_bad_parameters_are_config_errors(params):
     kwargs = dict(design="sync_core_outbox", seed=0)
@@ -129,21 +131,41 @@ def test_bad_parameters_are_config_errors(params):
         sk.scenarios.outage(**kwargs)
 
 
+def test_a_sampling_interval_too_fine_for_the_run_is_a_config_error_naming_it():
+    with pytest.raises(sk.ConfigError, match="sample_every"):
+        sk.scenarios.outage("sync_core_outbox", sample_every=1e-9)
+
+
+def test_the_old_duration_keyword_and_positional_call_still_work_with_a_warning():
+    new = run("direct_publish", 2, start=1000, outage_ms=1500, run_time=3000)
+    with pytest.warns(DeprecationWarning, match="outage_ms="):
+        by_name = run("direct_publish", 2, start=1000, duration=1500, run_time=3000)
+    with pytest.warns(DeprecationWarning, match="outage_ms="):
+        by_place = sk.scenarios.outage("direct_publish", 1000, 1500, 2, run_time=3000)
+    assert new.report == by_name.report == by_place.report
+    assert new.report.duration > 3000  # the report's duration is the run's length, not the outage's
+    with pytest.warns(DeprecationWarning, match="outbox_lag_max"):
+        assert new.report.max_backlog == new.report.outbox_lag_max
+    with pytest.warns(DeprecationWarning, match="outage_ms"):
+        df = sk.sweep("outage", {"duration": [1500]}, seeds=[2], design="direct_publish", start=1000, run_time=3000)
+    assert list(df.outage_ms) == [1500] and df.lost.iloc[0] == new.report.lost
+
+
 def test_every_trace_event_is_documented():
     for design in DESIGNS:
-        assert set(run(design, 0, run_time=3000, start=1000, duration=1000).trace.event) <= set(sk.EVENTS)
+        assert set(run(design, 0, run_time=3000, start=1000, outage_ms=1000).trace.event) <= set(sk.EVENTS)
 
 
 def test_direct_publish_counts_a_send_still_retrying_at_the_end_of_traffic_as_it_ends_not_as_lost():
     # the outage ends when the customers stop: the sends of its last second are still retrying then, and the
     # run waits for them (delivered once the broker is back), so the loss is the same as with a longer run
-    short = run("direct_publish", 1, start=3000, duration=3000, run_time=6000)
-    long = run("direct_publish", 1, start=3000, duration=3000, run_time=10_000)
+    short = run("direct_publish", 1, start=3000, outage_ms=3000, run_time=6000)
+    long = run("direct_publish", 1, start=3000, outage_ms=3000, run_time=10_000)
     assert short.report.lost == long.report.lost > 0
     t = short.trace
     for m in short.checks["lost"].examples:
         assert "send_failed" in set(t[t.msg_id == m].event.astype(str))
-    assert short.report.events_published + short.report.lost == short.report.requests
+    assert short.report.published + short.report.lost == short.report.requests
 
 
 def test_lost_event_timeline_marks_a_lost_event_and_says_when_it_was_given_up():
@@ -174,7 +196,7 @@ def test_loss_and_drain_vs_outage_reads_the_outage_length_from_each_run():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    df = sk.sweep("outage", {"design": ["direct_publish", "sync_core_outbox"], "duration": [500, 2500]},
+    df = sk.sweep("outage", {"design": ["direct_publish", "sync_core_outbox"], "outage_ms": [500, 2500]},
                   seeds=2, run_time=4000)
     left, right = sk.plots.loss_and_drain_vs_outage(df, publish_timeout=1000)
     assert "after 2.5 s down" in left.get_title()

@@ -19,7 +19,7 @@ def test_sync_updates_are_never_read_stale_however_far_behind_the_consumer_is():
             r = run("sync", seed, backlog=backlog)
             assert r.report.reads == r.report.users
             assert r.report.stale_reads == 0 and r.report.stale_read_rate == 0, (seed, backlog)
-            assert r.report.consumer_lag_max > 0.8 * backlog  # the lag is there, it is just not on the path
+            assert r.report.lag_max > 0.8 * backlog  # the lag is there, it is just not on the path
 
 
 def test_async_updates_are_read_stale_under_lag_and_more_often_under_more_lag():
@@ -34,13 +34,13 @@ def test_slower_consumer_processing_means_more_lag_and_more_stale_reads():
     fast = [run("async", s, processing_time=2).report for s in SEEDS]
     slow = [run("async", s, processing_time=8).report for s in SEEDS]
     for a, b in zip(fast, slow):
-        assert a.consumer_delay_mean < b.consumer_delay_mean
+        assert a.delay_mean < b.delay_mean
         assert a.stale_reads < b.stale_reads
 
 
 def test_with_no_other_traffic_and_a_patient_user_async_reads_are_fresh():
     r = run("async", 1, backlog=0, background_rate=0, think_time=2000)
-    assert r.report.stale_reads == 0 and r.report.consumer_lag_max <= 3
+    assert r.report.stale_reads == 0 and r.report.lag_max <= 3
 
 
 def test_a_read_is_stale_exactly_when_it_comes_before_the_commit_that_makes_the_update_visible():
@@ -72,7 +72,7 @@ def test_both_designs_tell_crm_and_analytics_about_every_change():
     for design in DESIGNS:
         r = run(design, 2, users=50)
         rep = r.report
-        assert rep.events_published == rep.crm_synced == rep.analytics_counted == 50
+        assert rep.published == rep.crm_synced == rep.analytics_counted == 50
         changed = r.trace[(r.trace.event == "append") & (r.trace.topic == "profile-changed")]
         assert set(changed.msg_id) == {f"update-{i}/changed" for i in range(50)}
 
@@ -106,13 +106,41 @@ def test_compare_and_sweep_run_the_scenario():
 @pytest.mark.parametrize("params", [
     dict(design="eventual"), dict(backlog=-1), dict(consumers=0), dict(consumers=7), dict(users=0),
     dict(arrival_rate=0), dict(background_rate=-0.1), dict(think_time="soon"), dict(lag_every=0),
-    dict(processing_time=-5), dict(drain=-1), dict(seed=1.5),
+    dict(processing_time=-5), dict(drain=-1), dict(seed=1.5), dict(users=100_001), dict(backlog=100_001),
+    dict(lag_every=1e-9), dict(arrival_rate=float("nan")), dict(drain=float("inf")), dict(background_rate=11),
+    dict(arrival_rate=1e-6, users=1000),
 ])
 def test_bad_parameters_are_config_errors(params):
     kwargs = dict(design="async", seed=0, users=5)
     kwargs.update(params)
     with pytest.raises(sk.ConfigError):
         sk.scenarios.profile_update(**kwargs)
+
+
+def test_the_old_positional_seed_and_old_field_names_still_work_with_a_warning():
+    new = run("async", 3, users=20)
+    with pytest.warns(DeprecationWarning, match="seed="):
+        old = sk.scenarios.profile_update("async", 3, users=20)
+    assert old.report == new.report
+    with pytest.warns(DeprecationWarning, match="lag_max"):
+        assert new.report.consumer_lag_max == new.report.lag_max
+    with pytest.warns(DeprecationWarning, match="delay_mean"):
+        assert new.report["consumer_delay_mean"] == new.report.delay_mean
+    with pytest.warns(DeprecationWarning, match="published"):
+        assert new.report.events_published == new.report.published == 20
+
+
+def test_the_other_traffic_stops_at_its_bound_so_a_user_who_thinks_for_hours_still_ends_the_run():
+    from simkit.scenarios.profile_update import MAX_OTHER_RECORDS
+
+    r = run("async", 0, users=3, backlog=0, background_rate=2.0, think_time=4 * 3_600_000)
+    others = r.trace[(r.trace.event == "send") & r.trace.msg_id.astype(str).str.startswith("other-")]
+    assert len(others) == MAX_OTHER_RECORDS and r.report.reads == 3
+
+
+def test_a_lag_sampling_interval_too_fine_for_the_run_is_a_config_error_naming_it():
+    with pytest.raises(sk.ConfigError, match="lag_every"):
+        sk.scenarios.profile_update("async", users=5, lag_every=1e-9)
 
 
 def test_every_trace_event_is_documented():
@@ -178,4 +206,7 @@ def test_stale_reads_vs_lag_titles_the_range_of_the_stale_design_and_refuses_unk
     assert ax.get_xlabel().endswith("(s)")
     with pytest.raises(sk.ConfigError, match="x="):
         sk.plots.stale_reads_vs_lag(df, x="latency")
+    with pytest.warns(DeprecationWarning, match="delay_mean"):
+        old = sk.plots.stale_reads_vs_lag(df, x="consumer_delay_mean", by="backlog")
+    assert old.get_title() == ax.get_title()
     plt.close("all")

@@ -42,7 +42,7 @@ import simkit as sk
 
 # %%
 fields = ["users", "reads", "stale_reads", "stale_read_rate", "response_p50", "visible_p50", "visible_p99",
-          "consumer_lag_max", "consumer_delay_mean"]
+          "lag_max", "delay_mean"]
 slow = sk.scenarios.profile_update("async", seed=1)
 pd.Series({f: slow.report[f] for f in fields}).round(3)
 
@@ -103,7 +103,7 @@ sk.plots.visibility_cdf({"sync": fast, "async": slow})
 plt.show()
 
 # %% [markdown]
-# The consumer is exactly as far behind as before (`consumer_lag_max`): it just is not between the user and
+# The consumer is exactly as far behind as before (`lag_max`): it just is not between the user and
 # their data any more. The answer takes about as long as before (`response_p50`): a database commit costs about
 # what a produce and the broker's acknowledgement cost. Asynchronous was never faster for the user, only later.
 #
@@ -111,7 +111,7 @@ plt.show()
 # event, and the CRM sync and analytics consumed it in their own time.
 
 # %%
-pd.DataFrame({d: {f: r.report[f] for f in ["events_published", "crm_synced", "analytics_counted"]}
+pd.DataFrame({d: {f: r.report[f] for f in ["published", "crm_synced", "analytics_counted"]}
               for d, r in [("sync", fast), ("async", slow)]})
 
 # %% [markdown]
@@ -138,7 +138,7 @@ plt.show()
 # ## 4. Stale reads follow the lag
 #
 # Sweep the backlog of other records on the topic, from none to a large import, and plot the stale-read rate
-# against how long a record waited before the writer applied it (`consumer_delay_mean`). One dot per run, the
+# against how long a record waited before the writer applied it (`delay_mean`). One dot per run, the
 # line joins the means per backlog.
 #
 # **Predict.** With no backlog at all, does the async design reach zero stale reads? Roughly how long must a

@@ -128,7 +128,7 @@ plt.show()
 # Here is the slowest request through a chain of six:
 
 # %%
-long = sk.scenarios.call_chain(6, "sync_chain", seed=1)
+long = sk.scenarios.call_chain("sync_chain", hops=6, seed=1)
 sk.plots.request_timeline(long)
 plt.show()
 
@@ -143,7 +143,7 @@ plt.show()
 # design:
 
 # %%
-fan = sk.scenarios.call_chain(6, "write_then_events", seed=1)
+fan = sk.scenarios.call_chain("write_then_events", hops=6, seed=1)
 slowest = sk.checks.latencies(long.trace, "request", "responded").idxmax()
 t = fan.trace
 t[(t.msg_id == slowest) & t.event.isin(["request", "served", "responded"])][["time", "component", "event", "detail"]]
@@ -164,7 +164,7 @@ t[(t.msg_id == slowest) & t.event.isin(["request", "served", "responded"])][["ti
 def explore(hops=4, network_median_ms=5, fetch_median_ms=5, seed=1):
     net = sk.lognormal(median=network_median_ms, p99=16 * network_median_ms)
     fetch = sk.lognormal(median=fetch_median_ms, p99=12 * fetch_median_ms)
-    runs = {d: sk.scenarios.call_chain(hops, d, seed=seed, requests=100, network_latency=net, fetch_latency=fetch)
+    runs = {d: sk.scenarios.call_chain(d, hops=hops, seed=seed, requests=100, network_latency=net, fetch_latency=fetch)
             for d in ["sync_chain", "write_then_events"]}
     p99 = {d: r.report.latency_p99 for d, r in runs.items()}
     sk.plots.latency_cdf(runs, start="request", end="responded", log=True,

@@ -33,7 +33,7 @@ import pandas as pd
 import simkit as sk
 
 DESIGNS = ["all_async", "direct_publish", "sync_core_outbox"]
-FIELDS = ["requests", "failed_requests", "lost", "events_published", "max_backlog", "drain_ms", "latency_p99"]
+FIELDS = ["requests", "failed_requests", "lost", "published", "outbox_lag_max", "drain_ms", "latency_p99"]
 
 # %% [markdown]
 # ## 1. Everything through the broker
@@ -52,7 +52,7 @@ pd.Series({f: everything.report[f] for f in FIELDS})
 # customer got an error.
 
 # %%
-order = everything.checks["failed"].examples[0]
+order = everything.checks["failed_requests"].examples[0]
 t = everything.trace
 rows = t[t.msg_id == order]
 sent, gave_up = rows[rows.event == "send"].iloc[0], rows[rows.event == "send_failed"].iloc[0]
@@ -131,7 +131,7 @@ plt.show()
 
 # %%
 outcomes = sk.compare("outage", DESIGNS, seeds=10)
-outcomes.groupby("design", sort=False)[["failed_requests", "lost", "max_backlog", "drain_ms", "latency_p99"]] \
+outcomes.groupby("design", sort=False)[["failed_requests", "lost", "outbox_lag_max", "drain_ms", "latency_p99"]] \
     .agg(["mean", "min", "max"]).round(1).T
 
 # %%
@@ -152,7 +152,7 @@ plt.show()
 
 # %%
 by_length = sk.sweep("outage", {"design": ["direct_publish", "sync_core_outbox"],
-                                "duration": [500, 1000, 2000, 3500, 5000]}, seeds=3)
+                                "outage_ms": [500, 1000, 2000, 3500, 5000]}, seeds=3)
 sk.plots.loss_and_drain_vs_outage(by_length, publish_timeout=1000)
 plt.show()
 
@@ -180,7 +180,7 @@ plt.show()
 
 # %%
 def explore(start_s=3.0, duration_s=3.0, publish_timeout_s=1.0, seed=1):
-    kw = dict(start=start_s * 1000, duration=duration_s * 1000, publish_timeout=publish_timeout_s * 1000,
+    kw = dict(start=start_s * 1000, outage_ms=duration_s * 1000, publish_timeout=publish_timeout_s * 1000,
               seed=seed, run_time=5000)
     runs = {d: sk.scenarios.outage(d, **kw) for d in DESIGNS}
     sk.plots.outage_timeline(runs)
@@ -193,7 +193,7 @@ sk.interact(explore, start_s=(0.0, 4.5, 0.5), duration_s=(0.5, 5.0, 0.5), publis
 # %% [markdown]
 # ## Try it yourself
 #
-# 1. With `duration=6000`, how long does the outbox take to drain (`drain_ms`)? What limits the drain rate (look
+# 1. With `outage_ms=6000`, how long does the outbox take to drain (`drain_ms`)? What limits the drain rate (look
 #    at the relay's rows in the trace: one publish, one acknowledgement, one mark per row)?
 
 # %%

@@ -204,7 +204,7 @@ sk.interact(explore, outage_s=(0.0, 6.0, 0.5), payment_timeout_ms=(200, 3000, 10
 rows = sk.scenarios.facts_vs_crud("row_changes", seed=1)
 facts = sk.scenarios.facts_vs_crud("business_facts", seed=1)
 pd.DataFrame({"row_changes": rows.report.to_dict(), "business_facts": facts.report.to_dict()}).loc[
-    ["orders", "payments", "records_published", "receipts_sent", "missed_receipts", "tracking_sent",
+    ["orders", "payments", "published", "receipts_sent", "missed_receipts", "tracking_sent",
      "missed_tracking", "unseen_steps", "reaction_p50"]]
 
 # %% [markdown]

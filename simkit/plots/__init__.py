@@ -6,21 +6,34 @@ figures live in a module named after the lesson and build on them.
 """
 
 from ._base import (
+    BAD,
     BLUE,
     BROWN,
+    DARK,
     DESIGN_COLORS,
+    FAILURE,
     FAINT_GREY,
+    FOLLOWED,
+    GOOD,
     GREEN,
     GREY,
+    GRID,
     HANDOFFS,
     LIGHT_GREEN,
     LIGHT_GREY,
+    NEUTRAL,
     ORANGE,
+    OTHER_STEPS,
+    PART_COLORS,
     PURPLE,
+    QUIET_EVENTS,
     RED,
+    STATE_COLORS,
     axes_or_new,
     color_for,
     design_of,
+    example_id,
+    follow_lanes,
     format_ms,
     lag_over_time,
     latency_cdf,
@@ -34,41 +47,55 @@ from ._base import (
     windows_between,
 )
 from .build_your_own import handled_by_component
+from .call_chain import chain_latency
 from .consume import anomaly_timeline, commit_vs_processed
 from .dead_letters import consumer_lag, dlq_depth, handled_over_time, poison_timeline
 from .dedupe import dedupe_table_size, late_copies
-from .design_choices import STATE_COLORS, deployment_latency, infrastructure_parts, outage_impact, workflow_outcomes
+from .deployment import deployment_latency, failed_request_timeline, infrastructure_parts, outage_impact
+from .facts_vs_crud import capture_timeline, missed_vs, paid_window
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
+from .order_workflow import order_timeline, workflow_outcomes
 from .ordering import inversion_bars, inversion_pair, inversion_timeline
-from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
-from .publishing import outbox_metrics
-from .replay import replay_timeline
-from .schema_drift import decode_timeline, schema_outcomes
-from .sync_async import (
+from .outage import (
+    FAILURE_EVENTS,
     backlog_over_time,
-    chain_latency,
     failures_over_time,
-    latency_comparison,
+    follow_timeline,
+    loss_and_drain_vs_outage,
+    lost_event_timeline,
     outage_timeline,
-    stale_reads_vs_lag,
-    visibility_cdf,
 )
-from .sync_or_async import lag_and_reads, request_timeline, stale_read_timeline
+from .profile_update import LAG_AXES, lag_and_reads, stale_read_timeline, stale_reads_vs_lag, visibility_cdf
+from .publish import outbox_metrics
+from .replay import replay_timeline
+from .request_response import latency_comparison, request_timeline
+from .schema_drift import decode_timeline, schema_outcomes
 from .throughput import latency_vs_load, load_panels, message_timeline, utilisation_bars
-from .workflows import capture_timeline, missed_vs, order_timeline, paid_window
 
 __all__ = [
+    "BAD",
     "BLUE",
     "BROWN",
+    "DARK",
     "DESIGN_COLORS",
+    "FAILURE",
+    "FAILURE_EVENTS",
     "FAINT_GREY",
+    "FOLLOWED",
+    "GOOD",
     "GREEN",
     "GREY",
+    "GRID",
     "HANDOFFS",
+    "LAG_AXES",
     "LIGHT_GREEN",
     "LIGHT_GREY",
+    "NEUTRAL",
     "ORANGE",
+    "OTHER_STEPS",
+    "PART_COLORS",
     "PURPLE",
+    "QUIET_EVENTS",
     "RED",
     "STATE_COLORS",
     "anomaly_timeline",
@@ -85,8 +112,10 @@ __all__ = [
     "deployment_latency",
     "design_of",
     "dlq_depth",
+    "example_id",
     "failed_request_timeline",
     "failures_over_time",
+    "follow_lanes",
     "follow_timeline",
     "format_ms",
     "handled_by_component",

@@ -15,13 +15,15 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from ..errors import ConfigError
 from ..results import RunResult
 
 __all__ = [
-    "BLUE", "BROWN", "DESIGN_COLORS", "FAINT_GREY", "GREEN", "GREY", "HANDOFFS", "LIGHT_GREEN", "LIGHT_GREY", "ORANGE",
-    "PURPLE", "RED", "axes_or_new", "color_for", "design_of", "format_ms", "lag_over_time", "latency_cdf",
-    "latency_series", "message_path", "outcome_bars", "percentile_bars", "shade_windows", "time_series", "timeline",
-    "windows_between",
+    "BAD", "BLUE", "BROWN", "DARK", "DESIGN_COLORS", "FAILURE", "FAINT_GREY", "FOLLOWED", "GOOD", "GREEN", "GREY",
+    "GRID", "HANDOFFS", "LIGHT_GREEN", "LIGHT_GREY", "NEUTRAL", "ORANGE", "OTHER_STEPS", "PART_COLORS", "PURPLE",
+    "QUIET_EVENTS", "RED", "STATE_COLORS", "axes_or_new", "color_for", "design_of", "example_id", "follow_lanes",
+    "format_ms", "lag_over_time", "latency_cdf", "latency_series", "message_path", "outcome_bars", "percentile_bars",
+    "shade_windows", "time_series", "timeline", "windows_between",
 ]
 
 #: One colour per design name, the same in every lesson. "Broken" designs lean warm, fixes cool.
@@ -52,6 +54,32 @@ _FALLBACK = plt.get_cmap("tab20").colors
 # Named colours for what is not a design (matplotlib's tab10 and a few greys), so no plot spells a hex string.
 RED, ORANGE, GREEN, BLUE, PURPLE = "#d62728", "#ff7f0e", "#2ca02c", "#1f77b4", "#9467bd"
 BROWN, GREY, LIGHT_GREY, FAINT_GREY, LIGHT_GREEN = "#8c564b", "#7f7f7f", "#c7c7c7", "#bbbbbb", "#98df8a"
+
+#: Colours that are not designs: the message a figure follows, everything else, grid lines,
+#: an outcome that went right, a neutral curve.
+FOLLOWED = "red"
+OTHER_STEPS = "#b0b0b0"
+GRID = "#eeeeee"
+GOOD = "#2ca02c"
+NEUTRAL = "#7f7f7f"
+#: steps that were refused, retried or given up on, in the background of a followed path
+FAILURE = "#ff7f0e"
+#: an outcome that went wrong
+BAD = "#d62728"
+#: marks of time on a figure: polls, deadlines
+DARK = "#555555"
+#: one colour per kind of thing to run (lesson 11)
+PART_COLORS: dict[str, str] = {"app_instances": "#9ecae1", "databases": "#fdae6b", "brokers": "#bcbddc"}
+#: one colour per business state of an order
+STATE_COLORS: dict[str, str] = {
+    "completed": "#2ca02c", "declined_customer_contacted": "#1f77b4", "cancelled": "#ff7f0e",
+    "rolled_back": "#7f7f7f", "open": "#c7c7c7",
+}
+
+
+
+#: bookkeeping steps a followed path leaves out (they repeat a step already drawn)
+QUIET_EVENTS = frozenset({"commit", "processed", "fetch", "outbox_read", "outbox_marked"})
 
 
 def color_for(design: Any) -> Any:
@@ -360,8 +388,8 @@ def timeline(
     rows = trace[trace["component"].isin(comps)]
     for event, g in rows.groupby("event", sort=False):
         marker, color, size = _MARKS.get(str(event), (".", "#bbbbbb", 8))
-        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color, s=size,
-                   label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
+        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color,
+                   s=size, label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
     highlight = list(highlight)
     repeats = False
     for mid in highlight:
@@ -370,12 +398,12 @@ def timeline(
             x = h["time"].to_numpy(dtype=float) / 1000.0
             y = h["component"].astype(str).map(lane).to_numpy(dtype=float)
             for i, j, repeat in message_path(h):
-                ax.plot([x[i], x[j]], [y[i], y[j]], color="red", linewidth=1, zorder=4,
+                ax.plot([x[i], x[j]], [y[i], y[j]], color=FOLLOWED, linewidth=1, zorder=4,
                         linestyle="--" if repeat else "-")
                 repeats = repeats or repeat
-            ax.scatter(x, y, facecolors="none", edgecolors="red", s=80, zorder=4)
+            ax.scatter(x, y, facecolors="none", edgecolors=FOLLOWED, s=80, zorder=4)
     if repeats:
-        ax.plot([], [], color="red", linestyle="--", linewidth=1, label="delivered or written again")
+        ax.plot([], [], color=FOLLOWED, linestyle="--", linewidth=1, label="delivered or written again")
     ax.set_yticks(range(len(comps)), comps)
     ax.set_ylim(-0.7, len(comps) - 0.3)
     ax.invert_yaxis()
@@ -386,3 +414,44 @@ def timeline(
         title = f"{crashes} crash(es); {len(highlight)} message(s) followed in red"
     ax.set_title(title)
     return ax
+
+
+def follow_lanes(ax: Axes, trace: pd.DataFrame, path: pd.DataFrame, lanes: list[str], t0: float, scale: float,
+           window: tuple[float, float], line: pd.DataFrame | None = None) -> dict[str, int]:
+    """Draw one lane per component: other messages' steps as grey dots, the followed path circled in red and joined.
+
+    ``line`` (default ``path``) are the rows the red line joins, in time order. Returns lane numbers.
+    """
+    lane = {c: i for i, c in enumerate(lanes)}
+    lo, hi = window
+    comp = trace["component"].astype(str)
+    other = trace[(trace["time"] >= lo) & (trace["time"] <= hi) & comp.isin(lanes)
+                  & ~trace.index.isin(path.index) & ~trace["event"].isin(QUIET_EVENTS)]
+    ax.scatter((other["time"] - t0) / scale, other["component"].astype(str).map(lane), s=6, color=OTHER_STEPS,
+               zorder=1, linewidths=0)
+    line = path if line is None else line
+    ax.plot((line["time"] - t0) / scale, line["component"].astype(str).map(lane), color=FOLLOWED, linewidth=1.2,
+            zorder=3)
+    ax.scatter((path["time"] - t0) / scale, path["component"].astype(str).map(lane), facecolors="white",
+               edgecolors=FOLLOWED, s=45, zorder=4)
+    ax.set_yticks(range(len(lanes)), lanes)
+    ax.set_ylim(len(lanes) - 0.4, -0.9)
+    ax.set_xlim((lo - t0) / scale, (hi - t0) / scale)
+    ax.grid(axis="x", color=GRID, zorder=0)
+    return lane
+
+
+def example_id(result: RunResult, scenario: str, check: str, msg_id: Any, needed: str) -> Any:
+    """``msg_id``, or the first example of ``result.checks[check]``; a clear ConfigError for the wrong run.
+
+    The followed message of a timeline figure: what the learner asked for, else the
+    run's first example of the failure the figure is about (``needed`` says which run has one).
+    """
+    if result.scenario != scenario:
+        raise ConfigError("result", result.scenario, f"a run of sk.scenarios.{scenario}")
+    if msg_id is not None:
+        return msg_id
+    examples = result.checks[check].examples
+    if not examples:
+        raise ConfigError("result", f"{result.params['design']} seed {result.seed}", needed)
+    return examples[0]

@@ -4,6 +4,7 @@
 :mod:`simkit.scenarios.registry`).
 """
 
+from .call_chain import call_chain
 from .consume import consume
 from .dead_letters import dead_letters
 from .replay import replay
@@ -16,7 +17,7 @@ from .hot_keys import hot_keys
 from .outage import outage
 from .profile_update import profile_update
 from .publish import publish
-from .request_response import call_chain, request_response
+from .request_response import request_response
 from .schema_drift import schema_drift
 from .registry import SCENARIOS, Scenario, scenario
 from .throughput import throughput

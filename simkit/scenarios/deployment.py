@@ -38,6 +38,7 @@ boundary is affected when one of its steps failed: :func:`affected_boundaries`).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any, Generator
 
 import pandas as pd
@@ -47,17 +48,23 @@ from .. import checks
 from ..broker import Broker, Record
 from ..consumer import Consumer, Context
 from ..database import Database
-from ..distributions import DistributionLike, as_distribution, exponential, lognormal
+from ..distributions import exponential, lognormal
 from ..errors import ClientError, ConfigError, RequestTimeout
+from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
 from ..network import Link, call
+from ..params import Params, check_window, count, distribution, ms, positive, window
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, check_window, latency_fields, until_drained
+from ..world import World
+from ._common import latency_fields, until_drained
 from .publish import failed_requests
+from .registry import scenario
 
-__all__ = ["BOUNDARIES", "DESIGNS", "REQUEST_TYPES", "affected_boundaries", "deployment", "infrastructure"]
+__all__ = [
+    "BOUNDARIES", "DESIGNS", "FIELDS", "REQUEST_TYPES", "Application", "DeploymentParams", "affected_boundaries",
+    "check_db_outage", "clients", "deployment", "infrastructure",
+]
 
 DESIGNS: tuple[str, ...] = ("monolith", "services")
 BOUNDARIES: tuple[str, ...] = ("customers", "orders", "billing", "inventory", "notifications")
@@ -77,25 +84,56 @@ TABLES = {b: f"{b}.records" for b in BOUNDARIES}
 TOPICS = {"OrderPlaced": "order-events", "CustomerUpdated": "customer-events"}
 
 
-def deployment(
-    design: str,
-    seed: int = 0,
-    *,
-    requests: int = 300,
-    arrival_rate: float = 0.1,
-    instances: int = 2,
-    broker_nodes: int = 3,
-    work_time: DistributionLike = exponential(1),
-    db_latency: DistributionLike = lognormal(median=2, p99=10),
-    network_latency: DistributionLike = lognormal(median=5, p99=60),
-    client_latency: DistributionLike = 10,
-    call_timeout: float = 1000,
-    publish_timeout: float = 1000,
-    client_timeout: float = 5000,
-    broker_outage: tuple[float, float] | None = None,
-    db_outage: tuple[str, float, float] | None = None,
-    max_time: float = 600_000,
-) -> RunResult:
+def check_db_outage(param: str, value: Any) -> tuple[str, float, float] | None:
+    """None, or ``(boundary, start, duration)``: the outage of one boundary's database."""
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) != 3 or value[0] not in BOUNDARIES:
+        raise ConfigError(param, value, f"None or (boundary, start, duration) with boundary one of "
+                                              f"{list(BOUNDARIES)}")
+    start, duration = check_window(param, tuple(value[1:]))  # type: ignore[misc]
+    return str(value[0]), start, duration
+
+
+@dataclass(frozen=True)
+class DeploymentParams(Params):
+    """The parameters of :func:`deployment` (times in ms)."""
+
+    requests: int = count(300, high=100_000, doc="client requests")
+    arrival_rate: float = positive(0.1, high=10.0, doc="requests per ms (0.1 is 100 a second)")
+    instances: int = count(2, high=100, doc="copies of each deployable (only what there is to run)")
+    broker_nodes: int = count(3, high=100, doc="broker nodes in services (only what there is to run)")
+    work_time: Any = distribution(exponential(1), doc="each boundary step's computing")
+    db_latency: Any = distribution(lognormal(median=2, p99=10), doc="each database read or commit")
+    network_latency: Any = distribution(lognormal(median=5, p99=60), doc="services: each call, answer, publish")
+    client_latency: Any = distribution(10, doc="the client's hop to the application, each way")
+    call_timeout: float = ms(1000, strict=True, doc="a call between services gives up after this")
+    publish_timeout: float = ms(1000, strict=True, doc="the producer's delivery.timeout.ms")
+    client_timeout: float = ms(5000, strict=True, doc="the client gives up after this")
+    broker_outage: tuple[float, float] | None = window(doc="(start, duration) of a broker outage")
+    db_outage: tuple[str, float, float] | None = field(default=None, metadata={
+        "check": check_db_outage, "doc": "(boundary, start, duration) of one boundary's database outage"})
+    max_time: float = ms(600_000, strict=True, doc="the run stops here even if work is left")
+
+
+FIELDS = (
+    "requests", "succeeded", "failed_requests", *(f"latency_{s}" for s in PERCENTILES), "infrastructure_parts",
+    "app_instances", "databases", "brokers", "remote_calls", "notifications_sent", "affected_boundaries",
+    *(f"affected_{b}" for b in BOUNDARIES), "duration",
+)
+register("infrastructure_parts", "parts", "things there are to run: app instances, databases and broker nodes")
+register("app_instances", "instances", "application instances to run")
+register("databases", "databases", "databases to run")
+register("brokers", "nodes", "broker nodes to run")
+register("notifications_sent", "messages", "distinct requests the notifications boundary sent a message for")
+register("affected_boundaries", "boundaries", "boundaries with at least one failed step")
+for _b in BOUNDARIES:
+    register(f"affected_{_b}", "0/1", f"1 if a step of the {_b} boundary failed")
+
+
+@scenario("deployment", designs=DESIGNS, params=DeploymentParams, fields=FIELDS, lesson="11",
+          legacy_positional=("design", "seed"))
+def deployment(p: DeploymentParams) -> RunResult:
     """Serve ``requests`` requests with the boundaries deployed as ``design``; times in ms.
 
     ``arrival_rate`` is requests per ms. Every boundary step costs ``work_time`` of
@@ -108,61 +146,28 @@ def deployment(
     ``client_timeout``. ``instances`` and
     ``broker_nodes`` only change what there is to run (load is not spread over them).
 
-    Report fields: ``requests``, ``succeeded``, ``failed_requests``, ``latency_mean``,
-    ``latency_p50``, ``latency_p95``, ``latency_p99``, ``latency_max`` (ms, request to
-    successful answer), ``infrastructure_parts`` (app instances + databases + broker
-    nodes), ``app_instances``, ``databases``, ``brokers``, ``remote_calls`` (network
-    calls between boundaries per request), ``notifications_sent``,
+    Report fields (see :mod:`simkit.glossary`): ``requests``, ``succeeded``,
+    ``failed_requests``, ``latency_*`` (ms, request to successful answer),
+    ``infrastructure_parts`` (app instances + databases + broker nodes),
+    ``app_instances``, ``databases``, ``brokers``, ``remote_calls`` (network calls
+    between boundaries per request), ``notifications_sent``,
     ``affected_boundaries`` (how many) and ``affected_<boundary>`` (1 or 0) for each
-    of :data:`BOUNDARIES`, and ``duration`` (ms). Checks: ``failed`` (failed requests)
+    of :data:`BOUNDARIES`, and ``duration`` (ms). Checks: ``failed_requests``
     and ``affected`` (examples: the affected boundaries).
     """
-    check_choice("design", design, DESIGNS)
-    seed = check_seed(seed)
-    requests = check_count("requests", requests, 1, 100_000)
-    lam = check_positive("arrival_rate", arrival_rate)
-    instances = check_count("instances", instances, 1, 100)
-    broker_nodes = check_count("broker_nodes", broker_nodes, 1, 100)
-    work = as_distribution("work_time", work_time)
-    db_lat = as_distribution("db_latency", db_latency)
-    net = as_distribution("network_latency", network_latency)
-    edge = as_distribution("client_latency", client_latency)
-    call_timeout = check_positive("call_timeout", call_timeout)
-    publish_timeout = check_positive("publish_timeout", publish_timeout)
-    client_timeout = check_positive("client_timeout", client_timeout)
-    broker_window = check_window("broker_outage", broker_outage)
-    db_window = _db_window(db_outage)
-    max_time = check_positive("max_time", max_time)
-    params: dict[str, Any] = dict(
-        design=design, requests=requests, arrival_rate=lam, instances=instances, broker_nodes=broker_nodes,
-        work_time=work, db_latency=db_lat, network_latency=net, client_latency=edge, call_timeout=call_timeout,
-        publish_timeout=publish_timeout, client_timeout=client_timeout, broker_outage=broker_window, db_outage=db_window, max_time=max_time)
-
-    world = World(seed)
+    # build and wire: the boundaries, deployed as the design says, and the outages asked for
+    world = World(p.seed)
     env = world.env
-    app = _Application(world, design, instances, broker_nodes, work, db_lat, net, edge, call_timeout,
-                       publish_timeout, client_timeout)
-    if broker_window is not None and app.broker is not None:
-        app.broker.outage(*broker_window)
-    if db_window is not None:
-        app.dbs[db_window[0]].outage(*db_window[1:])
+    app = Application(world, p)
+    if p.broker_outage is not None and app.broker is not None:
+        app.broker.outage(*p.broker_outage)
+    if p.db_outage is not None:
+        app.dbs[p.db_outage[0]].outage(*p.db_outage[1:])
 
-    answered: list[simpy.Process] = []
+    # run
+    world.run(until=env.process(clients(world, app, p)) | env.timeout(p.max_time))
 
-    def clients() -> Generator[simpy.Event, Any, None]:
-        rng = world.rng("arrivals")
-        mix = world.rng("clients/mix")
-        kinds = list(REQUEST_TYPES)
-        weights = [REQUEST_TYPES[k][1] for k in kinds]
-        for i in range(requests):
-            yield env.timeout(rng.expovariate(lam))
-            kind = mix.choices(kinds, weights)[0]
-            answered.append(env.process(app.client_request(f"req-{i}", kind)))
-        yield env.all_of(answered)
-        yield from app.settle()
-
-    world.run(until=env.process(clients()) | env.timeout(max_time))
-
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     failed = failed_requests(trace)
     hit = affected_boundaries(trace)
@@ -185,26 +190,42 @@ def deployment(
         **{f"affected_{b}": int(b in hit) for b in BOUNDARIES},
         duration=float(env.now),
     )
-    found = {"failed": failed,
+    found = {"failed_requests": failed,
              "affected": checks.Check("affected", len(hit), tuple(hit), "boundaries with a failed step")}
-    return RunResult("deployment", seed, params, Report(**fields), found, {}, world.trace)
+    return RunResult("deployment", p.seed, p.to_dict(), Report(**fields), found, {}, world.trace)
 
 
-class _Application:
+def clients(world: World, app: Application, p: DeploymentParams) -> Generator[simpy.Event, Any, None]:
+    """The clients: ``requests`` requests as a Poisson stream, each type drawn from the mix; then the events handled."""
+    env = world.env
+    rng = world.rng("arrivals")
+    mix = world.rng("clients/mix")
+    kinds = list(REQUEST_TYPES)
+    weights = [REQUEST_TYPES[k][1] for k in kinds]
+    answered: list[simpy.Process] = []
+    for i in range(p.requests):
+        yield env.timeout(rng.expovariate(p.arrival_rate))
+        kind = mix.choices(kinds, weights)[0]
+        answered.append(env.process(app.client_request(f"req-{i}", kind)))
+    yield env.all_of(answered)
+    yield from app.settle()
+
+
+class Application:
     """The five boundaries' code, wired in-process (monolith) or over the network (services)."""
 
-    def __init__(self, world: World, design: str, instances: int, broker_nodes: int, work: Any, db_lat: Any,
-                 net: Any, edge: Any, call_timeout: float, publish_timeout: float, client_timeout: float):
+    def __init__(self, world: World, p: DeploymentParams):
         self.world = world
-        self.remote = design == "services"
-        self.work = work
-        self.net = net
-        self.call_timeout = call_timeout
-        self.client_timeout = client_timeout
+        self.remote = p.design == "services"
+        self.work = p.work_time
+        self.net = p.network_latency
+        self.call_timeout = p.call_timeout
+        self.client_timeout = p.client_timeout
+        db_lat, net, instances, publish_timeout = p.db_latency, p.network_latency, p.instances, p.publish_timeout
         self._links: dict[tuple[str, str], Link] = {}
         # the client's hop to the application (its load balancer or API gateway): the same in both designs
-        self.to_app = Link(world, "client->app", edge)
-        self.from_app = Link(world, "app->client", edge)
+        self.to_app = Link(world, "client->app", p.client_latency)
+        self.from_app = Link(world, "app->client", p.client_latency)
         self._handlers: list[simpy.Process] = []
         self.broker: Broker | None = None
         self.producers: dict[str, Producer] = {}
@@ -229,7 +250,7 @@ class _Application:
                 deploy(f"{b}-{i}", "deployed", detail="app instance")
             deploy(f"{b}-db", "deployed", detail="database")
         self.broker = Broker(world)
-        for i in range(broker_nodes):
+        for i in range(p.broker_nodes):
             deploy(f"broker-{i}", "deployed", detail="broker node")
         for topic in TOPICS.values():
             self.broker.create_topic(topic, 3)
@@ -243,6 +264,7 @@ class _Application:
 
     # -- the edge: a client's request and its answer ------------------------------------------
     def client_request(self, rid: str, kind: str) -> Generator[simpy.Event, Any, None]:
+        """One client request of type ``kind``: to the boundary that answers it and back, or an error."""
         world = self.world
         world.record("client", "request", msg_id=rid, detail=kind)
         entry = REQUEST_TYPES[kind][0]
@@ -358,16 +380,3 @@ def infrastructure(trace: pd.DataFrame) -> pd.Series:
     """The things there are to run: one per ``deployed`` row, component -> kind."""
     rows = trace[trace["event"] == "deployed"].drop_duplicates("component")
     return pd.Series(rows["detail"].to_numpy(), index=rows["component"].astype(str).to_numpy(), name="kind")
-
-
-# -- parameter helpers -----------------------------------------------------------------------
-
-
-def _db_window(value: Any) -> tuple[str, float, float] | None:
-    if value is None:
-        return None
-    if not isinstance(value, (tuple, list)) or len(value) != 3 or value[0] not in BOUNDARIES:
-        raise ConfigError("db_outage", value, f"None or (boundary, start, duration) with boundary one of "
-                                              f"{list(BOUNDARIES)}")
-    start, duration = check_window("db_outage", tuple(value[1:]))  # type: ignore[misc]
-    return str(value[0]), start, duration

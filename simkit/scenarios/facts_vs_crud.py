@@ -34,6 +34,7 @@ consumer's ``receipt_sent`` / ``tracking_sent`` rows with them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Generator
 
 import pandas as pd
@@ -43,14 +44,21 @@ from ..broker import Broker
 from ..checks import EXAMPLES, Check
 from ..consumer import Consumer, Context
 from ..database import Database
-from ..distributions import DistributionLike, as_distribution, lognormal, uniform
+from ..distributions import lognormal, uniform
+from ..errors import ClientError
+from ..glossary import PERCENTILES, register
 from ..outbox import Outbox, Relay
+from ..params import Params, check_steps, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields, until_drained
+from ..world import World
+from ._common import latency_fields, until_drained
+from .registry import scenario
 
-__all__ = ["DESIGNS", "REACTIONS", "STEPS", "RowPoller", "facts_vs_crud", "missed_reactions", "order_steps"]
+__all__ = [
+    "DESIGNS", "FIELDS", "REACTIONS", "STEPS", "FactsVsCrudParams", "OrderService", "RowPoller", "facts_vs_crud",
+    "missed_reactions", "order_life", "order_steps", "orders_placed",
+]
 
 DESIGNS: tuple[str, ...] = ("row_changes", "business_facts")
 
@@ -72,14 +80,48 @@ _TRUTH = {status: truth for status, truth, _ in STEPS}
 _FACT_STATUS = {fact: status for status, _, fact in STEPS}
 
 
+
+@dataclass(frozen=True)
+class FactsVsCrudParams(Params):
+    """The parameters of :func:`facts_vs_crud` (times in ms)."""
+
+    orders: int = count(200, high=100_000, doc="orders placed")
+    arrival_rate: float = positive(0.02, high=10.0, doc="orders per ms (0.02 is 20 a second)")
+    payment_time: Any = distribution(lognormal(median=400, p99=4000), doc="from placed to paid, per order")
+    shipping_time: Any = distribution(lognormal(median=800, p99=8000), doc="from paid to shipped, per order")
+    poll_interval: float = ms(500, strict=True, doc="the capture (row poller or outbox relay) polls this often")
+    db_latency: Any = distribution(2, doc="each database read and commit")
+    network_latency: Any = distribution(uniform(1, 3), doc="each way to the broker")
+    partitions: int = count(3, high=64, doc="partitions of the capture's topic, keyed by order id")
+    max_time: float = ms(600_000, strict=True, doc="the run stops here even if work is left")
+
+    def check(self) -> None:
+        check_steps("poll_interval", self.poll_interval, self.max_time)
+
+
+FIELDS = (
+    "orders", "payments", "shipments", "published", "unseen_steps", "receipts_sent", "tracking_sent",
+    "missed_receipts", "missed_tracking", "missed", *(f"reaction_{s}" for s in PERCENTILES), "duration",
+)
+register("payments", "steps", "orders that were paid (the order service's own rows)")
+register("shipments", "steps", "orders that were shipped (the order service's own rows)")
+register("unseen_steps", "steps", "steps of an order that never reached the consumer")
+register("receipts_sent", "emails", "receipts the notifications service sent")
+register("tracking_sent", "emails", "tracking e-mails the notifications service sent")
+register("missed_receipts", "orders", "paid orders whose receipt was never sent")
+register("missed_tracking", "orders", "shipped orders whose tracking e-mail was never sent")
+register("missed", "reactions", "reactions never triggered: missed receipts plus missed tracking e-mails")
+
+
 class RowPoller:
     """Query-based change capture: publish the current state of every row that changed since the last poll.
 
     Every ``poll_interval`` ms (after the previous poll's records were acknowledged)
     it reads ``table``, takes each row whose ``version`` is higher than the version it
     last published for that key (a ``poll`` trace row says how many), writes a
-    ``row_read`` trace row for each and publishes the row as it was read. What a row went through between two polls is not in the table any
-    more, so it is not in the stream either.
+    ``row_read`` trace row for each and publishes the row as it was read. What a row
+    went through between two polls is not in the table any more, so it is not in the
+    stream either.
     """
 
     def __init__(self, world: World, db: Database, table: str, producer: Producer, topic: str,
@@ -107,25 +149,17 @@ class RowPoller:
             for key, row in changed:
                 self.world.record(self.name, "row_read", key=key, msg_id=key,
                                   detail=f"status {row['status']} (version {row['version']})")
-                yield self.producer.send(self.topic, row, key=key, msg_id=key)
+                try:
+                    yield self.producer.send(self.topic, row, key=key, msg_id=key)
+                except ClientError:  # the producer wrote send_failed; the row is read again at the next poll
+                    continue
                 self.published[key] = row["version"]
             yield env.timeout(self.poll_interval)
 
 
-def facts_vs_crud(
-    design: str,
-    seed: int = 0,
-    *,
-    orders: int = 200,
-    arrival_rate: float = 0.02,
-    payment_time: DistributionLike = lognormal(median=400, p99=4000),
-    shipping_time: DistributionLike = lognormal(median=800, p99=8000),
-    poll_interval: float = 500,
-    db_latency: DistributionLike = 2,
-    network_latency: DistributionLike = uniform(1, 3),
-    partitions: int = 3,
-    max_time: float = 600_000,
-) -> RunResult:
+@scenario("facts_vs_crud", designs=DESIGNS, params=FactsVsCrudParams, fields=FIELDS, lesson="10",
+          legacy_positional=("design", "seed"))
+def facts_vs_crud(p: FactsVsCrudParams) -> RunResult:
     """Run ``orders`` orders through the order service and one capture ``design`` (module docs); times in ms.
 
     Orders arrive as a Poisson stream of ``arrival_rate`` per ms. Each is paid
@@ -136,103 +170,118 @@ def facts_vs_crud(
     after processing. The run ends when every order is shipped and every record is
     handled (or at ``max_time``).
 
-    Report fields: ``orders``, ``payments``, ``shipments`` (steps that happened),
-    ``records_published``, ``unseen_steps`` (steps of an order that never reached
-    the consumer), ``receipts_sent``, ``tracking_sent``, ``missed_receipts``,
-    ``missed_tracking``, ``missed`` (both), ``reaction_*`` (ms from a step to its
-    reaction: mean, p50, p95, p99, max) and ``duration`` (ms). Checks:
+    Report fields (see :mod:`simkit.glossary`): ``orders``, ``payments``, ``shipments``
+    (steps that happened), ``published`` (records the capture appended),
+    ``unseen_steps`` (steps of an order that never reached the consumer),
+    ``receipts_sent``, ``tracking_sent``, ``missed_receipts``, ``missed_tracking``,
+    ``missed`` (both), ``reaction_*`` (ms from a step to its reaction) and
+    ``duration`` (ms). Checks:
     ``missed_receipts``, ``missed_tracking``. Series: ``orders`` (one row per order:
     when each step happened, ``paid_for`` = ms it stayed paid, which statuses the
     stream carried, and whether its receipt was sent).
     """
-    check_choice("design", design, DESIGNS)
-    seed = check_seed(seed)
-    orders = check_count("orders", orders, 1, 100_000)
-    lam = check_positive("arrival_rate", arrival_rate)
-    pay = as_distribution("payment_time", payment_time)
-    ship = as_distribution("shipping_time", shipping_time)
-    poll_interval = check_positive("poll_interval", poll_interval)
-    db_lat = as_distribution("db_latency", db_latency)
-    net = as_distribution("network_latency", network_latency)
-    partitions = check_count("partitions", partitions, 1, 64)
-    max_time = check_positive("max_time", max_time)
-    params: dict[str, Any] = dict(
-        design=design, orders=orders, arrival_rate=lam, payment_time=pay, shipping_time=ship,
-        poll_interval=poll_interval, db_latency=db_lat, network_latency=net, partitions=partitions,
-        max_time=max_time)
-
-    world = World(seed)
+    # build: the broker, the orders database, one producer, the capture's topic
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
-    db = Database(world, "orders-db", read_latency=db_lat, commit_latency=db_lat)
+    db = Database(world, "orders-db", read_latency=p.db_latency, commit_latency=p.db_latency)
     db.create_table(ORDERS)
-    producer = Producer(world, broker, "producer", latency=net)
-    topic = ROWS_TOPIC if design == "row_changes" else FACTS_TOPIC
-    broker.create_topic(topic, partitions)
-    outbox: Outbox | None = None
-    poller: RowPoller | None = None
-    if design == "row_changes":
-        poller = RowPoller(world, db, ORDERS, producer, topic, poll_interval)
-        handler = _RowDiffer()
+    producer = Producer(world, broker, "producer", latency=p.network_latency)
+    topic = ROWS_TOPIC if p.design == "row_changes" else FACTS_TOPIC
+    broker.create_topic(topic, p.partitions)
+
+    # wire the design: a row poller and a diffing consumer, or an outbox, its relay and a fact reactor
+    service = OrderService(world, db, topic)
+    if p.design == "row_changes":
+        service.poller = RowPoller(world, db, ORDERS, producer, topic, p.poll_interval)
+        handler: Any = _RowDiffer()
     else:
-        outbox = Outbox(db, OUTBOX)
-        Relay(world, outbox, producer, poll_interval=poll_interval, batch_size=50)
+        service.outbox = Outbox(db, OUTBOX)
+        Relay(world, service.outbox, producer, poll_interval=p.poll_interval, batch_size=50)
         handler = _FactReactor()
     consumer = Consumer(world, broker, "notifications", topic, handler, commit="after_processing",
-                        auto_offset_reset="earliest", fetch_latency=net)
+                        auto_offset_reset="earliest", fetch_latency=p.network_latency)
 
-    def step(order_id: str, version: int, status: str, truth: str, fact: str) -> Generator[simpy.Event, Any, None]:
-        tx = db.transaction(owner="orders", msg_id=order_id)
-        tx.put(ORDERS, order_id, {"status": status, "version": version})
-        if outbox is not None:
-            outbox.add(tx, order_id, topic, key=order_id, payload={"fact": fact, "order": order_id})
-        yield from tx.commit()
-        world.record("orders", truth, key=order_id, msg_id=order_id, detail=f"status {status}")
+    # run
+    captured = env.process(orders_placed(world, service, p))
+    world.run(until=until_drained(world, broker, consumer.group, [consumer], captured) | env.timeout(p.max_time))
 
-    def one_order(order_id: str, paid_after: float, shipped_after: float) -> Generator[simpy.Event, Any, None]:
-        waits = (0.0, paid_after, shipped_after)
-        for version, ((status, truth, fact), wait) in enumerate(zip(STEPS, waits), start=1):
-            if wait:
-                yield env.timeout(wait)
-            yield from step(order_id, version, status, truth, fact)
-
-    life: list[simpy.Process] = []
-
-    def arrivals() -> Generator[simpy.Event, Any, None]:
-        rng = world.rng("arrivals")
-        pay_rng = world.rng("orders/payment")
-        ship_rng = world.rng("orders/shipping")
-        for i in range(orders):
-            yield env.timeout(rng.expovariate(lam))
-            life.append(env.process(one_order(f"order-{i}", pay.sample(pay_rng), ship.sample(ship_rng))))
-        yield env.all_of(life)
-        # every step is committed: wait until the capture has published the last of it
-        while (poller.pending() if poller is not None else outbox.lag()):  # type: ignore[union-attr]
-            yield env.timeout(poll_interval / 4)
-
-    captured = env.process(arrivals())
-    world.run(until=until_drained(world, broker, consumer.group, [consumer], captured) | env.timeout(max_time))
-
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     table = order_steps(trace)
     found = missed_reactions(trace)
     ev = trace["event"]
-    delays = _reaction_delays(trace)
     fields: dict[str, float] = dict(
         orders=int(len(table)),
         payments=int((ev == "payment_captured").sum()),
         shipments=int((ev == "order_shipped").sum()),
-        records_published=int(((ev == "append") & (trace["topic"] == topic)).sum()),
+        published=int(((ev == "append") & (trace["topic"] == topic)).sum()),
         unseen_steps=int(table["unseen_steps"].sum()),
         receipts_sent=int((ev == "receipt_sent").sum()),
         tracking_sent=int((ev == "tracking_sent").sum()),
         missed_receipts=found["missed_receipts"].count,
         missed_tracking=found["missed_tracking"].count,
         missed=found["missed_receipts"].count + found["missed_tracking"].count,
-        **latency_fields(delays, "reaction"),
+        **latency_fields(_reaction_delays(trace), "reaction"),
         duration=float(env.now),
     )
-    return RunResult("facts_vs_crud", seed, params, Report(**fields), found, {"orders": table}, world.trace)
+    return RunResult("facts_vs_crud", p.seed, p.to_dict(), Report(**fields), found, {"orders": table}, world.trace)
+
+
+class OrderService:
+    """The order service: moves each order through its steps, one committed transaction per step.
+
+    In ``"business_facts"`` each step's transaction also writes the step's fact to the
+    ``outbox``; in ``"row_changes"`` the ``poller`` reads the table on its own.
+    """
+
+    def __init__(self, world: World, db: Database, topic: str):
+        self.world = world
+        self.db = db
+        self.topic = topic
+        self.outbox: Outbox | None = None
+        self.poller: RowPoller | None = None
+
+    def step(self, order_id: str, version: int, status: str, truth: str,
+             fact: str) -> Generator[simpy.Event, Any, None]:
+        """Commit the order's new ``status`` (with its fact in the outbox, if any), then record the truth."""
+        tx = self.db.transaction(owner="orders", msg_id=order_id)
+        tx.put(ORDERS, order_id, {"status": status, "version": version})
+        if self.outbox is not None:
+            self.outbox.add(tx, order_id, self.topic, key=order_id, payload={"fact": fact, "order": order_id})
+        yield from tx.commit()
+        self.world.record("orders", truth, key=order_id, msg_id=order_id, detail=f"status {status}")
+
+    def uncaptured(self) -> int:
+        """Committed steps the capture has not published yet."""
+        return self.poller.pending() if self.poller is not None else self.outbox.lag()  # type: ignore[union-attr]
+
+
+def order_life(world: World, service: OrderService, order_id: str, paid_after: float,
+               shipped_after: float) -> Generator[simpy.Event, Any, None]:
+    """One order: placed, paid ``paid_after`` ms later, shipped ``shipped_after`` ms after that."""
+    waits = (0.0, paid_after, shipped_after)
+    for version, ((status, truth, fact), wait) in enumerate(zip(STEPS, waits), start=1):
+        if wait:
+            yield world.env.timeout(wait)
+        yield from service.step(order_id, version, status, truth, fact)
+
+
+def orders_placed(world: World, service: OrderService, p: FactsVsCrudParams) -> Generator[simpy.Event, Any, None]:
+    """The customers: ``orders`` orders as a Poisson stream; done when the capture has published every step."""
+    env = world.env
+    rng = world.rng("arrivals")
+    pay_rng = world.rng("orders/payment")
+    ship_rng = world.rng("orders/shipping")
+    life: list[simpy.Process] = []
+    for i in range(p.orders):
+        yield env.timeout(rng.expovariate(p.arrival_rate))
+        life.append(env.process(order_life(world, service, f"order-{i}", p.payment_time.sample(pay_rng),
+                                           p.shipping_time.sample(ship_rng))))
+    yield env.all_of(life)
+    # every step is committed: wait until the capture has published the last of it
+    while service.uncaptured():
+        yield env.timeout(p.poll_interval / 4)
 
 
 # -- the notifications service: two handlers ---------------------------------------------------

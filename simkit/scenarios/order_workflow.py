@@ -43,8 +43,8 @@ state: :func:`inconsistent_orders`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Generator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generator
 
 import numpy as np
 import pandas as pd
@@ -52,14 +52,21 @@ import simpy
 
 from ..checks import EXAMPLES, Check
 from ..database import Database
-from ..distributions import DistributionLike, as_distribution, lognormal
+from ..distributions import lognormal
 from ..errors import ClientError, ConfigError, RequestTimeout
+from ..glossary import PERCENTILES, register
 from ..network import Link, call
+from ..params import Params, check_steps, check_window, count, distribution, ms, positive
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
+from ..services import Carrier, PaymentProvider
+from ..world import World
+from ._common import latency_fields
+from .registry import scenario
 
-__all__ = ["DESIGNS", "STATES", "inconsistent_orders", "order_states", "order_workflow"]
+__all__ = [
+    "DESIGNS", "FIELDS", "STATES", "Order", "OrderWorkflowParams", "Shop", "inconsistent_orders", "order_arrivals",
+    "order_states", "order_workflow",
+]
 
 DESIGNS: tuple[str, ...] = ("rollback", "saga")
 
@@ -80,36 +87,75 @@ RESERVATIONS = "inventory.reservations"
 CONTACTS = "notifications.contacts"
 
 
+#: the most outage windows one run may have
+MAX_WINDOWS = 1000
+
+
+def check_windows(param: str, value: Any) -> tuple[tuple[float, float], ...]:
+    """A list of ``(start, duration)`` windows in ms, each as :func:`~simkit.params.check_window` allows."""
+    if isinstance(value, (str, bytes)):
+        raise ConfigError(param, value, "a list of (start, duration) windows in ms")
+    try:
+        items = list(value)
+    except TypeError:
+        raise ConfigError(param, value, "a list of (start, duration) windows in ms") from None
+    if len(items) > MAX_WINDOWS or any(w is None for w in items):
+        raise ConfigError(param, value, f"at most {MAX_WINDOWS} (start, duration) windows in ms")
+    return tuple(check_window(param, w) for w in items)  # type: ignore[misc]
+
+
 @dataclass(frozen=True)
-class _Order:
-    """One order and everything drawn for it up front (the same in every design)."""
+class OrderWorkflowParams(Params):
+    """The parameters of :func:`order_workflow` (times in ms)."""
 
-    id: str
-    amount: float
-    card_limit: float
-    charge_work: float
-    label_work: float
+    orders: int = count(200, high=100_000, doc="orders placed")
+    arrival_rate: float = positive(0.02, high=10.0, doc="orders per ms (0.02 is 20 a second)")
+    customers: int = count(100, high=100_000, doc="customers placing them; one in ten has a low card limit")
+    payment_latency: Any = distribution(lognormal(median=150, p99=1500), doc="the provider's own work per call")
+    payment_timeout: float = ms(1000, strict=True, doc="the shop gives up on a provider call after this")
+    carrier_latency: Any = distribution(lognormal(median=100, p99=1200), doc="the carrier's own work per call")
+    carrier_timeout: float = ms(1000, strict=True, doc="the shop gives up on a carrier call after this")
+    carrier_outages: tuple = field(default=((4000, 3000),), metadata={
+        "check": check_windows, "doc": "(start, duration) windows in which the carrier refuses every call"})
+    network_latency: Any = distribution(5, doc="each way to the provider and the carrier")
+    db_latency: Any = distribution(2, doc="each database read and commit")
+    shipping_deadline: float = ms(2000, doc="saga: label calls are retried for this long after the payment")
+    retry_backoff: float = ms(250, strict=True, doc="saga: between label calls, and between compensating calls")
+    reconcile_delay: float = ms(500, strict=True, doc="saga: between questions to the provider after a timeout")
+    max_time: float = ms(120_000, strict=True, doc="the run stops here; orders still at work count as open")
+
+    def check(self) -> None:
+        check_steps("retry_backoff", self.retry_backoff, self.max_time)
+        check_steps("reconcile_delay", self.reconcile_delay, self.max_time)
 
 
-def order_workflow(
-    design: str,
-    seed: int = 0,
-    *,
-    orders: int = 200,
-    arrival_rate: float = 0.02,
-    customers: int = 100,
-    payment_latency: DistributionLike = lognormal(median=150, p99=1500),
-    payment_timeout: float = 1000,
-    carrier_latency: DistributionLike = lognormal(median=100, p99=1200),
-    carrier_timeout: float = 1000,
-    carrier_outages: Iterable[tuple[float, float]] = ((4000, 3000),),
-    network_latency: DistributionLike = 5,
-    db_latency: DistributionLike = 2,
-    shipping_deadline: float = 2000,
-    retry_backoff: float = 250,
-    reconcile_delay: float = 500,
-    max_time: float = 120_000,
-) -> RunResult:
+FIELDS = (
+    "orders", *STATES, "inconsistent", "charged_no_shipment", "shipped_no_charge", "orphan_labels", "charges",
+    "declines", "refunds", "labels", "voided_labels", "payment_timeouts", "carrier_failures", "reconciled",
+    "customers_contacted", *(f"latency_{s}" for s in PERCENTILES), "duration",
+)
+register("completed", "orders", "orders that ended paid and labelled")
+register("declined_customer_contacted", "orders", "orders on hold: card declined, stock released, customer asked")
+register("cancelled", "orders", "orders cancelled after they could not ship: refunded, label voided, customer told")
+register("rolled_back", "orders", "orders whose database transaction was rolled back")
+register("open", "orders", "orders whose workflow had not ended when the run stopped")
+register("charged_no_shipment", "orders", "ended orders with a standing charge and no completed shipment")
+register("shipped_no_charge", "orders", "ended orders with a live label and no standing charge")
+register("orphan_labels", "labels", "live labels of orders that will not ship")
+register("charges", "charges", "cards the payment provider charged")
+register("declines", "payments", "payments the provider declined")
+register("refunds", "refunds", "charges the provider refunded")
+register("labels", "labels", "shipping labels the carrier created")
+register("voided_labels", "labels", "labels the carrier voided")
+register("payment_timeouts", "calls", "payment provider calls the shop gave up on")
+register("carrier_failures", "calls", "label calls that failed or timed out")
+register("reconciled", "orders", "timed-out payments settled by asking the provider what it did")
+register("customers_contacted", "contacts", "times the shop told a customer about their order")
+
+
+@scenario("order_workflow", designs=DESIGNS, params=OrderWorkflowParams, fields=FIELDS, lesson="10",
+          legacy_positional=("design", "seed"))
+def order_workflow(p: OrderWorkflowParams) -> RunResult:
     """Run ``orders`` orders through one ``design`` (see the module docs); times in ms.
 
     Orders arrive as a Poisson stream of ``arrival_rate`` per ms from ``customers``
@@ -122,7 +168,7 @@ def order_workflow(
     until ``shipping_deadline`` ms after the payment; a timed-out payment is
     reconciled by asking the provider every ``reconcile_delay`` ms.
 
-    Report fields: ``orders``, one count per state in :data:`STATES` (``completed``,
+    Report fields (see :mod:`simkit.glossary`): ``orders``, one count per state in :data:`STATES` (``completed``,
     ``declined_customer_contacted``, ``cancelled``, ``rolled_back``, ``open``),
     ``inconsistent`` (orders whose charge and label disagree with their state),
     ``charged_no_shipment``, ``shipped_no_charge``, ``orphan_labels`` (live labels of
@@ -135,58 +181,25 @@ def order_workflow(
     Checks: ``inconsistent``, ``open``. Series: ``states`` (each order's state and
     when it was placed and ended).
     """
-    check_choice("design", design, DESIGNS)
-    seed = check_seed(seed)
-    orders = check_count("orders", orders, 1, 100_000)
-    lam = check_positive("arrival_rate", arrival_rate)
-    customers = check_count("customers", customers, 1, 100_000)
-    pay_lat = as_distribution("payment_latency", payment_latency)
-    payment_timeout = check_positive("payment_timeout", payment_timeout)
-    carrier_lat = as_distribution("carrier_latency", carrier_latency)
-    carrier_timeout = check_positive("carrier_timeout", carrier_timeout)
-    outages = _windows("carrier_outages", carrier_outages)
-    net = as_distribution("network_latency", network_latency)
-    db_lat = as_distribution("db_latency", db_latency)
-    shipping_deadline = check_positive("shipping_deadline", shipping_deadline, allow_zero=True)
-    retry_backoff = check_positive("retry_backoff", retry_backoff)
-    reconcile_delay = check_positive("reconcile_delay", reconcile_delay)
-    max_time = check_positive("max_time", max_time)
-    params: dict[str, Any] = dict(
-        design=design, orders=orders, arrival_rate=lam, customers=customers, payment_latency=pay_lat,
-        payment_timeout=payment_timeout, carrier_latency=carrier_lat, carrier_timeout=carrier_timeout,
-        carrier_outages=outages, network_latency=net, db_latency=db_lat, shipping_deadline=shipping_deadline,
-        retry_backoff=retry_backoff, reconcile_delay=reconcile_delay, max_time=max_time)
-
-    world = World(seed)
+    # build: the shop's database, the payment provider, the carrier, the shop
+    world = World(p.seed)
     env = world.env
-    db = Database(world, "shop-db", read_latency=db_lat, commit_latency=db_lat)
+    db = Database(world, "shop-db", read_latency=p.db_latency, commit_latency=p.db_latency)
     for table in (ORDERS, RESERVATIONS, CONTACTS):
         db.create_table(table)
-    provider = PaymentProvider(world, pay_lat)
-    carrier = Carrier(world, carrier_lat, outages)
-    shop = _Shop(world, db, provider, carrier, net, payment_timeout, carrier_timeout, shipping_deadline,
-                 retry_backoff, reconcile_delay)
-    run_order = shop.rollback if design == "rollback" else shop.saga
+    provider = PaymentProvider(world, p.payment_latency)
+    carrier = Carrier(world, p.carrier_latency, p.carrier_outages)
 
+    # wire the design
+    shop = Shop(world, db, provider, carrier, p)
+    run_order = shop.rollback if p.design == "rollback" else shop.saga
+
+    # run
     rng_card = world.rng("customers/cards")
-    limits = [100.0 if rng_card.random() < 0.1 else 5000.0 for _ in range(customers)]
-    done: list[simpy.Process] = []
+    limits = [100.0 if rng_card.random() < 0.1 else 5000.0 for _ in range(p.customers)]
+    world.run(until=env.process(order_arrivals(world, run_order, limits, p)) | env.timeout(p.max_time))
 
-    def arrivals() -> Generator[simpy.Event, Any, None]:
-        rng = world.rng("arrivals")
-        amounts = world.rng("orders/amounts")
-        pay_rng = world.rng("payment-provider/latency")
-        label_rng = world.rng("carrier/latency")
-        for i in range(orders):
-            yield env.timeout(rng.expovariate(lam))
-            order = _Order(f"order-{i}", round(amounts.uniform(10, 400), 2), limits[amounts.randrange(customers)],
-                           pay_lat.sample(pay_rng), carrier_lat.sample(label_rng))
-            world.record("customer", "request", msg_id=order.id, detail=f"amount {order.amount:.2f}")
-            done.append(env.process(run_order(order)))
-        yield env.all_of(done)
-
-    world.run(until=env.process(arrivals()) | env.timeout(max_time))
-
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     states = order_states(trace)
     found = {"inconsistent": inconsistent_orders(trace)}
@@ -214,138 +227,57 @@ def order_workflow(
         **latency_fields((states["closed_at"] - states["placed_at"]).dropna()),
         duration=float(env.now),
     )
-    return RunResult("order_workflow", seed, params, Report(**fields), found, {"states": states}, world.trace)
+    return RunResult("order_workflow", p.seed, p.to_dict(), Report(**fields), found, {"states": states}, world.trace)
 
 
-# -- the outside world ------------------------------------------------------------------------
-class _Keyed:
-    """An external system that handles one idempotency key's requests one at a time."""
+@dataclass(frozen=True)
+class Order:
+    """One order and everything drawn for it up front (the same in every design)."""
 
-    def __init__(self, world: World, name: str):
-        self.world = world
-        self.name = name
-        self._locks: dict[str, simpy.Resource] = {}
-
-    def _lock(self, key: str) -> simpy.Resource:
-        lock = self._locks.get(key)
-        if lock is None:
-            lock = self._locks[key] = simpy.Resource(self.world.env, 1)
-        return lock
+    id: str
+    amount: float
+    card_limit: float
+    charge_work: float
+    label_work: float
 
 
-class PaymentProvider(_Keyed):
-    """A card payment API: authorize (idempotent by order id), look up, refund.
-
-    It declines when the amount is over the card's limit. It keeps working on a
-    request whatever the caller does, so a charge can land after the caller timed out.
-    """
-
-    def __init__(self, world: World, latency: Any):
-        super().__init__(world, "payment-provider")
-        self.latency = latency
-        self.state: dict[str, str] = {}
-        self._rng = world.rng("payment-provider/other-calls")
-
-    def authorize(self, request: tuple[_Order, float]) -> Generator[simpy.Event, Any, str]:
-        order, work = request
-        env = self.world.env
-        with self._lock(order.id).request() as turn:
-            yield turn
-            if order.id in self.state:  # the same idempotency key again: the first answer
-                return self.state[order.id]
-            yield env.timeout(work)
-            outcome = "declined" if order.amount > order.card_limit else "charged"
-            self.state[order.id] = outcome
-            self.world.record(self.name, outcome, msg_id=order.id, detail=f"amount {order.amount:.2f}")
-            return outcome
-
-    def status(self, order_id: str) -> Generator[simpy.Event, Any, str]:
-        """What happened to this order's payment: charged, declined, refunded or unknown."""
-        with self._lock(order_id).request() as turn:
-            yield turn
-            yield self.world.env.timeout(self.latency.sample(self._rng) / 4)
-            return self.state.get(order_id, "unknown")
-
-    def refund(self, order_id: str) -> Generator[simpy.Event, Any, str]:
-        with self._lock(order_id).request() as turn:
-            yield turn
-            yield self.world.env.timeout(self.latency.sample(self._rng))
-            if self.state.get(order_id) == "charged":
-                self.state[order_id] = "refunded"
-                self.world.record(self.name, "refunded", msg_id=order_id)
-            return self.state.get(order_id, "unknown")
-
-
-class Carrier(_Keyed):
-    """A shipping carrier's API: create a label (idempotent by order id), void a label.
-
-    During an outage window it refuses every call at once ("unavailable").
-    """
-
-    def __init__(self, world: World, latency: Any, outages: Iterable[tuple[float, float]]):
-        super().__init__(world, "carrier")
-        self.latency = latency
-        self.labels: dict[str, str] = {}
-        self.down = False
-        self._rng = world.rng("carrier/other-calls")
-        for start, duration in outages:
-            world.env.process(self._outage(start, duration))
-
-    def _outage(self, start: float, duration: float) -> Generator[simpy.Event, Any, None]:
-        env = self.world.env
-        yield env.timeout(start)
-        self.down = True
-        self.world.record(self.name, "service_down")
-        yield env.timeout(duration)
-        self.down = False
-        self.world.record(self.name, "service_up")
-
-    def create_label(self, request: tuple[str, float]) -> Generator[simpy.Event, Any, str]:
-        order_id, work = request
-        if self.down:
-            return "unavailable"
-        with self._lock(order_id).request() as turn:
-            yield turn
-            if order_id in self.labels:
-                return self.labels[order_id]
-            yield self.world.env.timeout(work)
-            self.labels[order_id] = "created"
-            self.world.record(self.name, "label_created", msg_id=order_id)
-            return "created"
-
-    def void_label(self, order_id: str) -> Generator[simpy.Event, Any, str]:
-        if self.down:
-            return "unavailable"
-        with self._lock(order_id).request() as turn:
-            yield turn
-            yield self.world.env.timeout(self.latency.sample(self._rng) / 4)
-            if self.labels.get(order_id) == "created":
-                self.labels[order_id] = "voided"
-                self.world.record(self.name, "label_voided", msg_id=order_id)
-                return "voided"
-            return "no_label"
+def order_arrivals(world: World, run_order: Callable[[Order], Generator[simpy.Event, Any, None]],
+                   limits: list[float], p: OrderWorkflowParams) -> Generator[simpy.Event, Any, None]:
+    """The customers: ``orders`` orders as a Poisson stream, each drawn up front, then every order ended."""
+    env = world.env
+    rng = world.rng("arrivals")
+    amounts = world.rng("orders/amounts")
+    pay_rng = world.rng("payment-provider/latency")
+    label_rng = world.rng("carrier/latency")
+    done: list[simpy.Process] = []
+    for i in range(p.orders):
+        yield env.timeout(rng.expovariate(p.arrival_rate))
+        order = Order(f"order-{i}", round(amounts.uniform(10, 400), 2), limits[amounts.randrange(p.customers)],
+                      p.payment_latency.sample(pay_rng), p.carrier_latency.sample(label_rng))
+        world.record("customer", "request", msg_id=order.id, detail=f"amount {order.amount:.2f}")
+        done.append(env.process(run_order(order)))
+    yield env.all_of(done)
 
 
 # -- the shop: the two designs ------------------------------------------------------------------
-class _Shop:
+class Shop:
     """The shop's code: one method per design, each the life of one order."""
 
-    def __init__(self, world: World, db: Database, provider: PaymentProvider, carrier: Carrier, net: Any,
-                 payment_timeout: float, carrier_timeout: float, shipping_deadline: float, retry_backoff: float,
-                 reconcile_delay: float):
+    def __init__(self, world: World, db: Database, provider: PaymentProvider, carrier: Carrier,
+                 p: OrderWorkflowParams):
         self.world = world
         self.db = db
         self.provider = provider
         self.carrier = carrier
-        self.payment_timeout = payment_timeout
-        self.carrier_timeout = carrier_timeout
-        self.shipping_deadline = shipping_deadline
-        self.retry_backoff = retry_backoff
-        self.reconcile_delay = reconcile_delay
-        self.to_provider = Link(world, "shop->payment-provider", net)
-        self.from_provider = Link(world, "payment-provider->shop", net)
-        self.to_carrier = Link(world, "shop->carrier", net)
-        self.from_carrier = Link(world, "carrier->shop", net)
+        self.payment_timeout = p.payment_timeout
+        self.carrier_timeout = p.carrier_timeout
+        self.shipping_deadline = p.shipping_deadline
+        self.retry_backoff = p.retry_backoff
+        self.reconcile_delay = p.reconcile_delay
+        self.to_provider = Link(world, "shop->payment-provider", p.network_latency)
+        self.from_provider = Link(world, "payment-provider->shop", p.network_latency)
+        self.to_carrier = Link(world, "shop->carrier", p.network_latency)
+        self.from_carrier = Link(world, "carrier->shop", p.network_latency)
         self._retry_rng = world.rng("carrier/retries")
 
     def _call_provider(self, fn: Callable[..., Generator[simpy.Event, Any, str]], request: Any
@@ -362,7 +294,8 @@ class _Shop:
         self.world.record(boundary, "call_failed", msg_id=order_id, detail=why)
 
     # -- "rollback": one local transaction around two external calls -------------------------
-    def rollback(self, order: _Order) -> Generator[simpy.Event, Any, None]:
+    def rollback(self, order: Order) -> Generator[simpy.Event, Any, None]:
+        """The one-transaction illusion: both calls inside a local transaction, rolled back on failure."""
         tx = self.db.transaction(msg_id=order.id)
         tx.put(ORDERS, order.id, {"status": "placed", "amount": order.amount})
         tx.put(RESERVATIONS, order.id, 1)
@@ -405,7 +338,8 @@ class _Shop:
             yield from tx.commit()
         self.world.record(boundary, fact, msg_id=order_id, detail=detail)
 
-    def saga(self, order: _Order) -> Generator[simpy.Event, Any, None]:
+    def saga(self, order: Order) -> Generator[simpy.Event, Any, None]:
+        """The order as a workflow of business facts, each failure met by a business reaction."""
         oid = order.id
         yield from self._fact("orders", "OrderPlaced", oid, table=ORDERS, value={"status": "placed"})
         yield from self._fact("inventory", "InventoryReserved", oid, table=RESERVATIONS, value=1)
@@ -437,7 +371,7 @@ class _Shop:
             yield from self._fact("shipping", "LabelVoided", oid)
         yield from self._fact("orders", "OrderCancelled", oid, table=ORDERS, value={"status": "cancelled"})
 
-    def _authorize(self, order: _Order) -> Generator[simpy.Event, Any, str]:
+    def _authorize(self, order: Order) -> Generator[simpy.Event, Any, str]:
         """Authorize; after a timeout, reconcile by asking the provider what it did."""
         env = self.world.env
         try:
@@ -462,7 +396,7 @@ class _Shop:
             yield from self._fact("payments", "PaymentReconciled", order.id, f"provider says {state}")
             return state
 
-    def _ship(self, order: _Order) -> Generator[simpy.Event, Any, bool]:
+    def _ship(self, order: Order) -> Generator[simpy.Event, Any, bool]:
         """Ask for a label, again every retry_backoff ms, until the shipping deadline."""
         env = self.world.env
         deadline = env.now + self.shipping_deadline
@@ -541,15 +475,3 @@ def inconsistent_orders(trace: pd.DataFrame) -> Check:
     bad = states.index[~ok & (states["state"] != "open").to_numpy()]
     return Check("inconsistent", int(len(bad)), tuple(bad[:EXAMPLES]),
                  f"of {int((states['state'] != 'open').sum())} ended orders, charge or label disagrees with the state")
-
-
-def _windows(param: str, value: Any) -> tuple[tuple[float, float], ...]:
-    try:
-        items = [tuple(w) for w in value]
-    except TypeError:
-        raise ConfigError(param, value, "a list of (start, duration) windows in ms") from None
-    for w in items:
-        ok = len(w) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in w)
-        if not ok or w[0] < 0 or w[1] <= 0:
-            raise ConfigError(param, value, "(start, duration) windows in ms with start >= 0 and duration > 0")
-    return tuple((float(s), float(d)) for s, d in items)

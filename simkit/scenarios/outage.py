@@ -1,7 +1,7 @@
 """The broker goes down: what fails, what is lost, what waits.
 
 Customers place orders (a Poisson stream) for ``run_time`` ms; from ``start`` for
-``duration`` ms the broker refuses everything (:meth:`simkit.Broker.outage`). Every
+``outage_ms`` ms the broker refuses everything (:meth:`simkit.Broker.outage`). Every
 accepted order must become an ``OrderPlaced`` record on the ``orders`` topic. Three
 designs of the order service:
 
@@ -33,6 +33,7 @@ this scenario shows what the design does on the day they happen anyway.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Generator
 
 import numpy as np
@@ -43,211 +44,264 @@ from .. import checks
 from ..broker import Broker, Record
 from ..consumer import Consumer, Context
 from ..database import Database
-from ..distributions import DistributionLike, as_distribution, exponential, lognormal
+from ..distributions import exponential, lognormal
 from ..errors import ClientError, ConfigError
+from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
 from ..network import Link, Server, call
 from ..outbox import Outbox, Relay
+from ..params import Params, check_steps, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
+from ..world import World
+from ._common import latency_fields
 from .profile_update import caught_up
 from .publish import failed_requests, lost_events, pending_events
+from .registry import scenario
 
-__all__ = ["DESIGNS", "drain_time", "failed_over_time", "lost_over_time", "outage", "outbox_backlog"]
+__all__ = [
+    "DESIGNS", "FIELDS", "OrderService", "OutageParams", "customer", "customers", "drain_time", "failed_over_time",
+    "lost_over_time", "outage", "outbox_backlog", "settle",
+]
 
 DESIGNS: tuple[str, ...] = ("all_async", "sync_core_outbox", "direct_publish")
 
 TOPIC = "orders"
 ORDERS = "orders.orders"
 OUTBOX = "orders.outbox"
+#: the most orders one run may place (``arrival_rate`` times ``run_time``)
+MAX_ORDERS = 100_000
 
 
-def outage(
-    design: str,
-    start: float = 3000,
-    duration: float = 3000,
-    seed: int = 0,
-    *,
-    run_time: float = 10_000,
-    arrival_rate: float = 0.05,
-    publish_timeout: float = 1000,
-    network_latency: DistributionLike = lognormal(median=1, p99=10),
-    service_time: DistributionLike = exponential(2),
-    db_latency: DistributionLike = lognormal(median=2, p99=20),
-    workers: int = 100,
-    poll_interval: float = 100,
-    sample_every: float = 100,
-    drain: float = 60_000,
-) -> RunResult:
-    """Orders arrive for ``run_time`` ms; the broker is down from ``start`` for ``duration`` ms.
+@dataclass(frozen=True)
+class OutageParams(Params):
+    """The parameters of :func:`outage` (times in ms)."""
 
-    ``start`` must fall inside the run (0 <= start < run_time) and ``duration`` is
-    more than 0 and at most ``run_time``. ``arrival_rate`` is orders per ms.
+    start: float = ms(3000, doc="the broker goes down at this time (inside the run)")
+    outage_ms: float = ms(3000, strict=True, doc="how long the broker stays down (at most run_time)")
+    run_time: float = ms(10_000, strict=True, doc="customers place orders for this long")
+    arrival_rate: float = positive(0.05, high=10.0, doc="orders per ms (0.05 is 50 a second)")
+    publish_timeout: float = ms(1000, strict=True, doc="every producer's delivery.timeout.ms and request timeout")
+    network_latency: Any = distribution(lognormal(median=1, p99=10), doc="each leg: client, service, broker")
+    service_time: Any = distribution(exponential(2), doc="the order service's own work")
+    db_latency: Any = distribution(lognormal(median=2, p99=20), doc="each database commit")
+    workers: int = count(100, high=10_000, doc="the order service's workers; one waiting for the broker is busy")
+    poll_interval: float = ms(100, strict=True, doc="the relay polls the outbox this often")
+    sample_every: float = ms(100, strict=True, doc="the series are sampled this often")
+    drain: float = ms(60_000, doc="after the last answer, wait this long for every publish to settle")
+
+    def check(self) -> None:
+        if self.start >= self.run_time:
+            raise ConfigError("start", self.start,
+                              f"a time in ms from 0 to before the end of the run (run_time={self.run_time:g})")
+        if self.outage_ms > self.run_time:
+            raise ConfigError("outage_ms", self.outage_ms,
+                              f"a number of ms > 0 and at most run_time ({self.run_time:g})")
+        if self.arrival_rate * self.run_time > MAX_ORDERS:
+            raise ConfigError("arrival_rate", self.arrival_rate,
+                              f"at most {MAX_ORDERS / self.run_time:g} orders per ms over run_time="
+                              f"{self.run_time:g} ms (at most {MAX_ORDERS} orders)")
+        span = max(self.run_time, self.start + self.outage_ms) + self.drain
+        check_steps("sample_every", self.sample_every, span)
+        check_steps("poll_interval", self.poll_interval, span)
+
+
+FIELDS = (
+    "requests", "succeeded", "failed_requests", "lost", "pending", "published", "duplicates", "outbox_lag_max",
+    "drain_ms", *(f"latency_{s}" for s in PERCENTILES), "outage_start", "outage_end", "duration",
+)
+register("drain_ms", "ms", "from the broker's return until the last delayed event of an earlier request reached it")
+register("outage_start", "ms", "when the broker went down")
+register("outage_end", "ms", "when the broker came back")
+
+
+@scenario("outage", designs=DESIGNS, params=OutageParams, fields=FIELDS, lesson="09",
+          renamed={"duration": "outage_ms"}, legacy_positional=("design", "start", "outage_ms", "seed"))
+def outage(p: OutageParams) -> RunResult:
+    """Orders arrive for ``run_time`` ms; the broker is down from ``start`` for ``outage_ms`` ms.
+
+    ``start`` must fall inside the run (0 <= start < run_time) and ``outage_ms`` is
+    more than 0 and at most ``run_time`` (it was called ``duration``, which the report
+    uses for the run's length). ``arrival_rate`` is orders per ms.
     ``publish_timeout`` is every producer's ``delivery.timeout.ms`` (and request
     timeout): how long it retries before it gives up on a record. ``network_latency``
     is each leg between client and service and to the broker; ``service_time`` the
     service's own work, on ``workers`` workers (a worker waiting for the broker is
-    busy: too few and requests queue instead of failing); ``db_latency`` each commit. The relay polls the
-    outbox every ``poll_interval`` ms. After the last answer the run waits up to
-    ``drain`` ms for the outbox, the consumers and ``direct_publish``'s background sends
-    (delivered or given up) to catch up.
+    busy: too few and requests queue instead of failing); ``db_latency`` each commit.
+    The relay polls the outbox every ``poll_interval`` ms. After the last answer the
+    run waits up to ``drain`` ms for the outbox, the consumers and ``direct_publish``'s
+    background sends (delivered or given up) to catch up.
 
-    Report fields: ``requests``, ``succeeded``, ``failed_requests`` (answered with an
-    error), ``lost`` (orders accepted whose event never reached the broker and waits in
-    no outbox), ``pending`` (still in an outbox at the end), ``events_published``
-    (``OrderPlaced`` records in the broker), ``duplicates``, ``max_backlog`` (most
-    outbox rows waiting at once), ``drain_ms`` (from the broker's return until the
-    last event of an order placed before then reached the broker; 0 when none waited),
-    ``latency_mean``, ``latency_p50``, ``latency_p99`` (ms, request to successful
-    answer), ``outage_start``, ``outage_end`` and ``duration`` (ms). Checks: ``failed``,
-    ``lost``, ``pending``, ``duplicates``. Series, sampled every ``sample_every`` ms:
-    ``backlog`` (time, backlog: outbox rows waiting; zero for designs without an
-    outbox), ``failed`` (time, failed: failed requests so far) and ``lost`` (time, lost:
-    events lost so far, counted when the producer gave up on them).
+    Report fields (see :mod:`simkit.glossary`): ``requests``, ``succeeded``,
+    ``failed_requests`` (answered with an error), ``lost`` (orders accepted whose event
+    never reached the broker and waits in no outbox), ``pending`` (still in an outbox
+    at the end), ``published`` (``OrderPlaced`` records in the broker),
+    ``duplicates``, ``outbox_lag_max`` (most outbox rows waiting at once), ``drain_ms``
+    (from the broker's return until the last event of an order placed before then
+    reached the broker; 0 when none waited), ``latency_*`` (ms, request to successful
+    answer), ``outage_start``, ``outage_end`` and ``duration`` (ms). Checks:
+    ``failed_requests``, ``lost``, ``pending``, ``duplicates``. Series, sampled every
+    ``sample_every`` ms: ``backlog`` (time, backlog: outbox rows waiting; zero for
+    designs without an outbox), ``failed`` (time, failed: failed requests so far) and
+    ``lost`` (time, lost: events lost so far, counted when the producer gave up on them).
     """
-    check_choice("design", design, DESIGNS)
-    run_time = check_positive("run_time", run_time)
-    start = check_positive("start", start, allow_zero=True)
-    if start >= run_time:
-        raise ConfigError("start", start, f"a time in ms from 0 to before the end of the run (run_time={run_time:g})")
-    duration = check_positive("duration", duration)
-    if duration > run_time:
-        raise ConfigError("duration", duration, f"a number of ms > 0 and at most run_time ({run_time:g})")
-    seed = check_seed(seed)
-    lam = check_positive("arrival_rate", arrival_rate)
-    publish_timeout = check_positive("publish_timeout", publish_timeout)
-    net = as_distribution("network_latency", network_latency)
-    service = as_distribution("service_time", service_time)
-    db_lat = as_distribution("db_latency", db_latency)
-    workers = check_count("workers", workers, 1, 10_000)
-    poll_interval = check_positive("poll_interval", poll_interval)
-    sample_every = check_positive("sample_every", sample_every)
-    drain = check_positive("drain", drain, allow_zero=True)
-    params: dict[str, Any] = dict(
-        design=design, start=start, duration=duration, run_time=run_time, arrival_rate=lam,
-        publish_timeout=publish_timeout, network_latency=net, service_time=service, db_latency=db_lat,
-        workers=workers, poll_interval=poll_interval, sample_every=sample_every, drain=drain)
-
-    world = World(seed)
+    # build: the broker with its outage, the orders database, one producer
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, 3)
-    broker.outage(start, duration)
-    db = Database(world, "orders-db", commit_latency=db_lat)
+    broker.outage(p.start, p.outage_ms)
+    db = Database(world, "orders-db", commit_latency=p.db_latency)
     db.create_table(ORDERS)
-    producer = Producer(world, broker, "orders-producer", latency=net, request_timeout=publish_timeout,
-                        delivery_timeout=publish_timeout)
-    outbox: Outbox | None = None
+    producer = Producer(world, broker, "orders-producer", latency=p.network_latency,
+                        request_timeout=p.publish_timeout, delivery_timeout=p.publish_timeout)
+
+    # wire the design: an outbox and relay, or a consumer that writes the orders, or neither
+    service = OrderService(world, p, db, producer)
     groups: list[ConsumerGroup] = []
-    if design == "sync_core_outbox":
-        outbox = Outbox(db, OUTBOX)
-        Relay(world, outbox, producer, poll_interval=poll_interval)
-    elif design == "all_async":
-        def place(record: Record, ctx: Context) -> Generator[simpy.Event, Any, None]:
-            tx = db.transaction(owner="orders", msg_id=record.msg_id)
-            tx.put(ORDERS, record.key, "placed")
-            yield from tx.commit()
-
+    if p.design == "sync_core_outbox":
+        Relay(world, service.outbox, producer, poll_interval=p.poll_interval)  # type: ignore[arg-type]
+    elif p.design == "all_async":
         groups.append(ConsumerGroup(world, broker, "order-service"))
-        Consumer(world, broker, "order-service-consumer", TOPIC, place, group=groups[0],
-                 commit="after_processing", fetch_latency=net, auto_offset_reset="earliest")
+        Consumer(world, broker, "order-service-consumer", TOPIC, service.place, group=groups[0],
+                 commit="after_processing", fetch_latency=p.network_latency, auto_offset_reset="earliest")
+    service.open(p)
 
-    def dropped_if_it_fails(sent: simpy.Event, order_id: str) -> Generator[simpy.Event, Any, None]:
-        """direct_publish's error callback: the service logs the failure; it has no copy to retry from."""
-        try:
-            yield sent
-        except ClientError as err:
-            world.record("order-service", "event_dropped", topic=TOPIC, msg_id=order_id,
-                         detail=f"producer gave up: {type(err).__name__}")
+    # run
+    world.run(until=env.process(customers(world, service, broker, groups, p)))
 
-    background: list[simpy.Process] = []  # direct_publish's sends, still retrying or settled
-
-    def handle(order_id: str) -> Generator[simpy.Event, Any, str | None]:
-        """The order service's code path for one request; returns an error text or None."""
-        if design == "all_async":
-            try:
-                yield producer.send(TOPIC, "OrderPlaced", key=order_id, msg_id=order_id)
-            except ClientError as err:
-                return f"{type(err).__name__}: the producer gave up after publish_timeout={publish_timeout:g} ms"
-            return None
-        tx = db.transaction(owner="orders", msg_id=order_id)
-        tx.put(ORDERS, order_id, "placed")
-        if outbox is not None:
-            outbox.add(tx, order_id, TOPIC, key=order_id, payload="OrderPlaced")
-        yield from tx.commit()
-        if design == "direct_publish":
-            background.append(env.process(dropped_if_it_fails(
-                producer.send(TOPIC, "OrderPlaced", key=order_id, msg_id=order_id), order_id)))
-        return None
-
-    api = Server(world, "order-service", service, capacity=workers)
-    to_svc, from_svc = Link(world, "client->order-service", net), Link(world, "order-service->client", net)
-
-    def customer(i: int) -> Generator[simpy.Event, Any, None]:
-        order_id = f"order-{i}"
-        world.record("client", "request", key=order_id, msg_id=order_id)
-        error = yield from call(world, to_svc, from_svc, lambda _r: api.serve(lambda: handle(order_id)), i)
-        if error is None:
-            world.record("client", "responded", key=order_id, msg_id=order_id)
-        else:
-            world.record("client", "request_failed", key=order_id, msg_id=order_id, detail=error)
-
-    answered: list[simpy.Process] = []
-
-    def customers() -> Generator[simpy.Event, Any, None]:
-        rng = world.rng("customers/arrivals")
-        i = 0
-        while True:
-            yield env.timeout(rng.expovariate(lam))
-            if env.now >= run_time:
-                break
-            answered.append(env.process(customer(i)))
-            i += 1
-        yield env.all_of(answered)
-        deadline = max(env.now, start + duration) + drain
-        # wait for the outage to end, then for every publish to settle: the outbox empty, the consumers caught
-        # up, and each background send delivered or given up (a send still retrying is neither lost nor safe)
-        while env.now < deadline and (env.now < start + duration or not (
-                (outbox is None or outbox.lag() == 0) and caught_up(broker, groups, TOPIC)
-                and all(p.triggered for p in background))):
-            yield env.timeout(20)
-
-    world.run(until=env.process(customers()))
-
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     end = float(env.now)
     found = {
-        "failed": failed_requests(trace),
+        "failed_requests": failed_requests(trace),
         "lost": lost_events(trace, ORDERS, OUTBOX),
         "pending": pending_events(trace, ORDERS, OUTBOX),
         "duplicates": checks.duplicates(trace[trace["topic"] == TOPIC], "append"),
     }
-    grid = np.arange(0.0, end + sample_every, sample_every)
+    grid = np.arange(0.0, end + p.sample_every, p.sample_every)
     backlog = outbox_backlog(trace, OUTBOX)
     series = {"backlog": _sample(backlog, "backlog", grid), "failed": failed_over_time(trace, grid),
               "lost": lost_over_time(trace, grid)}
     ev = trace["event"]
     up = trace.loc[ev == "broker_up", "time"]
-    outage_end = float(up.iloc[0]) if len(up) else start + duration
+    outage_end = float(up.iloc[0]) if len(up) else p.start + p.outage_ms
     fields: dict[str, float] = dict(
         requests=int(((ev == "request") & (trace["component"] == "client")).sum()),
         succeeded=int(((ev == "responded") & (trace["component"] == "client")).sum()),
-        failed_requests=found["failed"].count,
+        failed_requests=found["failed_requests"].count,
         lost=found["lost"].count,
         pending=found["pending"].count,
-        events_published=int(trace.loc[(ev == "append") & (trace["topic"] == TOPIC), "msg_id"].nunique()),
+        published=int(trace.loc[(ev == "append") & (trace["topic"] == TOPIC), "msg_id"].nunique()),
         duplicates=found["duplicates"].count,
-        max_backlog=float(backlog["backlog"].max()) if len(backlog) else 0.0,
+        outbox_lag_max=float(backlog["backlog"].max()) if len(backlog) else 0.0,
         drain_ms=drain_time(trace, outage_end),
-        **{k: v for k, v in latency_fields(checks.latencies(trace, "request", "responded")).items()
-           if k in ("latency_mean", "latency_p50", "latency_p99")},
-        outage_start=start,
+        **latency_fields(checks.latencies(trace, "request", "responded")),
+        outage_start=p.start,
         outage_end=outage_end,
         duration=end,
     )
-    return RunResult("outage", seed, params, Report(**fields), found, series, world.trace)
+    return RunResult("outage", p.seed, p.to_dict(), Report(**fields), found, series, world.trace)
+
+
+class OrderService:
+    """The order service: ``workers`` workers behind two network links, its database, and the design's path.
+
+    ``handle`` is its code for one order; ``place`` is the all_async consumer's handler;
+    ``background`` holds direct_publish's sends, still retrying or settled.
+    """
+
+    def __init__(self, world: World, p: OutageParams, db: Database, producer: Producer):
+        self.world = world
+        self.design = p.design
+        self.publish_timeout = p.publish_timeout
+        self.db = db
+        self.producer = producer
+        self.outbox: Outbox | None = Outbox(db, OUTBOX) if p.design == "sync_core_outbox" else None
+        self.background: list[simpy.Process] = []
+
+    def open(self, p: OutageParams) -> None:
+        """Start taking requests: the API's workers and the links from and to the clients."""
+        self.server = Server(self.world, "order-service", p.service_time, capacity=p.workers)
+        self.to_service = Link(self.world, "client->order-service", p.network_latency)
+        self.from_service = Link(self.world, "order-service->client", p.network_latency)
+
+    def place(self, record: Record, ctx: Context) -> Generator[simpy.Event, Any, None]:
+        """all_async's consumer: write the order the record asks for."""
+        tx = self.db.transaction(owner="orders", msg_id=record.msg_id)
+        tx.put(ORDERS, record.key, "placed")
+        yield from tx.commit()
+
+    def handle(self, order_id: str) -> Generator[simpy.Event, Any, str | None]:
+        """The order service's code path for one request; returns an error text or None."""
+        if self.design == "all_async":
+            try:
+                yield self.producer.send(TOPIC, "OrderPlaced", key=order_id, msg_id=order_id)
+            except ClientError as err:
+                return f"{type(err).__name__}: the producer gave up after publish_timeout={self.publish_timeout:g} ms"
+            return None
+        tx = self.db.transaction(owner="orders", msg_id=order_id)
+        tx.put(ORDERS, order_id, "placed")
+        if self.outbox is not None:
+            self.outbox.add(tx, order_id, TOPIC, key=order_id, payload="OrderPlaced")
+        yield from tx.commit()
+        if self.design == "direct_publish":
+            sent = self.producer.send(TOPIC, "OrderPlaced", key=order_id, msg_id=order_id)
+            self.background.append(self.world.env.process(self.dropped_if_it_fails(sent, order_id)))
+        return None
+
+    def dropped_if_it_fails(self, sent: simpy.Event, order_id: str) -> Generator[simpy.Event, Any, None]:
+        """direct_publish's error callback: the service logs the failure; it has no copy to retry from."""
+        try:
+            yield sent
+        except ClientError as err:
+            self.world.record("order-service", "event_dropped", topic=TOPIC, msg_id=order_id,
+                              detail=f"producer gave up: {type(err).__name__}")
+
+
+def customer(world: World, service: OrderService, i: int) -> Generator[simpy.Event, Any, None]:
+    """Customer ``i`` places an order and gets an answer, or an error."""
+    order_id = f"order-{i}"
+    world.record("client", "request", key=order_id, msg_id=order_id)
+    error = yield from call(world, service.to_service, service.from_service,
+                            lambda _r: service.server.serve(lambda: service.handle(order_id)), i)
+    if error is None:
+        world.record("client", "responded", key=order_id, msg_id=order_id)
+    else:
+        world.record("client", "request_failed", key=order_id, msg_id=order_id, detail=error)
+
+
+def customers(world: World, service: OrderService, broker: Broker, groups: list[ConsumerGroup],
+              p: OutageParams) -> Generator[simpy.Event, Any, None]:
+    """Orders as a Poisson stream for ``run_time`` ms, every answer, then every publish settled."""
+    env = world.env
+    rng = world.rng("customers/arrivals")
+    answered: list[simpy.Process] = []
+    i = 0
+    while True:
+        yield env.timeout(rng.expovariate(p.arrival_rate))
+        if env.now >= p.run_time:
+            break
+        answered.append(env.process(customer(world, service, i)))
+        i += 1
+    yield env.all_of(answered)
+    yield from settle(world, service, broker, groups, p)
+
+
+def settle(world: World, service: OrderService, broker: Broker, groups: list[ConsumerGroup],
+           p: OutageParams) -> Generator[simpy.Event, Any, None]:
+    """Wait for the outage to end, then for every publish to settle (up to ``drain`` ms).
+
+    Settled means the outbox empty, the consumers caught up, and each background send
+    delivered or given up (a send still retrying is neither lost nor safe).
+    """
+    env = world.env
+    end_of_outage = p.start + p.outage_ms
+    deadline = max(env.now, end_of_outage) + p.drain
+    while env.now < deadline and (env.now < end_of_outage or not (
+            (service.outbox is None or service.outbox.lag() == 0) and caught_up(broker, groups, TOPIC)
+            and all(s.triggered for s in service.background))):
+        yield env.timeout(20)
 
 
 # -- checkers: pure functions over the trace -------------------------------------------------

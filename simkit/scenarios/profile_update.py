@@ -33,9 +33,9 @@ changes are not business facts and publish nothing.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Generator
 
-import numpy as np
 import pandas as pd
 import simpy
 
@@ -44,16 +44,24 @@ from ..broker import Broker, Record
 from ..checks import Check
 from ..consumer import Consumer, Context
 from ..database import Database
-from ..distributions import DistributionLike, as_distribution, exponential, lognormal
+from ..distributions import exponential, lognormal
+from ..errors import ConfigError
+from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
 from ..network import Link, Server, call
 from ..outbox import Outbox, Relay
+from ..params import Params, check_steps, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
-from ..world import World, check_seed
-from ._common import check_choice, check_count, check_positive, latency_fields
+from ..world import World
+from ._common import latency_fields
+from .registry import scenario
 
-__all__ = ["DESIGNS", "caught_up", "consumer_lag", "profile_update", "stale_reads", "unapplied_updates", "visibility"]
+__all__ = [
+    "DESIGNS", "FIELDS", "ProfileService", "ProfileUpdateParams", "caught_up", "consumer_lag", "finish",
+    "other_traffic", "profile_update", "session", "stale_reads", "unapplied_updates", "user_arrivals",
+    "visibility",
+]
 
 DESIGNS: tuple[str, ...] = ("sync", "async")
 
@@ -64,27 +72,54 @@ OUTBOX = "profile.outbox"
 PARTITIONS = 6
 #: the other boundaries that react to ProfileChanged, asynchronously
 DOWNSTREAM: tuple[str, ...] = ("crm-sync", "analytics")
+#: the most other records one run puts on the topic (backlog plus background traffic): the stream stops
+#: there, so a run whose users stay active for hours (a huge think or service time) still ends
+MAX_OTHER_RECORDS = 100_000
 
 
-def profile_update(
-    design: str,
-    seed: int = 0,
-    *,
-    users: int = 200,
-    arrival_rate: float = 0.02,
-    think_time: DistributionLike = lognormal(median=800, p99=8000),
-    processing_time: DistributionLike = exponential(5),
-    backlog: int = 300,
-    background_rate: float = 0.05,
-    consumers: int = 1,
-    fetch_latency: DistributionLike = lognormal(median=2, p99=20),
-    network_latency: DistributionLike = lognormal(median=2, p99=20),
-    service_time: DistributionLike = exponential(2),
-    db_latency: DistributionLike = lognormal(median=3, p99=30),
-    downstream_time: DistributionLike = exponential(5),
-    lag_every: float = 100,
-    drain: float = 60_000,
-) -> RunResult:
+@dataclass(frozen=True)
+class ProfileUpdateParams(Params):
+    """The parameters of :func:`profile_update` (times in ms)."""
+
+    users: int = count(200, high=100_000, doc="users who update their profile and read it back")
+    arrival_rate: float = positive(0.02, high=10.0, doc="users arriving per ms (0.02 is 20 a second)")
+    think_time: Any = distribution(lognormal(median=800, p99=8000), doc="from the answer to the read")
+    processing_time: Any = distribution(exponential(5), doc="the writer's work per record")
+    backlog: int = count(300, low=0, high=MAX_OTHER_RECORDS, doc="other records waiting at the start")
+    background_rate: float = positive(0.05, zero=True, high=10.0, doc="other records per ms while users are active")
+    consumers: int = count(1, high=PARTITIONS, doc="members of the profile-writer group")
+    fetch_latency: Any = distribution(lognormal(median=2, p99=20), doc="one consumer poll")
+    network_latency: Any = distribution(lognormal(median=2, p99=20), doc="each leg between client, service, broker")
+    service_time: Any = distribution(exponential(2), doc="the profile service's own work (4 workers)")
+    db_latency: Any = distribution(lognormal(median=3, p99=30), doc="each database read and commit")
+    downstream_time: Any = distribution(exponential(5), doc="CRM sync and analytics work per event")
+    lag_every: float = ms(100, strict=True, doc="consumer lag is sampled this often")
+    drain: float = ms(60_000, doc="after the last read, wait this long for every consumer to catch up")
+
+    def check(self) -> None:
+        span = self.users / self.arrival_rate
+        check_steps("lag_every", self.lag_every, span + self.drain)
+        if self.background_rate * span > MAX_OTHER_RECORDS:
+            raise ConfigError("background_rate", self.background_rate,
+                              f"at most {MAX_OTHER_RECORDS / span:g} records per ms for {self.users} users "
+                              f"arriving at {self.arrival_rate:g} per ms (at most {MAX_OTHER_RECORDS} records)")
+
+
+FIELDS = (
+    "users", "reads", "stale_reads", "stale_read_rate", *(f"visible_{s}" for s in PERCENTILES),
+    *(f"response_{s}" for s in PERCENTILES), *(f"lag_{s}" for s in PERCENTILES),
+    *(f"delay_{s}" for s in PERCENTILES), "unapplied", "published", "crm_synced", "analytics_counted", "duration",
+)
+register("reads", "reads", "profile reads users made after their update")
+register("stale_read_rate", "fraction", "share of reads that did not see the reader's own latest write")
+register("unapplied", "updates", "profile updates never visible by the end of the run")
+register("crm_synced", "events", "ProfileChanged events the CRM sync handled")
+register("analytics_counted", "events", "ProfileChanged events analytics handled")
+
+
+@scenario("profile_update", designs=DESIGNS, params=ProfileUpdateParams, fields=FIELDS, lesson="01",
+          legacy_positional=("design", "seed"))
+def profile_update(p: ProfileUpdateParams) -> RunResult:
     """``users`` users each update their profile and read it back after a think time (ms).
 
     Users arrive as a Poisson stream of ``arrival_rate`` per ms; each waits
@@ -98,160 +133,174 @@ def profile_update(
     ``db_latency`` each read and commit. Consumer lag is sampled every ``lag_every`` ms.
     After the last read the run waits up to ``drain`` ms for every consumer to catch up.
 
-    Report fields: ``users``, ``reads``, ``stale_reads``, ``stale_read_rate``;
-    ``visible_mean``, ``visible_p50``, ``visible_p99`` (ms from the update request to the
-    commit that makes it visible); ``response_mean``, ``response_p50``, ``response_p99``
-    (ms, the update call as the user sees it); ``consumer_lag_mean``,
-    ``consumer_lag_p99``, ``consumer_lag_max`` (records the ``profile-writer`` group is
-    behind on ``profile-updates``, sampled); ``consumer_delay_mean``,
-    ``consumer_delay_p99`` (ms from a record's append to the writer having handled it);
-    ``unapplied`` (updates never visible by the end); ``events_published``
-    (``ProfileChanged`` in the broker), ``crm_synced``, ``analytics_counted``;
-    ``duration`` (ms). Checks: ``stale_reads`` (example update ids) and ``unapplied``.
-    Series: ``consumer_lag`` (time, lag summed over partitions).
+    Report fields (see :mod:`simkit.glossary`): ``users``, ``reads``, ``stale_reads``,
+    ``stale_read_rate``; ``visible_*`` (ms from the update request to the commit that
+    makes it visible); ``response_*`` (ms, the update call as the user sees it);
+    ``lag_*`` (records the ``profile-writer`` group is behind on ``profile-updates``,
+    sampled); ``delay_*`` (ms from a record's append to the writer having handled it);
+    ``unapplied`` (updates never visible by the end); ``published`` (``ProfileChanged``
+    in the broker), ``crm_synced``, ``analytics_counted``; ``duration`` (ms). Checks:
+    ``stale_reads`` (example update ids) and ``unapplied``. Series: ``consumer_lag``
+    (time, lag summed over partitions).
     """
-    check_choice("design", design, DESIGNS)
-    seed = check_seed(seed)
-    users = check_count("users", users, 1, 100_000)
-    lam = check_positive("arrival_rate", arrival_rate)
-    think = as_distribution("think_time", think_time)
-    processing = as_distribution("processing_time", processing_time)
-    backlog = check_count("backlog", backlog, 0, 1_000_000)
-    bg_rate = check_positive("background_rate", background_rate, allow_zero=True)
-    consumers = check_count("consumers", consumers, 1, PARTITIONS)
-    fetch = as_distribution("fetch_latency", fetch_latency)
-    net = as_distribution("network_latency", network_latency)
-    service = as_distribution("service_time", service_time)
-    db_lat = as_distribution("db_latency", db_latency)
-    downstream = as_distribution("downstream_time", downstream_time)
-    lag_every = check_positive("lag_every", lag_every)
-    drain = check_positive("drain", drain, allow_zero=True)
-    params: dict[str, Any] = dict(
-        design=design, users=users, arrival_rate=lam, think_time=think, processing_time=processing,
-        backlog=backlog, background_rate=bg_rate, consumers=consumers, fetch_latency=fetch,
-        network_latency=net, service_time=service, db_latency=db_lat, downstream_time=downstream,
-        lag_every=lag_every, drain=drain)
-
-    world = World(seed)
+    # build: the broker, the profile database with its outbox and relay, the service
+    world = World(p.seed)
     env = world.env
     broker = Broker(world)
     broker.create_topic(UPDATES, PARTITIONS)
     broker.create_topic(CHANGED, PARTITIONS)
-    db = Database(world, "profile-db", read_latency=db_lat, commit_latency=db_lat)
+    db = Database(world, "profile-db", read_latency=p.db_latency, commit_latency=p.db_latency)
     db.create_table(PROFILES)
     outbox = Outbox(db, OUTBOX)
-    Relay(world, outbox, Producer(world, broker, "relay-producer", latency=net), poll_interval=50)
-    api_producer = Producer(world, broker, "profile-api", latency=net)
+    Relay(world, outbox, Producer(world, broker, "relay-producer", latency=p.network_latency), poll_interval=50)
+    service = ProfileService(world, p, db, outbox, Producer(world, broker, "profile-api", latency=p.network_latency))
 
-    def apply(record: Record, ctx: Context) -> Generator[simpy.Event, Any, None]:
-        """The profile-writer's handler: apply one change; a user's change is a business fact."""
-        tx = db.transaction(owner="profile", msg_id=record.msg_id)
-        tx.put(PROFILES, record.key, record.msg_id)
-        if record.value == "UpdateProfile":
-            outbox.add(tx, f"{record.msg_id}/changed", CHANGED, key=record.key, payload="ProfileChanged")
-        yield from tx.commit()
-
+    # wire: the writer applies the topic's records; two boundaries react to ProfileChanged
     writer = ConsumerGroup(world, broker, "profile-writer")
-    members = [Consumer(world, broker, f"profile-writer-{i}", UPDATES, apply, group=writer,
-                        commit="after_processing", fetch_latency=fetch, processing_time=processing,
-                        auto_offset_reset="earliest") for i in range(consumers)]
-    groups = [writer]
+    members = [Consumer(world, broker, f"profile-writer-{i}", UPDATES, service.apply, group=writer,
+                        commit="after_processing", fetch_latency=p.fetch_latency, processing_time=p.processing_time,
+                        auto_offset_reset="earliest") for i in range(p.consumers)]
+    downstream = []
     for name in DOWNSTREAM:
         group = ConsumerGroup(world, broker, name)
-        groups.append(group)
+        downstream.append(group)
         members.append(Consumer(world, broker, f"{name}-0", CHANGED, None, group=group,
-                                commit="after_processing", fetch_latency=fetch, processing_time=downstream,
-                                auto_offset_reset="earliest"))
+                                commit="after_processing", fetch_latency=p.fetch_latency,
+                                processing_time=p.downstream_time, auto_offset_reset="earliest"))
 
-    api = Server(world, "profile-service", service, capacity=4)
-    to_svc, from_svc = Link(world, "client->profile-service", net), Link(world, "profile-service->client", net)
+    # run
+    users_done = env.event()
+    env.process(other_traffic(world, broker, p, users_done))
+    world.run(until=env.process(finish(world, broker, service, writer, downstream, users_done, p)))
 
-    def update(user: str, update_id: str) -> Generator[simpy.Event, Any, None]:
-        if design == "sync":
-            tx = db.transaction(owner="profile", msg_id=update_id)
-            tx.put(PROFILES, user, update_id)
-            outbox.add(tx, f"{update_id}/changed", CHANGED, key=user, payload="ProfileChanged")
-            yield from tx.commit()
-        else:
-            yield api_producer.send(UPDATES, "UpdateProfile", key=user, msg_id=update_id)
-
-    def read(user: str) -> Generator[simpy.Event, Any, Any]:
-        value = yield from db.read(PROFILES, user)
-        return value
-
-    def session(i: int) -> Generator[simpy.Event, Any, None]:
-        user, update_id = f"user-{i}", f"update-{i}"
-        world.record("client", "request", key=user, msg_id=update_id, detail="update profile")
-        yield from call(world, to_svc, from_svc, lambda _r: api.serve(lambda: update(user, update_id)), i)
-        world.record("client", "responded", key=user, msg_id=update_id)
-        yield env.timeout(think.sample(world.rng("users/think")))
-        seen = yield from call(world, to_svc, from_svc, lambda _r: api.serve(lambda: read(user)), i)
-        world.record("client", "profile_read", key=user, msg_id=update_id, detail=seen)
-
-    sessions: list[simpy.Process] = []
-    active = [True]
-
-    def users_arrive() -> Generator[simpy.Event, Any, None]:
-        rng = world.rng("users/arrivals")
-        for i in range(users):
-            yield env.timeout(rng.expovariate(lam))
-            sessions.append(env.process(session(i)))
-
-    def other_traffic() -> Generator[simpy.Event, Any, None]:
-        """The other changes on the topic: a backlog at the start, then a steady stream."""
-        producer = Producer(world, broker, "other-changes", latency=net)
-        keys = world.rng("other/keys")
-        for n in range(backlog):
-            producer.send(UPDATES, "LastLoginSet", key=f"member-{keys.randrange(10_000)}", msg_id=f"other-{n}")
-        if bg_rate == 0:
-            return
-        rng = world.rng("other/arrivals")
-        n = backlog
-        while active[0]:
-            yield env.timeout(rng.expovariate(bg_rate))
-            producer.send(UPDATES, "LastLoginSet", key=f"member-{keys.randrange(10_000)}", msg_id=f"other-{n}")
-            n += 1
-
-    def finish() -> Generator[simpy.Event, Any, None]:
-        yield env.process(users_arrive())
-        yield env.all_of(sessions)
-        active[0] = False
-        deadline = env.now + drain
-        while env.now < deadline and not (outbox.lag() == 0 and caught_up(broker, [writer], UPDATES)
-                                          and caught_up(broker, groups[1:], CHANGED)):
-            yield env.timeout(20)
-
-    env.process(other_traffic())
-    world.run(until=env.process(finish()))
-
+    # check: everything below reads the trace
     trace = world.trace.to_frame()
     stale = stale_reads(trace)
-    visible = visibility(trace)
     reads = int((trace["event"] == "profile_read").sum())
-    lag = consumer_lag(trace, UPDATES, lag_every)
-    delay = checks.latencies(_writer_rows(trace), "append", "processed")
+    lag = consumer_lag(trace, UPDATES, p.lag_every)
     changed = trace[trace["topic"] == CHANGED]
     unapplied = unapplied_updates(trace)
     fields: dict[str, float] = dict(
-        users=users,
+        users=p.users,
         reads=reads,
         stale_reads=stale.count,
         stale_read_rate=stale.count / reads if reads else math.nan,
-        **latency_fields(visible, "visible"),
+        **latency_fields(visibility(trace), "visible"),
         **latency_fields(checks.latencies(trace, "request", "responded"), "response"),
-        consumer_lag_mean=float(lag["lag"].mean()) if len(lag) else 0.0,
-        consumer_lag_p99=float(np.percentile(lag["lag"], 99)) if len(lag) else 0.0,
-        consumer_lag_max=float(lag["lag"].max()) if len(lag) else 0.0,
-        consumer_delay_mean=float(delay.mean()) if len(delay) else math.nan,
-        consumer_delay_p99=float(np.percentile(delay, 99)) if len(delay) else math.nan,
+        **(latency_fields(lag["lag"], "lag") if len(lag) else {f"lag_{s}": 0.0 for s in PERCENTILES}),
+        **latency_fields(checks.latencies(_writer_rows(trace), "append", "processed"), "delay"),
         unapplied=unapplied.count,
-        events_published=int(changed.loc[changed["event"] == "append", "msg_id"].nunique()),
+        published=int(changed.loc[changed["event"] == "append", "msg_id"].nunique()),
         crm_synced=_handled(changed, "crm-sync-0"),
         analytics_counted=_handled(changed, "analytics-0"),
         duration=float(env.now),
     )
-    return RunResult("profile_update", seed, params, Report(**fields),
+    return RunResult("profile_update", p.seed, p.to_dict(), Report(**fields),
                      {"stale_reads": stale, "unapplied": unapplied}, {"consumer_lag": lag}, world.trace)
+
+
+class ProfileService:
+    """The profile service: its API (4 workers behind two network links), its database and outbox.
+
+    ``update`` is what the API does with a change in the run's design; ``apply`` is the
+    profile-writer's handler, which applies a record from the topic.
+    """
+
+    def __init__(self, world: World, p: ProfileUpdateParams, db: Database, outbox: Outbox, producer: Producer):
+        self.world = world
+        self.design = p.design
+        self.db = db
+        self.outbox = outbox
+        self.producer = producer
+        self.server = Server(world, "profile-service", p.service_time, capacity=4)
+        self.to_service = Link(world, "client->profile-service", p.network_latency)
+        self.from_service = Link(world, "profile-service->client", p.network_latency)
+
+    def request(self, work: Any, i: int) -> Generator[simpy.Event, Any, Any]:
+        """One call from a user's client: there, ``work()`` on a free worker, and back."""
+        answer = yield from call(self.world, self.to_service, self.from_service,
+                                 lambda _r: self.server.serve(work), i)
+        return answer
+
+    def update(self, user: str, update_id: str) -> Generator[simpy.Event, Any, None]:
+        """``"sync"``: commit the change with its outbox row; ``"async"``: produce it and wait for the ack."""
+        if self.design == "sync":
+            tx = self.db.transaction(owner="profile", msg_id=update_id)
+            tx.put(PROFILES, user, update_id)
+            self.outbox.add(tx, f"{update_id}/changed", CHANGED, key=user, payload="ProfileChanged")
+            yield from tx.commit()
+        else:
+            yield self.producer.send(UPDATES, "UpdateProfile", key=user, msg_id=update_id)
+
+    def read(self, user: str) -> Generator[simpy.Event, Any, Any]:
+        """The user's profile as the database has it now (the id of the last update applied)."""
+        value = yield from self.db.read(PROFILES, user)
+        return value
+
+    def apply(self, record: Record, ctx: Context) -> Generator[simpy.Event, Any, None]:
+        """The profile-writer's handler: apply one change; a user's change is a business fact."""
+        tx = self.db.transaction(owner="profile", msg_id=record.msg_id)
+        tx.put(PROFILES, record.key, record.msg_id)
+        if record.value == "UpdateProfile":
+            self.outbox.add(tx, f"{record.msg_id}/changed", CHANGED, key=record.key, payload="ProfileChanged")
+        yield from tx.commit()
+
+
+def session(world: World, service: ProfileService, think_time: Any, i: int) -> Generator[simpy.Event, Any, None]:
+    """User ``i``: update the profile, wait for the answer, think, read the profile back."""
+    user, update_id = f"user-{i}", f"update-{i}"
+    world.record("client", "request", key=user, msg_id=update_id, detail="update profile")
+    yield from service.request(lambda: service.update(user, update_id), i)
+    world.record("client", "responded", key=user, msg_id=update_id)
+    yield world.env.timeout(think_time.sample(world.rng("users/think")))
+    seen = yield from service.request(lambda: service.read(user), i)
+    world.record("client", "profile_read", key=user, msg_id=update_id, detail=seen)
+
+
+def user_arrivals(world: World, service: ProfileService, p: ProfileUpdateParams,
+                  sessions: list[simpy.Process]) -> Generator[simpy.Event, Any, None]:
+    """The users: ``users`` sessions starting as a Poisson stream, each added to ``sessions``."""
+    env = world.env
+    rng = world.rng("users/arrivals")
+    for i in range(p.users):
+        yield env.timeout(rng.expovariate(p.arrival_rate))
+        sessions.append(env.process(session(world, service, p.think_time, i)))
+
+
+def other_traffic(world: World, broker: Broker, p: ProfileUpdateParams,
+                  users_done: simpy.Event) -> Generator[simpy.Event, Any, None]:
+    """The other changes on the topic: a backlog at the start, then a steady stream until ``users_done``.
+
+    The stream stops after :data:`MAX_OTHER_RECORDS` records in all, which keeps every run finite.
+    """
+    env = world.env
+    producer = Producer(world, broker, "other-changes", latency=p.network_latency)
+    keys = world.rng("other/keys")
+    for n in range(p.backlog):
+        producer.send(UPDATES, "LastLoginSet", key=f"member-{keys.randrange(10_000)}", msg_id=f"other-{n}")
+    if p.background_rate == 0:
+        return
+    rng = world.rng("other/arrivals")
+    n = p.backlog
+    while not users_done.triggered and n < MAX_OTHER_RECORDS:
+        yield env.timeout(rng.expovariate(p.background_rate))
+        producer.send(UPDATES, "LastLoginSet", key=f"member-{keys.randrange(10_000)}", msg_id=f"other-{n}")
+        n += 1
+
+
+def finish(world: World, broker: Broker, service: ProfileService, writer: ConsumerGroup,
+           downstream: list[ConsumerGroup], users_done: simpy.Event,
+           p: ProfileUpdateParams) -> Generator[simpy.Event, Any, None]:
+    """The end of the run: every session done, then every consumer caught up (up to ``drain`` ms)."""
+    env = world.env
+    sessions: list[simpy.Process] = []
+    yield env.process(user_arrivals(world, service, p, sessions))
+    yield env.all_of(sessions)
+    users_done.succeed()
+    deadline = env.now + p.drain
+    while env.now < deadline and not (service.outbox.lag() == 0 and caught_up(broker, [writer], UPDATES)
+                                      and caught_up(broker, downstream, CHANGED)):
+        yield env.timeout(20)
 
 
 def caught_up(broker: Broker, groups: list[ConsumerGroup], topic: str) -> bool:

@@ -1,17 +1,17 @@
-"""Figures that follow one run of the sync-or-async lessons (01, read your own writes; 02, request-response).
+"""Figures of lesson 01, read your own writes (:func:`~simkit.scenarios.profile_update`).
 
 :func:`stale_read_timeline` follows one profile update from the user's request to the
 commit that made it readable, and marks the read that came too early.
-:func:`request_timeline` follows one request (by default the slowest) through every
-component it crossed and labels each hop with the milliseconds it cost.
-:func:`lag_and_reads` puts every read of a profile-update run on the writer's lag curve.
-All of them read the trace only, return their axes and title the figure with what
-happened, computed from the run.
+:func:`lag_and_reads` puts every read of a run on the writer's lag curve.
+:func:`visibility_cdf` and :func:`stale_reads_vs_lag` compare designs and runs. All of
+them read the trace or the reports only, return their axes and title the figure with
+what happened, computed from the run.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,43 +21,27 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..errors import ConfigError
+from ..glossary import RENAMED
 from ..results import RunResult
-from ._base import color_for
+from ._base import (
+    FOLLOWED,
+    GOOD,
+    NEUTRAL,
+    OTHER_STEPS,
+    QUIET_EVENTS,
+    color_for,
+    follow_lanes,
+    format_ms,
+    latency_cdf,
+)
 
-__all__ = ["lag_and_reads", "request_timeline", "stale_read_timeline"]
-
-#: bookkeeping steps left out of a followed path (they repeat a step already drawn)
-_QUIET = frozenset({"commit", "processed", "fetch", "outbox_read", "outbox_marked"})
+__all__ = ["LAG_AXES", "lag_and_reads", "stale_read_timeline", "stale_reads_vs_lag", "visibility_cdf"]
 
 
 def _span(ms: float) -> str:
     """A duration for a title: ms below 2 s, else seconds."""
     return f"{ms / 1000:.1f} s" if abs(ms) >= 2000 else f"{ms:.0f} ms"
 
-
-def _lanes(ax: Axes, trace: pd.DataFrame, path: pd.DataFrame, lanes: list[str], t0: float, scale: float,
-           window: tuple[float, float], line: pd.DataFrame | None = None) -> dict[str, int]:
-    """Draw the lanes: other messages' steps as grey dots, the followed path circled in red and joined.
-
-    ``line`` (default ``path``) are the rows the red line joins, in time order. Returns lane numbers.
-    """
-    lane = {c: i for i, c in enumerate(lanes)}
-    lo, hi = window
-    comp = trace["component"].astype(str)
-    other = trace[(trace["time"] >= lo) & (trace["time"] <= hi) & comp.isin(lanes)
-                  & ~trace.index.isin(path.index) & ~trace["event"].isin(_QUIET)]
-    ax.scatter((other["time"] - t0) / scale, other["component"].astype(str).map(lane), s=6, color="#b0b0b0",
-               zorder=1, linewidths=0)
-    line = path if line is None else line
-    ax.plot((line["time"] - t0) / scale, line["component"].astype(str).map(lane), color="red", linewidth=1.2,
-            zorder=3)
-    ax.scatter((path["time"] - t0) / scale, path["component"].astype(str).map(lane), facecolors="white",
-               edgecolors="red", s=45, zorder=4)
-    ax.set_yticks(range(len(lanes)), lanes)
-    ax.set_ylim(len(lanes) - 0.4, -0.9)
-    ax.set_xlim((lo - t0) / scale, (hi - t0) / scale)
-    ax.grid(axis="x", color="#eeeeee", zorder=0)
-    return lane
 
 
 def stale_read_timeline(result: RunResult, update_id: Any = None, ax: Axes | None = None,
@@ -85,7 +69,7 @@ def stale_read_timeline(result: RunResult, update_id: Any = None, ax: Axes | Non
     if mine.empty or not (mine["event"] == "request").any():
         raise ConfigError("update_id", update_id, "the id of an update in this run, e.g. 'update-0'")
     t0 = float(mine.loc[mine["event"] == "request", "time"].iloc[0])
-    path = mine[~mine["event"].isin(_QUIET)].sort_values("time", kind="stable")
+    path = mine[~mine["event"].isin(QUIET_EVENTS)].sort_values("time", kind="stable")
     read = mine[mine["event"] == "profile_read"]
     commits = mine[(mine["event"] == "db_commit")
                    & mine["detail"].map(lambda d: isinstance(d, str) and PROFILES in d.split(","))]
@@ -105,7 +89,7 @@ def stale_read_timeline(result: RunResult, update_id: Any = None, ax: Axes | Non
     # the line follows the change itself (request, produce, append, apply, commit); the answer and the
     # read are circles on the client's lane
     journey = path[~path["event"].isin(["responded", "profile_read"])]
-    lane = _lanes(ax, trace, path, lanes, t0, scale, window, line=journey)
+    lane = follow_lanes(ax, trace, path, lanes, t0, scale, window, line=journey)
     appended, applied = journey[journey["event"] == "append"], journey[journey["event"] == "process"]
     if len(appended) and len(applied):
         a, b = appended.iloc[0], applied.iloc[0]
@@ -113,12 +97,14 @@ def stale_read_timeline(result: RunResult, update_id: Any = None, ax: Axes | Non
                 lane[str(b["component"])]], color="white", linewidth=2.2, linestyle=(0, (2, 2)), zorder=3)
     middle = (window[0] + window[1]) / 2
 
-    handles: list[Any] = [Line2D([], [], color="red", marker="o", markerfacecolor="white", label=f"{update_id}'s steps"),
-                          Line2D([], [], color="#b0b0b0", marker=".", linestyle="", label="other messages' steps")]
+    handles: list[Any] = [Line2D([], [], color=FOLLOWED, marker="o", markerfacecolor="white",
+                                 label=f"{update_id}'s steps"),
+                          Line2D([], [], color=OTHER_STEPS, marker=".", linestyle="", label="other messages' steps")]
     if len(appended) and len(applied):
-        handles.insert(1, Line2D([], [], color="red", linestyle=(0, (2, 2)), label="in the topic, until the writer got to it"))
+        handles.insert(1, Line2D([], [], color=FOLLOWED, linestyle=(0, (2, 2)),
+                                 label="in the topic, until the writer got to it"))
     if t_read is not None:
-        colour = "red" if was_stale else "#2ca02c"
+        colour = FOLLOWED if was_stale else GOOD
         ax.scatter([(t_read - t0) / scale], [lane["client"]], marker="X", s=260, color=colour, edgecolor="black",
                    zorder=5)
         what = "the read returned the OLD profile" if was_stale else "the read saw the change"
@@ -128,16 +114,16 @@ def stale_read_timeline(result: RunResult, update_id: Any = None, ax: Axes | Non
                     ha="right" if right else "left")
     if visible is not None:
         comp = str(commits["component"].iloc[0])
-        ax.scatter([(visible - t0) / scale], [lane[comp]], marker="*", s=320, color="#2ca02c", edgecolor="black",
+        ax.scatter([(visible - t0) / scale], [lane[comp]], marker="*", s=320, color=GOOD, edgecolor="black",
                    zorder=5)
         right = visible > middle
         ax.annotate("change committed: readable from here", ((visible - t0) / scale, lane[comp]),
                     xytext=(-12 if right else 12, 12), textcoords="offset points", ha="right" if right else "left",
-                    color="#2ca02c", fontweight="bold")
+                    color=GOOD, fontweight="bold")
     if was_stale and t_read is not None:
         ax.axvspan((t_read - t0) / scale, ((visible if visible is not None else end) - t0) / scale,
-                   color="red", alpha=0.08, zorder=0)
-        handles.append(Patch(color="red", alpha=0.15, label="user already looked; change not there yet"))
+                   color=FOLLOWED, alpha=0.08, zorder=0)
+        handles.append(Patch(color=FOLLOWED, alpha=0.15, label="user already looked; change not there yet"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     ax.set_xlabel(f"time since the user's update request ({unit})")
 
@@ -166,97 +152,6 @@ def stale_read_timeline(result: RunResult, update_id: Any = None, ax: Axes | Non
     return ax
 
 
-def request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = None,
-                     title: str | None = None, min_label: float = 0.04) -> Axes:
-    """Follow one request through every component it crossed, each hop labelled with its ms.
-
-    For runs of :func:`~simkit.scenarios.request_response` and
-    :func:`~simkit.scenarios.call_chain`: the path is every step of ``msg_id`` and of
-    the messages made for it (``msg_id/reply``), time from the request. ``msg_id``
-    defaults to the slowest answered request. Hops that took at least ``min_label`` of
-    the request's time carry their duration; waits between a record's ``append`` and a
-    consumer's ``process`` (time in a topic until a poll picked it up) are drawn
-    dashed. Other messages' steps in the same lanes are grey dots.
-    """
-    from ..checks import latencies
-
-    trace = result.trace
-    lat = latencies(trace, "request", "responded")
-    if msg_id is None:
-        if lat.empty:
-            raise ConfigError("result", result.scenario, "a run with at least one answered request")
-        msg_id = lat.idxmax()
-    ids = trace["msg_id"].astype(str)
-    mine = trace[(ids == str(msg_id)) | ids.str.startswith(f"{msg_id}/")]
-    starts = mine.loc[mine["event"] == "request", "time"]
-    if starts.empty:
-        raise ConfigError("msg_id", msg_id, "the id of a request in this run, e.g. 'req-0'")
-    t0 = float(starts.iloc[0])
-    path = mine[~mine["event"].isin(_QUIET)].sort_values("time", kind="stable")
-    lanes = list(dict.fromkeys(path["component"].astype(str)))
-    answered = mine.loc[mine["event"] == "responded", "time"]
-    t_answer = float(answered.iloc[0]) if len(answered) else None
-    end = float(path["time"].max())
-    total = max(end - t0, 1e-9)
-    window = (t0 - 0.03 * total, end + 0.05 * total)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(11, 0.5 * len(lanes) + 2.2), layout="constrained")
-    lane = _lanes(ax, trace, path, lanes, t0, 1.0, window)
-
-    waited = 0.0
-    longest = (0.0, "")
-    rows = list(path.itertuples(index=False))
-    for a, b in zip(rows, rows[1:]):
-        dur = float(b.time - a.time)
-        if dur > longest[0] and (t_answer is None or b.time <= t_answer):
-            # name the service whose work ended the step (a commit is recorded just before its "served")
-            same = path[(path["time"] == b.time) & (path["event"] == "served")]
-            longest = (dur, str(same["component"].iloc[0]) if len(same) else str(b.component))
-        polled = a.event == "append" and b.event == "process"
-        if polled:
-            waited += dur
-            ax.plot([a.time - t0, b.time - t0], [lane[str(a.component)], lane[str(b.component)]],
-                    color="white", linewidth=2.2, linestyle=(0, (2, 2)), zorder=3)
-        if dur >= min_label * total:
-            xm = (a.time + b.time) / 2 - t0
-            ym = (lane[str(a.component)] + lane[str(b.component)]) / 2
-            ax.annotate(f"{dur:.0f} ms", (xm, ym), xytext=(0, 4), textcoords="offset points", ha="center",
-                        va="bottom", fontsize="small", color="darkred",
-                        bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8),
-                        zorder=6)
-    if t_answer is not None:
-        ax.axvline(t_answer - t0, color="black", linestyle=":", linewidth=1, zorder=2)
-    handles = [Line2D([], [], color="red", marker="o", markerfacecolor="white", label=f"{msg_id}'s steps"),
-               Line2D([], [], color="red", linestyle=(0, (2, 2)), label="in a topic, until a consumer took it"),
-               Line2D([], [], color="#b0b0b0", marker=".", linestyle="", label="other messages' steps"),
-               Line2D([], [], color="black", linestyle=":", label="caller has the answer")]
-    if not waited:
-        del handles[1]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
-    ax.set_xlabel(f"time since {msg_id} was sent (ms)")
-
-    if title is None:
-        design = result.params.get("design", result.scenario)
-        n = int((trace["event"] == "request").sum())
-        which = f"slowest of {n} requests" if msg_id == (lat.idxmax() if len(lat) else None) else str(msg_id)
-        served = path.loc[path["event"] == "served", "component"].nunique()
-        title = f"{design}, {which}: {msg_id}"
-        title += f" waited {t_answer - t0:.0f} ms for its answer" if t_answer is not None else " was never answered"
-        if served:
-            title += f", {served} service{'s' if served > 1 else ''} did work for it"
-        extra = []
-        if served > 1 and t_answer is not None and longest[0] > 0.3 * (t_answer - t0):
-            extra.append(f"its step into {longest[1]} alone took {longest[0]:.0f} ms")
-        if waited:
-            extra.append(f"{waited:.0f} ms of it sat in topics until a consumer picked it up")
-        if t_answer is not None and end > t_answer + 1e-9:
-            extra.append(f"the last service finished {end - t_answer:.0f} ms after the answer")
-        if extra:
-            title += "\n" + "; ".join(extra)
-    ax.set_title(title)
-    return ax
-
-
 def lag_and_reads(result: RunResult, ax: Axes | None = None, title: str | None = None) -> Axes:
     """The writer's consumer lag over time, with every user's read placed on it (a :func:`profile_update` run).
 
@@ -273,7 +168,7 @@ def lag_and_reads(result: RunResult, ax: Axes | None = None, title: str | None =
     if ax is None:  # a fixed layout, no layout engine: a control redraws this figure, so it must be quick
         fig, ax = plt.subplots(figsize=(9.5, 4.2))
         fig.subplots_adjust(left=0.09, right=0.76, top=0.84, bottom=0.13)
-    ax.step(lag["time"] / 1000, lag["lag"], where="post", color="#7f7f7f", linewidth=1.2,
+    ax.step(lag["time"] / 1000, lag["lag"], where="post", color=NEUTRAL, linewidth=1.2,
             label="writer's lag (records)")
     times = lag["time"].to_numpy()
     values = lag["lag"].to_numpy()
@@ -300,5 +195,86 @@ def lag_and_reads(result: RunResult, ax: Axes | None = None, title: str | None =
             some = "all" if early == n_stale else f"{early}"
             title = (f"{n_stale} of {n} reads were stale, {some} of them "
                      f"before {caught / 1000:.1f} s,\nwhile the writer worked down from {peak} records behind")
+    ax.set_title(title)
+    return ax
+
+
+#: x columns :func:`stale_reads_vs_lag` knows, with their axis label and the factor to its unit
+LAG_AXES: dict[str, tuple[str, float]] = {
+    "delay_mean": ("mean wait from append to applied (s)", 1000.0),
+    "delay_p99": ("p99 wait from append to applied (s)", 1000.0),
+    "lag_mean": ("mean consumer lag (records)", 1.0),
+    "lag_max": ("peak consumer lag (records)", 1.0),
+}
+#: how :func:`stale_reads_vs_lag`'s title names a value of each x column
+_LAG_PHRASES: dict[str, str] = {
+    "delay_mean": "at a mean wait of {}", "delay_p99": "at a p99 wait of {}",
+    "lag_mean": "at a mean lag of {}", "lag_max": "at a peak lag of {}",
+}
+
+
+def stale_reads_vs_lag(df: pd.DataFrame, x: str = "delay_mean", ax: Axes | None = None,
+                       by: str | None = None, title: str | None = None) -> Axes:
+    """Stale-read rate (%) against how far the applying consumer is behind, one dot per run.
+
+    ``df`` holds :func:`~simkit.scenarios.profile_update` reports (from ``sk.sweep`` or
+    ``sk.compare``) with a ``design`` column. ``x`` is one of :data:`LAG_AXES`. With
+    ``by`` (the swept parameter, e.g. ``"backlog"``) a line joins each design's means.
+    An old field name for ``x`` (``consumer_delay_mean``) still works, with a warning.
+    """
+    if x in RENAMED and RENAMED[x] in LAG_AXES:
+        warnings.warn(f"report field {x!r} is now called {RENAMED[x]!r}", DeprecationWarning, stacklevel=2)
+        x = RENAMED[x]
+    if x not in LAG_AXES:
+        raise ConfigError("x", x, tuple(LAG_AXES))
+    for column in ("design", "stale_read_rate", x):
+        if column not in df.columns:
+            raise ConfigError("df", sorted(df.columns), f"a frame of profile_update reports with {column!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8.5, 4.2), layout="constrained")
+    label, scale = LAG_AXES[x]
+    for design, g in df.groupby("design", sort=False):
+        ax.scatter(g[x] / scale, g["stale_read_rate"] * 100, color=color_for(design), alpha=0.6, s=25,
+                   label=str(design), edgecolor="black", linewidth=0.3)
+        if by is not None and by in g.columns:
+            m = g.groupby(by, sort=True)[[x, "stale_read_rate"]].mean()
+            ax.plot(m[x] / scale, m["stale_read_rate"] * 100, color=color_for(design), linewidth=1.5)
+    ax.set_xlabel(label)
+    ax.set_ylabel("reads that missed the user's own update (%)")
+    ax.set_ylim(-3, 103)
+    ax.legend(title="design")
+    if title is None and not (df["stale_read_rate"] > 0).any():
+        title = "no stale reads at any lag"
+    if title is None:
+        calm = df.groupby("design", sort=False)["stale_read_rate"].max()
+        safe = [str(d) for d, v in calm.items() if v == 0]
+        g = df[df["design"] == calm.idxmax()]
+        lo, hi = g.loc[g[x].idxmin()], g.loc[g[x].idxmax()]
+        unit = label.rsplit("(", 1)[-1].rstrip(")")
+        phrase = _LAG_PHRASES[x]
+        at_lo = phrase.format(f"{lo[x] / scale:.2g} {unit}")
+        title = (f"{calm.idxmax()}: {lo['stale_read_rate']:.0%} of reads stale {at_lo}"
+                 f", {hi['stale_read_rate']:.0%} at {hi[x] / scale:.2g} {unit}")
+        if safe:
+            title += f"\n{', '.join(safe)}: no stale read at any lag"
+    ax.set_title(title)
+    return ax
+
+
+def visibility_cdf(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None) -> Axes:
+    """How long after the request an update becomes readable, per design (log time axis).
+
+    Reads each run's ``request`` and profile ``db_commit`` rows
+    (:func:`simkit.scenarios.profile_update.visibility`).
+    """
+    from ..scenarios.profile_update import visibility
+
+    samples = {d: visibility(r.trace) for d, r in results.items()}
+    ax = latency_cdf(samples, ax=ax, log=True)
+    ax.set_xlabel("time from the update request to visible (ms, log scale)")
+    ax.set_ylabel("fraction of updates visible")
+    if title is None:
+        parts = [f"{d} {format_ms(np.percentile(s, 99))}" for d, s in samples.items() if len(s)]
+        title = "99% of updates readable within: " + ", ".join(parts)
     ax.set_title(title)
     return ax

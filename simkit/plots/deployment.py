@@ -1,87 +1,77 @@
-"""Plots for the design-choice lessons: workflows, deployment.
+"""Figures of lesson 11, boundaries then communication then deployment (:func:`~simkit.scenarios.deployment`).
 
-Each takes results (a mapping design -> :class:`~simkit.RunResult`, or the DataFrame
-of :func:`simkit.compare`) and an optional ``ax``, returns the ``ax``, and titles the
-figure with its finding unless given a ``title``.
+:func:`failed_request_timeline` follows one failed request through the boundaries it
+touched, the outage shaded (on :func:`~simkit.plots.follow_timeline`);
+:func:`infrastructure_parts`, :func:`deployment_latency` and :func:`outage_impact` set
+the two deployments side by side over seeds.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
-from ._base import axes_or_new, color_for
+from ..errors import ConfigError
+from ..results import RunResult
+from ._base import PART_COLORS, axes_or_new, color_for, example_id
+from .outage import follow_timeline
 
-__all__ = ["STATE_COLORS", "deployment_latency", "infrastructure_parts", "outage_impact", "workflow_outcomes"]
-
-#: one colour per business state of an order
-STATE_COLORS: dict[str, str] = {
-    "completed": "#2ca02c", "declined_customer_contacted": "#1f77b4", "cancelled": "#ff7f0e",
-    "rolled_back": "#7f7f7f", "open": "#c7c7c7",
-}
+__all__ = ["deployment_latency", "failed_request_timeline", "infrastructure_parts", "outage_impact"]
 
 
-def workflow_outcomes(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
-                      states: Sequence[str] | None = None, title: str | None = None) -> Axes:
-    """Orders per business state, stacked, per design (mean over seeds), with the inconsistent ones beside.
+def failed_request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = None,
+                            title: str | None = None) -> Axes:
+    """Follow one failed request of a :func:`~simkit.scenarios.deployment` run, outages shaded.
 
-    ``df`` is :func:`simkit.compare` over :func:`simkit.scenarios.order_workflow`. The
-    inconsistent bar carries a whisker from the lowest to the highest run and one dot per
-    run, so the spread over seeds shows; its mean is written above it.
+    ``msg_id`` defaults to the first example of the run's ``failed_requests`` check; a run in
+    which no request failed raises :class:`~simkit.ConfigError`. The lanes are the
+    client, the boundaries and databases the request touched, the producers and the
+    broker. The title names the databases the request wrote to before it failed and
+    the error the client got, read from the trace.
     """
-    from ..scenarios.order_workflow import STATES
-
-    ax = axes_or_new(ax, (9, 4.5))
-    states = [s for s in (states or STATES) if s in df.columns]
-    groups = df.groupby(by, sort=False)
-    means = groups[states + ["inconsistent"]].mean()
-    lo, hi = groups["inconsistent"].min(), groups["inconsistent"].max()
-    x = np.arange(len(means))
-    bottom = np.zeros(len(means))
-    for s in states:
-        v = means[s].to_numpy()
-        if not v.any():
-            continue
-        ax.bar(x - 0.15, v, 0.5, bottom=bottom, color=STATE_COLORS.get(s, "#bbbbbb"), label=s.replace("_", " "),
-               edgecolor="black", linewidth=0.5)
-        bottom += v
-    bad = means["inconsistent"]
-    yerr = np.vstack([bad - lo.reindex(bad.index), hi.reindex(bad.index) - bad])
-    ax.bar(x + 0.3, bad.to_numpy(), 0.2, yerr=yerr, capsize=4, color="#d62728", hatch="xx", edgecolor="black",
-           linewidth=0.5, label="inconsistent: charge or label\ndisagrees with the order")
-    for i, d in enumerate(means.index):
-        runs = df.loc[df[by] == d, "inconsistent"].to_numpy(dtype=float)
-        ax.scatter(np.full(len(runs), x[i] + 0.3), runs, s=12, color="black", zorder=3,
-                   label="one run (seed)" if i == 0 else None)
-        ax.annotate(f"{bad[d]:.3g}", (x[i] + 0.3, hi[d]), xytext=(0, 4), textcoords="offset points",
-                    ha="center", va="bottom", fontsize="small")
-    ax.set_xticks(x, [str(d) for d in means.index])
-    for tick, d in zip(ax.get_xticklabels(), means.index):
-        tick.set_color(color_for(d))
-    ax.set_xlabel(by)
-    ax.set_ylabel("orders per run (mean over seeds)" if df.groupby(by).size().max() > 1 else "orders")
-    handles, labels = ax.get_legend_handles_labels()
-    order = sorted(range(len(labels)), key=lambda i: labels[i] == "one run (seed)")  # the dots' entry last
-    ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small", loc="upper left",
-              bbox_to_anchor=(1.0, 1.0))
-    ax.set_ylim(0, max(float(bottom.max()), float(hi.max())) * 1.08)
+    msg_id = example_id(result, "deployment", "failed_requests", msg_id,
+                      "a run in which a request failed (services with a broker_outage or a db_outage)")
+    failed = result.checks["failed_requests"]
+    t = result.trace
+    mine = t[t["msg_id"] == msg_id]
+    if mine.empty:
+        raise ConfigError("msg_id", msg_id, "the id of a request in this run's trace")
+    comps = list(dict.fromkeys(mine["component"].astype(str)))
+    if "broker" in set(t["component"].astype(str)) and result.params.get("broker_outage") is not None:
+        comps.append("broker")
+    outages, label = [], "outage"
+    if result.params.get("broker_outage") is not None:
+        s, d = result.params["broker_outage"]
+        outages, label = [(s, s + d)], "broker down"
+    elif result.params.get("db_outage") is not None:
+        b, s, d = result.params["db_outage"]
+        outages, label = [(s, s + d)], f"{b} database down"
+    lo_m, hi_m = float(mine["time"].min()), float(mine["time"].max())
+    margin = max(0.15 * (hi_m - lo_m), 100.0)
+    ax = follow_timeline(result, msg_id, ax=ax, components=comps, window=(max(lo_m - margin, 0.0), hi_m + margin),
+                         outages=outages, outage_label=label)
     if title is None:
-        n = len(df[df[by] == means.index[0]])
-        total = float(means[states].sum(axis=1).max())
-        if n == 1:
-            parts = [f"{d} {v:.3g}" for d, v in bad.items()]
-            title = f"orders left charged or labelled wrongly, of {total:.0f} in one run:\n" + "; ".join(parts)
-        else:
-            parts = [f"{d} {v:.3g} ({lo[d]:.3g} to {hi[d]:.3g})" for d, v in bad.items()]
-            title = (f"orders left charged or labelled wrongly, of {total:.0f} per run ({n} seeds):\n"
-                     + "; ".join(parts))
+        wrote = list(dict.fromkeys(mine.loc[mine["event"] == "db_commit", "component"].astype(str)))
+        kind = mine.loc[mine["event"] == "request", "detail"]
+        why = mine.loc[mine["event"] == "request_failed", "detail"]
+        asked = float(mine["time"].min())
+        answered = float(mine.loc[mine["event"] == "request_failed", "time"].max()) if len(why) else hi_m
+        did = f"committed to {_and(wrote)}, then" if wrote else "wrote nothing, then"
+        title = (f"{result.params['design']}: {msg_id} ({kind.iloc[0] if len(kind) else 'request'}) {did} "
+                 f"failed after {(answered - asked) / 1000.0:.2f} s:\n"
+                 f"the client got an error ({why.iloc[0] if len(why) else 'no answer'}); "
+                 f"{failed.count} of {int(result.report['requests'])} requests failed in this run")
     ax.set_title(title)
-    ax.figure.tight_layout()
     return ax
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def deployment_latency(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
@@ -117,8 +107,8 @@ def infrastructure_parts(df: pd.DataFrame, ax: Axes | None = None, by: str = "de
                          title: str | None = None) -> Axes:
     """Things to run per design: app instances, databases and broker nodes, stacked."""
     ax = axes_or_new(ax)
-    kinds = [("app_instances", "app instances", "#9ecae1"), ("databases", "databases", "#fdae6b"),
-             ("brokers", "broker nodes", "#bcbddc")]
+    kinds = [("app_instances", "app instances", PART_COLORS["app_instances"]),
+             ("databases", "databases", PART_COLORS["databases"]), ("brokers", "broker nodes", PART_COLORS["brokers"])]
     first = df.groupby(by, sort=False)[[k for k, _, _ in kinds] + ["infrastructure_parts"]].first()
     x = np.arange(len(first))
     bottom = np.zeros(len(first))

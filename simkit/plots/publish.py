@@ -1,4 +1,4 @@
-"""Figures of the publishing lesson: watching an outbox the way an operator does."""
+"""Figures of lesson 03, publishing (:func:`~simkit.scenarios.publish`): watching an outbox the way an operator does."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
-"""Plots for lesson 10: one order's workflow (:func:`simkit.scenarios.order_workflow`), and business facts
-against row changes (:func:`simkit.scenarios.facts_vs_crud`).
+"""Figures of lesson 10's business facts against row changes (:func:`~simkit.scenarios.facts_vs_crud`).
 
-Each takes a result (or the DataFrame of :func:`simkit.sweep`) and an optional ``ax``,
-returns the ``ax``, and titles the figure with its finding unless given a ``title``.
+:func:`capture_timeline` follows one order's rows and what change capture saw of them,
+:func:`paid_window` shows how long orders stayed paid against the capture's polls, and
+:func:`missed_vs` sets missed reactions against a swept parameter. Each returns its axes
+and titles the figure with its finding unless given a ``title``.
 """
 
 from __future__ import annotations
@@ -15,101 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
-from ._base import axes_or_new, color_for, timeline
+from ._base import BAD, DARK, FAILURE, GOOD, axes_or_new, color_for, timeline
 
-__all__ = ["capture_timeline", "missed_vs", "order_timeline", "paid_window"]
-
-_ORDER_LANES = ("customer", "orders", "inventory", "payments", "payment-provider", "shipping", "carrier",
-                "notifications")
-_OUTSIDE = {"charged": "refunded", "label_created": "label_voided"}  # an outside-world fact and its undoing
-
-
-def order_timeline(result: RunResult, order: Any, ax: Axes | None = None, title: str | None = None,
-                   margin: float = 400) -> Axes:
-    """The life of one ``order`` of :func:`~simkit.scenarios.order_workflow`, one lane per component.
-
-    Every row of the order is a labelled dot (a run of the same row in one lane is one
-    label with a count, e.g. ``carrier: unavailable x8``); the carrier's outage is
-    shaded. An outside-world fact still standing when the run ends without the order
-    being completed (a charge never refunded, a label never voided) is ringed in red:
-    that is the anomaly. ``margin`` is ms shown either side of the order's rows.
-    """
-    from ..scenarios.order_workflow import order_states
-
-    trace = result.trace
-    rows = trace[(trace["msg_id"] == order) & (trace["component"].astype(str).isin(_ORDER_LANES))]
-    if rows.empty:
-        from ..errors import ConfigError
-        raise ConfigError("order", order, "an order id of this run, e.g. a check's example")
-    comps = set(rows["component"].astype(str))
-    lanes = [c for c in _ORDER_LANES if c in comps]
-    y = {c: i for i, c in enumerate(lanes)}
-    ax = axes_or_new(ax, (10, 0.6 * len(lanes) + 1.6))
-    start, end = float(rows["time"].min()) - margin, float(rows["time"].max()) + margin
-    times = rows["time"].to_numpy(dtype=float) / 1000
-    ys = rows["component"].astype(str).map(y).to_numpy(dtype=float)
-    ax.plot(times, ys, color="#d62728", linewidth=0.8, alpha=0.6, zorder=2)
-    ax.scatter(times, ys, color="black", s=14, zorder=3)
-    # one label per run of the same row in a lane
-    for comp, g in rows.groupby(rows["component"].astype(str), sort=False):
-        labels = g["detail"].where(g["event"] == "call_failed", g["event"]).astype(str).tolist()
-        t = g["time"].to_numpy(dtype=float) / 1000
-        i = 0
-        below = False
-        last = -np.inf
-        while i < len(labels):
-            j = i
-            while j + 1 < len(labels) and labels[j + 1] == labels[i]:
-                j += 1
-            text = labels[i] + (f" x{j - i + 1}" if j > i else "")
-            below = (not below) if (t[i] - last) * 1000 < 0.15 * (end - start) else False  # near the last label
-            ax.annotate(text, (t[i], y[comp]), xytext=(4, -5 if below else 5), textcoords="offset points",
-                        fontsize=7.5, ha="left", va="top" if below else "bottom")
-            last = t[i]
-            i = j + 1
-    # the carrier's outage windows, from its own rows
-    down = trace[(trace["component"] == "carrier") & trace["event"].isin(["service_down", "service_up"])]
-    opened = None
-    first = True
-    for ev, t in zip(down["event"], down["time"]):
-        if ev == "service_down":
-            opened = float(t)
-        elif opened is not None:
-            ax.axvspan(opened / 1000, float(t) / 1000, color="grey", alpha=0.2, label="carrier down" if first else None)
-            first, opened = False, None
-    if opened is not None:
-        ax.axvspan(opened / 1000, end / 1000, color="grey", alpha=0.2, label="carrier down" if first else None)
-    # the anomaly: an outside-world fact that still stands although the order did not complete
-    state = order_states(trace).loc[order, "state"]
-    standing = []
-    for fact, undo in _OUTSIDE.items():
-        n_fact = int((rows["event"] == fact).sum())
-        n_undo = int((rows["event"] == undo).sum())
-        if n_fact > n_undo and state != "completed":
-            standing.append(fact)
-            hit = rows[rows["event"] == fact]
-            ax.scatter(hit["time"] / 1000, hit["component"].astype(str).map(y), s=220, facecolors="none",
-                       edgecolors="#d62728", linewidths=2, zorder=4,
-                       label="still standing at the end: nobody undid it" if len(standing) == 1 else None)
-    ax.set_yticks(range(len(lanes)), lanes)
-    ax.set_ylim(-0.7, len(lanes) - 0.3)
-    ax.invert_yaxis()
-    ax.set_xlim(start / 1000, end / 1000)
-    ax.set_xlabel("time (s)")
-    handles, _ = ax.get_legend_handles_labels()
-    if handles:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
-    if title is None:
-        design = result.params.get("design", "")
-        if standing:
-            what = " and ".join({"charged": "the charge", "label_created": "the label"}[f] for f in standing)
-            title = f"{design}: {order} ended {state.replace('_', ' ')}, yet {what} still stands"
-        else:
-            title = f"{design}: {order} ended {state.replace('_', ' ')}; charge and label agree with it"
-    ax.set_title(title)
-    ax.figure.tight_layout()
-    return ax
-
+__all__ = ["capture_timeline", "missed_vs", "paid_window"]
 
 _LANES = ("orders", "orders-db", "change-capture", "relay", "producer", "broker", "notifications")
 
@@ -142,9 +51,9 @@ def capture_timeline(result: RunResult, order: Any, ax: Axes | None = None, titl
     ax = timeline(result, ax=ax, components=lanes, highlight=[order], title=title, window=(start, end))
     polls = trace[(trace["event"] == "poll") & (trace["time"] >= start) & (trace["time"] <= end)]["time"]
     for i, t in enumerate(polls):
-        ax.axvline(t / 1000, color="#555555", linestyle=":", linewidth=1, label="capture polls" if i == 0 else None)
+        ax.axvline(t / 1000, color=DARK, linestyle=":", linewidth=1, label="capture polls" if i == 0 else None)
     if pd.notna(steps["paid_at"]) and pd.notna(steps["shipped_at"]):
-        ax.axvspan(steps["paid_at"] / 1000, steps["shipped_at"] / 1000, color="#ff7f0e", alpha=0.2,
+        ax.axvspan(steps["paid_at"] / 1000, steps["shipped_at"] / 1000, color=FAILURE, alpha=0.2,
                    label="order is paid")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     ax.set_xlim(start / 1000, end / 1000)
@@ -171,8 +80,8 @@ def paid_window(result: RunResult, ax: Axes | None = None, title: str | None = N
     n_missed = np.histogram(missed, bins=edges)[0]
     n_all = np.histogram(clipped, bins=edges)[0]
     # two filled step outlines (one artist each, quick to redraw): missed at the bottom, sent stacked on top
-    ax.stairs(n_all, edges, baseline=n_missed, fill=True, color="#2ca02c", label="receipt sent")
-    ax.stairs(n_missed, edges, fill=True, color="#d62728", label="receipt missed")
+    ax.stairs(n_all, edges, baseline=n_missed, fill=True, color=GOOD, label="receipt sent")
+    ax.stairs(n_missed, edges, fill=True, color=BAD, label="receipt missed")
     ax.stairs(n_all, edges, color="black", linewidth=0.6)
     ax.set_ylim(0, max(1, int(n_all.max())) * 1.1)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))

@@ -1,15 +1,18 @@
-"""Timelines that follow one message through an outage (lessons 09, broker outage, and 11, deployment).
+"""Figures of lesson 09, the broker outage (:func:`~simkit.scenarios.outage`).
 
 :func:`follow_timeline` draws one lane per component, every other message's steps as
 background dots, the outage shaded, and the followed message's steps circled in red,
-joined and named. :func:`lost_event_timeline` and :func:`failed_request_timeline` pick
-the message from a run's checks and write a title that says what happened to it,
-read from the trace.
+joined and named (lesson 11's failed-request timeline builds on it).
+:func:`lost_event_timeline` picks a lost event from a run's checks and says what
+happened to it; :func:`failures_over_time`, :func:`backlog_over_time` and
+:func:`outage_timeline` set the designs side by side over the run, and
+:func:`loss_and_drain_vs_outage` over the outage's length. Each returns its axes and
+titles the figure with its finding unless given a ``title``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -19,9 +22,12 @@ from matplotlib.patches import Patch
 
 from ..errors import ConfigError
 from ..results import RunResult
-from ._base import axes_or_new, color_for, shade_windows
+from ._base import FAILURE, FOLLOWED, OTHER_STEPS, axes_or_new, color_for, example_id, shade_windows
 
-__all__ = ["failed_request_timeline", "follow_timeline", "loss_and_drain_vs_outage", "lost_event_timeline"]
+__all__ = [
+    "FAILURE_EVENTS", "backlog_over_time", "failures_over_time", "follow_timeline", "loss_and_drain_vs_outage",
+    "lost_event_timeline", "outage_timeline",
+]
 
 #: steps that mean something was refused, retried or given up on (drawn warm in the background)
 FAILURE_EVENTS = frozenset({"rejected", "retry", "send_failed", "event_dropped", "request_failed", "step_failed",
@@ -65,14 +71,14 @@ def follow_timeline(
     bad = others["event"].astype(str).isin(FAILURE_EVENTS).to_numpy()
     y = others["component"].astype(str).map(lane).to_numpy(dtype=float)
     x = others["time"].to_numpy(dtype=float) / 1000.0
-    ax.scatter(x[~bad], y[~bad], marker=".", s=10, color="#b0b0b0", zorder=2, linewidths=0)
-    ax.scatter(x[bad], y[bad], marker="x", s=12, color="#ff7f0e", zorder=2, linewidths=0.8)
+    ax.scatter(x[~bad], y[~bad], marker=".", s=10, color=OTHER_STEPS, zorder=2, linewidths=0)
+    ax.scatter(x[bad], y[bad], marker="x", s=12, color=FAILURE, zorder=2, linewidths=0.8)
 
     shown = mine[mine["component"].astype(str).isin(comps)]
     mx = shown["time"].to_numpy(dtype=float) / 1000.0
     my = shown["component"].astype(str).map(lane).to_numpy(dtype=float)
-    ax.plot(mx, my, color="red", linewidth=1.2, zorder=4)
-    ax.scatter(mx, my, facecolors="white", edgecolors="red", s=70, linewidths=1.5, zorder=5)
+    ax.plot(mx, my, color=FOLLOWED, linewidth=1.2, zorder=4)
+    ax.scatter(mx, my, facecolors="white", edgecolors=FOLLOWED, s=70, linewidths=1.5, zorder=5)
     # name the steps; steps close together on one lane share one label, so labels do not overlap
     close = 0.04 * (hi - lo) / 1000.0
     for c in comps:
@@ -96,26 +102,14 @@ def follow_timeline(
     ax.invert_yaxis()
     ax.set_xlim(lo / 1000.0, hi / 1000.0)
     ax.set_xlabel("time (s)")
-    handles = [Line2D([], [], color="red", marker="o", markerfacecolor="white", label=f"{msg_id}'s steps"),
-               Line2D([], [], color="#b0b0b0", marker=".", linestyle="", label="other messages' steps"),
-               Line2D([], [], color="#ff7f0e", marker="x", linestyle="", label="refused, retried or failed")]
+    handles = [Line2D([], [], color=FOLLOWED, marker="o", markerfacecolor="white", label=f"{msg_id}'s steps"),
+               Line2D([], [], color=OTHER_STEPS, marker=".", linestyle="", label="other messages' steps"),
+               Line2D([], [], color=FAILURE, marker="x", linestyle="", label="refused, retried or failed")]
     if windows:
         handles.append(Patch(facecolor="grey", alpha=0.2, label=outage_label))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     ax.set_title(title if title is not None else f"{msg_id}: {', '.join(mine['event'].astype(str))}")
     return ax
-
-
-def _example(result: RunResult, scenario: str, check: str, msg_id: Any, needed: str) -> Any:
-    """``msg_id``, or the first example of ``result.checks[check]``; a clear ConfigError for the wrong run."""
-    if result.scenario != scenario:
-        raise ConfigError("result", result.scenario, f"a run of sk.scenarios.{scenario}")
-    if msg_id is not None:
-        return msg_id
-    examples = result.checks[check].examples
-    if not examples:
-        raise ConfigError("result", f"{result.params['design']} seed {result.seed}", needed)
-    return examples[0]
 
 
 def lost_event_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = None,
@@ -126,7 +120,7 @@ def lost_event_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None =
     nothing raises :class:`~simkit.ConfigError`. The title says when the order was stored
     and answered and when its event was given up, read from the trace.
     """
-    msg_id = _example(result, "outage", "lost", msg_id,
+    msg_id = example_id(result, "outage", "lost", msg_id,
                       "a run that lost an event (direct_publish with an outage longer than publish_timeout)")
     lost = result.checks["lost"]
     start, end = float(result.report["outage_start"]), float(result.report["outage_end"])
@@ -151,64 +145,12 @@ def lost_event_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None =
     return ax
 
 
-def failed_request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = None,
-                            title: str | None = None) -> Axes:
-    """Follow one failed request of a :func:`~simkit.scenarios.deployment` run, outages shaded.
-
-    ``msg_id`` defaults to the first example of the run's ``failed`` check; a run in
-    which no request failed raises :class:`~simkit.ConfigError`. The lanes are the
-    client, the boundaries and databases the request touched, the producers and the
-    broker. The title names the databases the request wrote to before it failed and
-    the error the client got, read from the trace.
-    """
-    msg_id = _example(result, "deployment", "failed", msg_id,
-                      "a run in which a request failed (services with a broker_outage or a db_outage)")
-    failed = result.checks["failed"]
-    t = result.trace
-    mine = t[t["msg_id"] == msg_id]
-    if mine.empty:
-        raise ConfigError("msg_id", msg_id, "the id of a request in this run's trace")
-    comps = list(dict.fromkeys(mine["component"].astype(str)))
-    if "broker" in set(t["component"].astype(str)) and result.params.get("broker_outage") is not None:
-        comps.append("broker")
-    outages, label = [], "outage"
-    if result.params.get("broker_outage") is not None:
-        s, d = result.params["broker_outage"]
-        outages, label = [(s, s + d)], "broker down"
-    elif result.params.get("db_outage") is not None:
-        b, s, d = result.params["db_outage"]
-        outages, label = [(s, s + d)], f"{b} database down"
-    lo_m, hi_m = float(mine["time"].min()), float(mine["time"].max())
-    margin = max(0.15 * (hi_m - lo_m), 100.0)
-    ax = follow_timeline(result, msg_id, ax=ax, components=comps, window=(max(lo_m - margin, 0.0), hi_m + margin),
-                         outages=outages, outage_label=label)
-    if title is None:
-        wrote = list(dict.fromkeys(mine.loc[mine["event"] == "db_commit", "component"].astype(str)))
-        kind = mine.loc[mine["event"] == "request", "detail"]
-        why = mine.loc[mine["event"] == "request_failed", "detail"]
-        asked = float(mine["time"].min())
-        answered = float(mine.loc[mine["event"] == "request_failed", "time"].max()) if len(why) else hi_m
-        did = f"committed to {_and(wrote)}, then" if wrote else "wrote nothing, then"
-        title = (f"{result.params['design']}: {msg_id} ({kind.iloc[0] if len(kind) else 'request'}) {did} "
-                 f"failed after {(answered - asked) / 1000.0:.2f} s:\n"
-                 f"the client got an error ({why.iloc[0] if len(why) else 'no answer'}); "
-                 f"{failed.count} of {int(result.report['requests'])} requests failed in this run")
-    ax.set_title(title)
-    return ax
-
-
-def _and(items: Sequence[str]) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-
 def loss_and_drain_vs_outage(df: pd.DataFrame, axes: Sequence[Axes] | None = None,
                              publish_timeout: float | None = None) -> tuple[Axes, Axes]:
     """How an outage's length shows in each design: events lost (left) and time to drain (right).
 
     ``df`` is a :func:`simkit.sweep` of :func:`~simkit.scenarios.outage` over its
-    ``duration`` (and ``design``); the outage's length is read from each row's
+    ``outage_ms`` (and ``design``); the outage's length is read from each row's
     ``outage_end - outage_start``. Every run is a dot, the line joins the means.
     ``publish_timeout`` (ms) draws the producer's delivery timeout on the left panel.
     """
@@ -223,7 +165,7 @@ def loss_and_drain_vs_outage(df: pd.DataFrame, axes: Sequence[Axes] | None = Non
     left, right = axes
     d = df.assign(outage_s=(df["outage_end"] - df["outage_start"]) / 1000.0, drain_s=df["drain_ms"] / 1000.0)
     longest = float(d["outage_s"].max())
-    queued = set(d.loc[d.get("max_backlog", pd.Series(0, index=d.index)) > 0, "design"])
+    queued = set(d.loc[d.get("outbox_lag_max", pd.Series(0, index=d.index)) > 0, "design"])
     ends: dict[str, dict[str, float]] = {"lost": {}, "drain_s": {}}
     for ax, col in ((left, "lost"), (right, "drain_s")):
         for design, g in d.groupby("design", sort=False):
@@ -250,3 +192,81 @@ def loss_and_drain_vs_outage(df: pd.DataFrame, axes: Sequence[Axes] | None = Non
     else:
         right.set_title("no outbox: nothing waited to drain")
     return left, right
+
+
+def _outage_window(results: Mapping[str, RunResult]) -> list[tuple[float, float]]:
+    r = next(iter(results.values()))
+    return [(float(r.report["outage_start"]), float(r.report["outage_end"]))]
+
+
+def failures_over_time(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Failed requests (solid) and lost events (dotted) so far, per design, broker outage shaded.
+
+    ``results`` maps design -> :func:`~simkit.scenarios.outage` run; a design that lost
+    nothing draws no dotted line.
+    """
+    ax = axes_or_new(ax, (9, 3.5))
+    for design, r in results.items():
+        f = r.series["failed"]
+        ax.step(f["time"] / 1000, f["failed"], where="post", color=color_for(design),
+                label=f"{design}: failed requests")
+        lost = r.series.get("lost")
+        if lost is not None and len(lost) and lost["lost"].max() > 0:
+            ax.step(lost["time"] / 1000, lost["lost"], where="post", color=color_for(design), linestyle=":",
+                    linewidth=2, label=f"{design}: lost events")
+    shade_windows(ax, _outage_window(results), label="broker down", scale=1000.0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("so far (orders)")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title is None:
+        title = "requests answered with an error: " + ", ".join(
+            f"{d} {int(r.report['failed_requests'])}" for d, r in results.items())
+    ax.set_title(title)
+    return ax
+
+
+def backlog_over_time(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None) -> Axes:
+    """Outbox rows waiting to be published, per design with an outbox (others never wait), outage shaded."""
+    ax = axes_or_new(ax, (9, 3.5))
+    for design, r in results.items():
+        b = r.series["backlog"]
+        if r.params.get("design") != "sync_core_outbox" and not b["backlog"].any():
+            continue  # no outbox: a flat zero line would only hide the others
+        ax.step(b["time"] / 1000, b["backlog"], where="post", color=color_for(design), label=str(design))
+    shade_windows(ax, _outage_window(results), label="broker down", scale=1000.0)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("outbox rows waiting")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    if title is None:
+        parts = [f"{d} peaks at {int(r.report['outbox_lag_max'])} rows, drained "
+                 f"{r.report['drain_ms'] / 1000:.2g} s after the broker returned"
+                 for d, r in results.items() if r.report["outbox_lag_max"] > 0]
+        title = "; ".join(parts) if parts else "no outbox: nothing waits"
+    ax.set_title(title)
+    return ax
+
+
+def outage_timeline(results: Mapping[str, RunResult], axes: Sequence[Axes] | None = None) -> tuple[Axes, Axes]:
+    """Failed requests (top) and outbox backlog (bottom) over time, per design, broker outage shaded.
+
+    ``results`` maps design -> :func:`~simkit.scenarios.outage` run (one seed, one
+    window). Returns the two axes; the top title counts failures and losses.
+    """
+    fig = None
+    if axes is None:
+        fig, made = plt.subplots(2, 1, figsize=(11, 6), sharex=True)
+        axes = list(made)
+    if len(axes) != 2:
+        raise ConfigError("axes", axes, "two matplotlib axes, for failures and backlog")
+    top, bottom = axes
+    top_window = _outage_window(results)[0]
+    failures_over_time(results, ax=top)
+    backlog_over_time(results, ax=bottom)
+    top.set_xlabel("")
+    top.set_title(f"broker down {top_window[0] / 1000:g}-{top_window[1] / 1000:g} s: " + "; ".join(
+        f"{d} {int(r.report['failed_requests'])} failed, {int(r.report['lost'])} lost"
+        for d, r in results.items()))
+    if fig is not None:  # fixed margins, room for the legends on the right: no layout pass at each redraw
+        fig.subplots_adjust(left=0.07, right=0.78, bottom=0.09, top=0.94, hspace=0.25)
+    return top, bottom
