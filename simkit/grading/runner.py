@@ -1,0 +1,149 @@
+"""The grading loop: a run without crashes, one crash at every crash point passed, then random crashes.
+
+It runs in the grading process (never in the learner's kernel): every run is forked
+(:mod:`.sandbox`), and the verdict is computed here from what the run sent back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+
+from ..trace import COLUMNS
+from ..world import World
+from .faults import Faults
+from .result import CriterionResult, FailingRun, Grade, trace_rows
+from .sandbox import Learner, run_forked
+from .spec import Anomaly, Case, Exercise
+
+__all__ = ["Run", "RunOutcome", "grade_exercise"]
+
+
+@dataclass
+class Run:
+    """What an exercise's ``simulate`` gets: a fresh world, the workload, the grader's crash points, the learner."""
+
+    world: World
+    workload: Mapping[str, Any]
+    faults: Faults
+    learner: Learner
+
+
+@dataclass
+class RunOutcome:
+    """One run as the grader sees it, after checking."""
+
+    seed: int
+    kind: str
+    schedule: tuple[tuple[str, int], ...]
+    workload: Mapping[str, Any]
+    rows: tuple = ()
+    state: dict = field(default_factory=dict)
+    passages: list = field(default_factory=list)
+    anomalies: dict[str, Anomaly] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None
+
+    @property
+    def trace(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.rows), columns=list(COLUMNS))
+
+    def failing_run(self) -> FailingRun:
+        return FailingRun(self.seed, self.kind, self.schedule,
+                          {k: dict(count=a.count, examples=list(a.examples), detail=a.detail)
+                           for k, a in self.anomalies.items() if a.count}, self.error, tuple(self.rows))
+
+
+def _execute(ex: Exercise, source: str, seed: int, workload: Mapping[str, Any], kind: str,
+             schedule: tuple[tuple[str, int], ...] = (), rate: float = 0.0) -> RunOutcome:
+    def job() -> dict:
+        world = World(seed)
+        faults = Faults(world, ex.component, schedule, rate)
+        run = Run(world, workload, faults, Learner(source, ex.entry))
+        state = ex.simulate(run)
+        return dict(rows=trace_rows(world.trace.to_frame()), state=state, passages=faults.passages,
+                    fired=faults.fired)
+
+    got = run_forked(job, ex.run_seconds, ex.memory_mb)
+    out = RunOutcome(seed, kind, schedule, workload)
+    if got.get("error"):
+        out.error, out.error_kind = got["error"], got.get("error_kind")
+        return out
+    out.rows = tuple(tuple(r) for r in got["rows"])
+    out.state = got["state"]
+    out.passages = [tuple(p) for p in got["passages"]]
+    fired = tuple((p, i) for p, i in got["fired"])
+    if kind == "random":
+        out.schedule = fired
+    elif schedule and not set(schedule) <= set(fired):
+        out.error = (f"grader error: the scheduled crash {schedule[0][0]!r} (pass {schedule[0][1] + 1}) never "
+                     "struck: your code took another path than in the run without crashes (does it use "
+                     "randomness or the wall clock?); this run counts as failed, never as passed")
+        out.error_kind = "grader"
+        return out
+    out.anomalies = ex.anomalies(out.trace, out.state, workload)
+    return out
+
+
+def _schedules(base: RunOutcome) -> list[tuple[bool, tuple[tuple[str, int], ...]]]:
+    """One single-crash schedule per crash point passed in ``base``: the grader's own first."""
+    own = [((p, i),) for p, i, _m, declared in base.passages if not declared]
+    yours = [((p, i),) for p, i, _m, declared in base.passages if declared]
+    return [(False, s) for s in own] + [(True, s) for s in yours]
+
+
+def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Grade:
+    """Grade the learner's ``source`` on ``ex`` (plus hidden ``extra`` cases), in this process."""
+    start = time.monotonic()
+    deadline = start + ex.grade_seconds
+    cases = list(ex.cases) + list(extra)
+    runs: list[RunOutcome] = []
+    notes: list[str] = []
+    baselines = [_execute(ex, source, c.seed, c.workload, "baseline") for c in cases]
+    runs += baselines
+    planned: list[tuple[Case, str, tuple, float, int]] = []
+    skipped = 0
+    for case, base in zip(cases, baselines):
+        if case.exhaustive and base.error is None:
+            for declared, sched in _schedules(base):
+                planned.append((case, "exhaustive", sched, 0.0, case.seed))
+        for k in range(case.random_runs if base.error is None else 0):  # a broken baseline fails them all
+            planned.append((case, "random", (), ex.crash_rate, case.seed + 1 + k))
+    room = max(0, ex.max_runs - len(runs))
+    if len(planned) > room:
+        skipped = len(planned) - room
+        # keep the random runs and the grader's own crash points; drop learner-declared points past the cap
+        planned = planned[:room]
+        notes.append(f"{skipped} crash schedules beyond the cap of {ex.max_runs} runs were not tried")
+    for case, kind, sched, rate, seed in planned:
+        if time.monotonic() > deadline:
+            out = RunOutcome(seed, kind, sched, case.workload,
+                             error=f"not run: the grade's time limit of {ex.grade_seconds:g} s was spent",
+                             error_kind="timeout")
+            runs.append(out)
+            notes.append(out.error)
+            break
+        runs.append(_execute(ex, source, seed, case.workload, kind, sched, rate))
+    results, first_fail = [], None
+    for c in ex.criteria:
+        scope = [r for r in runs if c.scope != "baseline" or r.kind == "baseline"]
+        bad = next((r for r in scope if r.error or any(r.anomalies.get(a) and r.anomalies[a].count
+                                                        for a in c.anomalies)), None)
+        if bad is None:
+            results.append(CriterionResult(c.name, c.points, c.points, f"ok in all {len(scope)} runs"))
+            continue
+        if bad.error:
+            why = bad.error
+        else:
+            name = next(a for a in c.anomalies if bad.anomalies.get(a) and bad.anomalies[a].count)
+            why = ex.explain(name, bad.anomalies[name], bad)
+        results.append(CriterionResult(c.name, 0, c.points, why))
+        if first_fail is None or runs.index(bad) < runs.index(first_fail):
+            first_fail = bad
+    points = sum(r.points for r in results)
+    return Grade(ex.name, points, ex.max_points, tuple(results),
+                 None if first_fail is None else first_fail.failing_run(),
+                 round(time.monotonic() - start, 2), len(runs), tuple(dict.fromkeys(notes)))

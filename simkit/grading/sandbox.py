@@ -1,0 +1,174 @@
+"""Run one simulation of the learner's code in a throwaway process, with limits it cannot escape.
+
+The grading process forks a child per run. The child re-reads the learner's source
+into a fresh namespace (so nothing the learner kept in Python survives from one run,
+or one restart, to the next), caps its own memory with ``resource.setrlimit`` and
+sends back plain JSON: the trace, the final state and the crash points passed. The
+parent reads it with a wall-clock deadline and kills the child past it: a handler
+that loops inside ``try/except BaseException``, turns off timers, calls ``sys.exit()``
+or ``os._exit()`` or allocates without bound ends its own run, never the grading.
+Nothing the child sends back is trusted to decide a grade: the parent checks it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import select
+import signal
+import sys
+import time
+import types
+from typing import Any, Callable
+
+from .faults import SOURCE_NAME, LearnerFault
+
+__all__ = ["Learner", "run_forked"]
+
+MAX_BYTES = 64 * 1024 * 1024
+
+
+class Learner:
+    """The learner's source: :meth:`fresh` executes it again in a new namespace and returns its entry."""
+
+    def __init__(self, source: str, entry: str):
+        self.source = source
+        self.entry = entry
+        self.loads = 0
+
+    def fresh(self) -> Callable[..., Any]:
+        """A new copy of the learner's ``entry`` (a function), from a fresh run of the source."""
+        try:
+            code = compile(self.source, SOURCE_NAME, "exec")
+        except SyntaxError as err:
+            raise LearnerFault(f"your code has a syntax error on line {err.lineno}: {err.msg}") from None
+        namespace: dict[str, Any] = {"__name__": "__learner__", "__builtins__": __builtins__}
+        self.loads += 1
+        try:
+            exec(code, namespace)
+        except Exception as exc:
+            raise LearnerFault(f"running your cell raised {exc!r}") from exc
+        fn = namespace.get(self.entry)
+        if not callable(fn):
+            raise LearnerFault(f"your cell must define a function called {self.entry!r}")
+        return fn
+
+
+def _fingerprint() -> dict[str, int]:
+    """Identity of every attribute of simkit and simpy (classes' own attributes too)."""
+    marks: dict[str, int] = {}
+    for name, mod in list(sys.modules.items()):
+        if not (name == "simkit" or name.startswith(("simkit.", "simpy"))) or mod is None:
+            continue
+        for attr, value in list(vars(mod).items()):
+            marks[f"{name}.{attr}"] = id(value)
+            if isinstance(value, type) and value.__module__ == name:
+                for a, v in list(vars(value).items()):
+                    marks[f"{name}.{attr}.{a}"] = id(v)
+    return marks
+
+
+def _child(job: Callable[[], dict], memory_mb: int, cpu_seconds: float, out: int) -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    os.environ["SIMKIT_GRADING_CHILD"] = "1"
+    try:
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * resource.getpagesize()
+        limit = used + memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        cpu = int(cpu_seconds) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+    except (OSError, ValueError):
+        pass
+    before = _fingerprint()
+    try:
+        result = job()
+    except MemoryError:
+        result = dict(error=f"your code used more than the memory limit ({memory_mb} MB)", error_kind="memory")
+    except SystemExit as exc:
+        result = dict(error=f"your code called sys.exit({exc.code!r}); a handler must return instead",
+                      error_kind="exit")
+    except KeyboardInterrupt:
+        result = dict(error="your code raised KeyboardInterrupt", error_kind="raised")
+    except LearnerFault as exc:
+        result = dict(error=str(exc), error_kind="rule")
+    except Exception as exc:
+        result = dict(error=str(exc).split(" at t=")[0] if str(exc) else repr(exc), error_kind="raised")
+    except BaseException as exc:
+        result = dict(error=f"your code raised {exc!r}", error_kind="raised")
+    if _fingerprint() != before:
+        changed = sorted(k for k, v in _fingerprint().items() if before.get(k) != v)[:3]
+        result = dict(error=f"your code changed simkit itself ({', '.join(changed)}): graded runs refuse it",
+                      error_kind="tamper")
+    try:
+        data = json.dumps(result, default=repr).encode()
+    except (TypeError, ValueError, MemoryError) as exc:
+        data = json.dumps(dict(error=f"the run's result could not be sent: {exc!r}", error_kind="raised")).encode()
+    view = memoryview(data)
+    while view:
+        n = os.write(out, view[:65536])
+        view = view[n:]
+    os._exit(0)
+
+
+def run_forked(job: Callable[[], dict], seconds: float, memory_mb: int) -> dict:
+    """Run ``job()`` in a forked child with a wall-clock limit of ``seconds`` and ``memory_mb`` of memory.
+
+    Returns the child's JSON dict, or a dict with ``error`` and ``error_kind`` when it
+    timed out, exited, was killed or sent something unreadable.
+    """
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the child never returns from here
+        os.close(read)
+        try:
+            _child(job, memory_mb, seconds, write)
+        finally:
+            os._exit(70)
+    os.close(write)
+    chunks, size, deadline, timed_out = [], 0, time.monotonic() + seconds, False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            timed_out = True
+            break
+        ready, _, _ = select.select([read], [], [], left)
+        if not ready:
+            continue
+        chunk = os.read(read, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BYTES:
+            break
+    if timed_out or size > MAX_BYTES:
+        os.kill(pid, signal.SIGKILL)
+    os.close(read)
+    _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return dict(error=f"the run took more than {seconds:g} s of real time: your code may loop forever "
+                          "(the grader stops it from outside; catching exceptions or changing timers cannot)",
+                    error_kind="timeout")
+    if size > MAX_BYTES:
+        return dict(error="the run produced an unreasonably large result", error_kind="memory")
+    raw = b"".join(chunks)
+    if not raw:
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            what = "the CPU time limit" if sig == signal.SIGXCPU else f"signal {sig}"
+            return dict(error=f"the run was killed by {what}", error_kind="killed")
+        code = os.WEXITSTATUS(status)
+        return dict(error=f"your code ended the grading process (os._exit({code}) or similar); a handler "
+                          "must return instead", error_kind="exit")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return dict(error="the run sent back an unreadable result", error_kind="raised")
+
+

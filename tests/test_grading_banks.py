@@ -1,0 +1,43 @@
+"""Every answer in the exercise banks gets exactly the points it should, for the reason it should."""
+
+from __future__ import annotations
+
+import pytest
+
+from simkit.grading import grade_source
+
+import importlib.util
+from pathlib import Path
+
+
+def _bank(name):
+    path = Path(__file__).parent / "exercise_banks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bank_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ex01 = _bank("ex01")
+
+BANKS = {"01": ex01}
+
+
+def _cases():
+    for name, bank in BANKS.items():
+        yield pytest.param(name, bank.REFERENCE, bank.FULL, "", id=f"{name}-reference")
+        for case, (source, points, why) in bank.BANK.items():
+            yield pytest.param(name, source, points, why, id=f"{name}-{case}")
+
+
+@pytest.mark.parametrize(("exercise", "source", "points", "why"), list(_cases()))
+def test_each_answer_in_the_bank_gets_exactly_its_points_per_criterion(exercise, source, points, why):
+    grade = grade_source(exercise, source)
+    assert tuple(c.points for c in grade.criteria) == points, str(grade)
+    assert grade.max_points == sum(c.max_points for c in grade.criteria)
+    lost = [c for c in grade.criteria if c.points < c.max_points]
+    assert not lost or any(why in c.feedback for c in lost), str(grade)
+    if points == tuple(c.max_points for c in grade.criteria):
+        assert grade.passed and grade.failing_run is None
+    else:
+        assert not grade.passed and grade.failing_run is not None
