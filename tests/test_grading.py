@@ -1,124 +1,174 @@
-"""The exercise grader: the reference solution passes, the starter fails, broken handlers fail cleanly."""
+"""The grader: notebooks' reference and starter, determinism, the batch command, the release, the plots."""
 
 from __future__ import annotations
 
-import time
+import csv
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
 import simkit as sk
-from simkit.grading import grade_handler
+from simkit.grading import check, grade_source
+from simkit.grading.batch import TAG, answer_of
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
 EXERCISE = "01-idempotent-handler.ipynb"
 
 
-def _handler_from(folder: str):
-    """Exec the cell tagged ``solution`` of the notebook in ``folder`` and return its ``handle``."""
-    nb = nbformat.read(NOTEBOOKS / folder / EXERCISE, as_version=4)
-    cells = [c for c in nb.cells if "solution" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{folder}/{EXERCISE} must have exactly one cell tagged 'solution'"
+def _answer(folder: str) -> str:
+    return answer_of(NOTEBOOKS / folder / EXERCISE)[1]
+
+
+@pytest.fixture(scope="module")
+def starter_grade():
+    return grade_source("01", _answer("exercises"))
+
+
+def test_reference_solution_in_the_notebook_gets_full_marks_also_on_hidden_cases():
+    grade = grade_source("01", _answer("solutions"), hidden=[dict(seed=11, workload=dict(users=8), random_runs=1)])
+    assert grade.passed and grade.points == grade.max_points == 10, str(grade)
+    assert grade.failing_run is None and grade.runs > 30
+
+
+def test_starter_loses_exactly_the_duplicate_and_counter_points_with_their_anomalies(starter_grade):
+    points = {c.name: c.points for c in starter_grade.criteria}
+    assert points == {"correct without crashes": 2, "no lost user": 3, "no duplicate email": 0, "counter right": 0}
+    run = starter_grade.failing_run
+    assert run.kind == "exhaustive" and len(run.schedule) == 1 and "after tx.commit()" in run.schedule[0][0]
+    assert set(run.anomalies) >= {"wrong_counter"}
+    assert set(run.highlight) <= set(run.trace["msg_id"].dropna())
+
+
+def test_the_same_submission_gets_the_same_grade_in_two_processes(starter_grade):
+    again = grade_source("01", _answer("exercises"))
+    strip = lambda g: {k: v for k, v in g.to_json().items() if k != "seconds"}  # noqa: E731
+    assert strip(again) == strip(starter_grade)
+
+
+def test_check_prints_the_points_table_and_returns_the_batch_numbers(capsys, starter_grade):
     namespace: dict = {}
-    exec(compile(cells[0].source, f"{folder}/{EXERCISE}", "exec"), namespace)
-    return namespace["handle"]
+    source = _answer("exercises")
+    exec(compile(source, "<cell>", "exec"), namespace)
+    grade = check("01", source=source)
+    out = capsys.readouterr().out
+    assert "5/10 points" in out and "no duplicate email" in out and "Smallest failing run" in out
+    assert grade.points == starter_grade.points
 
 
-def test_reference_solution_passes_with_full_points():
-    grade = grade_handler(_handler_from("solutions"), seeds=4)
-    assert grade.passed and grade.points == grade.max_points > 0, str(grade)
-    assert grade.failing_run is None
-    assert "PASSED" in str(grade)
+def test_check_does_nothing_inside_a_grading_run(monkeypatch):
+    monkeypatch.setenv("SIMKIT_GRADING_CHILD", "1")
+    assert check("01", source="def handle(record, ctx, db):\n    yield\n") is None
 
 
-def test_starter_fails_with_duplicates_and_shows_the_smallest_failing_run():
-    grade = grade_handler(_handler_from("exercises"))
-    text = str(grade)
-    assert not grade.passed and grade.points < grade.max_points
-    assert "duplicate" in text or "lost" in text
-    run = grade.failing_run
-    assert run is not None and len(run.schedule) == 1  # a single crash is enough to break it
-    assert run.highlight and set(run.highlight) <= set(run.result.trace["msg_id"].dropna())
+def test_patching_the_grader_in_this_process_cannot_change_a_grade(monkeypatch, starter_grade):
+    import simkit.grading.exercises.welcome as welcome
+
+    monkeypatch.setattr(welcome, "anomalies", lambda *a: {})
+    assert grade_source("01", _answer("exercises")).points == starter_grade.points
 
 
-def test_a_separate_mark_then_write_loses_users():
-    """Recording the user as handled before the effect commits: a crash in between loses the user."""
+def test_grade_handler_still_works_with_a_deprecation_warning(starter_grade):
+    namespace: dict = {}
+    path = ROOT / "tests" / "_old_style_handler.py"
+    path.write_text(_answer("exercises"))
+    try:
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+        import linecache
 
-    def mark_first(record, ctx, db):
-        tx = db.transaction()
-        if tx.get("welcome.emails", record.key) is not None or tx.get("welcome.stats", record.key):
-            return
-        tx.put("welcome.stats", record.key, True)
-        yield from tx.commit()
-        ctx.crash_point("marked")
-        tx = db.transaction()
-        tx.put("welcome.emails", record.key, "hi")
-        tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
-        yield from tx.commit()
-
-    mark_first.crash_points = ("marked",)
-    grade = grade_handler(mark_first, seeds=1)
-    assert not grade.passed and "lost users" in str(grade)
-
-
-def test_a_handler_that_raises_gets_a_failed_grade_naming_the_error():
-    def boom(record, ctx, db):
-        raise KeyError("no such user")
-        yield
-
-    grade = grade_handler(boom)
-    assert not grade.passed and grade.points == 0
-    assert "KeyError" in str(grade) and "no such user" in str(grade)
-
-
-def test_a_handler_that_loops_forever_fails_within_the_wall_limit():
-    def spin(record, ctx, db):
-        while True:
-            pass
-        yield
-
-    start = time.perf_counter()
-    grade = grade_handler(spin, wall_limit=0.3)
-    assert time.perf_counter() - start < 3
-    assert not grade.passed and "wall_limit" in str(grade)
-
-
-@pytest.mark.parametrize("handle", [lambda record, ctx, db: None, lambda record, ctx, db: 42])
-def test_a_handler_that_is_not_a_generator_fails_with_a_plain_reason(handle):
-    grade = grade_handler(handle)
-    assert not grade.passed and "generator" in str(grade)
-
-
-@pytest.mark.parametrize("kwargs", [dict(seeds=0), dict(seeds=[]), dict(seeds=[1.5]), dict(seeds=True),
-                                    dict(schedules=0), dict(messages=0), dict(crash_rate=1.5),
-                                    dict(wall_limit=0)])
-def test_bad_arguments_raise_config_error(kwargs):
-    def ok(record, ctx, db):
-        yield
-
+        linecache.checkcache(str(path))
+        with pytest.warns(DeprecationWarning, match="check"):
+            grade = sk.grading.grade_handler(namespace["handle"], seeds=2)
+    finally:
+        path.unlink()
+    assert grade.points == starter_grade.points
     with pytest.raises(sk.ConfigError):
-        grade_handler(ok, **kwargs)
+        sk.grading.grade_handler(namespace["handle"], seeds=0)
 
 
-def test_grading_is_deterministic_per_seed():
-    handle = _handler_from("exercises")
-    a, b = grade_handler(handle, seeds=[3]), grade_handler(handle, seeds=[3])
-    assert (a.points, a.feedback) == (b.points, b.feedback)
-    assert a.failing_run.result.trace.equals(b.failing_run.result.trace)
+def _submission(folder: Path, name: str, source: str) -> None:
+    nb = nbformat.read(NOTEBOOKS / "exercises" / EXERCISE, as_version=4)
+    for cell in nb.cells:
+        if TAG in cell.metadata.get("tags", []):
+            cell.source = source
+    nbformat.write(nb, folder / f"01-{name}.ipynb")
 
 
-def test_plots_draw_the_failing_run_and_the_points(tmp_path):
+ANSWERS = {
+    "base-exception-loop": ("def handle(record, ctx, db):\n    while True:\n        try:\n            pass\n"
+                            "        except BaseException:\n            pass\n    yield\n"),
+    "exits": "import sys\n\ndef handle(record, ctx, db):\n    sys.exit(1)\n    yield\n",
+    "hoards": ("def handle(record, ctx, db):\n    h = []\n    while True:\n        h.append(bytearray(10**7))\n"
+               "    yield\n"),
+    "syntax": "def handle(record, ctx, db)\n    yield\n",
+}
+
+
+def test_batch_grades_every_submission_and_none_stops_it(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name, source in ANSWERS.items():
+        _submission(subs, name, source)
+    _submission(subs, "correct", _answer("solutions"))
+    _submission(subs, "wrong", _answer("exercises"))
+    (subs / "01-unreadable.ipynb").write_text("{not json")
+    hidden = tmp_path / "hidden.json"
+    hidden.write_text(json.dumps({"01": [dict(seed=5, workload=dict(users=4), random_runs=0)]}))
+    out = tmp_path / "grades.csv"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "simkit.grading", "grade", str(subs), "--out", str(out),
+                           "--jobs", "2", "--hidden", str(hidden), "--results-json"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    rows = {r["submission"]: r for r in csv.DictReader(out.open())}
+    assert len(rows) == 7
+    assert rows["01-correct.ipynb"]["points"] == "10" and rows["01-correct.ipynb"]["reason"] == ""
+    assert rows["01-wrong.ipynb"]["points"] == "5" and rows["01-wrong.ipynb"]["no duplicate email (3)"] == "0"
+    assert rows["01-wrong.ipynb"]["failing_seed"] == "0" and "after tx.commit()" in rows["01-wrong.ipynb"][
+        "failing_schedule"]
+    for name, why in [("base-exception-loop", "real time"), ("exits", "sys.exit"), ("hoards", "memory"),
+                      ("syntax", "syntax error"), ("unreadable", "unreadable")]:
+        row = rows[f"01-{name}.ipynb"]
+        assert row["points"] == "0" and why in row["reason"], row
+    results = json.loads((tmp_path / "grades_results" / "01-wrong.json").read_text())
+    assert results["score"] == 5 and {t["name"] for t in results["tests"]} >= {"counter right"}
+
+
+def test_release_leaves_out_solutions_hidden_cases_and_outputs(tmp_path):
+    src = tmp_path / "nb"
+    (src / "solutions").mkdir(parents=True)
+    (src / "exercises").mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "2"}, execution_count=1)]
+    nbformat.write(nb, src / "exercises" / "01-x.ipynb")
+    nbformat.write(nb, src / "solutions" / "01-x.ipynb")
+    (src / "hidden-cases.json").write_text("{}")
+    (src / "README.md").write_text("hi")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "simkit.grading", "release", str(tmp_path / "out"),
+                           "--notebooks", str(src)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    files = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file())
+    assert files == ["README.md", "exercises/01-x.ipynb"]
+    assert nbformat.read(tmp_path / "out" / "exercises" / "01-x.ipynb", as_version=4).cells[0].outputs == []
+
+
+def test_plots_draw_the_failing_run_and_the_points(starter_grade):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grade = grade_handler(_handler_from("exercises"), seeds=1)
-    ax = sk.grading.plot_failing_run(grade)
-    assert ax.get_title() and ax.collections
-    ax = sk.grading.plot_points(grade)
-    assert "runs correct" in ax.get_title()
+    ax = sk.grading.plot_failing_run(starter_grade)
+    assert "wrong_counter" in ax.get_title() and "after tx.commit()" in ax.get_title() and ax.collections
+    ax = sk.grading.plot_points(starter_grade)
+    assert "5/10 points" in ax.get_title()
     plt.close("all")
+    passing = grade_source("01", _answer("solutions"))
     with pytest.raises(sk.ConfigError):
-        sk.grading.plot_failing_run(grade_handler(_handler_from("solutions"), seeds=1))
+        sk.grading.plot_failing_run(passing)

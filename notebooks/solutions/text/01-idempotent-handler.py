@@ -1,28 +1,38 @@
 # %% [markdown]
 # # Exercise 01: write an idempotent consumer handler
 #
-# **Recap of lesson 06.** A consumer that commits its offset only after the work is done never loses a record,
-# but a crash between the work and the commit hands the same record over again. A dedupe table, a natural
-# idempotent write or a business check makes that second delivery harmless.
+# **Lesson.** This exercise follows lesson 06 (idempotent consumers). A consumer that commits its offset only
+# after the work is done never loses a record, but a crash between the work and that commit hands the same
+# record over again. Your handler must make the second delivery harmless.
 #
-# **Your task.** A `UserSignedUp` event arrives for every new user; `record.key` is the user id. Write the
-# generator `handle(record, ctx, db)` so that, after every record has been handled, and whatever crashes
-# happened along the way:
+# **Your task.** A `UserSignedUp` event arrives for every new user; `record.key` is the user id. Write
+# `handle(record, ctx, db)` so that, after every record has been handled, and whatever crashes happened:
 #
 # * `welcome.emails` holds **exactly one row per user**, keyed by the user id. A mail relay sends one email for
 #   every committed write of a row, so writing a user's row twice sends that user two emails;
 # * `welcome.stats["signups"]` equals the **number of users**.
 #
-# **Your tools.** `tx = db.transaction()` opens a transaction; `tx.get(table, key, default)` reads (it sees the
-# transaction's own writes first); `tx.put(table, key, value)` writes; `yield from tx.commit()` makes every write
-# of the transaction visible at once, after the database's commit latency. To let the grader crash your code in
-# the middle, list names in `handle.crash_points` and call `ctx.crash_point(name)` where you want it to be
-# able to strike.
+# **Your tools, and only these.**
 #
-# **How it is graded.** The consumer commits after processing (at-least-once). The grader runs your handler
-# for several seeds, once with a crash at each crash point (`before_process`, `after_process` and yours) for each
-# message position, and once with random crashes. Every user signs up only once, so any repeat comes from a
-# redelivery. One point per run with no lost user, no duplicate email and the right counter.
+# * `record.key` (the user id), `record.msg_id` (the event's id), `record.value`;
+# * `tx = db.transaction()`; `tx.get(table, key, default)` reads (it sees the transaction's own writes first);
+#   `tx.put(table, key, value)` writes; `yield from tx.commit()` makes every write of the transaction visible
+#   at once, after the database's commit latency. You may use tables of your own (a dedupe table such as
+#   `welcome.processed`, as in lesson 06): a table exists from its first write;
+# * `ctx.now` (ms), `yield ctx.timeout(ms)`, and `ctx.crash_point(name)` if you want an extra crash point.
+#
+# `handle` may be any function that returns a generator (a helper's generator, or a decorated function, is fine).
+#
+# **What the database and the consumer promise.** One consumer owns the one partition, so two deliveries never
+# run at the same time. A transaction reads the rows committed when it reads and its writes land together at
+# commit: all of them or, if the consumer crashes first, none. Python variables do not survive a crash: your
+# cell is run again from scratch when the consumer restarts.
+#
+# **How it is graded.** `sk.grading.check("01", handle)` sends this cell to a fresh grading process (so nothing
+# else in this notebook can change the grade). It runs your handler once without crashes, then once with a
+# crash at every point your handler passes (before and after every `tx.commit()`, before the handler and
+# before the offset commit), for every message, then with random crashes. Points are fixed: correct without
+# crashes 2, no lost user 3, no duplicate email 3, counter right 2.
 
 # %%
 import matplotlib.pyplot as plt
@@ -33,34 +43,30 @@ import simkit as sk
 # %% [markdown]
 # ## Your handler
 #
-# The cell below is the one you change. The version given here does the two writes separately and never asks whether it has seen the user before.
+# The cell below is the one you change, and the only one graded. This reference answer checks and writes in one
+# transaction: the email row doubles as the record of users already welcomed.
 
 # %% tags=["solution"]
 def handle(record, ctx, db):
-    """Check and write in ONE transaction: the email row doubles as the record of users already welcomed."""
+    """Check and write in ONE transaction: a crash loses both writes together, so the retry starts clean."""
     tx = db.transaction()
     if tx.get("welcome.emails", record.key) is None:  # not welcomed yet: this is the first delivery that counts
         tx.put("welcome.emails", record.key, "Welcome aboard!")
         tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
-    ctx.crash_point("before_commit")  # a crash here loses both writes together, so the retry starts clean
     yield from tx.commit()
 
-
-handle.crash_points = ("before_commit",)
 
 # %% [markdown]
 # ## Grade it
 #
-# This runs your handler a few dozen times (it takes about a second) and prints the grade. A handler that raises, forgets to `yield` or never returns gets a failed grade with the reason.
+# This takes a few seconds. It prints the points per criterion, the reason for every point lost and the smallest
+# run that went wrong (its seed and where the crash struck).
 
 # %%
-grade = sk.grading.grade_handler(handle)
-print(grade)
+grade = sk.grading.check("01", handle)
 
 # %% [markdown]
-# ## Points per seed
-#
-# Each seed is one history of arrivals and latencies; each bar counts the crash schedules tried under that seed, and the green part the runs your handler got right.
+# ## Points per criterion
 
 # %%
 sk.grading.plot_points(grade)
@@ -69,7 +75,9 @@ plt.show()
 # %% [markdown]
 # ## The smallest failing run
 #
-# If a run went wrong, the timeline below shows the simplest one: the crash (a cross) and, circled in red, the user it hurt. The trace rows of that user follow: look for the `process` row appearing twice (a redelivery) and what each delivery wrote.
+# If a run went wrong, the timeline below shows the smallest one: the crash (a cross) and, circled in red, the
+# users it hurt. Below it, the trace rows of the first of them: look for the `process` row appearing twice (a
+# redelivery) and what each delivery committed.
 
 # %%
 if grade.failing_run is None:
@@ -77,16 +85,20 @@ if grade.failing_run is None:
 else:
     sk.grading.plot_failing_run(grade)
     plt.show()
-    trace = grade.failing_run.result.trace
-    display(trace[trace.msg_id == grade.failing_run.highlight[0]])
+    trace = grade.failing_run.trace
+    if grade.failing_run.highlight:
+        display(trace[trace.msg_id == grade.failing_run.highlight[0]])
 
 # %% [markdown]
 # ## What to remember
 #
-# * At-least-once delivery means your handler *will* see a record again after a crash; the second run must change nothing.
-# * Checking for the repeat and writing the effect only work together if they commit together: in one transaction, a crash leaves either all of it or none of it.
-# * A check in one transaction and the write in another leaves a gap a crash can fall into.
+# * At-least-once delivery means your handler *will* see a record again after a crash; the second run must
+#   change nothing.
+# * Every *write* that records the work (the email row, the counter, a "seen" marker) belongs in one
+#   transaction: a crash then leaves all of it or none of it.
+# * A check that only reads may sit in a transaction of its own here, because one consumer owns the partition:
+#   what breaks is a write split in two. A marker committed first loses the user; the effect committed first
+#   sends a second email.
 #
-# **Going further.** Add a crash point between a check and a write that you put in two transactions. Which problem does the grader report now, and why?
-
-# %%
+# **Going further.** Move the counter into a second transaction committed after the email row. Which criterion
+# does the grader take points from, at which crash point, and why is the counter short rather than over?
