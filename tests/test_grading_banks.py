@@ -19,8 +19,9 @@ def _bank(name):
 
 
 ex01 = _bank("ex01")
+ex03 = _bank("ex03")
 
-BANKS = {"01": ex01}
+BANKS = {"01": ex01, "03": ex03}
 
 
 def _cases():
