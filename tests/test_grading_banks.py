@@ -20,8 +20,9 @@ def _bank(name):
 
 ex01 = _bank("ex01")
 ex03 = _bank("ex03")
+ex06 = _bank("ex06")
 
-BANKS = {"01": ex01, "03": ex03}
+BANKS = {"01": ex01, "03": ex03, "06": ex06}
 
 
 def _cases():
