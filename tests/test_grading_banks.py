@@ -18,11 +18,10 @@ def _bank(name):
     return module
 
 
-ex01 = _bank("ex01")
-ex03 = _bank("ex03")
-ex06 = _bank("ex06")
+ex01, ex02, ex04 = _bank("ex01"), _bank("ex02"), _bank("ex04")
+ex03, ex06 = _bank("ex03"), _bank("ex06")
 
-BANKS = {"01": ex01, "03": ex03, "06": ex06}
+BANKS = {"01": ex01, "02": ex02, "03": ex03, "04": ex04, "06": ex06}
 
 
 def _cases():
@@ -43,3 +42,21 @@ def test_each_answer_in_the_bank_gets_exactly_its_points_per_criterion(exercise,
         assert grade.passed and grade.failing_run is None
     else:
         assert not grade.passed and grade.failing_run is not None
+
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.mark.parametrize("exercise", sorted(BANKS))
+def test_the_notebooks_reference_gets_full_marks_and_the_starter_loses_its_known_faults(exercise):
+    from simkit.grading.batch import answer_of
+
+    bank = BANKS[exercise]
+    (solution,) = NOTEBOOKS.glob(f"solutions/{exercise}-*.ipynb")
+    (starter,) = NOTEBOOKS.glob(f"exercises/{exercise}-*.ipynb")
+    reference = grade_source(exercise, answer_of(solution)[1])
+    assert reference.passed, str(reference)
+    points, why = bank.STARTER_FAULTS
+    grade = grade_source(exercise, answer_of(starter)[1])
+    assert tuple(c.points for c in grade.criteria) == points, str(grade)
+    assert any(why in c.feedback for c in grade.criteria if c.points < c.max_points), str(grade)

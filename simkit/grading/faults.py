@@ -4,7 +4,8 @@ Every durable step a tool takes (a ``tx.commit()``, a publish, an offset commit)
 a point before and after it, named after the step and the learner's line that took it,
 such as ``"after tx.commit() of welcome.stats (line 5)"``. A schedule is a set of
 ``(point, i)``: crash the ``i``-th time (from 0) the run passes ``point``. Random runs
-crash at each passage with ``rate``, drawn from the world's ``grader/crashes`` stream.
+crash at each passage with ``rate``, drawn from the world's ``grader/crashes`` stream, at most
+``Faults.MAX_RANDOM`` times a run.
 
 Once a crash has struck, the component is dead until its restart calls :meth:`revive`:
 every tool call and every step of the learner's generator raises :class:`Crash` again,
@@ -44,6 +45,9 @@ def learner_line() -> int | None:
 class Faults:
     """The crash schedule of one run and the record of every crash point passed."""
 
+    #: random runs crash at most this often: a storm of crashes would starve any correct loop
+    MAX_RANDOM = 3
+
     def __init__(self, world: World, component: str, schedule: Iterable[tuple[str, int]] = (),
                  rate: float = 0.0):
         self.world = world
@@ -70,7 +74,8 @@ class Faults:
         i = self.counts.get(name, 0)
         self.counts[name] = i + 1
         self.passages.append((name, i, self.current, declared))
-        if (name, i) in self.schedule or (self.rate and self._rng.random() < self.rate):
+        dice = self.rate and self._rng.random() < self.rate and len(self.fired) < self.MAX_RANDOM
+        if (name, i) in self.schedule or dice:
             self.dead = True
             self.fired.append((name, i))
             raise Crash(self.component, name)

@@ -27,6 +27,7 @@ from ...errors import ConfigError
 from ...producer import Producer
 from ...scenarios._common import until_drained
 from ..faults import Faults, call, drive
+from ..tools import LearnerContext
 from ..spec import Anomaly, Case, Criterion, Exercise, register
 
 __all__ = ["EMAILS", "EXERCISE", "STATS"]
@@ -84,30 +85,6 @@ class LearnerDatabase:
     def transaction(self) -> LearnerTransaction:
         """Open a transaction."""
         return LearnerTransaction(self._db, self._faults, self._faults.current)
-
-
-class LearnerContext:
-    """``ctx.now`` (ms), ``ctx.timeout(ms)`` and ``ctx.crash_point(name)``."""
-
-    def __init__(self, world: Any, faults: Faults):
-        self._world, self._faults = world, faults
-
-    @property
-    def now(self) -> float:
-        """Simulated time in ms."""
-        return self._world.env.now
-
-    def timeout(self, ms: float) -> Any:
-        """An event ``ms`` simulated milliseconds from now: ``yield ctx.timeout(5)``."""
-        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms < 0:
-            raise ConfigError("ms", ms, "a number of ms >= 0")
-        return self._world.env.timeout(ms)
-
-    def crash_point(self, name: str) -> None:
-        """A point of your own where the grader may also crash your code."""
-        if not isinstance(name, str) or not name:
-            raise ConfigError("name", name, "a non-empty string")
-        self._faults.point(f"your point {name!r}", declared=True)
 
 
 def simulate(run: Any) -> dict:
