@@ -75,6 +75,8 @@ EVENTS: dict[str, str] = {
     "duplicate_skipped": "a handler recognised a message it had already handled and skipped it (detail: how)",
     "dedupe_expired": "the dedupe table's cleanup deleted an id older than the TTL (detail: table and age)",
     "email_queued": "a committed write to the graded exercise's welcome.emails table: one email handed to the mailer (key: the user)",
+    "relay_returned": "a graded exercise's relay returned instead of running for ever (it will not restart)",
+    "loop_returned": "a graded exercise's poll loop returned instead of running for ever",
     "email_sent": "the email provider sent an email (key: the recipient; msg_id: the message behind it)",
     "email_ignored": "the email provider recognised a repeated idempotency key and sent nothing (detail: the key)",
     "republish": "an upstream publisher sent a message again, as a replay does (detail: how much later)",

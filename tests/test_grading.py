@@ -47,7 +47,7 @@ def test_starter_loses_exactly_the_duplicate_and_counter_points_with_their_anoma
 
 def test_the_same_submission_gets_the_same_grade_in_two_processes(starter_grade):
     again = grade_source("01", _answer("exercises"))
-    strip = lambda g: {k: v for k, v in g.to_json().items() if k != "seconds"}  # noqa: E731
+    strip = lambda g: {k: v for k, v in g.to_json().items() if k != "seconds"}
     assert strip(again) == strip(starter_grade)
 
 
@@ -67,7 +67,7 @@ def test_check_does_nothing_inside_a_grading_run(monkeypatch):
 
 
 def test_patching_the_grader_in_this_process_cannot_change_a_grade(monkeypatch, starter_grade):
-    import simkit.grading.exercises.welcome as welcome
+    from simkit.grading.exercises import welcome
 
     monkeypatch.setattr(welcome, "anomalies", lambda *a: {})
     assert grade_source("01", _answer("exercises")).points == starter_grade.points
@@ -103,7 +103,7 @@ ANSWERS = {
     "base-exception-loop": ("def handle(record, ctx, db):\n    while True:\n        try:\n            pass\n"
                             "        except BaseException:\n            pass\n    yield\n"),
     "exits": "import sys\n\ndef handle(record, ctx, db):\n    sys.exit(1)\n    yield\n",
-    "hoards": ("def handle(record, ctx, db):\n    h = []\n    while True:\n        h.append(bytearray(10**7))\n"
+    "hoards": ("def handle(record, ctx, db):\n    h = []\n    while True:\n        h.append(bytearray(10**8))\n"
                "    yield\n"),
     "syntax": "def handle(record, ctx, db)\n    yield\n",
 }

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 
 from simkit.grading import grade_source
-
-import importlib.util
-from pathlib import Path
 
 
 def _bank(name):

@@ -12,7 +12,8 @@ limits. Points are fixed per criterion. See ``simkit/grading/README.md``.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..errors import ConfigError
 from ..faults import check_rate

@@ -15,7 +15,8 @@ so a handler that catches the crash cannot go on writing.
 from __future__ import annotations
 
 import sys
-from typing import Any, Generator, Iterable
+from collections.abc import Generator, Iterable
+from typing import Any
 
 import simpy
 

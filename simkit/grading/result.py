@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from ..results import Report, RunResult
-from ..trace import COLUMNS, Trace
+from ..trace import Trace
 
 __all__ = ["CriterionResult", "FailingRun", "Grade"]
 
@@ -111,7 +111,7 @@ class Grade:
                         anomalies=fr.anomalies, error=fr.error, rows=[list(r) for r in fr.rows]))
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "Grade":
+    def from_json(cls, data: dict[str, Any]) -> Grade:
         """Rebuild a grade from :meth:`to_json`."""
         fr = data.get("failing_run")
         failing = None if fr is None else FailingRun(
@@ -121,11 +121,3 @@ class Grade:
                    tuple(CriterionResult(**c) for c in data["criteria"]), failing, data["seconds"],
                    data["runs"], tuple(data["notes"]))
 
-
-def trace_rows(trace: pd.DataFrame) -> tuple[tuple, ...]:
-    """A trace DataFrame as plain row tuples in :data:`~simkit.trace.COLUMNS` order."""
-    out = []
-    for row in trace[list(COLUMNS)].itertuples(index=False):
-        out.append(tuple(None if (isinstance(v, float) and v != v and c not in ("time",)) else v
-                         for c, v in zip(COLUMNS, row)))
-    return tuple(out)

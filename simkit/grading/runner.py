@@ -7,15 +7,16 @@ It runs in the grading process (never in the learner's kernel): every run is for
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
 from ..trace import COLUMNS
 from ..world import World
 from .faults import Faults
-from .result import CriterionResult, FailingRun, Grade, trace_rows
+from .result import CriterionResult, FailingRun, Grade
 from .sandbox import Learner, run_forked
 from .spec import Anomaly, Case, Exercise
 
@@ -64,7 +65,7 @@ def _execute(ex: Exercise, source: str, seed: int, workload: Mapping[str, Any], 
         faults = Faults(world, ex.component, schedule, rate)
         run = Run(world, workload, faults, Learner(source, ex.entry))
         state = ex.simulate(run)
-        return dict(rows=trace_rows(world.trace.to_frame()), state=state, passages=faults.passages,
+        return dict(rows=list(zip(*(world.trace.column(c) for c in COLUMNS))), state=state, passages=faults.passages,
                     fired=faults.fired)
 
     got = run_forked(job, ex.run_seconds, ex.memory_mb)

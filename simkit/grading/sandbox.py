@@ -19,8 +19,8 @@ import select
 import signal
 import sys
 import time
-import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .faults import SOURCE_NAME, LearnerFault
 
@@ -99,8 +99,9 @@ def _child(job: Callable[[], dict], memory_mb: int, cpu_seconds: float, out: int
         result = dict(error=str(exc).split(" at t=")[0] if str(exc) else repr(exc), error_kind="raised")
     except BaseException as exc:
         result = dict(error=f"your code raised {exc!r}", error_kind="raised")
-    if _fingerprint() != before:
-        changed = sorted(k for k, v in _fingerprint().items() if before.get(k) != v)[:3]
+    after = _fingerprint()
+    changed = sorted(k for k, v in before.items() if after.get(k) != v)[:3]  # new imports are fine
+    if changed:
         result = dict(error=f"your code changed simkit itself ({', '.join(changed)}): graded runs refuse it",
                       error_kind="tamper")
     try:

@@ -14,8 +14,9 @@ An :class:`Exercise` is a spec the grader runs; it never grades anything itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..errors import ConfigError
 

@@ -153,7 +153,7 @@ def handle(record, ctx, db):
 def handle(record, ctx, db):
     hoard = []
     while True:
-        hoard.append(bytearray(10_000_000))
+        hoard.append(bytearray(100_000_000))
     yield
 ''', (0, 0, 0, 0), "memory"),
     "syntax_error": ('''

@@ -22,7 +22,8 @@ Duplicates are bounded when one crash repeats at most two polls' worth of record
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 import simpy
@@ -31,7 +32,7 @@ from ...broker import Broker
 from ...distributions import exponential, uniform
 from ...errors import ConfigError, Crash
 from ...producer import Producer
-from ..faults import Faults, call, drive
+from ..faults import call, drive
 from ..spec import Anomaly, Case, Criterion, Exercise, register
 from ..tools import LearnerContext
 
@@ -43,7 +44,7 @@ TOPIC, POLL, WORKERS, INTERVAL, END = "payments", 4, 3, 200, 20_000
 class PolledRecord:
     """A polled record: ``key``, ``msg_id``, ``value``, ``offset``."""
 
-    __slots__ = ("key", "msg_id", "value", "offset")
+    __slots__ = ("key", "msg_id", "offset", "value")
 
     def __init__(self, key: Any, msg_id: Any, value: Any, offset: int):
         self.key, self.msg_id, self.value, self.offset = key, msg_id, value, offset
@@ -63,7 +64,7 @@ class Incarnation:
 class LearnerConsumer:
     """``poll()``, ``commit(offset=None)`` and ``store_offset(record)``."""
 
-    def __init__(self, sim: "PollLoop"):
+    def __init__(self, sim: PollLoop):
         self._sim = sim
 
     def poll(self) -> Any:
@@ -102,7 +103,7 @@ class LearnerConsumer:
 class LearnerPool:
     """``done = pool.submit(record)``: a worker does the record's side effect; ``done`` fires after it."""
 
-    def __init__(self, sim: "PollLoop"):
+    def __init__(self, sim: PollLoop):
         self._sim = sim
 
     def submit(self, record: PolledRecord) -> simpy.Event:
@@ -274,6 +275,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
-    run_seconds=2.0,
+    run_seconds=4.0,
     max_runs=80,
 ))

@@ -17,7 +17,8 @@ publishes the row again, so the bound is one extra publish per crash.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -39,7 +40,7 @@ TOPIC, END = "orders", 20_000
 class LearnerRow:
     """One committed outbox row: ``seq`` (its position), ``event_id``, ``key``, ``payload``."""
 
-    __slots__ = ("seq", "event_id", "key", "payload")
+    __slots__ = ("event_id", "key", "payload", "seq")
 
     def __init__(self, seq: int, event_id: Any, key: Any, payload: Any):
         self.seq, self.event_id, self.key, self.payload = seq, event_id, key, payload
@@ -204,6 +205,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
-    run_seconds=2.0,
+    run_seconds=4.0,
     max_runs=60,
 ))

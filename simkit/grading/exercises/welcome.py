@@ -15,7 +15,8 @@ when it reads, and its writes land together at commit (no lock, no conflict chec
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 
@@ -27,8 +28,8 @@ from ...errors import ConfigError
 from ...producer import Producer
 from ...scenarios._common import until_drained
 from ..faults import Faults, call, drive
-from ..tools import LearnerContext
 from ..spec import Anomaly, Case, Criterion, Exercise, register
+from ..tools import LearnerContext
 
 __all__ = ["EMAILS", "EXERCISE", "STATS"]
 
@@ -226,7 +227,7 @@ EXERCISE = register(Exercise(
         Criterion("counter right", 2, ("wrong_counter",)),
     ),
     cases=(Case(0, {"users": 6}, exhaustive=True, random_runs=2),),
-    run_seconds=2.0,
+    run_seconds=4.0,
     max_runs=60,
     simulate=simulate,
     anomalies=anomalies,
