@@ -1,0 +1,100 @@
+# %% [markdown]
+# # Exercise 10: a consumer-lag alert that catches a stall and lets a busy consumer be
+#
+# **Lesson.** This exercise follows lesson 08 (poison messages, dead letters and replay), where a blocked partition
+# shows up as consumer lag, and lesson 03, where outbox lag (how many) and age (how old) tell different stories.
+# Here you write the alert rule itself, and the grader tries it on four situations in the life of a billing consumer.
+#
+# **Your task.** Write `page(m)`, which returns `True` to page the on-call engineer and `False` otherwise, so that:
+#
+# * **a stall pages within 60 s**: when the consumer's database call hangs and it stops making progress, your rule
+#   pages within 60 s of the moment it got stuck, whether payments arrive five a second or one every 15 s;
+# * **a busy consumer never pages**: a healthy consumer never pages, not even when 3,000 payments arrive at once
+#   and it needs about 18 s to work through them;
+# * **an idle consumer never pages**: after its traffic stops for good, a healthy consumer with nothing to do never
+#   pages.
+#
+# **Your tools.** Every 5 s of simulated time the grader samples the consumer group's one partition, as a lag
+# exporter does, and calls `page(m)` with `m.now` (ms), `m.lag` (records behind: the log end offset minus the
+# committed offset, what `kafka-consumer-groups --describe` shows), `m.lag_ms` (how long the oldest record not yet
+# committed has been waiting, 0 when nothing is behind) and `m.since_commit_ms` (ms since the committed offset last
+# moved). Return a `bool`. Your cell's variables live for the whole run, so a rule may remember earlier samples.
+#
+# **How it is graded.** `sk.grading.check("10", page)` sends this cell to a fresh grading process (so nothing else
+# in this notebook can change the grade) and runs four cases of five simulated minutes each: a stall with steady
+# traffic, a stall with a trickle, a burst and an idle consumer. A page is one `alert` row in the trace (and a
+# `resolved` row when `page` says `False` again). Points are fixed: a stall pages within 60 s 4, a busy consumer
+# never pages 3, an idle consumer never pages 3. A `page` that raises or returns something other than a bool
+# scores zero, with the reason.
+
+# %%
+import matplotlib.pyplot as plt
+
+import simkit as sk
+
+
+# %% [markdown]
+# ## Your alert rule
+#
+# The cell below is the one you change, and the only one graded. This reference answer pages on the time lag:
+# a stall makes the oldest waiting record older with every second, whatever the traffic, while a burst is worked
+# off in well under 30 s.
+
+# %% tags=["solution"]
+def page(m):
+    """Page when the oldest record not yet committed has waited more than 30 s."""
+    return m.lag_ms > 30_000
+
+
+# %% [markdown]
+# ## Grade it
+#
+# This takes a few seconds. It prints the points per criterion, the reason for every point lost and the case that
+# went wrong first.
+
+# %%
+grade = sk.grading.check("10", page)
+
+# %% [markdown]
+# ## Points per criterion
+
+# %%
+sk.grading.plot_points(grade)
+plt.show()
+
+# %% [markdown]
+# ## The run that went wrong
+#
+# The committed lag of the run that went wrong, over time, with the moments your rule paged (red) and the moment
+# the consumer got stuck (black), if it did.
+
+# %%
+if grade.failing_run is None:
+    print("every case passed: nothing to show")
+else:
+    trace = grade.failing_run.trace
+    commits = trace[trace.event == "commit"]
+    appends = trace[trace.event == "append"]
+    ax = plt.gca()
+    ax.step(appends.time / 1000, range(1, len(appends) + 1), where="post", label="records written")
+    ax.step(commits.time / 1000, commits.offset, where="post", label="committed offset")
+    for t in trace[trace.event == "alert"].time:
+        ax.axvline(t / 1000, color="red", linestyle="--")
+    for t in trace[trace.event == "stalled"].time:
+        ax.axvline(t / 1000, color="black", linewidth=2, label="consumer stuck")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("offset")
+    ax.set_title(grade.failing_run.label)
+    ax.legend()
+    plt.show()
+
+# %% [markdown]
+# ## What to remember
+#
+# * Lag in records says how much work is waiting, not whether anyone is working on it: a burst is a lot of work
+#   and no emergency, a stall with little traffic is little work and an emergency.
+# * The age of the oldest waiting record grows with a stall at one second per second, whatever the traffic.
+# * "No commit for a while" is also true of a consumer with nothing to do: pair it with "and something is waiting".
+#
+# **Going further.** Your rule pages after 30 s of waiting. What is the fastest a stall can be caught with samples
+# every 5 s, and what would it cost the busy case to go that low?

@@ -1,0 +1,65 @@
+"""Exercise 10's bank: alert rules a learner might write, with the points each must get per criterion.
+
+Points are (a stall pages within 60 s 4, a busy consumer never pages 3, an idle consumer never pages 3), and
+``why`` is a phrase the feedback of every criterion that lost must contain.
+"""
+
+FULL = (4, 3, 3)
+
+REFERENCE = '''
+def page(m):
+    return m.lag_ms > 30_000
+'''
+
+STARTER_FAULTS = ((0, 3, 3), "never paged")
+
+BANK = {
+    # -- wrong answers ---------------------------------------------------------------------
+    "records_threshold_high": ('''
+def page(m):
+    return m.lag > 5000
+''', (0, 3, 3), "never paged"),
+    "records_threshold_low": ('''
+def page(m):
+    return m.lag > 3
+''', (4, 0, 3), "burst case"),
+    "any_lag_at_all": ('''
+def page(m):
+    return m.lag > 0
+''', (4, 0, 3), "paged a healthy consumer"),
+    "no_commit_for_30_s": ('''
+def page(m):
+    return m.since_commit_ms > 30_000
+''', (4, 0, 0), "paged a healthy consumer"),
+    "time_lag_too_eager": ('''
+def page(m):
+    return m.lag_ms > 10_000
+''', (4, 0, 3), "burst case"),
+    "time_lag_too_patient": ('''
+def page(m):
+    return m.lag_ms > 90_000
+''', (0, 3, 3), "later"),
+    "returns_a_number": ('''
+def page(m):
+    return m.lag_ms
+''', (0, 0, 0), "return True (page) or False"),
+    "three_samples_of_record_lag": ('''
+above = []
+
+def page(m):
+    above.append(m.lag > 100)
+    return all(above[-3:])
+''', (0, 0, 3), "paged a healthy consumer"),
+    # -- correct, and different from the reference ----------------------------------------------
+    "lag_and_no_progress": ('''
+def page(m):
+    return m.lag > 0 and m.since_commit_ms > 30_000
+''', FULL, ""),
+    "time_lag_for_three_samples": ('''
+history = []
+
+def page(m):
+    history.append(m.lag_ms > 20_000)
+    return len(history) >= 3 and all(history[-3:])
+''', FULL, ""),
+}
