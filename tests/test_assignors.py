@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import simkit as sk
 from simkit.assignors import (
     ASSIGNORS,
+    assign_cooperative_sticky,
     assign_range,
     assign_round_robin,
     resolve_assignor,
@@ -251,7 +252,8 @@ def test_bad_input_names_the_parameter(assign, members, topics, param):
 
 
 def test_resolve_assignor():
-    assert ASSIGNORS == {"range": assign_range, "round_robin": assign_round_robin}
+    assert ASSIGNORS == {"range": assign_range, "round_robin": assign_round_robin,
+                         "cooperative_sticky": assign_cooperative_sticky}
     assert resolve_assignor("range") is assign_range
     assert resolve_assignor("round_robin") is assign_round_robin
 
