@@ -272,9 +272,13 @@ def test_unknown_assignor_lists_known_ones(bad):
     ("range", assign_range, 3, ["orders", "payments"]),
     ("roundrobin", assign_round_robin, 3, ["orders", "payments"]),
     ("roundrobin", assign_round_robin, 5, ["orders"]),
+    # a group whose members all join in the first round: the sticky assignor deals from nothing owned
+    ("cooperative-sticky", assign_cooperative_sticky, 2, ["orders"]),
+    ("cooperative-sticky", assign_cooperative_sticky, 3, ["orders", "payments"]),
 ])
 def test_assignors_give_what_librdkafkas_group_leader_gives(strategy, ours, members, topics):
-    # librdkafka's rdkafka_range_assignor.c and rdkafka_roundrobin_assignor.c follow the Java assignors;
+    # librdkafka's rdkafka_range_assignor.c, rdkafka_roundrobin_assignor.c and rdkafka_sticky_assignor.c follow
+    # the Java assignors;
     # the member ids are the ones the mock cluster's coordinator handed out
     from realclient import MOCK_PARTITIONS, group_assignments
 
