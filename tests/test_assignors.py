@@ -278,8 +278,7 @@ def test_unknown_assignor_lists_known_ones(bad):
 ])
 def test_assignors_give_what_librdkafkas_group_leader_gives(strategy, ours, members, topics):
     # librdkafka's rdkafka_range_assignor.c, rdkafka_roundrobin_assignor.c and rdkafka_sticky_assignor.c follow
-    # the Java assignors;
-    # the member ids are the ones the mock cluster's coordinator handed out
+    # the Java assignors; the member ids are the ones the mock cluster's coordinator handed out
     from realclient import MOCK_PARTITIONS, group_assignments
 
     theirs = group_assignments(strategy, members, topics)
