@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from .assignors import COOPERATIVE, resolve_assignor
 from .errors import CommitFailed, ConfigError
+from .trace import EVENTS
 from .world import World
 
 if TYPE_CHECKING:
@@ -54,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["ConsumerGroup"]
 
 TP = tuple[str, int]
+
+# the trace's vocabulary gains the rebalance row this module's protocols write (to move into trace.EVENTS)
+EVENTS.setdefault("revoke", "a consumer gave up partitions in a rebalance (detail: the list)")
 
 
 class ConsumerGroup:

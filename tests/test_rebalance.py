@@ -94,3 +94,10 @@ def test_bad_parameters_name_themselves(param, value):
     with pytest.raises(sk.ConfigError) as err:
         run("eager", **{param: value})
     assert err.value.param == param
+
+
+@pytest.mark.parametrize("design", DESIGNS)
+def test_the_scenario_writes_only_documented_events(design):
+    t = run(design, max_poll_interval=1000, slow_time=1500).trace
+    assert "revoke" in set(t.event) or design == "static_membership"
+    assert set(t.event) <= set(sk.EVENTS)
