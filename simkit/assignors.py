@@ -1,4 +1,4 @@
-"""How a consumer group shares out partitions: Kafka's range and round-robin assignors.
+"""How a consumer group shares out partitions: Kafka's range, round-robin and cooperative sticky assignors.
 
 Both follow the Java classes in ``clients/src/main/java/org/apache/kafka/clients/consumer/``:
 ``org.apache.kafka.clients.consumer.RangeAssignor`` (``partition.assignment.strategy``
@@ -11,6 +11,12 @@ Members are put in the order Kafka puts them
 member id), so the same members and topics give exactly the assignment the Java
 assignor gives. Each result maps every member (even an idle one) to its sorted list of
 ``(topic, partition)`` pairs.
+
+``"cooperative_sticky"`` is ``org.apache.kafka.clients.consumer.CooperativeStickyAssignor``
+(KIP-429): it also takes what each member owns now, keeps as much of it as a balanced
+assignment allows, and leaves out of this round every partition that moves from one
+member to another; the group hands those out in a second round, once their old owners
+have given them up (see :mod:`simkit.groups`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,15 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["ASSIGNORS", "Assignment", "assign_range", "assign_round_robin", "resolve_assignor"]
+__all__ = [
+    "ASSIGNORS",
+    "COOPERATIVE",
+    "Assignment",
+    "assign_cooperative_sticky",
+    "assign_range",
+    "assign_round_robin",
+    "resolve_assignor",
+]
 
 Assignment = dict[str, list[tuple[str, int]]]
 Assignor = Callable[[list[str], dict[str, int]], Assignment]
@@ -110,14 +124,92 @@ def assign_round_robin(members: list[str], topics: dict[str, int]) -> Assignment
     return _finish(ordered, out)
 
 
+def assign_cooperative_sticky(members: list[str], topics: dict[str, int],
+                              owned: dict[str, list[tuple[str, int]]] | None = None) -> Assignment:
+    """Kafka's ``CooperativeStickyAssignor``: balanced, keeping what members own, moving in two rounds.
+
+    ``owned`` maps a member to the partitions it owns now (a new member owns nothing).
+    Every member ends with ``n // c`` or ``n // c + 1`` partitions (``minQuota``,
+    ``maxQuota``), and keeps as many of its own as that allows, as
+    ``AbstractStickyAssignor.constrainedAssign`` does for members that subscribe to the
+    same topics: each member keeps up to its quota of what it owns (taking the bigger quota
+    while members with ``maxQuota`` are still needed), then the rest is dealt out in
+    partition order, first to members below ``minQuota``, then to those that may take one
+    more. A partition two members both claim counts as owned by neither. Then, as
+    ``CooperativeStickyAssignor.adjustAssignment``, every partition moving away from a live
+    owner is left out: it is given in the next round, after its owner revoked it.
+    """
+    ordered = _check(members, topics)
+    owned = {} if owned is None else owned
+    out: Assignment = {m: [] for m in ordered}
+    if not ordered:
+        return out
+    every = [(t, p) for t in sorted(topics, key=_java_order) for p in range(topics[t])]
+    exists = set(every)
+    claims: dict[tuple[str, int], int] = {}
+    for m in ordered:
+        for tp in set(owned.get(m, ())):
+            claims[tp] = claims.get(tp, 0) + 1
+    contested = {tp for tp, n in claims.items() if n > 1}     # partitionsWithMultiplePreviousOwners
+    min_quota, extra = divmod(len(every), len(ordered))
+    max_quota = min_quota + (1 if extra else 0)
+    over = 0                                                 # currentNumMembersWithOverMinQuotaPartitions
+    under: list[str] = []                                    # unfilledMembersWithUnderMinQuotaPartitions
+    exact: list[str] = []                                    # unfilledMembersWithExactlyMinQuotaPartitions
+    revoked: set[tuple[str, int]] = set()
+    for m in ordered:
+        mine = [tp for tp in sorted(owned.get(m, ()), key=lambda tp: (_java_order(tp[0]), tp[1]))
+                if tp in exists and tp not in contested]
+        if len(mine) < min_quota:
+            out[m] = mine
+            under.append(m)
+        elif len(mine) >= max_quota and over < extra:
+            over += 1
+            if over == extra:
+                exact.clear()
+            out[m], gone = mine[:max_quota], mine[max_quota:]
+            revoked.update(gone)
+        else:
+            out[m], gone = mine[:min_quota], mine[min_quota:]
+            revoked.update(gone)
+            if over < extra:
+                exact.append(m)
+    kept = {tp for parts in out.values() for tp in parts}
+    moving: set[tuple[str, int]] = set()                     # partitionsTransferringOwnership
+    current, i = under, 0
+    for tp in (tp for tp in every if tp not in kept):
+        if i >= len(current):
+            if not under and not exact:
+                break
+            current, i = (under, 0) if under else (exact, 0)
+        m = current[i]
+        out[m].append(tp)
+        if tp in revoked or tp in contested:
+            moving.add(tp)
+        if len(out[m]) == min_quota and current is under:
+            current.pop(i)
+            exact.append(m)
+        elif len(out[m]) == max_quota:
+            over += 1
+            current.pop(i)
+        else:
+            i += 1
+    out = {m: [tp for tp in parts if tp not in moving] for m, parts in out.items()}
+    return _finish(ordered, out)
+
+
 ASSIGNORS: dict[str, Assignor] = {
+    "cooperative_sticky": assign_cooperative_sticky,
     "range": assign_range,
     "round_robin": assign_round_robin,
 }
 
+#: the assignors that rebalance incrementally (KIP-429's COOPERATIVE protocol); the others are eager
+COOPERATIVE: frozenset[str] = frozenset({"cooperative_sticky"})
+
 
 def resolve_assignor(name: str) -> Assignor:
-    """The assignor called ``name``: ``"range"`` (Kafka's default) or ``"round_robin"``."""
+    """The assignor called ``name``: ``"range"`` (Kafka's default), ``"round_robin"`` or ``"cooperative_sticky"``."""
     if isinstance(name, str) and name in ASSIGNORS:
         return ASSIGNORS[name]
     raise ConfigError("assignor", name, tuple(ASSIGNORS))

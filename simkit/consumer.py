@@ -62,6 +62,11 @@ class Consumer:
     ``crash_rate`` crashes the consumer at one of its crash points on that share of the
     records it handles; ``kill_rate`` kills it at random instants, that many times a
     second of simulated time, wherever it is (see :mod:`simkit.faults`).
+
+    ``group_instance_id`` makes it a static member (``group.instance.id``, KIP-345): a
+    restart within ``session_timeout`` gets its partitions back without a rebalance.
+    ``assignor="cooperative_sticky"`` rebalances incrementally (KIP-429); see
+    :mod:`simkit.groups`.
     """
 
     def __init__(
@@ -86,6 +91,7 @@ class Consumer:
         session_timeout: float | None = None,
         retry_backoff: float | None = None,
         max_poll_interval: float | None = None,
+        group_instance_id: str | None = None,
         on_error: str = "raise",
         crash_rate: float = 0.0,
         crash_points: Iterable[str] | None = None,
@@ -99,6 +105,8 @@ class Consumer:
             auto_commit_interval=auto_commit_interval, auto_offset_reset=auto_offset_reset,
             session_timeout=session_timeout, retry_backoff=retry_backoff, max_poll_interval=max_poll_interval)
         policy_class = resolve_policy(settings["commit"])
+        if group_instance_id is not None and (not isinstance(group_instance_id, str) or not group_instance_id):
+            raise ConfigError("group_instance_id", group_instance_id, "None (a dynamic member) or a non-empty string")
         if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
             raise ConfigError("workers", workers, "None (process in the poll loop) or an int >= 1")
         if isinstance(start, bool) or not isinstance(start, (int, float)) or not 0 <= start < float("inf"):
@@ -118,6 +126,8 @@ class Consumer:
             self.group = broker.groups.get(group) or ConsumerGroup(
                 world, broker, group, assignor=settings["assignor"], session_timeout=settings["session_timeout"])
         self.handler = self.handler_call.fn
+        #: ``group.instance.id``: a static member (KIP-345) keeps its partitions over a quick restart
+        self.group_instance_id = group_instance_id
         self.commit_policy: str = policy_class.name or policy_class.__name__
         self.max_poll_records: int = settings["max_poll_records"]
         self.fetch_latency = as_distribution("fetch_latency", fetch_latency)

@@ -1,6 +1,7 @@
 """Consumer groups: membership, partition assignment, rebalances and committed offsets.
 
-Follows Kafka's group coordinator with the eager rebalance protocol:
+Follows Kafka's group coordinator with the eager rebalance protocol (or the cooperative
+one, and static members, described at the end):
 
 * Every join or departure starts a rebalance. Each live member rejoins from its next
   ``poll()`` (giving up its partitions first, and committing them if it auto-commits);
@@ -24,14 +25,28 @@ Follows Kafka's group coordinator with the eager rebalance protocol:
   (a zombie), and it rejoins as a new member at its next poll
   (see :mod:`simkit.poll_loop`).
 
+With ``assignor="cooperative_sticky"`` the group follows KIP-429's incremental
+cooperative protocol (the Java ``ConsumerCoordinator`` with
+``RebalanceProtocol.COOPERATIVE``): members rejoin *without* giving anything up and go
+on consuming; the assignor keeps each member's partitions where balance allows and
+leaves out the ones that move; each member then revokes only what it lost (committing
+it first) and asks for a second round, in which those partitions reach their new owner.
+Only the partitions that move stand still.
+
+A member with a ``group_instance_id`` is a *static member* (KIP-345,
+``group.instance.id``): when it comes back under the same id before
+``session_timeout`` has passed, the coordinator swaps the new member id in for the old
+one and hands it the same partitions, with no rebalance; a static member sends no
+LeaveGroup when it closes, so its partitions wait for it for ``session_timeout`` ms.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
-from .assignors import resolve_assignor
+from .assignors import COOPERATIVE, resolve_assignor
 from .errors import CommitFailed, ConfigError
+from .trace import EVENTS
 from .world import World
 
 if TYPE_CHECKING:
@@ -40,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["ConsumerGroup"]
 
 TP = tuple[str, int]
+
+# the trace's vocabulary gains the rebalance row this module's protocols write (to move into trace.EVENTS)
+EVENTS.setdefault("revoke", "a consumer gave up partitions in a rebalance (detail: the list)")
 
 
 class ConsumerGroup:
@@ -62,7 +80,11 @@ class ConsumerGroup:
         self.broker = broker
         self.group_id = group_id
         self.assignor_name = assignor
-        self.assignor: Callable[[list[str], dict[str, int]], dict[str, list[TP]]] = resolve_assignor(assignor)
+        self.assignor: Callable[..., dict[str, list[TP]]] = resolve_assignor(assignor)
+        #: True with KIP-429's incremental protocol: members keep their partitions while they rejoin
+        self.cooperative = assignor in COOPERATIVE
+        #: group.instance.id -> the member id that holds it now (static members, KIP-345)
+        self.static: dict[str, str] = {}
         self.session_timeout = float(session_timeout)
         self.members: dict[str, Any] = {}
         self.generation = 0
@@ -74,8 +96,28 @@ class ConsumerGroup:
         broker.groups[group_id] = self
 
     # -- membership -------------------------------------------------------------------
-    def join(self, member_id: str, member: Any) -> None:
-        """Add a member and rebalance. ``member`` has ``topics``, ``on_rebalance`` and ``on_assignment``."""
+    def join(self, member_id: str, member: Any, instance_id: str | None = None) -> None:
+        """Add a member and rebalance. ``member`` has ``topics``, ``on_rebalance`` and ``on_assignment``.
+
+        A static member (``instance_id`` given) whose previous member id is still in the
+        group, because its session has not timed out, takes over that member's place and
+        partitions without a rebalance (KIP-345).
+        """
+        if instance_id is not None:
+            old = self.static.get(instance_id)
+            self.static[instance_id] = member_id
+            if old is not None and old in self.members and not self.rebalancing:
+                del self.members[old]
+                self.members[member_id] = member
+                parts = self.assignment.pop(old, [])
+                self.assignment[member_id] = parts
+                self.world.record(self.component, "join",
+                                  detail=f"{member_id} replaces {old} (static member {instance_id})")
+                member.on_assignment(member_id, self.generation, list(parts))
+                return
+            if old is not None and old in self.members:
+                self.members.pop(old)
+                self._rejoined.discard(old)
         self.members[member_id] = member
         self.world.record(self.component, "join", detail=member_id)
         self.rebalance()
@@ -128,7 +170,11 @@ class ConsumerGroup:
             for t in member.topics:
                 topics[t] = self.broker.partitions(t)
         members = sorted(self.members)
-        self.assignment = self.assignor(members, topics) if members else {}
+        if self.cooperative:
+            owned = {m: self.assignment.get(m, []) for m in members}
+            self.assignment = self.assignor(members, topics, owned) if members else {}
+        else:
+            self.assignment = self.assignor(members, topics) if members else {}
         for member_id in members:
             parts = self.assignment.get(member_id, [])
             self.world.record(self.component, "assign",

@@ -86,7 +86,7 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
     consumer.incarnation += 1
     consumer.crashing = False
     consumer.member_id = f"{consumer.name}.{consumer.incarnation}"
-    consumer.group.join(consumer.member_id, consumer)
+    consumer.group.join(consumer.member_id, consumer, consumer.group_instance_id)
     policy = consumer.policy
     policy.start()
     if consumer.pool is not None:
@@ -103,10 +103,14 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
         if consumer.member_id not in consumer.group.members:
             _rejoin_evicted(consumer)
         if consumer.group.must_rejoin(consumer.member_id):
-            _revoke(consumer)
+            if not consumer.group.cooperative:
+                _revoke(consumer)
             consumer.group.rejoin(consumer.member_id)
         if subscription.pending is not None:
-            consumer.generation = subscription.adopt(consumer.group)
+            if consumer.group.cooperative:
+                _adopt_incremental(consumer)
+            else:
+                consumer.generation = subscription.adopt(consumer.group)
             policy.keep(subscription.positions)
         yield from policy.before_poll()
         batch = subscription.fetch(consumer.max_poll_records)
@@ -172,7 +176,34 @@ def _rejoin_evicted(consumer: Consumer) -> None:
     consumer.generation = -1
     consumer.incarnation += 1
     consumer.member_id = f"{consumer.name}.{consumer.incarnation}"
-    consumer.group.join(consumer.member_id, consumer)
+    consumer.group.join(consumer.member_id, consumer, consumer.group_instance_id)
+
+
+def _adopt_incremental(consumer: Consumer) -> None:
+    """Take up a cooperative assignment: revoke only the partitions that moved away, then ask for round two.
+
+    KIP-429, as the Java ``ConsumerCoordinator.onJoinComplete`` does with the COOPERATIVE
+    protocol: the partitions owned and no longer assigned are revoked (auto-commit
+    policies commit them first, under the new generation), the others keep their
+    position, and if anything was revoked the member requests a rejoin so that the
+    partitions it gave up can be assigned to their new owner.
+    """
+    subscription = consumer.subscription
+    generation, parts = subscription.pending  # type: ignore[misc]
+    lost = [tp for tp in subscription.assigned if tp not in parts]
+    had_generation = consumer.generation >= 0
+    consumer.generation = generation
+    if lost and had_generation and not consumer.broker.down:
+        revoked = {tp: off for tp, off in consumer.uncommitted(consumer.policy.on_revoke()).items() if tp in lost}
+        if revoked:
+            try:
+                consumer.group.commit(consumer.member_id, generation, revoked)
+            except CommitFailed:
+                pass
+    subscription.adopt(consumer.group, incremental=True)
+    if lost:
+        consumer.world.record(consumer.name, "revoke", detail=f"{lost}")
+        consumer.group.rebalance()
 
 
 def _close(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
@@ -182,7 +213,10 @@ def _close(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
         yield from consumer.commit(offsets, wait=True, timeout=CLOSE_TIMEOUT)
     consumer.stopped = True
     _kill_helpers(consumer)
-    consumer.group.leave(consumer.member_id, "closed")
+    if consumer.group_instance_id is None:
+        consumer.group.leave(consumer.member_id, "closed")
+    else:  # a static member sends no LeaveGroup (KIP-345): its session times out instead
+        consumer.group.member_crashed(consumer.member_id)
     consumer.member_id = ""
 
 
@@ -200,5 +234,7 @@ def _revoke(consumer: Consumer) -> None:
                 consumer.group.commit(consumer.member_id, consumer.generation, offsets)
             except CommitFailed:
                 pass
+    if consumer.subscription.assigned:
+        consumer.world.record(consumer.name, "revoke", detail=f"{consumer.subscription.assigned}")
     consumer.subscription.clear()
     consumer.policy.reset()

@@ -47,16 +47,23 @@ class Subscription:
         self.assigned = []
         self.positions = {}
 
-    def adopt(self, group: "ConsumerGroup") -> int:
+    def adopt(self, group: "ConsumerGroup", *, incremental: bool = False) -> int:
         """Take up the pending assignment; return its generation.
 
         Eager protocol: every owned partition restarts from the group's committed offset.
+        ``incremental`` (the cooperative protocol): a partition owned before and still
+        owned keeps its position, as the Java client's ``SubscriptionState.assignFromSubscribed``
+        keeps the state of partitions it already had; only new ones start from the commit.
         """
         generation, parts = self.pending  # type: ignore[misc]
         self.pending = None
+        before = self.positions if incremental else {}
         self.assigned = parts
         self.positions = {}
         for tp in parts:
+            if tp in before:
+                self.positions[tp] = before[tp]
+                continue
             committed = group.committed_offset(*tp)
             if committed is not None:
                 self.positions[tp] = committed

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 import simkit as sk
 from simkit.assignors import (
     ASSIGNORS,
+    assign_cooperative_sticky,
     assign_range,
     assign_round_robin,
     resolve_assignor,
@@ -251,7 +252,8 @@ def test_bad_input_names_the_parameter(assign, members, topics, param):
 
 
 def test_resolve_assignor():
-    assert ASSIGNORS == {"range": assign_range, "round_robin": assign_round_robin}
+    assert ASSIGNORS == {"range": assign_range, "round_robin": assign_round_robin,
+                         "cooperative_sticky": assign_cooperative_sticky}
     assert resolve_assignor("range") is assign_range
     assert resolve_assignor("round_robin") is assign_round_robin
 
@@ -270,10 +272,13 @@ def test_unknown_assignor_lists_known_ones(bad):
     ("range", assign_range, 3, ["orders", "payments"]),
     ("roundrobin", assign_round_robin, 3, ["orders", "payments"]),
     ("roundrobin", assign_round_robin, 5, ["orders"]),
+    # a group whose members all join in the first round: the sticky assignor deals from nothing owned
+    ("cooperative-sticky", assign_cooperative_sticky, 2, ["orders"]),
+    ("cooperative-sticky", assign_cooperative_sticky, 3, ["orders", "payments"]),
 ])
 def test_assignors_give_what_librdkafkas_group_leader_gives(strategy, ours, members, topics):
-    # librdkafka's rdkafka_range_assignor.c and rdkafka_roundrobin_assignor.c follow the Java assignors;
-    # the member ids are the ones the mock cluster's coordinator handed out
+    # librdkafka's rdkafka_range_assignor.c, rdkafka_roundrobin_assignor.c and rdkafka_sticky_assignor.c follow
+    # the Java assignors; the member ids are the ones the mock cluster's coordinator handed out
     from realclient import MOCK_PARTITIONS, group_assignments
 
     theirs = group_assignments(strategy, members, topics)

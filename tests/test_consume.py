@@ -213,3 +213,40 @@ def test_the_signups_actor_alone_sends_each_user_once_keyed_by_user_then_says_so
     sends = world.trace.to_frame().query("event == 'send'")
     assert sent.triggered and list(sends.msg_id) == [0, 1, 2, 3, 4]
     assert list(sends.key) == [f"user-{i}" for i in range(5)] and sends.time.is_monotonic_increasing
+
+
+def test_store_offsets_loses_nothing_and_repeats_only_what_was_done_since_the_last_tick():
+    for seed in SEEDS:
+        res = run("store_offsets", seed)
+        t, r = res.trace, res.report
+        assert r.crashes > 0 and r.lost == 0, (seed, r)
+        # every committed offset was stored by the handler after its side effect: never ahead of the work
+        stored = t[t.event == "store_offset"]
+        for _, c in t[t.event == "commit"].iterrows():
+            earlier = stored[(stored.partition == c.partition) & (stored.time <= c.time)]
+            assert (earlier.offset >= c.offset).any(), (seed, c.time, c.offset)
+
+
+def test_store_offsets_commits_about_once_a_tick_where_after_processing_commits_every_record():
+    per_record = run("after_processing", 0, crash_rate=0.0).report
+    timer = run("store_offsets", 0, crash_rate=0.0).report
+    assert per_record.commits == per_record.processed == 300
+    # one commit per 100 ms tick over a run of about 3 s of work
+    assert timer.commits < per_record.commits / 5
+    assert timer.commits <= timer.duration / 100 + 1
+
+
+def test_a_synchronous_commit_per_record_costs_latency_that_store_offsets_does_not_pay():
+    def latency(design, commit_latency):
+        return run(design, 0, crash_rate=0.0, commit_latency=commit_latency).report.latency_mean
+
+    # 300 records of 10 ms: 5 ms more per record in the poll loop slows every record behind it
+    assert latency("after_processing", 5) > 1.5 * latency("after_processing", 0)
+    # the timer commits asynchronously, beside the poll loop: its latency does not change
+    assert latency("store_offsets", 5) == latency("store_offsets", 0)
+
+
+def test_commit_latency_is_validated_where_it_enters():
+    with pytest.raises(sk.ConfigError) as err:
+        run("store_offsets", 0, commit_latency=-1)
+    assert err.value.param == "commit_latency"

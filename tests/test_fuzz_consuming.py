@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import simkit as sk
 from simkit.scenarios import SCENARIOS
 
-NAMES = ("consume", "dedupe", "ordering", "hot_keys", "dead_letters", "replay", "schema_drift")
+NAMES = ("consume", "dedupe", "ordering", "hot_keys", "dead_letters", "replay", "schema_drift", "rebalance")
 
 #: Seconds of real time one call may take before the test calls it a hang.
 LIMIT_S = 30

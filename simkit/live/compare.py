@@ -34,16 +34,10 @@ _SHARED = {
 
 
 def simulator_design(scenario: str, design: str) -> str:
-    """The simulator's design closest to the live ``design`` (itself, when the simulator has it).
-
-    The live ``store_offsets`` (stored after the work, committed by the timer) maps to
-    the simulator's ``after_processing`` while simkit's consumer has no such policy.
-    """
+    """The simulator's design for the live ``design``: the same name (every live design has one)."""
     designs = importlib.import_module(f"simkit.scenarios.{scenario}").DESIGNS
     if design in designs:
         return design
-    if scenario == "consume" and design == "store_offsets":
-        return "after_processing"
     raise ConfigError("design", design, designs)
 
 

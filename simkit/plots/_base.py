@@ -32,7 +32,7 @@ DESIGN_COLORS: dict[str, str] = {
     "dual_write": "#d62728", "publish_then_commit": "#ff7f0e", "outbox": "#2ca02c",
     # commit policies
     "auto": "#d62728", "auto_on_poll": "#ff7f0e", "auto_on_poll_pool": "#e377c2",
-    "before_processing": "#8c564b", "after_processing": "#2ca02c",
+    "before_processing": "#8c564b", "after_processing": "#2ca02c", "store_offsets": "#bcbd22",
     # dedupe strategies
     "none": "#d62728", "natural": "#17becf", "dedupe_table": "#2ca02c",
     "dedupe_table_separate_tx": "#ff7f0e", "business_check": "#1f77b4",
