@@ -373,6 +373,7 @@ class Producer:
                 self._pid if batch.epoch == self._epoch else f"{self.name}#{batch.epoch}",
                 topic, partition, batch.records,
                 batch.seq if self.idempotent else None,
+                acks=self.acks,
             )
         except ClientError as err:
             return err
@@ -381,6 +382,14 @@ class Producer:
         outcome = self._write(batch)
         if self.acks == 0:
             return
+        if isinstance(outcome, simpy.Event):
+            # a replicated leader answers acks="all" once its in-sync replicas have the batch
+            outcome.callbacks.append(lambda ev: self._reply(batch, sent, ev.value))
+            return
+        self._reply(batch, sent, outcome)
+
+    def _reply(self, batch: _Batch, sent: float, outcome: Any) -> None:
+        """Send the broker's answer back over the link, or time the request out if it comes too late."""
         now = self.world.env.now
         link = self.link_in
         back = 0.0 if self._instant_in and not link._cuts else link.delay()
