@@ -167,3 +167,13 @@ def test_crashing_a_broker_that_does_not_exist_is_a_config_error():
     with pytest.raises(sk.ConfigError) as err:
         cluster.crash(3, 10, 10)
     assert err.value.param == "broker"
+
+
+def test_after_an_unclean_election_the_batch_after_the_last_acknowledged_fails_at_once():
+    # the new leader lacks sequences the producer saw acknowledged: Kafka's client fails that batch
+    # with OutOfOrderSequence and bumps its epoch (KIP-360) instead of retrying it until delivery.timeout.ms
+    world, _cluster, fates = _unclean(True)
+    assert len(fates) == 400, "every record's fate is known long before the 20 s delivery timeout"
+    failed = {type(err).__name__ for err, _ in fates.values() if err is not None}
+    assert "OutOfOrderSequence" in failed
+    assert (world.trace.to_frame().event == "send_failed").sum() < 100

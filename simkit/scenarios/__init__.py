@@ -16,6 +16,7 @@ from .hot_keys import hot_keys
 from .outage import outage
 from .profile_update import profile_update
 from .publish import publish
+from .replication import replication
 from .request_response import call_chain, request_response
 from .schema_drift import schema_drift
 from .registry import SCENARIOS, Scenario, scenario
@@ -23,7 +24,7 @@ from .throughput import throughput
 
 __all__ = [
     "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "order_workflow",
-    "ordering", "outage", "profile_update", "publish", "replay", "request_response", "schema_drift",
+    "ordering", "outage", "profile_update", "publish", "replay", "replication", "request_response", "schema_drift",
     "throughput",
 ]
 
