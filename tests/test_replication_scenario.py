@@ -93,3 +93,20 @@ def test_bad_parameters_raise_a_config_error_naming_them(kwargs, param):
     with pytest.raises(sk.ConfigError) as err:
         sk.scenarios.replication(**kwargs)
     assert err.value.param == param
+
+
+def test_replica_logs_draws_each_broker_and_its_truncations(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = runs[("acks_1", 0)]
+    ax = sk.plots.replica_logs(run)
+    labels = ax.get_legend_handles_labels()[1]
+    assert {"broker-0 log end", "broker-1 log end", "broker-2 log end", "broker-0 down", "truncated"} <= set(labels)
+    broker0 = next(line for line in ax.get_lines() if line.get_label() == "broker-0 log end")
+    ys = list(broker0.get_ydata())
+    assert any(b < a for a, b in zip(ys, ys[1:])), "the line drops where broker-0 truncates"
+    assert f"{run.report.lost_acknowledged:.0f} acknowledged" in ax.get_title()
+    plt.close("all")

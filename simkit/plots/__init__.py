@@ -44,6 +44,7 @@ from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .replay import replay_timeline
+from .replication import replica_logs
 from .schema_drift import decode_timeline, schema_outcomes
 from .sync_async import (
     backlog_over_time,
@@ -119,6 +120,7 @@ __all__ = [
     "percentile_bars",
     "poison_timeline",
     "replay_timeline",
+    "replica_logs",
     "request_timeline",
     "schema_outcomes",
     "shade_windows",

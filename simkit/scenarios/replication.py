@@ -63,9 +63,9 @@ class ReplicationParams(Params):
     replica_lag_time_max: float = ms(30000, low=1, doc="a follower this long behind leaves the ISR")
     replication_delay: Any = distribution(uniform(10, 50), doc="one follower fetch from the leader")
     network_latency: Any = distribution(uniform(1, 3), doc="one way between the producer and the cluster")
-    leader_crash: tuple[float, float] | None = window((1000.0, 1000.0), doc="(start, duration) broker 0 is down")
+    leader_crash: tuple[float, float] | None = window((1000.0, 600.0), doc="(start, duration) broker 0 is down")
     stale_outage: tuple[float, float] | None = window(
-        (300.0, 1200.0), doc="(start, duration) broker 2 is down first (acks_all_unclean only)")
+        (300.0, 1000.0), doc="(start, duration) broker 2 is down first (acks_all_unclean only)")
     batch_size: int = count(100, high=10_000, doc="records per produce request at most")
     request_timeout: float = ms(1000, low=1, doc="the producer's request.timeout.ms")
     delivery_timeout: float = ms(30000, low=1, doc="the producer's delivery.timeout.ms")
