@@ -5,8 +5,11 @@ import pytest
 import simkit as sk
 from simkit.scenarios.replication import final_logs
 
+#: how long a follower's fetch takes in most tests below
+FETCH = sk.uniform(2, 8)
 
-def _run(acks, *, seed=0, crashes=(), n=200, gap=2.0, delay=sk.uniform(2, 8), min_isr=2, unclean=False,
+
+def _run(acks, *, seed=0, crashes=(), n=200, gap=2.0, delay=FETCH, min_isr=2, unclean=False,
          lag_max=30000, until=3000, retries=2**31 - 1, rf=3):
     """Send ``n`` records ``gap`` ms apart to a 3-broker cluster; return (world, cluster, fates by msg_id)."""
     world = sk.World(seed)
@@ -96,12 +99,12 @@ def test_too_few_in_sync_replicas_refuse_acks_all_with_not_enough_replicas():
 
 
 def test_acks_1_is_still_accepted_by_a_leader_alone():
-    world, cluster, fates = _run(1, crashes=[(1, 50, 2000), (2, 50, 2000)], retries=0, n=100)
+    _world, _cluster, fates = _run(1, crashes=[(1, 50, 2000), (2, 50, 2000)], retries=0, n=100)
     assert all(err is None for err, _ in fates.values())
 
 
 def test_a_follower_that_cannot_keep_up_leaves_the_isr_and_returns_once_caught_up():
-    world, cluster, fates = _run(1, delay=400, lag_max=300, n=500, gap=1.0, until=3000, min_isr=1)
+    world, cluster, _fates = _run(1, delay=400, lag_max=300, n=500, gap=1.0, until=3000, min_isr=1)
     trace = world.trace.to_frame()
     shrinks, expands = trace[trace.event == "isr_shrink"], trace[trace.event == "isr_expand"]
     assert len(shrinks) >= 2 and shrinks.time.min() < 500
@@ -110,14 +113,14 @@ def test_a_follower_that_cannot_keep_up_leaves_the_isr_and_returns_once_caught_u
 
 
 def test_high_watermark_never_passes_what_an_in_sync_follower_has():
-    world, cluster, _ = _run(1, n=50, until=60)
+    _world, cluster, _ = _run(1, n=50, until=60)
     state = cluster.partition_state("t", 0)
     assert state["high_watermark"] <= min(state["end_offsets"][b] for b in state["isr"])
     assert len(cluster.fetch("t", 0, 0, 10_000)) == state["high_watermark"]
 
 
 def test_replicas_agree_after_the_old_leader_truncates_to_the_new_leaders_log():
-    world, cluster, _ = _run(1, crashes=[(0, 101, 500)], delay=20)
+    world, _cluster, _ = _run(1, crashes=[(0, 101, 500)], delay=20)
     logs = final_logs(world.trace.to_frame())
     assert logs[("broker-0", "t", 0)] == logs[("broker-1", "t", 0)] == logs[("broker-2", "t", 0)]
 

@@ -133,7 +133,7 @@ def replication(p: ReplicationParams) -> RunResult:
         lost_acknowledged=found["lost_acknowledged"].count,
         unacknowledged=int((trace["event"] == "send_failed").sum()),
         refused_not_enough_replicas=int(rejected["detail"].str.startswith("NOT_ENOUGH_REPLICAS", na=False).sum()),
-        failovers=int(len(elections)),
+        failovers=len(elections),
         unclean_elections=int(elections["detail"].str.endswith("unclean", na=False).sum()),
         truncated=int((trace["event"] == "truncate").sum()),
         duplicates=found["duplicates"].count,
@@ -221,4 +221,4 @@ def lost_acknowledged(trace: pd.DataFrame) -> Check:
 def _final_duplicates(trace: pd.DataFrame) -> Check:
     ids = pd.Series([m for log in _final_leader_logs(trace).values() for m in log], dtype=object)
     dup = ids[ids.duplicated()].drop_duplicates()
-    return Check("duplicates", int(len(dup)), tuple(dup.head(checks.EXAMPLES)), "in the final leader's log twice")
+    return Check("duplicates", len(dup), tuple(dup.head(checks.EXAMPLES)), "in the final leader's log twice")
