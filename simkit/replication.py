@@ -51,10 +51,10 @@ from .faults import window
 from .params import check_count, check_flag, check_ms
 from .world import World
 
-__all__ = ["Cluster", "Entry", "Replica"]
+__all__ = ["Cluster", "LogEntry", "Replica"]
 
 
-class Entry(NamedTuple):
+class LogEntry(NamedTuple):
     """One record in a replica's log, with the leader epoch it was written in and its producer's sequence."""
 
     key: Any
@@ -72,7 +72,7 @@ class Replica:
 
     def __init__(self, broker: int):
         self.broker = broker
-        self.log: list[Entry] = []
+        self.log: list[LogEntry] = []
         self.last_seq: dict[str, int] = {}
 
     @property
@@ -85,7 +85,7 @@ class Replica:
         """The leader epoch of the last record (-1 for an empty log)."""
         return self.log[-1].epoch if self.log else -1
 
-    def append(self, entries: Sequence[Entry]) -> None:
+    def append(self, entries: Sequence[LogEntry]) -> None:
         """Add ``entries`` at the end and remember the producer sequences they carry."""
         self.log.extend(entries)
         for e in entries:
@@ -102,7 +102,7 @@ class Replica:
                 return offset
         return self.end_offset
 
-    def truncate(self, offset: int) -> list[Entry]:
+    def truncate(self, offset: int) -> list[LogEntry]:
         """Cut the log back to ``offset``; return what was cut. The producer state is rebuilt from what stays."""
         cut, self.log = self.log[offset:], self.log[:offset]
         if cut:
@@ -162,6 +162,7 @@ class Cluster:
         self.name = world.claim_name(name)
         self.broker_names = tuple(world.claim_name(f"broker-{b}") for b in range(self.n_brokers))
         self.down = [False] * self.n_brokers
+        self._down_windows = [0] * self.n_brokers  # overlapping crash windows: down from the first to the last
         self.topics: dict[str, list[_Partition]] = {}
         self._rng = world.rng(f"{name}/replication")
         self._expiry_started = False
@@ -241,7 +242,7 @@ class Cluster:
         now = world.env.now
         base = replica.end_offset
         pid = producer_id if base_seq is not None else None
-        replica.append([Entry(k, v, m, ts, now, part.epoch, pid, (base_seq or 0) + i)
+        replica.append([LogEntry(k, v, m, ts, now, part.epoch, pid, (base_seq or 0) + i)
                         for i, (k, v, m, ts) in enumerate(records)])
         for i, (key, _value, msg_id, _ts) in enumerate(records):
             world.trace.record(now, name, "append", topic, partition, base + i, key, msg_id)
@@ -276,6 +277,9 @@ class Cluster:
 
     def _down(self, b: int) -> None:
         world = self.world
+        self._down_windows[b] += 1
+        if self._down_windows[b] > 1:
+            return
         self.down[b] = True
         world.record(self.broker_names[b], "broker_down")
         for parts in self.topics.values():
@@ -288,6 +292,9 @@ class Cluster:
                     self._shrink(part, b, "broker down")
 
     def _up(self, b: int) -> None:
+        self._down_windows[b] -= 1
+        if self._down_windows[b]:
+            return
         self.down[b] = False
         self.world.record(self.broker_names[b], "broker_up")
         for parts in self.topics.values():

@@ -180,3 +180,24 @@ def test_after_an_unclean_election_the_batch_after_the_last_acknowledged_fails_a
     failed = {type(err).__name__ for err, _ in fates.values() if err is not None}
     assert "OutOfOrderSequence" in failed
     assert (world.trace.to_frame().event == "send_failed").sum() < 100
+
+
+def test_overlapping_crashes_of_one_broker_keep_it_down_until_the_last_ends():
+    world, cluster, _ = _run(1, crashes=[(0, 100, 200), (0, 200, 300)], n=50, until=400)
+    assert cluster.down[0], "the second window still holds broker-0 down at 400 ms"
+    trace = world.trace.to_frame()
+    assert (trace.event == "broker_down").sum() == 1 and (trace.event == "broker_up").sum() == 0
+
+
+def test_one_broker_without_replicas_answers_acks_1_and_all_alike():
+    def run(acks):
+        world = sk.World(4)
+        broker = sk.Broker(world)
+        broker.create_topic("t", 2)
+        producer = sk.Producer(world, broker, "p", acks=acks, idempotent=False, latency=sk.uniform(1, 3))
+        for i in range(50):
+            producer.send("t", i, key=str(i))
+        world.run()
+        return world.trace.to_frame()
+
+    assert run("all").equals(run(1))
