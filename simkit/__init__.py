@@ -31,6 +31,9 @@ from .errors import (
     Crash,
     DatabaseUnavailable,
     ExerciseError,
+    NotEnoughReplicas,
+    NotEnoughReplicasAfterAppend,
+    NotLeaderOrFollower,
     OutOfOrderSequence,
     RequestTimeout,
     SimkitError,
@@ -42,6 +45,7 @@ from .network import Link, Server, call
 from .outbox import Outbox, OutboxRow, Relay
 from .partitioners import consistent_partition, murmur2, partition_for
 from .producer import Producer
+from .replication import Cluster
 from .results import Report, RunResult
 from .schemas import Field, IncompatibleSchema, Schema, SchemaRegistry
 from .sweep import compare, sweep
@@ -58,6 +62,7 @@ __all__ = [
     "COMMIT_POLICIES",
     "Check",
     "ClientError",
+    "Cluster",
     "CommitFailed",
     "CommitPolicy",
     "ConfigError",
@@ -78,6 +83,9 @@ __all__ = [
     "IncompatibleSchema",
     "Link",
     "Monitor",
+    "NotEnoughReplicas",
+    "NotEnoughReplicasAfterAppend",
+    "NotLeaderOrFollower",
     "OutOfOrderSequence",
     "Outbox",
     "OutboxRow",

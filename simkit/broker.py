@@ -16,7 +16,8 @@ What follows Kafka:
 
 One broker holds every partition (no replication): with it, ``acks=1`` and
 ``acks="all"`` behave the same, and an outage stops the whole cluster, which is the
-single point of failure the lessons talk about.
+single point of failure the lessons talk about. :mod:`simkit.replication` has brokers
+with replicas, where they differ.
 """
 
 from __future__ import annotations
@@ -219,8 +220,12 @@ class Broker:
         partition: int,
         records: Sequence[tuple[Any, Any, Any, float]],
         base_seq: int | None = None,
+        acks: int | str = 1,
     ) -> int:
         """Append a batch of ``(key, value, msg_id, timestamp)``; return the base offset.
+
+        ``acks`` changes nothing here: one broker has no followers to wait for, so ``1``
+        and ``"all"`` are answered alike (:class:`~simkit.replication.Cluster` tells them apart).
 
         With ``base_seq`` (an idempotent producer) the broker checks the sequence:
         a batch already written is acknowledged and dropped (the returned offset is

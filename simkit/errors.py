@@ -9,6 +9,9 @@ The tree::
         ├── BrokerUnavailable        definite: the broker refused, nothing was written
         ├── RequestTimeout           indefinite: the request may or may not have happened
         ├── OutOfOrderSequence       definite: an idempotent batch arrived ahead of its turn
+        ├── NotEnoughReplicas        definite: too few in-sync replicas for acks="all"; nothing written
+        ├── NotEnoughReplicasAfterAppend  indefinite: written, but the in-sync set shrank meanwhile
+        ├── NotLeaderOrFollower      indefinite: the leader lost leadership before it answered
         ├── CommitFailed             definite: a rebalance took the partition; the commit was refused
         └── DatabaseUnavailable      definite: the database refused, nothing was written
 
@@ -32,6 +35,9 @@ __all__ = [
     "Crash",
     "DatabaseUnavailable",
     "ExerciseError",
+    "NotEnoughReplicas",
+    "NotEnoughReplicasAfterAppend",
+    "NotLeaderOrFollower",
     "OutOfOrderSequence",
     "RequestTimeout",
     "SimkitError",
@@ -94,6 +100,36 @@ class OutOfOrderSequence(ClientError):
     """
 
     definite = True
+
+
+class NotEnoughReplicas(ClientError):
+    """Fewer in-sync replicas than ``min_insync_replicas``: an ``acks="all"`` write is refused (definite).
+
+    Kafka's ``NOT_ENOUGH_REPLICAS`` (``NotEnoughReplicasException``, retriable): the
+    leader checks the in-sync set before it appends, so nothing was written.
+    """
+
+    definite = True
+
+
+class NotEnoughReplicasAfterAppend(ClientError):
+    """The leader wrote the batch, then the in-sync set shrank below ``min_insync_replicas`` (indefinite).
+
+    Kafka's ``NOT_ENOUGH_REPLICAS_AFTER_APPEND``: the record is in the log, so a retry
+    can write it twice unless the producer is idempotent.
+    """
+
+    definite = False
+
+
+class NotLeaderOrFollower(ClientError):
+    """The broker stopped leading the partition before it answered (indefinite).
+
+    Kafka's ``NOT_LEADER_OR_FOLLOWER`` (KIP-599): the batch may be on the new leader
+    already, so a retry can write it twice unless the producer is idempotent.
+    """
+
+    definite = False
 
 
 class CommitFailed(ClientError):

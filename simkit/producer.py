@@ -19,7 +19,10 @@ How a record travels (``KafkaProducer`` with its ``RecordAccumulator`` and ``Sen
    already in flight and succeeded: records of one partition are reordered. With
    ``idempotent=True`` (``enable.idempotence``) every batch carries a sequence
    number; the broker drops batches it already has and refuses batches that skip
-   ahead, so retries neither duplicate nor reorder.
+   ahead, so retries neither duplicate nor reorder. A refusal of the batch right after
+   the last acknowledged one means the broker lost acknowledged records (a failover,
+   see :mod:`simkit.replication`): as Kafka's ``TransactionManager`` does, that batch
+   fails at once and the epoch is bumped (KIP-360) instead of being retried.
 5. ``acks=0``: the producer counts a record as sent once the request leaves; nobody
    answers, nothing is retried, and a record sent to a down broker is gone without
    a word.
@@ -42,7 +45,7 @@ import simpy
 
 from .broker import Broker
 from .distributions import DistributionLike
-from .errors import ClientError, ConfigError, RequestTimeout
+from .errors import ClientError, ConfigError, OutOfOrderSequence, RequestTimeout
 from .network import Link
 from .partitioners import StickyPartitioner, resolve_partitioner
 from .world import World
@@ -176,6 +179,7 @@ class Producer:
         self._in_flight = 0
         self._epoch = 0
         self._next_seq: dict[tuple[str, int], int] = {}
+        self._acked_seq: dict[tuple[int, str, int], int] = {}
         self._wakeup_at: float | None = None
         self._draining = False
         self._count = 0
@@ -373,6 +377,7 @@ class Producer:
                 self._pid if batch.epoch == self._epoch else f"{self.name}#{batch.epoch}",
                 topic, partition, batch.records,
                 batch.seq if self.idempotent else None,
+                acks=self.acks,
             )
         except ClientError as err:
             return err
@@ -381,6 +386,14 @@ class Producer:
         outcome = self._write(batch)
         if self.acks == 0:
             return
+        if isinstance(outcome, simpy.Event):
+            # a replicated leader answers acks="all" once its in-sync replicas have the batch
+            outcome.callbacks.append(lambda ev: self._reply(batch, sent, ev.value))
+            return
+        self._reply(batch, sent, outcome)
+
+    def _reply(self, batch: _Batch, sent: float, outcome: Any) -> None:
+        """Send the broker's answer back over the link, or time the request out if it comes too late."""
         now = self.world.env.now
         link = self.link_in
         back = 0.0 if self._instant_in and not link._cuts else link.delay()
@@ -408,6 +421,8 @@ class Producer:
         else:
             # the broker's append (or duplicate_dropped) row already tells the story; the
             # application learns the offset through the event
+            if self.idempotent:
+                self._acked_seq[(batch.epoch, *batch.tp)] = batch.seq + len(batch.records) - 1  # type: ignore[operator]
             self._notify(batch, None, outcome)
         if not self._draining:
             self._drain()
@@ -416,6 +431,12 @@ class Producer:
         world = self.world
         now = world.env.now
         topic, partition = batch.tp
+        if isinstance(err, OutOfOrderSequence) and batch.seq == self._acked_seq.get((batch.epoch, *batch.tp), -1) + 1:
+            # the broker lacks records it acknowledged (a failover lost them): Kafka's
+            # TransactionManager.canRetry does not retry the batch right after the last
+            # acknowledged one; it fails and the epoch is bumped (KIP-360)
+            self._give_up(batch, err)
+            return
         if batch.attempts <= self.retries and now + self.retry_backoff - batch.created < self.delivery_timeout:
             world.trace.record(now, self.name, "retry", topic, partition, detail=type(err).__name__)
             batch.ready_at = now + self.retry_backoff

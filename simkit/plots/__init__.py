@@ -68,6 +68,7 @@ from .outage import (
 from .profile_update import LAG_AXES, lag_and_reads, stale_read_timeline, stale_reads_vs_lag, visibility_cdf
 from .publish import outbox_metrics
 from .replay import replay_timeline
+from .replication import replica_logs
 from .request_response import latency_comparison, request_timeline
 from .schema_drift import decode_timeline, schema_outcomes
 from .throughput import latency_vs_load, load_panels, message_timeline, utilisation_bars
@@ -148,6 +149,7 @@ __all__ = [
     "percentile_bars",
     "poison_timeline",
     "replay_timeline",
+    "replica_logs",
     "request_timeline",
     "schema_outcomes",
     "shade_windows",

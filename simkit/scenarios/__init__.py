@@ -18,6 +18,7 @@ from .outage import outage
 from .profile_update import profile_update
 from .publish import publish
 from .rebalance import rebalance
+from .replication import replication
 from .request_response import request_response
 from .schema_drift import schema_drift
 from .registry import SCENARIOS, Scenario, scenario
@@ -25,7 +26,8 @@ from .throughput import throughput
 
 __all__ = [
     "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "order_workflow",
-    "ordering", "outage", "profile_update", "publish", "rebalance", "replay", "request_response", "schema_drift",
+    "ordering", "outage", "profile_update", "publish", "rebalance", "replay", "replication", "request_response",
+    "schema_drift",
     "throughput",
 ]
 
