@@ -38,6 +38,7 @@ from .consume import anomaly_timeline, commit_vs_processed
 from .dead_letters import consumer_lag, dlq_depth, handled_over_time, poison_timeline
 from .dedupe import dedupe_table_size, late_copies
 from .design_choices import STATE_COLORS, deployment_latency, infrastructure_parts, outage_impact, workflow_outcomes
+from .harmless import harmless_timeline, lane_rank, strikes
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
 from .ordering import inversion_bars, inversion_pair, inversion_timeline
 from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
@@ -91,12 +92,14 @@ __all__ = [
     "format_ms",
     "handled_by_component",
     "handled_over_time",
+    "harmless_timeline",
     "infrastructure_parts",
     "inversion_bars",
     "inversion_pair",
     "inversion_timeline",
     "lag_and_reads",
     "lag_over_time",
+    "lane_rank",
     "late_copies",
     "latency_cdf",
     "latency_comparison",
@@ -124,6 +127,7 @@ __all__ = [
     "shade_windows",
     "stale_read_timeline",
     "stale_reads_vs_lag",
+    "strikes",
     "time_series",
     "timeline",
     "utilisation_bars",

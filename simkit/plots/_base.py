@@ -283,7 +283,8 @@ _MARKS = {
 HANDOFFS: dict[str, tuple[str, ...]] = {
     "append": ("send", "retry", "republish"),
     "duplicate_dropped": ("send", "retry"),
-    "process": ("append",),
+    "fetch": ("append",),  # only a record's own poll carries its id (lesson 12's one-record timeline)
+    "process": ("append", "fetch"),
     "send": ("outbox_read", "request", "republish"),
     "db_commit": ("request",),
     "outbox_read": ("db_commit",),

@@ -19,7 +19,18 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from ..results import RunResult
-from ._base import BLUE, ORANGE, RED, axes_or_new, outcome_bars, shade_windows, timeline, windows_between
+from ._base import (
+    BLUE,
+    ORANGE,
+    RED,
+    format_ms,
+    message_path,
+    outcome_bars,
+    shade_windows,
+    timeline,
+    windows_between,
+)
+from .harmless import harmless_timeline
 
 __all__ = ["inversion_bars", "inversion_pair", "inversion_timeline"]
 
@@ -89,22 +100,21 @@ def inversion_timeline(
     id of :func:`simkit.scenarios.ordering`'s ``stale_writes`` or ``out_of_order``
     check) and the newer one is the change of the same user applied just before it;
     with ``key`` (a user id) it is the inversion that decided that user's final address.
-    The older change's rows are circled and joined in red, the newer's in blue (drawn a
-    little above and below the lane so that both show where they coincide), each
+    The older change's rows are circled in red, the newer's in blue, each joined along the
+    hand-offs that happened (:func:`~simkit.plots.message_path`; a retried copy dashed) and drawn a
+    little above and below the lane so that both show where they coincide; each is
     labelled where it was sent and applied. Producer retries are orange crosses; leader
     elections (the broker refuses writes) and lost answers are shaded. The window runs
     from the first send to the stale application, ``margin`` ms either side; under a
     second it is labelled in ms. The title says which change was sent first and applied
-    second.
+    second. With no such pair, the figure is :func:`~simkit.plots.harmless_timeline`: the
+    retries, elections and lost answers that struck, and the zero in the title.
     """
     trace = result.trace
     if key is None:
         found = result.checks.get(check)
         if found is None or not found.examples:
-            ax = axes_or_new(ax, (9, 2))
-            ax.set_title(title or f"no {check.replace('_', ' ')} in this run: every user's changes applied in order")
-            ax.set_axis_off()
-            return ax
+            return harmless_timeline(result, check, ax=ax, title=title)
         pair = inversion_pair(trace, found.examples[min(example, len(found.examples) - 1)], applied)
     else:
         pair = inversion_pair(trace, applied=applied, key=key)
@@ -124,9 +134,13 @@ def inversion_timeline(
     paths = ((older, OLDER, -0.12, f"{older} (sent first)"), (newer, NEWER, 0.12, f"{newer} (sent second)"))
     for mid, color, dy, label in paths:
         h = rows[rows["msg_id"] == mid]
-        y = h["component"].astype(str).map(lane).astype(float) + dy
-        ax.plot(h["time"] / 1000.0, y, color=color, linewidth=1.2, zorder=5, label=label)
-        ax.scatter(h["time"] / 1000.0, y, facecolors="none", edgecolors=color, s=70, linewidths=1.5, zorder=5)
+        x = h["time"].to_numpy(dtype=float) / 1000.0
+        y = h["component"].astype(str).map(lane).to_numpy(dtype=float) + dy
+        # joined along the hand-offs that happened, a retried copy dashed: never by time order alone
+        for i, j, repeat in message_path(h):
+            ax.plot([x[i], x[j]], [y[i], y[j]], color=color, linewidth=1.2, zorder=5,
+                    linestyle="--" if repeat else "-")
+        ax.scatter(x, y, facecolors="none", edgecolors=color, s=70, linewidths=1.5, zorder=5, label=label)
     retries = inside[(inside["event"] == "retry") & inside["component"].astype(str).isin(lane)]
     if len(retries):
         ax.scatter(retries["time"] / 1000.0, retries["component"].astype(str).map(lane).astype(float), marker="x",
@@ -158,7 +172,7 @@ def inversion_timeline(
         gap = pair["older_applied"] - pair["newer_applied"]
         how = f"a retried copy of {short[older]}" if pair["repeat"] else short[older]
         title = (f"{pair['key']} sent change {short[older]} before {short[newer]}, "
-                 f"but {how} was applied {gap:.0f} ms after {short[newer]}:\n"
+                 f"but {how} was applied {format_ms(gap)} after {short[newer]}:\n"
                  + ("the user was left with the older address" if pair["stale_final"] else
                     "wrong for a while, until a later change put the right address back"))
     ax.set_title(title)

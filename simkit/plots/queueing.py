@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..results import RunResult
+from ._base import message_path
 
 __all__ = ["latency_vs_load", "load_panels", "message_timeline", "utilisation_bars"]
 
@@ -162,7 +163,9 @@ def message_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = No
     steps = [("send", "producer"), ("append", "broker"), ("fetch", me["consumer"]), ("process", me["consumer"]),
              ("processed", me["consumer"]), ("commit", me["consumer"])]
     steps = [(name, lane, me[name]) for name, lane in steps if not np.isnan(me[name])]
-    ax.plot([t for *_, t in steps], [y[lane] for _, lane, _ in steps], color=_OWN, linewidth=1.2, zorder=4)
+    path = pd.DataFrame({"component": [lane for _, lane, _ in steps], "event": [name for name, *_ in steps]})
+    for i, j, _repeat in message_path(path):  # along its hand-offs, never merely in time order
+        ax.plot([steps[i][2], steps[j][2]], [y[steps[i][1]], y[steps[j][1]]], color=_OWN, linewidth=1.2, zorder=4)
     ax.scatter([t for *_, t in steps], [y[lane] for _, lane, _ in steps], s=110, facecolors="white",
                edgecolors=_OWN, linewidths=1.8, zorder=5, label=f"message {msg_id}'s steps")
     # name each step; steps at (nearly) the same time on one lane get stacked labels
