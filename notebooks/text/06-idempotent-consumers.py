@@ -188,27 +188,20 @@ plain.groupby("design", sort=False)[["crashes", "redelivered", "duplicates", "du
 
 
 # %%
-def finding(df, metric):
-    """'none 3.5, separate tx 1.3' for the strategies with some of `metric` (mean per run), or 'none'."""
-    means = df.groupby("design", sort=False)[metric].mean()
-    found = ", ".join(f"{abbrev.get(d, d)} {v:.2g}" for d, v in means.items() if v > 0)
-    return found or "no strategy"
-
-
 abbrev = {"dedupe_table": "table", "dedupe_table_separate_tx": "separate tx", "business_check": "check"}
-short = {"dedupe_table_separate_tx": "dedupe_table\nseparate_tx", "business_check": "business\ncheck",
-         "dedupe_table": "dedupe\ntable"}
 ylabel = "messages per run (mean, min-max over seeds)"
 fig, axes = plt.subplots(1, 3, figsize=(18, 5), sharey=True, layout="constrained")
-sk.plots.outcome_bars(plain, "duplicates", ax=axes[0], ylabel=ylabel,
-                      title=f"sign-ups counted twice, per run:\n{finding(plain, 'duplicates')}")
-sk.plots.outcome_bars(plain, "duplicate_emails", ax=axes[1], ylabel=ylabel,
-                      title=f"emails sent twice without provider keys, per run:\n{finding(plain, 'duplicate_emails')}")
-sk.plots.outcome_bars(keys, ["duplicate_emails", "emails_ignored"], ax=axes[2], ylabel=ylabel,
-                      title=(f"with idempotency keys, emails sent twice: {finding(keys, 'duplicate_emails')};\n"
-                             f"the provider recognised {keys.emails_ignored.mean():.2g} repeats per run"))
-for ax in axes:
-    ax.set_xticks(ax.get_xticks(), [short.get(d, d) for d in designs])
+sk.plots.outcome_bars(plain, "duplicates", ax=axes[0], ylabel=ylabel, wrap=10,
+                      title=("sign-ups counted twice, per run:\n"
+                             + sk.plots.means_above_zero(plain, "duplicates", names=abbrev, empty="no strategy")))
+sk.plots.outcome_bars(plain, "duplicate_emails", ax=axes[1], ylabel=ylabel, wrap=10,
+                      title=("emails sent twice without provider keys, per run:\n"
+                             + sk.plots.means_above_zero(plain, "duplicate_emails", names=abbrev,
+                                                         empty="no strategy")))
+sk.plots.outcome_bars(keys, ["duplicate_emails", "emails_ignored"], ax=axes[2], ylabel=ylabel, wrap=10,
+                      title=("with idempotency keys, emails sent twice: "
+                             + sk.plots.means_above_zero(keys, "duplicate_emails", names=abbrev, empty="no strategy")
+                             + f";\nthe provider recognised {keys.emails_ignored.mean():.2g} repeats per run"))
 plt.show()
 
 

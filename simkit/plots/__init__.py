@@ -41,11 +41,12 @@ from .design_choices import STATE_COLORS, deployment_latency, infrastructure_par
 from .harmless import harmless_timeline, lane_rank, strikes
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
 from .ordering import inversion_bars, inversion_pair, inversion_timeline
+from .labels import means_above_zero, wrap_label
 from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
 from .publishing import outbox_metrics
 from .queueing import latency_vs_load, load_panels, message_timeline, utilisation_bars
 from .replay import replay_timeline
-from .schema_drift import decode_timeline, schema_outcomes
+from .schema_drift import breaks_title, decode_failure_bars, decode_timeline, schema_outcomes
 from .sync_async import (
     backlog_over_time,
     chain_latency,
@@ -75,12 +76,14 @@ __all__ = [
     "anomaly_timeline",
     "axes_or_new",
     "backlog_over_time",
+    "breaks_title",
     "capture_timeline",
     "chain_latency",
     "color_for",
     "commit_vs_processed",
     "consumer_lag",
     "consumers_vs_partitions",
+    "decode_failure_bars",
     "decode_timeline",
     "dedupe_table_size",
     "deployment_latency",
@@ -108,6 +111,7 @@ __all__ = [
     "load_panels",
     "loss_and_drain_vs_outage",
     "lost_event_timeline",
+    "means_above_zero",
     "message_path",
     "message_timeline",
     "missed_vs",
@@ -133,5 +137,6 @@ __all__ = [
     "utilisation_bars",
     "visibility_cdf",
     "windows_between",
+    "wrap_label",
     "workflow_outcomes",
 ]

@@ -191,11 +191,12 @@ _ORDER_METRICS: dict[str, tuple[str, str]] = {
 
 def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
                    metrics: Sequence[str] = ("out_of_order", "wrong_final"), title: str | None = None,
-                   colors: Mapping[str, str] | None = None) -> Axes:
+                   colors: Mapping[str, str] | None = None, wrap: int | None = None) -> Axes:
     """Ordering anomalies per design (mean over seeds, whiskers from the lowest to the highest run).
 
     The legend says what each metric counts (changes or users). ``colors`` maps values
-    of ``by`` that are not design names (e.g. producer settings) to bar colours. The
+    of ``by`` that are not design names (e.g. producer settings) to bar colours; ``wrap``
+    breaks long tick labels (both as in :func:`~simkit.plots.outcome_bars`). The
     default title names the worst design's first metric against the changes produced
     and the designs that had none of any metric.
     """
@@ -209,13 +210,8 @@ def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
             metrics[0], ("",))[0] == "changes" else ""
         title = (f"{worst}: {means.loc[worst, metrics[0]]:.3g}{of} {what} per run"
                  + (f";\n{', '.join(clean)}: none" if clean else ""))
-    ax = outcome_bars(df, metrics, by=by, ax=ax, title=title, ylabel="per run (mean, min-max over seeds)")
-    if colors:
-        designs = list(dict.fromkeys(df[by]))
-        for bars in ax.containers:
-            for patch, d in zip(getattr(bars, "patches", []), designs):
-                if d in colors:
-                    patch.set_facecolor(colors[d])
+    ax = outcome_bars(df, metrics, by=by, ax=ax, title=title, ylabel="per run (mean, min-max over seeds)",
+                      colors=colors, wrap=wrap)
     legend = ax.get_legend()
     if legend is not None:
         for text in legend.get_texts():
