@@ -241,3 +241,16 @@ def test_a_sticky_producer_keeps_filling_its_open_batch_while_requests_are_in_fl
     sends = world.trace.to_frame()
     parts = sends[sends.event == "send"].partition.to_list()
     assert len(set(parts[1:])) == 1 and parts[1] != parts[0]
+
+
+def test_batch_sizes_titles_each_designs_batch_count_from_the_trace():
+    calm = dict(partitions=6, consumers=3, seed=1, leader_elections=0, response_cuts=0)
+    runs = {d: sk.scenarios.ordering(d, **calm) for d in ("round_robin", "sticky")}
+    ax = sk.plots.batch_sizes(runs)
+    for design, r in runs.items():
+        n = len(sk.plots.batches(r))
+        assert f"{design}: {n} batches" in ax.get_title()
+        assert sum(p.get_height() for p in ax.patches if p.get_facecolor()[:3] == ax.patches[0].get_facecolor()[:3]
+                   ) > 0
+    assert int(sum(sk.plots.batches(runs["sticky"]))) == runs["sticky"].report.produced
+    plt.close("all")

@@ -40,7 +40,7 @@ from .dedupe import dedupe_table_size, late_copies
 from .design_choices import STATE_COLORS, deployment_latency, infrastructure_parts, outage_impact, workflow_outcomes
 from .harmless import harmless_timeline, lane_rank, strikes
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
-from .ordering import inversion_bars, inversion_pair, inversion_timeline
+from .ordering import batch_sizes, batches, inversion_bars, inversion_pair, inversion_timeline
 from .labels import means_above_zero, wrap_label
 from .outages import failed_request_timeline, follow_timeline, loss_and_drain_vs_outage, lost_event_timeline
 from .publishing import outbox_metrics
@@ -76,6 +76,8 @@ __all__ = [
     "anomaly_timeline",
     "axes_or_new",
     "backlog_over_time",
+    "batch_sizes",
+    "batches",
     "breaks_title",
     "capture_timeline",
     "chain_latency",

@@ -5,6 +5,8 @@
 * :func:`inversion_timeline`: the swimlane timeline around such a pair, the older change
   in red, the newer in blue, with leader elections and lost answers shaded.
 * :func:`inversion_bars`: ordering anomalies per design over seeds.
+* :func:`batch_sizes`: how many records each batch carried, per partitioner (the sticky
+  partitioner of KIP-480 against round robin).
 
 The hot-key half of the lesson is in :mod:`simkit.plots.hot_keys`.
 """
@@ -23,6 +25,8 @@ from ._base import (
     BLUE,
     ORANGE,
     RED,
+    axes_or_new,
+    color_for,
     format_ms,
     message_path,
     outcome_bars,
@@ -32,7 +36,7 @@ from ._base import (
 )
 from .harmless import harmless_timeline
 
-__all__ = ["inversion_bars", "inversion_pair", "inversion_timeline"]
+__all__ = ["batch_sizes", "batches", "inversion_bars", "inversion_pair", "inversion_timeline"]
 
 OLDER, NEWER = RED, BLUE
 
@@ -218,4 +222,37 @@ def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
             unit = _ORDER_METRICS.get(text.get_text(), ("",))[0]
             if unit:
                 text.set_text(f"{text.get_text()} ({unit})")
+    return ax
+
+
+def batches(result: RunResult, topic: str | None = None) -> pd.Series:
+    """Records per batch in a run, read from the trace: the ``append`` rows written to one partition
+    at one instant are one batch (first copies only, so a retried batch counts once)."""
+    t = result.trace
+    a = t[(t["event"] == "append") & ((t["topic"] == topic) if topic is not None else True)]
+    return a.drop_duplicates("msg_id").groupby(["time", "partition"]).size()
+
+
+def batch_sizes(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None) -> Axes:
+    """How many batches of each size (records) the producer wrote, one bar group per design.
+
+    Read from the trace (:func:`batches`). The title gives each design's batch count and its
+    mean records per batch: the same records in fewer, fuller batches mean fewer requests.
+    """
+    ax = axes_or_new(ax, (9, 3.8))
+    sizes = {d: batches(r) for d, r in results.items()}
+    top = max(int(s.max()) for s in sizes.values())
+    x = np.arange(1, top + 1)
+    width = 0.8 / len(sizes)
+    for i, (design, s) in enumerate(sizes.items()):
+        counts = s.value_counts().reindex(x, fill_value=0)
+        ax.bar(x + (i - (len(sizes) - 1) / 2) * width, counts.to_numpy(), width, color=color_for(design),
+               label=f"{design}: {len(s)} batches")
+    ax.set_xticks(x)
+    ax.set_xlabel("records in the batch")
+    ax.set_ylabel("batches")
+    ax.legend(fontsize="small")
+    if title is None:
+        title = ";\n".join(f"{d}: {len(s)} batches, {s.mean():.2f} records each on average" for d, s in sizes.items())
+    ax.set_title(title)
     return ax
