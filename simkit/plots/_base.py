@@ -43,7 +43,7 @@ DESIGN_COLORS: dict[str, str] = {
     "sync_chain": "#d62728", "write_then_events": "#2ca02c",
     "row_changes": "#d62728", "business_facts": "#2ca02c",
     # poison messages, dead letters and replay
-    "no_dlq": "#d62728", "skip": "#ff7f0e", "dlq": "#2ca02c", "non_idempotent": "#d62728", "idempotent": "#2ca02c",
+    "no_dlq": "#d62728", "skip": "#ff7f0e", "dlq": "#2ca02c", "dlq_park_key": "#1f77b4", "non_idempotent": "#d62728", "idempotent": "#2ca02c",
     # schema changes
     "add_optional_field": "#2ca02c", "add_required_field": "#1f77b4", "remove_field": "#ff7f0e",
     "rename_field": "#d62728",
