@@ -283,7 +283,8 @@ print(f"with 6 consumers, {6 - groups[groups.consumers == 6].idle_consumers.max(
 # ## 6. Try it
 #
 # The first control runs the email-change scenario; the timeline shows the inversion that decided one user's
-# final address, if any user was left with an older one (otherwise the first stale write, if there is one).
+# final address, if any user was left with an older one (otherwise the first stale write, if there is one; with
+# none, the retries, leader elections and lost answers that struck and did no harm).
 # Which combinations keep every user's order? Which ones repeat changes but still end with the right addresses?
 
 # %%
