@@ -44,7 +44,7 @@ from .schemas import DeserializationError
 from .world import World
 
 __all__ = [
-    "DLT_SUFFIX", "DeadLetter", "RetryingHandler", "blocked_time", "dead_letter_topic_for", "dlq_depth",
+    "DLT_SUFFIX", "DeadLetter", "KeyParked", "RetryingHandler", "blocked_time", "dead_letter_topic_for", "dlq_depth",
     "unfinished", "watch_depth", "with_retries",
 ]
 
@@ -73,6 +73,10 @@ class DeadLetter(NamedTuple):
     headers: Mapping[str, Any]
 
 
+class KeyParked(Exception):
+    """Why a record went to the dead-letter topic untried: an earlier record of its key is parked there."""
+
+
 class RetryingHandler:
     """A handler wrapped with retries and, optionally, a dead-letter topic (see :func:`with_retries`)."""
 
@@ -87,6 +91,7 @@ class RetryingHandler:
         dead_letter_topic: str | None = None,
         producer: Producer | None = None,
         not_retryable: Iterable[type[BaseException]] = NOT_RETRYABLE,
+        park_keys: bool = False,
     ):
         if not callable(handler):
             raise ConfigError("handler", handler, "a callable handler(record, ctx)")
@@ -102,6 +107,8 @@ class RetryingHandler:
             if producer is None:
                 raise ConfigError("dead_letter_topic", dead_letter_topic, "None unless a producer is given too")
             producer.broker.partitions(dead_letter_topic)  # a ConfigError if the topic does not exist
+        if not isinstance(park_keys, bool) or (park_keys and producer is None):
+            raise ConfigError("park_keys", park_keys, "True or False; True only with a producer for the dead letters")
         not_retryable = tuple(not_retryable)
         if not all(inspect.isclass(e) and issubclass(e, BaseException) for e in not_retryable):
             raise ConfigError("not_retryable", not_retryable, "exception classes")
@@ -114,6 +121,9 @@ class RetryingHandler:
         self.dead_letter_topic = dead_letter_topic
         self.producer = producer
         self.not_retryable = not_retryable
+        self.park_keys = park_keys
+        #: keys with a record on the dead-letter topic; shared by every consumer given this handler
+        self.parked_keys: set[Any] = set()
         # the consumer offers the wrapped handler's own crash points
         self.crash_points = tuple(getattr(handler, "crash_points", ()))
         self.__name__ = f"with_retries({getattr(handler, '__name__', 'handler')})"
@@ -126,6 +136,10 @@ class RetryingHandler:
         return self._handle(record, ctx)
 
     def _handle(self, record: Record, ctx: Context) -> Generator[simpy.Event, Any, None]:
+        if self.park_keys and record.key in self.parked_keys:  # behind a parked record: keep the key's order
+            yield from self._dead_letter(record, ctx, KeyParked(
+                f"key {record.key!r} has an earlier record on the dead-letter topic"), 0)
+            return
         attempt = 0
         while True:
             try:
@@ -166,6 +180,8 @@ class RetryingHandler:
                                  partition=partition)
         ctx.record("dead_lettered", record,
                    detail=f"to {topic} after {attempts} attempt(s): {type(exc).__name__}: {exc}")
+        if self.park_keys:
+            self.parked_keys.add(record.key)
 
 
 def with_retries(
@@ -178,6 +194,7 @@ def with_retries(
     dead_letter_topic: str | None = None,
     producer: Producer | None = None,
     not_retryable: Iterable[type[BaseException]] = NOT_RETRYABLE,
+    park_keys: bool = False,
 ) -> RetryingHandler:
     """Wrap ``handler`` so a failure is retried, then (with a ``producer``) sent to a dead-letter topic.
 
@@ -194,6 +211,12 @@ def with_retries(
     * ``not_retryable``: errors that go to the dead-letter topic at once (default:
       :class:`~simkit.schemas.DeserializationError`, as Spring never retries a
       deserialization failure).
+    * ``park_keys``: once a record is parked, send every later record of its key straight
+      to the dead-letter topic too (as :class:`KeyParked`), so the key's records stay in
+      order, to be replayed together once the first is fixed. A dead-letter topic alone
+      lets the key's later records be booked *before* the parked one. The parked keys
+      live in this handler's memory; a real service keeps them in a store that survives
+      restarts.
 
     Each failed attempt that will be retried is a ``handler_retry`` trace row. A retry
     runs the whole handler again: whatever it did before failing is done again, so the
@@ -201,7 +224,7 @@ def with_retries(
     """
     return RetryingHandler(handler, retries=retries, backoff=backoff, multiplier=multiplier,
                            max_backoff=max_backoff, dead_letter_topic=dead_letter_topic, producer=producer,
-                           not_retryable=not_retryable)
+                           not_retryable=not_retryable, park_keys=park_keys)
 
 
 def watch_depth(world: World, broker: Broker, topic: str, *, threshold: float | None = None,

@@ -214,6 +214,10 @@ class StickyPartitioner:
     def __call__(self, key: Any, partitions: int, topic: str | None = None) -> int:
         return self._sticky(partitions, topic)
 
+    def stuck_to(self) -> dict[str | None, int]:
+        """The partition each topic is sticking to now (topics that have had a record)."""
+        return dict(self._current)
+
 
 class KeyPartitioner(StickyPartitioner):
     """Kafka's default partitioner: murmur2 of the key for keyed records, sticky for keyless ones.

@@ -289,7 +289,16 @@ class Producer:
         finally:
             self._draining = False
         if self._sticky:
-            self.partitioner.new_batch()  # type: ignore[union-attr]
+            self._unstick_sent()
+
+    def _unstick_sent(self) -> None:
+        """Move a sticky topic on once the batch it was filling has left or is full (KIP-480: the
+        partitioner's ``onNewBatch`` runs when the next record would open a new batch), never
+        while that batch is still open and waits for room in flight."""
+        for topic, partition in self.partitioner.stuck_to().items():  # type: ignore[union-attr]
+            queue = self._queues.get((topic, partition))
+            if not queue or not queue[-1].open or len(queue[-1].records) >= self.batch_size:
+                self.partitioner.new_batch(topic)  # type: ignore[union-attr]
 
     def _run_sender(self) -> None:
         """Send the ready head batch of each waiting partition while requests may be in flight."""

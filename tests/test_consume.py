@@ -168,7 +168,7 @@ def test_plots_state_the_finding():
     ax = sk.plots.anomaly_timeline(dup, "duplicates")
     assert "twice" in ax.get_title() and "after_process" in ax.get_title()
     ax = sk.plots.anomaly_timeline(run("after_processing", 0, crash_rate=0.0, messages=20), "lost")
-    assert ax.get_title().startswith("no lost")
+    assert ax.get_title().startswith("lost = 0 in this run, and nothing struck it")
     plt.close("all")
 
 

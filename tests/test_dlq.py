@@ -123,3 +123,25 @@ def test_bad_wrapper_settings_are_config_errors():
             sk.with_retries(lambda r: None, **kwargs)
     with pytest.raises(sk.ConfigError):
         sk.with_retries("not a handler")
+
+
+def test_a_dead_letter_topic_lets_a_keys_later_records_overtake_the_parked_one_and_parking_the_key_does_not():
+    plain = sk.scenarios.dead_letters("dlq", seed=0)
+    held = sk.scenarios.dead_letters("dlq_park_key", seed=0)
+    t = plain.trace
+    overtook = plain.checks["overtook_parked"]
+    assert overtook.count > 0
+    mid = overtook.examples[0]
+    row = t[(t.event == "side_effect") & (t.msg_id == mid)].iloc[0]
+    parked = t[(t.event == "dead_lettered") & (t.key == row.key) & (t.partition == row.partition)]
+    assert (parked.offset < row.offset).any()  # an earlier record of its key was parked
+    assert held.checks["overtook_parked"].count == 0
+    assert held.report.dead_lettered == plain.report.dead_lettered + overtook.count
+    assert held.report.lost == 0 and held.report.processed == plain.report.processed - overtook.count
+
+
+def test_park_keys_needs_a_producer_and_a_bool():
+    with pytest.raises(sk.ConfigError, match="park_keys"):
+        sk.dlq.with_retries(lambda record: None, park_keys=True)
+    with pytest.raises(sk.ConfigError, match="park_keys"):
+        sk.dlq.with_retries(lambda record: None, park_keys="yes")

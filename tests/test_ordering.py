@@ -123,7 +123,7 @@ def test_the_old_partitioner_and_retries_keywords_and_positional_order_still_wor
 
 def test_unknown_design_lists_the_known_ones():
     with pytest.raises(sk.ConfigError) as err:
-        sk.scenarios.ordering("sticky")
+        sk.scenarios.ordering("by_magic")
     assert all(d in str(err.value) for d in DESIGNS)
 
 
@@ -191,7 +191,7 @@ def test_inversion_timeline_titles_the_pair_and_draws_both():
     assert f"{pair['older']} (sent first)" in labels and f"{pair['newer']} (sent second)" in labels
     keyed = sk.scenarios.ordering("key", seed=1, users=20)
     ax = sk.plots.inversion_timeline(keyed)
-    assert "no stale writes" in ax.get_title()
+    assert ax.get_title().startswith("stale_writes = 0 in this run:") and "harmless" in ax.get_title()
     plt.close("all")
 
 
@@ -209,3 +209,48 @@ def test_inversion_bars_label_units_and_take_colours_for_settings():
 def matplotlib_colors(patch):
     from matplotlib.colors import to_hex
     return to_hex(patch.get_facecolor())
+
+
+def test_sticky_fills_bigger_batches_than_round_robin_and_still_splits_a_users_changes():
+    # KIP-480: keyless records stay on one partition until its batch leaves, so the same records make
+    # fewer, fuller batches (counted from the trace: appends at one instant to one partition are a batch)
+    calm = dict(partitions=6, consumers=3, seed=1, leader_elections=0, response_cuts=0)
+    batches = {}
+    for design in ("round_robin", "sticky"):
+        r = sk.scenarios.ordering(design, **calm)
+        a = r.trace[r.trace.event == "append"]
+        batches[design] = a.groupby(["time", "partition"]).size()
+        assert r.report.wrong_final > 0  # one user's changes still land on several partitions
+    assert len(batches["sticky"]) < len(batches["round_robin"])
+    assert batches["sticky"].mean() > batches["round_robin"].mean()
+
+
+def test_a_sticky_producer_keeps_filling_its_open_batch_while_requests_are_in_flight():
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("t", 4)
+    producer = sk.Producer(world, broker, "p", partitioner="sticky", max_in_flight=1, batch_size=16, latency=5)
+
+    def burst(env):
+        for i in range(9):  # the first goes at once; the other 8 wait behind it, in one partition's batch
+            producer.send("t", None, i)
+        yield env.timeout(0)
+
+    world.env.process(burst(world.env))
+    world.run(until=1000)
+    sends = world.trace.to_frame()
+    parts = sends[sends.event == "send"].partition.to_list()
+    assert len(set(parts[1:])) == 1 and parts[1] != parts[0]
+
+
+def test_batch_sizes_titles_each_designs_batch_count_from_the_trace():
+    calm = dict(partitions=6, consumers=3, seed=1, leader_elections=0, response_cuts=0)
+    runs = {d: sk.scenarios.ordering(d, **calm) for d in ("round_robin", "sticky")}
+    ax = sk.plots.batch_sizes(runs)
+    for design, r in runs.items():
+        n = len(sk.plots.batches(r))
+        assert f"{design}: {n} batches" in ax.get_title()
+        assert sum(p.get_height() for p in ax.patches if p.get_facecolor()[:3] == ax.patches[0].get_facecolor()[:3]
+                   ) > 0
+    assert int(sum(sk.plots.batches(runs["sticky"]))) == runs["sticky"].report.produced
+    plt.close("all")

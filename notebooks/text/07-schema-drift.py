@@ -155,35 +155,11 @@ schema_contract_check()
 # `FORWARD` (the mode made for that order). Bars are the mean over 6 seeds, whiskers the lowest and highest run.
 
 # %%
-def breaks_title(label, df):
-    """Which changes broke billing in df (with the range of decode failures over the seeds), and which were refused."""
-    g = df.groupby("change", sort=False)
-    worst, refused = g["decode_failures"].max(), g["rejected_registrations"].max()
-    broke = list(worst[worst > 0].index)
-    said = [f"{label}:"]
-    if broke:
-        lo, hi = g["decode_failures"].min()[broke].min(), worst.max()
-        said.append(f"{' and '.join(broke)} {'break' if len(broke) > 1 else 'breaks'} "
-                    f"billing,\n{lo:.0f} to {hi:.0f} failed records a run")
-    else:
-        said.append("no change breaks billing")
-    if refused.any():
-        said.append(f"(refused: {', '.join(refused[refused > 0].index)})")
-    return "\n".join(said)
-
-
 setups = {"no registry": None, "BACKWARD, producer first": "BACKWARD", "FORWARD, producer first": "FORWARD"}
 fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), sharey=True)
 for ax, (label, mode) in zip(axes, setups.items()):
     df = sk.compare("schema_drift", changes, seeds=6, registry=mode, upgrade_order="producer_first")
-    df = df.rename(columns={"design": "change"})
-    sk.plots.outcome_bars(df, "decode_failures", by="change", ax=ax, ylabel="",
-                          title=breaks_title(label, df))
-    refused = df.groupby("change", sort=False)["rejected_registrations"].max()
-    for x, change in enumerate(changes):
-        if refused[change] > 0:
-            ax.text(x, 1, "refused", ha="center", va="bottom", fontsize="small", color="dimgrey")
-    ax.set_xticks(range(len(changes)), [c.replace("_", "\n", 1) for c in changes])
+    sk.plots.decode_failure_bars(df, label, ax=ax, ylabel="")
 axes[0].set_ylabel("records that failed to decode, per run")
 fig.tight_layout()
 plt.show()

@@ -117,6 +117,30 @@ runs["dlq"].trace.query("event == 'alert' and detail.str.startswith('dlq_depth')
 # In practice the alert leads to a runbook: read the dead letters' headers, fix the producer or the consumer, then
 # publish the parked records again (or drop them on purpose).
 #
+# ### What parking does to a key's order
+#
+# The payments are keyed by user, so each user's payments sit in one partition, in order. When one of them is
+# parked, the partition moves on, and so do that user's next payments.
+#
+# **Predict.** In the `dlq` run, how many payments are booked although an earlier payment of the same user is
+# still parked? What would it take to keep each user's payments in order?
+
+# %%
+overtook = runs["dlq"].checks["overtook_parked"]
+held = sk.scenarios.dead_letters("dlq_park_key", seed=0)
+print(f"dlq: {overtook.count} payments booked ahead of an earlier payment of their user that is parked "
+      f"(e.g. message {overtook.examples[0] if overtook.examples else '-'})")
+print(f"dlq_park_key: {held.checks['overtook_parked'].count} booked ahead; it parks "
+      f"{held.report.dead_lettered} records instead of {runs['dlq'].report.dead_lettered}, "
+      f"and books {held.report.processed} instead of {runs['dlq'].report.processed}")
+
+# %% [markdown]
+# A dead-letter topic trades order for progress. If a later payment of the user only makes sense after the earlier
+# one (a refund, a balance check), booking it first is a bug. `dlq_park_key` parks the *key*: once a record is
+# parked, every later record of its user follows it to the dead-letter topic (`with_retries(..., park_keys=True)`),
+# and the whole key is replayed, in order, once the first record is fixed. Other users' records still flow; the
+# price is more parked records and a replay that must keep them in order.
+#
 # ## 4. Consumer lag: the alert that sees a stuck partition
 #
 # The DLQ alert only fires when records are parked. A crash loop parks nothing, and a consumer that hangs does not

@@ -102,13 +102,12 @@ plt.show()
 by_group = sk.sweep("throughput", {"consumers": group_sizes}, seeds=5, arrival_rate=1.8, service_rate=1.0,
                     partitions=3, messages=1_000)
 p99 = by_group.groupby("consumers")["latency_p99"].mean()
+too_few = {n: sk.plots.RED if n < 3 else sk.plots.BLUE for n in group_sizes}  # red: too few to keep up
 ax = sk.plots.outcome_bars(
-    by_group, "latency_p99", by="consumers", ylabel="p99 latency (ms, log scale)",
+    by_group, "latency_p99", by="consumers", ylabel="p99 latency (ms, log scale)", colors=too_few,
     title=(f"p99 latency over 5 seeds: {p99[1]:.0f} ms with 1 consumer, {p99[2]:.0f} ms with 2, "
            f"{p99[3]:.1f} ms with 3;\n{p99[6]:.1f} ms with 6: consumers beyond 3 partitions buy nothing"))
 ax.set_yscale("log")
-for bar, n in zip(ax.patches, group_sizes):  # red: too few consumers to keep up
-    bar.set_facecolor("#d62728" if n < 3 else "#1f77b4")
 ax.set_xlabel("consumers in the group (topic with 3 partitions)")
 ax.figure.set_size_inches(8, 4.5)
 ax.figure.tight_layout()
@@ -149,14 +148,15 @@ plt.show()
 #
 # ## 4. Try it
 #
-# Move the controls. Find the arrival rate where the lag stops coming back to zero. Then add partitions
-# without consumers, and consumers without partitions: which one helps?
+# Move the controls. The producer sends for 500 ms at every rate (so the faster it sends, the more records),
+# and the left panel's title says whether the lag keeps coming back to zero while it is still sending. Find the
+# arrival rate where it stops doing so. Then add partitions without consumers, and consumers without
+# partitions: which one helps?
 
 # %%
 def explore(arrival_rate=1.6, partitions=2, consumers=2, seed=1):
     r = sk.scenarios.throughput("round_robin", arrival_rate=arrival_rate, service_rate=1.0, partitions=partitions,
-                                consumers=consumers, messages=300,
-                                seed=seed)
+                                consumers=consumers, messages=round(arrival_rate * 500), seed=seed)
     sk.plots.load_panels(r)
     plt.show()
 

@@ -53,9 +53,11 @@ from .dead_letters import consumer_lag, dlq_depth, handled_over_time, poison_tim
 from .dedupe import dedupe_table_size, late_copies
 from .deployment import deployment_latency, failed_request_timeline, infrastructure_parts, outage_impact
 from .facts_vs_crud import capture_timeline, missed_vs, paid_window
+from .harmless import harmless_timeline, lane_rank, strikes
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
+from .labels import means_above_zero, wrap_label
 from .order_workflow import order_timeline, workflow_outcomes
-from .ordering import inversion_bars, inversion_pair, inversion_timeline
+from .ordering import batch_sizes, batches, inversion_bars, inversion_pair, inversion_timeline
 from .outage import (
     FAILURE_EVENTS,
     backlog_over_time,
@@ -70,7 +72,7 @@ from .publish import outbox_metrics
 from .replay import replay_timeline
 from .replication import replica_logs
 from .request_response import latency_comparison, request_timeline
-from .schema_drift import decode_timeline, schema_outcomes
+from .schema_drift import breaks_title, decode_failure_bars, decode_timeline, schema_outcomes
 from .throughput import latency_vs_load, load_panels, message_timeline, utilisation_bars
 
 __all__ = [
@@ -102,12 +104,16 @@ __all__ = [
     "anomaly_timeline",
     "axes_or_new",
     "backlog_over_time",
+    "batch_sizes",
+    "batches",
+    "breaks_title",
     "capture_timeline",
     "chain_latency",
     "color_for",
     "commit_vs_processed",
     "consumer_lag",
     "consumers_vs_partitions",
+    "decode_failure_bars",
     "decode_timeline",
     "dedupe_table_size",
     "deployment_latency",
@@ -121,12 +127,14 @@ __all__ = [
     "format_ms",
     "handled_by_component",
     "handled_over_time",
+    "harmless_timeline",
     "infrastructure_parts",
     "inversion_bars",
     "inversion_pair",
     "inversion_timeline",
     "lag_and_reads",
     "lag_over_time",
+    "lane_rank",
     "late_copies",
     "latency_cdf",
     "latency_comparison",
@@ -135,6 +143,7 @@ __all__ = [
     "load_panels",
     "loss_and_drain_vs_outage",
     "lost_event_timeline",
+    "means_above_zero",
     "message_path",
     "message_timeline",
     "missed_vs",
@@ -155,10 +164,12 @@ __all__ = [
     "shade_windows",
     "stale_read_timeline",
     "stale_reads_vs_lag",
+    "strikes",
     "time_series",
     "timeline",
     "utilisation_bars",
     "visibility_cdf",
     "windows_between",
     "workflow_outcomes",
+    "wrap_label",
 ]

@@ -17,6 +17,7 @@ from matplotlib.axes import Axes
 
 from ..errors import ConfigError
 from ..results import RunResult
+from .labels import wrap_label
 
 __all__ = [
     "BAD", "BLUE", "BROWN", "DARK", "DESIGN_COLORS", "FAILURE", "FAINT_GREY", "FOLLOWED", "GOOD", "GREEN", "GREY",
@@ -38,13 +39,13 @@ DESIGN_COLORS: dict[str, str] = {
     "dedupe_table_separate_tx": "#ff7f0e", "business_check": "#1f77b4",
     # sync / async and the rest
     "sync": "#2ca02c", "async": "#d62728", "rpc": "#2ca02c", "broker": "#d62728",
-    "round_robin": "#d62728", "key": "#2ca02c", "fine_key": "#1f77b4",
+    "round_robin": "#d62728", "key": "#2ca02c", "fine_key": "#1f77b4", "sticky": "#ff7f0e",
     "all_async": "#d62728", "sync_core_outbox": "#2ca02c", "direct_publish": "#ff7f0e",
     "rollback": "#d62728", "saga": "#2ca02c", "monolith": "#2ca02c", "services": "#9467bd",
     "sync_chain": "#d62728", "write_then_events": "#2ca02c",
     "row_changes": "#d62728", "business_facts": "#2ca02c",
     # poison messages, dead letters and replay
-    "no_dlq": "#d62728", "skip": "#ff7f0e", "dlq": "#2ca02c", "non_idempotent": "#d62728", "idempotent": "#2ca02c",
+    "no_dlq": "#d62728", "skip": "#ff7f0e", "dlq": "#2ca02c", "dlq_park_key": "#1f77b4", "non_idempotent": "#d62728", "idempotent": "#2ca02c",
     # schema changes
     "add_optional_field": "#2ca02c", "add_required_field": "#1f77b4", "remove_field": "#ff7f0e",
     "rename_field": "#d62728",
@@ -110,10 +111,15 @@ def outcome_bars(
     ax: Axes | None = None,
     title: str | None = None,
     ylabel: str = "count per run",
+    colors: Mapping[Any, Any] | None = None,
+    wrap: int | None = None,
 ) -> Axes:
     """Mean of each metric per design over the runs in ``df`` (from :func:`simkit.compare`).
 
     Error bars span the lowest to the highest run, so the spread over seeds shows.
+    ``colors`` maps values of ``by`` to bar colours (for values that are not design
+    names, e.g. group sizes or producer settings); ``wrap`` breaks tick labels longer
+    than that many characters onto two lines (:func:`~simkit.plots.wrap_label`).
     """
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
     ax = axes_or_new(ax)
@@ -126,9 +132,9 @@ def outcome_bars(
         mean, lo, hi = g.mean().reindex(designs), g.min().reindex(designs), g.max().reindex(designs)
         yerr = np.vstack([mean - lo, hi - mean])
         ax.bar(x + (j - (len(metrics) - 1) / 2) * width, mean, width, yerr=yerr, capsize=3,
-               color=[color_for(d) for d in designs], hatch=hatches[j % len(hatches)],
+               color=[(colors or {}).get(d, color_for(d)) for d in designs], hatch=hatches[j % len(hatches)],
                edgecolor="black", linewidth=0.5, label=metric)
-    ax.set_xticks(x, [str(d) for d in designs])
+    ax.set_xticks(x, [str(d) if wrap is None else wrap_label(str(d), wrap) for d in designs])
     ax.set_ylabel(ylabel)
     ax.set_xlabel(by)
     if len(metrics) > 1:  # the hatching tells metrics apart; colours are the designs'
@@ -311,7 +317,8 @@ _MARKS = {
 HANDOFFS: dict[str, tuple[str, ...]] = {
     "append": ("send", "retry", "republish"),
     "duplicate_dropped": ("send", "retry"),
-    "process": ("append",),
+    "fetch": ("append",),  # only a record's own poll carries its id (lesson 12's one-record timeline)
+    "process": ("append", "fetch"),
     "send": ("outbox_read", "request", "republish"),
     "db_commit": ("request",),
     "outbox_read": ("db_commit",),

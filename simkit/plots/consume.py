@@ -5,7 +5,7 @@
   loses records), orange where it trails (a crash there repeats them).
 * :func:`anomaly_timeline`: the swimlane timeline zoomed on one lost or duplicated
   message, with the crash that caused it and the commit that covered it (lesson 06 uses it too,
-  for :func:`simkit.scenarios.dedupe` runs).
+  for :func:`simkit.scenarios.dedupe` runs); with no such message, the faults that struck, marked harmless.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from matplotlib.axes import Axes
 
 from ..results import RunResult
 from ._base import ORANGE, RED, axes_or_new, color_for, design_of, timeline
+from .harmless import harmless_timeline, lane_rank
 
 __all__ = ["anomaly_timeline", "commit_vs_processed"]
 
@@ -80,16 +81,6 @@ def commit_vs_processed(
 
 
 _EFFECTS = ("side_effect", "counter_incremented", "email_sent", "processed")
-_LANES = ("producer", "upstream", "broker", "group:", "consumer", "db", "email")
-
-
-def _lane_rank(component: str) -> tuple[int, str]:
-    for i, prefix in enumerate(_LANES):
-        if component.startswith(prefix):
-            return i, component
-    return len(_LANES), component
-
-
 def _anomaly(trace: pd.DataFrame, msg_id: Any) -> tuple[str, float, float, float | None, str | None]:
     """What happened to ``msg_id``, the window (ms) to show, the commit that covered it if lost, and
     the side-effect event that ran twice if duplicated.
@@ -147,21 +138,20 @@ def anomaly_timeline(
     the restarted consumer's first record (the title names that offset); for a
     duplicate, from its first to its second side effect; ``margin`` ms either side.
     The message's rows are circled in red; the commit that covered a lost message is a
-    dashed red line. The legend sits outside the plot, on the right.
+    dashed red line. The legend sits outside the plot, on the right. When the run has no
+    such message, the figure is :func:`~simkit.plots.harmless_timeline`: the crashes and
+    redeliveries that struck, marked as harmless, and the zero in the title.
     """
     found = result.checks.get(check)
     if found is None or not found.examples:
-        ax = axes_or_new(ax, (9, 2))
-        ax.set_title(title or f"no {check} message in this run")
-        ax.set_axis_off()
-        return ax
+        return harmless_timeline(result, check, ax=ax, title=title)
     msg_id = found.examples[min(example, len(found.examples) - 1)]
     trace = result.trace
     what, t0, t1, commit_at, twice = _anomaly(trace, msg_id)
     window = (t0 - margin, t1 + margin)
     if components is None:
         inside = trace[(trace["time"] >= window[0]) & (trace["time"] <= window[1])]
-        components = sorted((c for c in dict.fromkeys(inside["component"]) if c != "monitor"), key=_lane_rank)
+        components = sorted((c for c in dict.fromkeys(inside["component"]) if c != "monitor"), key=lane_rank)
     components = list(components)
     ax = timeline(result, ax=ax, components=components, highlight=[msg_id], title=title or what, window=window)
     effects = trace[(trace["msg_id"] == msg_id) & (trace["event"] == twice) & trace["component"].isin(components)]

@@ -17,10 +17,21 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
-from ._base import FAINT_GREY, GREEN, ORANGE, RED, axes_or_new, color_for, design_of, format_ms, lag_over_time
+from ._base import (
+    FAINT_GREY,
+    GREEN,
+    ORANGE,
+    RED,
+    axes_or_new,
+    color_for,
+    design_of,
+    format_ms,
+    lag_over_time,
+)
 
 __all__ = ["consumer_lag", "dlq_depth", "handled_over_time", "poison_timeline"]
 
@@ -33,10 +44,16 @@ def _results(results: RunResult | Mapping[str, RunResult]) -> dict[str, RunResul
 
 def handled_over_time(results: RunResult | Mapping[str, RunResult], ax: Axes | None = None,
                       title: str | None = None, event: str = "side_effect") -> Axes:
-    """Messages handled (first ``event`` row each) over time per design, dead-lettered ones dashed."""
+    """Messages handled (first ``event`` row each) over time per design, dead-lettered ones dashed.
+
+    Designs whose curves overlap (never more than 2 % of the highest count apart) are
+    drawn in alternating dashes of their colours and share one legend entry that names
+    them all: no entry for a line hidden under another.
+    """
     ax = axes_or_new(ax)
     summary = []
     runs = _results(results)
+    drawn: list[tuple[np.ndarray, np.ndarray, list[str], list[Any]]] = []
     for k, (design, r) in enumerate(runs.items()):
         t = r.trace
         color = color_for(design)
@@ -44,7 +61,15 @@ def handled_over_time(results: RunResult | Mapping[str, RunResult], ax: Axes | N
         done = t[t["event"] == event].drop_duplicates("msg_id")
         x = np.concatenate([[0.0], done["time"].to_numpy() / 1000.0, [r.report.get("duration", 0) / 1000.0]])
         y = np.concatenate([[0], np.arange(1, len(done) + 1), [len(done)]])
-        ax.step(x, y, where="post", color=color, linewidth=width, label=f"{design}: handled")
+        same = next((d for d in drawn if _overlap(d[0], d[1], x, y)), None)
+        if same is None:
+            (line,) = ax.step(x, y, where="post", color=color, linewidth=width)
+            drawn.append((x, y, [design], [line]))
+        else:  # on top of the identical line, in dashes that let its colour show between them
+            (line,) = ax.step(x, y, where="post", color=color, linewidth=same[3][0].get_linewidth(),
+                              linestyle=(len(same[2]) * 4, (4, 4 * len(same[2]))))
+            same[2].append(design)
+            same[3].append(line)
         dead = t[t["event"] == "dead_lettered"].drop_duplicates("msg_id")
         if len(dead):
             dx = np.concatenate([[0.0], dead["time"].to_numpy() / 1000.0, [x[-1]]])
@@ -54,12 +79,30 @@ def handled_over_time(results: RunResult | Mapping[str, RunResult], ax: Axes | N
         produced = int(r.report.get("produced", len(done)))
         verb = "stalls at" if not r.report.get("drained", 1) else "handles"
         summary.append(f"{design} {verb} {len(done)} of {produced}" + (f" and parks {len(dead)}" if len(dead) else ""))
+    dashed, dashed_labels = ax.get_legend_handles_labels()
+    handles = [tuple(lines) if len(lines) > 1 else lines[0] for *_, lines in drawn] + dashed
+    labels = [f"{' and '.join(names)}: handled" + (" (the lines overlap)" if len(names) > 1 else "")
+              for _, _, names, _ in drawn] + dashed_labels
     ax.set_xlabel("time (s)")
     ax.set_ylabel("messages (cumulative)")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.legend(handles, labels, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0),
+              handler_map={tuple: HandlerTuple(ndivide=None)})
     ax.set_title(title if title is not None else "\n".join(summary))
     return ax
+
+
+def _overlap(x0: np.ndarray, y0: np.ndarray, x1: np.ndarray, y1: np.ndarray) -> bool:
+    """Whether two cumulative step curves would hide one another: never more than 2 % of the
+    highest count (at least 1 record) apart, over the same time span."""
+    if not np.isclose(x0[-1], x1[-1]):
+        return False
+    grid = np.union1d(x0, x1)
+
+    def at(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # the step curve's value at every grid time
+        return y[np.clip(np.searchsorted(x, grid, side="right") - 1, 0, None)]
+
+    return float(np.abs(at(x0, y0) - at(x1, y1)).max()) <= max(1.0, 0.02 * max(y0.max(), y1.max()))
 
 
 def dlq_depth(results: RunResult | Mapping[str, RunResult], ax: Axes | None = None,
@@ -94,6 +137,8 @@ def dlq_depth(results: RunResult | Mapping[str, RunResult], ax: Axes | None = No
         times = "once" if fired == 1 else f"{fired} times"
         title = (f"Dead letters pile up to {peak:g} records: the alert fired {times}" if fired else
                  f"Dead-letter depth peaks at {peak:g} records, under the threshold: no alert")
+        if len(runs) == 1:
+            title += _retrying_at_the_end(next(iter(runs.values())))
     ax.set_title(title)
     return ax
 
@@ -171,6 +216,24 @@ def poison_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = Non
                      f"{behind} records left waiting behind it")
     ax.set_title(title)
     return ax
+
+
+def _retrying_at_the_end(result: RunResult) -> str:
+    """A second title line when some records were still between retries as the run stopped: their
+    retries outlast the run, so the dead-letter topic never got them (read from the trace's
+    ``handler_retry`` rows, whose detail names the next pause)."""
+    t = result.trace
+    retried = t[t["event"] == "handler_retry"]
+    finished = set(t.loc[t["event"].isin(["dead_lettered", "side_effect"]), "msg_id"])
+    pending = retried[~retried["msg_id"].isin(finished)].drop_duplicates("msg_id", keep="last")
+    if pending.empty:
+        return ""
+    end = float(result.report.get("duration", t["time"].max()))
+    pause = pending["detail"].astype(str).str.extract(r"trying again in ([0-9.]+) ms")[0].astype(float)
+    due = (pending["time"].to_numpy() + pause.to_numpy()).max()
+    n = len(pending)
+    return (f"\nthe retries outlast the run: {n} record{'s' if n != 1 else ''} still retrying at its end "
+            f"({format_ms(end)}), the last try due at {format_ms(float(due))}")
 
 
 def consumer_lag(result: RunResult, ax: Axes | None = None, title: str | None = None,

@@ -89,7 +89,8 @@ def late_copies(
     ax.set_xlabel("late copy arrives after the first (s)")
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize="small")
+    # outside, on the right: inside it covered the TTL line it explains
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize="small")
     if title is None:
         leaky = {k: v for k, v in worst.items() if v > 0}
         safe = [k for k, v in worst.items() if v == 0]

@@ -5,6 +5,8 @@
 * :func:`inversion_timeline`: the swimlane timeline around such a pair, the older change
   in red, the newer in blue, with leader elections and lost answers shaded.
 * :func:`inversion_bars`: ordering anomalies per design over seeds.
+* :func:`batch_sizes`: how many records each batch carried, per partitioner (the sticky
+  partitioner of KIP-480 against round robin).
 
 The hot-key half of the lesson is in :mod:`simkit.plots.hot_keys`.
 """
@@ -19,9 +21,22 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from ..results import RunResult
-from ._base import BLUE, ORANGE, RED, axes_or_new, outcome_bars, shade_windows, timeline, windows_between
+from ._base import (
+    BLUE,
+    ORANGE,
+    RED,
+    axes_or_new,
+    color_for,
+    format_ms,
+    message_path,
+    outcome_bars,
+    shade_windows,
+    timeline,
+    windows_between,
+)
+from .harmless import harmless_timeline
 
-__all__ = ["inversion_bars", "inversion_pair", "inversion_timeline"]
+__all__ = ["batch_sizes", "batches", "inversion_bars", "inversion_pair", "inversion_timeline"]
 
 OLDER, NEWER = RED, BLUE
 
@@ -89,22 +104,21 @@ def inversion_timeline(
     id of :func:`simkit.scenarios.ordering`'s ``stale_writes`` or ``out_of_order``
     check) and the newer one is the change of the same user applied just before it;
     with ``key`` (a user id) it is the inversion that decided that user's final address.
-    The older change's rows are circled and joined in red, the newer's in blue (drawn a
-    little above and below the lane so that both show where they coincide), each
+    The older change's rows are circled in red, the newer's in blue, each joined along the
+    hand-offs that happened (:func:`~simkit.plots.message_path`; a retried copy dashed) and drawn a
+    little above and below the lane so that both show where they coincide; each is
     labelled where it was sent and applied. Producer retries are orange crosses; leader
     elections (the broker refuses writes) and lost answers are shaded. The window runs
     from the first send to the stale application, ``margin`` ms either side; under a
     second it is labelled in ms. The title says which change was sent first and applied
-    second.
+    second. With no such pair, the figure is :func:`~simkit.plots.harmless_timeline`: the
+    retries, elections and lost answers that struck, and the zero in the title.
     """
     trace = result.trace
     if key is None:
         found = result.checks.get(check)
         if found is None or not found.examples:
-            ax = axes_or_new(ax, (9, 2))
-            ax.set_title(title or f"no {check.replace('_', ' ')} in this run: every user's changes applied in order")
-            ax.set_axis_off()
-            return ax
+            return harmless_timeline(result, check, ax=ax, title=title)
         pair = inversion_pair(trace, found.examples[min(example, len(found.examples) - 1)], applied)
     else:
         pair = inversion_pair(trace, applied=applied, key=key)
@@ -124,9 +138,13 @@ def inversion_timeline(
     paths = ((older, OLDER, -0.12, f"{older} (sent first)"), (newer, NEWER, 0.12, f"{newer} (sent second)"))
     for mid, color, dy, label in paths:
         h = rows[rows["msg_id"] == mid]
-        y = h["component"].astype(str).map(lane).astype(float) + dy
-        ax.plot(h["time"] / 1000.0, y, color=color, linewidth=1.2, zorder=5, label=label)
-        ax.scatter(h["time"] / 1000.0, y, facecolors="none", edgecolors=color, s=70, linewidths=1.5, zorder=5)
+        x = h["time"].to_numpy(dtype=float) / 1000.0
+        y = h["component"].astype(str).map(lane).to_numpy(dtype=float) + dy
+        # joined along the hand-offs that happened, a retried copy dashed: never by time order alone
+        for i, j, repeat in message_path(h):
+            ax.plot([x[i], x[j]], [y[i], y[j]], color=color, linewidth=1.2, zorder=5,
+                    linestyle="--" if repeat else "-")
+        ax.scatter(x, y, facecolors="none", edgecolors=color, s=70, linewidths=1.5, zorder=5, label=label)
     retries = inside[(inside["event"] == "retry") & inside["component"].astype(str).isin(lane)]
     if len(retries):
         ax.scatter(retries["time"] / 1000.0, retries["component"].astype(str).map(lane).astype(float), marker="x",
@@ -158,7 +176,7 @@ def inversion_timeline(
         gap = pair["older_applied"] - pair["newer_applied"]
         how = f"a retried copy of {short[older]}" if pair["repeat"] else short[older]
         title = (f"{pair['key']} sent change {short[older]} before {short[newer]}, "
-                 f"but {how} was applied {gap:.0f} ms after {short[newer]}:\n"
+                 f"but {how} was applied {format_ms(gap)} after {short[newer]}:\n"
                  + ("the user was left with the older address" if pair["stale_final"] else
                     "wrong for a while, until a later change put the right address back"))
     ax.set_title(title)
@@ -177,11 +195,12 @@ _ORDER_METRICS: dict[str, tuple[str, str]] = {
 
 def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
                    metrics: Sequence[str] = ("out_of_order", "wrong_final"), title: str | None = None,
-                   colors: Mapping[str, str] | None = None) -> Axes:
+                   colors: Mapping[str, str] | None = None, wrap: int | None = None) -> Axes:
     """Ordering anomalies per design (mean over seeds, whiskers from the lowest to the highest run).
 
     The legend says what each metric counts (changes or users). ``colors`` maps values
-    of ``by`` that are not design names (e.g. producer settings) to bar colours. The
+    of ``by`` that are not design names (e.g. producer settings) to bar colours; ``wrap``
+    breaks long tick labels (both as in :func:`~simkit.plots.outcome_bars`). The
     default title names the worst design's first metric against the changes produced
     and the designs that had none of any metric.
     """
@@ -195,17 +214,45 @@ def inversion_bars(df: pd.DataFrame, ax: Axes | None = None, by: str = "design",
             metrics[0], ("",))[0] == "changes" else ""
         title = (f"{worst}: {means.loc[worst, metrics[0]]:.3g}{of} {what} per run"
                  + (f";\n{', '.join(clean)}: none" if clean else ""))
-    ax = outcome_bars(df, metrics, by=by, ax=ax, title=title, ylabel="per run (mean, min-max over seeds)")
-    if colors:
-        designs = list(dict.fromkeys(df[by]))
-        for bars in ax.containers:
-            for patch, d in zip(getattr(bars, "patches", []), designs):
-                if d in colors:
-                    patch.set_facecolor(colors[d])
+    ax = outcome_bars(df, metrics, by=by, ax=ax, title=title, ylabel="per run (mean, min-max over seeds)",
+                      colors=colors, wrap=wrap)
     legend = ax.get_legend()
     if legend is not None:
         for text in legend.get_texts():
             unit = _ORDER_METRICS.get(text.get_text(), ("",))[0]
             if unit:
                 text.set_text(f"{text.get_text()} ({unit})")
+    return ax
+
+
+def batches(result: RunResult, topic: str | None = None) -> pd.Series:
+    """Records per batch in a run, read from the trace: the ``append`` rows written to one partition
+    at one instant are one batch (first copies only, so a retried batch counts once)."""
+    t = result.trace
+    a = t[(t["event"] == "append") & ((t["topic"] == topic) if topic is not None else True)]
+    return a.drop_duplicates("msg_id").groupby(["time", "partition"]).size()
+
+
+def batch_sizes(results: Mapping[str, RunResult], ax: Axes | None = None, title: str | None = None) -> Axes:
+    """How many batches of each size (records) the producer wrote, one bar group per design.
+
+    Read from the trace (:func:`batches`). The title gives each design's batch count and its
+    mean records per batch: the same records in fewer, fuller batches mean fewer requests.
+    """
+    ax = axes_or_new(ax, (9, 3.8))
+    sizes = {d: batches(r) for d, r in results.items()}
+    top = max(int(s.max()) for s in sizes.values())
+    x = np.arange(1, top + 1)
+    width = 0.8 / len(sizes)
+    for i, (design, s) in enumerate(sizes.items()):
+        counts = s.value_counts().reindex(x, fill_value=0)
+        ax.bar(x + (i - (len(sizes) - 1) / 2) * width, counts.to_numpy(), width, color=color_for(design),
+               label=f"{design}: {len(s)} batches")
+    ax.set_xticks(x)
+    ax.set_xlabel("records in the batch")
+    ax.set_ylabel("batches")
+    ax.legend(fontsize="small")
+    if title is None:
+        title = ";\n".join(f"{d}: {len(s)} batches, {s.mean():.2f} records each on average" for d, s in sizes.items())
+    ax.set_title(title)
     return ax

@@ -2,6 +2,8 @@
 
 * :func:`schema_outcomes`: for each schema change and registry mode, whether the change
   was refused, broke a reader, or flowed.
+* :func:`decode_failure_bars`: decode failures per schema change over seeds, for one
+  registry set-up, titled with which changes broke billing and which were refused.
 * :func:`decode_timeline`: every payment of a schema-drift run, decoded or not, against
   the deploys of producer and consumer, with one failed record marked.
 """
@@ -16,9 +18,42 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 
 from ..results import RunResult
-from ._base import BLUE, GREEN, LIGHT_GREEN, LIGHT_GREY, PURPLE, RED, axes_or_new, format_ms
+from ._base import BLUE, GREEN, LIGHT_GREEN, LIGHT_GREY, PURPLE, RED, axes_or_new, format_ms, outcome_bars
 
-__all__ = ["decode_timeline", "schema_outcomes"]
+__all__ = ["breaks_title", "decode_failure_bars", "decode_timeline", "schema_outcomes"]
+
+
+def breaks_title(df: pd.DataFrame, label: str, change: str = "design") -> str:
+    """Which changes in ``df`` (runs of :func:`~simkit.scenarios.schema_drift`) broke billing, with the
+    range of decode failures a run over the seeds, and which the registry refused; led by ``label``."""
+    g = df.groupby(change, sort=False)
+    worst, refused = g["decode_failures"].max(), g["rejected_registrations"].max()
+    broke = list(worst[worst > 0].index)
+    said = [f"{label}:"]
+    if broke:
+        lo, hi = g["decode_failures"].min()[broke].min(), worst.max()
+        said.append(f"{' and '.join(broke)} {'break' if len(broke) > 1 else 'breaks'} "
+                    f"billing,\n{lo:.0f} to {hi:.0f} failed records a run")
+    else:
+        said.append("no change breaks billing")
+    if refused.any():
+        said.append(f"(refused: {', '.join(refused[refused > 0].index)})")
+    return "\n".join(said)
+
+
+def decode_failure_bars(df: pd.DataFrame, label: str, ax: Axes | None = None, change: str = "design",
+                        ylabel: str = "records that failed to decode, per run") -> Axes:
+    """Decode failures per schema change (mean over seeds, whiskers the lowest and highest run) for one
+    registry set-up named ``label``; a change the registry refused is marked "refused" over its bar.
+    The title is :func:`breaks_title`."""
+    ax = outcome_bars(df, "decode_failures", by=change, ax=ax, ylabel=ylabel, title=breaks_title(df, label, change),
+                      wrap=10)
+    ax.set_xlabel("schema change")
+    refused = df.groupby(change, sort=False)["rejected_registrations"].max()
+    for x, name in enumerate(refused.index):
+        if refused[name] > 0:
+            ax.text(x, 1, "refused", ha="center", va="bottom", fontsize="small", color="dimgrey")
+    return ax
 
 
 def schema_outcomes(df: pd.DataFrame, ax: Axes | None = None, title: str | None = None,

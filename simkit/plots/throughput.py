@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..results import RunResult
+from ._base import message_path
 
 __all__ = ["latency_vs_load", "load_panels", "message_timeline", "utilisation_bars"]
 
@@ -162,7 +163,9 @@ def message_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = No
     steps = [("send", "producer"), ("append", "broker"), ("fetch", me["consumer"]), ("process", me["consumer"]),
              ("processed", me["consumer"]), ("commit", me["consumer"])]
     steps = [(name, lane, me[name]) for name, lane in steps if not np.isnan(me[name])]
-    ax.plot([t for *_, t in steps], [y[lane] for _, lane, _ in steps], color=_OWN, linewidth=1.2, zorder=4)
+    path = pd.DataFrame({"component": [lane for _, lane, _ in steps], "event": [name for name, *_ in steps]})
+    for i, j, _repeat in message_path(path):  # along its hand-offs, never merely in time order
+        ax.plot([steps[i][2], steps[j][2]], [y[steps[i][1]], y[steps[j][1]]], color=_OWN, linewidth=1.2, zorder=4)
     ax.scatter([t for *_, t in steps], [y[lane] for _, lane, _ in steps], s=110, facecolors="white",
                edgecolors=_OWN, linewidths=1.8, zorder=5, label=f"message {msg_id}'s steps")
     # name each step; steps at (nearly) the same time on one lane get stacked labels
@@ -241,10 +244,26 @@ def utilisation_bars(runs: Mapping[str, RunResult], ax: Axes | None = None, titl
     return ax
 
 
+def _lag_finding(lag: pd.DataFrame, stop: float, peak: int, worst: Any) -> str:
+    """The lag panel's title: whether the lag kept coming back to zero while the producer was still
+    sending (the last fifth of the sending window), or when the busiest partition last emptied."""
+    g = lag[(lag["partition"] == worst) & (lag["time"] <= stop)]
+    emptied = g.loc[g["lag"] == 0, "time"]
+    at_stop = int(g["lag"].iloc[-1]) if len(g) else 0
+    head = f"lag peaks at {peak} records (partition {worst});\n"
+    if len(emptied) and float(emptied.max()) >= 0.8 * stop:
+        return head + f"it keeps coming back to 0 while the producer sends ({at_stop} waiting when it stops)"
+    last = float(emptied.max()) if len(emptied) else 0.0
+    since = f"since {last:.0f} ms" if last > 0.05 * stop else "once it started"
+    return head + f"never back to 0 {since} while the producer sends: {at_stop} waiting when it stops"
+
+
 def load_panels(result: RunResult, axes: Sequence[Axes] | None = None) -> Sequence[Axes]:
     """Two panels for one throughput run: lag per partition over time, and each record's latency.
 
-    Left: records appended but not yet processed, per partition (from ``series["lag"]``), in ms.
+    Left: records appended but not yet processed, per partition (from ``series["lag"]``), in ms,
+    with the moment the producer stops; its title says whether the lag kept returning to zero
+    while the producer was still sending.
     Right: every record's latency against the time it was sent, with the p99 as a line. The
     figure title (when the panels are drawn on a new figure) states each consumer's utilisation.
     """
@@ -253,7 +272,7 @@ def load_panels(result: RunResult, axes: Sequence[Axes] | None = None) -> Sequen
     fig = None
     if axes is None:  # fixed margins: cheaper to draw than a layout engine, so a control redraws fast
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
-        fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.83, wspace=0.2)
+        fig.subplots_adjust(left=0.06, right=0.98, bottom=0.13, top=0.8, wspace=0.2)
     left, right = axes
     lag = result.series["lag"]
     peaks = {}
@@ -262,18 +281,20 @@ def load_panels(result: RunResult, axes: Sequence[Axes] | None = None) -> Sequen
         peaks[partition] = int(g["lag"].max())
     left.set_xlabel("time (ms)")
     left.set_ylabel("lag: records waiting (records)")
-    if len(peaks) <= 6:
-        left.legend(fontsize="small", loc="upper left")
     worst = max(peaks, key=peaks.get)
-    left.set_title(f"lag peaks at {peaks[worst]} records (partition {worst})")
+    trace = result.trace
+    stop = float(trace.loc[trace["event"] == "send", "time"].max())
+    left.axvline(stop, color="black", linestyle=":", linewidth=1, label="producer stops")
+    left.set_title(_lag_finding(lag, stop, peaks[worst], worst), fontsize="medium")
     left.set_ylim(bottom=0)
 
-    trace = result.trace
     lat = latencies(trace)
     sent = trace[trace["event"] == "send"].drop_duplicates("msg_id").set_index("msg_id")["time"]
     right.scatter(sent.reindex(lat.index), lat, s=6, color=_MEAN, alpha=0.6, label="one record")
     p99 = float(np.percentile(lat, 99))
     right.axhline(p99, color=_P99, linestyle="--", label=f"p99 = {p99:.1f} ms")
+    if len(peaks) <= 6:
+        left.legend(fontsize="small", loc="upper left")
     right.set_xlabel("time the record was sent (ms)")
     right.set_ylabel("latency, send to processed (ms)")
     right.set_ylim(bottom=0)

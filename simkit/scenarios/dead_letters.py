@@ -20,7 +20,12 @@ handler fails on them by parsing them, every time it tries.
               Spring Kafka's ``DefaultErrorHandler`` with a dead-letter recoverer). The
               partition pauses only for the retries; the record is parked, not lost,
               and a :class:`~simkit.monitor.Monitor` alerts when the dead-letter topic
-              holds more than ``dlq_alert_threshold`` records.
+              holds more than ``dlq_alert_threshold`` records. The key's later
+              records are booked before the parked one: its order is broken
+              (the ``overtook_parked`` check counts them).
+``"dlq_park_key"``  as ``"dlq"``, and every later record of a parked record's key is
+              parked behind it (``with_retries(park_keys=True)``), so the key keeps its
+              order on the dead-letter topic; more records wait there instead.
 ==========  ==========================================================================
 
 ``db_outage=(start, duration)`` (ms) takes the ledger's database down for a while:
@@ -75,10 +80,11 @@ from ._common import MAX_DRAIN_MS, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
-    "DESIGNS", "DeadLettersParams", "Ledger", "dead_letters", "lag_series", "parse_cents", "payments", "worst_lag",
+    "DESIGNS", "DeadLettersParams", "Ledger", "dead_letters", "lag_series", "overtook_parked", "parse_cents", "payments",
+    "worst_lag",
 ]
 
-DESIGNS: tuple[str, ...] = ("no_dlq", "skip", "dlq")
+DESIGNS: tuple[str, ...] = ("no_dlq", "skip", "dlq", "dlq_park_key")
 
 TOPIC = "payments"
 DLQ = dead_letter_topic_for(TOPIC)
@@ -215,10 +221,10 @@ def dead_letters(p: DeadLettersParams) -> RunResult:
 
     # wire the design: how the ledger group treats a record its handler cannot book
     handler: Any = Ledger(db)
-    if p.design == "dlq":
+    if p.design in ("dlq", "dlq_park_key"):
         dlq_producer = Producer(world, broker, "ledger-dlq", partitioner="key")
         handler = with_retries(handler, retries=p.handler_retries, backoff=p.backoff, producer=dlq_producer,
-                               dead_letter_topic=DLQ)
+                               dead_letter_topic=DLQ, park_keys=p.design == "dlq_park_key")
     group = ConsumerGroup(world, broker, GROUP, session_timeout=p.session_timeout)
     members = [
         Consumer(world, broker, f"ledger-{i}", TOPIC, handler, group=group, commit="after_processing",
@@ -270,11 +276,25 @@ def dead_letters(p: DeadLettersParams) -> RunResult:
         drained=int(drained.triggered),
     )
     dead_check = checks.Check("dead_lettered", int(dead.size), tuple(dead.head(checks.EXAMPLES)), f"parked on {DLQ}")
-    result_checks = {"lost": lost, "stuck": stuck, "dead_lettered": dead_check}
+    result_checks = {"lost": lost, "stuck": stuck, "dead_lettered": dead_check,
+                     "overtook_parked": overtook_parked(trace, TOPIC)}
     series = {"dlq_depth": monitor.to_frame(), "consumer_lag": lag_samples,
               "lag": lag_series(trace, TOPIC, lag_samples["time"], group=GROUP)}
     params = {**p.to_dict(), "poison": tuple(sorted(bad)), "max_time": p.run_for(), "dead_letter_topic": DLQ}
     return RunResult("dead_letters", p.seed, params, Report(**fields), result_checks, series, world.trace)
+
+
+def overtook_parked(trace: pd.DataFrame, topic: str = TOPIC) -> checks.Check:
+    """Records booked although an earlier record of their key (lower offset, same partition) was parked on
+    the dead-letter topic: the key's order is broken, e.g. a refund booked before its payment."""
+    ev = trace["event"]
+    parked = trace[(ev == "dead_lettered") & (trace["topic"] == topic)]
+    first = parked.groupby(["partition", "key"])["offset"].min()
+    booked = trace[(ev == "side_effect") & (trace["topic"] == topic)].drop_duplicates("msg_id")
+    joined = booked.join(first.rename("parked_offset"), on=["partition", "key"], how="inner")
+    ahead = joined[joined["offset"] > joined["parked_offset"]]["msg_id"]
+    return checks.Check("overtook_parked", int(ahead.size), tuple(ahead.head(checks.EXAMPLES)),
+                        "booked before an earlier record of their key, parked on the dead-letter topic")
 
 
 def _poison_ids(world: World, p: DeadLettersParams) -> set[int]:

@@ -14,6 +14,12 @@ wins, so a user whose changes are applied in the wrong order keeps an old addres
     the producer's default partitioner for keyed records: ``toPositive(murmur2(key)) %
     partitions`` (Kafka's ``BuiltInPartitioner``), so every change of one user lands on
     one partition, is read by one consumer, and arrives in the order it was written.
+``"sticky"``
+    the sticky partitioner of KIP-480 (Kafka's ``UniformStickyPartitioner``), what a modern
+    client does with a record that has no key: every record goes to one partition until
+    its batch is sent, then the producer moves to another partition at random. Batches
+    are full of one partition's records, but one user's changes still spread over
+    partitions, batch by batch, as with ``"round_robin"``.
 
 Partitioning by key is not the whole story: the producer itself can reorder a
 partition. The broker has short leader elections (``leader_elections`` outage windows
@@ -63,7 +69,7 @@ __all__ = [
     "wrong_final",
 ]
 
-DESIGNS: tuple[str, ...] = ("round_robin", "key")
+DESIGNS: tuple[str, ...] = ("round_robin", "key", "sticky")
 
 TOPIC = "user-updates"
 GROUP = "profiles"

@@ -1,0 +1,59 @@
+"""Presentation helpers that lessons call instead of rewriting figures by hand."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
+
+import simkit as sk  # noqa: E402
+
+
+def test_wrap_label_breaks_after_a_comma_or_at_the_middle_underscore_and_leaves_short_names():
+    assert sk.plots.wrap_label("5 in flight, not idempotent") == "5 in flight,\nnot idempotent"
+    assert sk.plots.wrap_label("dedupe_table_separate_tx") == "dedupe_table\nseparate_tx"
+    assert sk.plots.wrap_label("dedupe_table", 10) == "dedupe\ntable"
+    assert sk.plots.wrap_label("natural") == "natural"
+    assert sk.plots.wrap_label("averyveryverylongword") == "averyveryverylongword"
+
+
+def test_means_above_zero_names_only_the_groups_with_some_and_says_when_none_has():
+    df = pd.DataFrame({"design": ["a", "a", "b", "b", "c"], "x": [1, 2, 0, 0, 4]})
+    assert sk.plots.means_above_zero(df, "x", names={"c": "see"}) == "a 1.5, see 4"
+    assert sk.plots.means_above_zero(df.assign(x=0), "x", empty="no strategy") == "no strategy"
+
+
+def test_outcome_bars_take_colours_for_any_group_and_wrap_their_ticks():
+    df = pd.DataFrame({"consumers": [1, 1, 3, 3], "lat": [10.0, 12.0, 2.0, 3.0]})
+    ax = sk.plots.outcome_bars(df, "lat", by="consumers", colors={1: sk.plots.RED, 3: sk.plots.BLUE})
+    assert [to_hex(p.get_facecolor()) for p in ax.patches] == [sk.plots.RED, sk.plots.BLUE]
+    df = pd.DataFrame({"design": ["dedupe_table_separate_tx", "none"], "duplicates": [1, 0]})
+    ax = sk.plots.outcome_bars(df, "duplicates", wrap=12)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["dedupe_table\nseparate_tx", "none"]
+    plt.close("all")
+
+
+def test_decode_failure_bars_title_which_changes_break_billing_and_mark_refusals():
+    changes = ["add_optional_field", "remove_field"]
+    df = sk.compare("schema_drift", changes, seeds=2, registry="BACKWARD", upgrade_order="producer_first")
+    ax = sk.plots.decode_failure_bars(df, "BACKWARD, producer first")
+    title = ax.get_title()
+    assert title.startswith("BACKWARD, producer first:")
+    broke = df.groupby("design").decode_failures.max()
+    assert ("remove_field breaks billing" in title) == (broke["remove_field"] > 0)
+    refused = df.groupby("design").rejected_registrations.max()
+    marks = [t for t in ax.texts if t.get_text() == "refused"]
+    assert len(marks) == int((refused > 0).sum())
+    plt.close("all")
+
+
+def test_late_copies_legend_sits_outside_so_it_covers_no_ttl_line():
+    df = sk.sweep("dedupe", {"design": ["dedupe_table"], "redeliver_after": [1000, 3000]},
+                  seeds=1, crash_rate=0.0, messages=40, ttl=2000, cleanup_interval=500)
+    ax = sk.plots.late_copies(df)
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1 - 1
+    plt.close("all")
