@@ -12,7 +12,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing import get_context
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import simkit as sk
@@ -31,7 +31,6 @@ SMALL = {
 #: seconds of real time one example may take before it counts as a hang
 LIMIT = 60
 #: parameters that decide whether a Producer's request trip outlasts its request_timeout
-PRODUCER_TIMEOUTS = {"publish_timeout", "network_latency"}
 
 VALUES = st.one_of(
     st.integers(-10**13, 10**13),
@@ -98,9 +97,6 @@ def test_one_bad_parameter_is_a_config_error_or_a_finished_run(name, pool):
         if answer is None:
             pytest.fail(f"{name}({design!r}, {param}={value!r}) ran for more than {LIMIT} s")
         outcome, detail = answer
-        # the one known escape, a producer request whose trip outlasts its timeout, lives in producer.py
-        # and has its own strict xfail below; every other outcome is judged here
-        assume(not (param in PRODUCER_TIMEOUTS and detail.startswith("ValueError: Negative delay")))
         assert outcome in ("config", "ok"), f"{name}({design!r}, {param}={value!r}): {outcome} {detail}"
         if outcome == "config":
             assert "\n" not in detail and detail  # the same one-line message, naming what is allowed
@@ -115,8 +111,6 @@ def test_every_small_run_finishes_for_every_design(name):
         assert outcome == "ok", (name, design, detail)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="Producer._arrive schedules the timeout of a request "
-                   "whose trip outlasted it at a negative delay (simkit/producer.py, owned by another engineer)")
 def test_a_publish_whose_trip_outlasts_its_timeout_times_out_at_once():
     r = sk.scenarios.outage("all_async", run_time=2000, start=500, outage_ms=1000, publish_timeout=1)
     assert r.report.failed_requests > 0

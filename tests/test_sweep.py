@@ -4,9 +4,16 @@ import simkit as sk
 
 
 def test_compare_gives_one_row_per_design_and_seed_with_common_random_numbers():
-    df = sk.compare("throughput", [0.3, 0.6], seeds=[1, 2], service_rate=1.0, messages=300)
+    df = sk.compare("throughput", ["round_robin", "key"], seeds=[1, 2], arrival_rate=0.9, service_rate=1.0,
+                    partitions=2, consumers=2, messages=3000)
     assert len(df) == 4 and set(df.columns) >= {"design", "seed", "latency_mean", "lost"}
-    assert df.groupby("design").latency_mean.mean().is_monotonic_increasing
+    means = df.groupby("design").latency_mean.mean()
+    assert means["round_robin"] < means["key"]  # dealing in turn smooths each partition's arrivals (E2/M/1)
+
+
+def test_compare_refuses_values_that_are_not_designs():
+    with pytest.raises(sk.ConfigError, match="design"):
+        sk.compare("throughput", [0.3, 0.6], seeds=1)
 
 
 def test_sweep_keeps_the_parameters_beside_the_report():
@@ -17,7 +24,7 @@ def test_sweep_keeps_the_parameters_beside_the_report():
 @pytest.mark.parametrize("call,param", [
     (lambda: sk.compare("no_such_lesson", ["a"]), "scenario"),
     (lambda: sk.compare("throughput", [], seeds=1), "designs"),
-    (lambda: sk.compare("throughput", [0.5], seeds=0, service_rate=1.0), "seeds"),
+    (lambda: sk.compare("throughput", ["key"], seeds=0, service_rate=1.0), "seeds"),
     (lambda: sk.sweep("throughput", {}, seeds=1), "over"),
 ])
 def test_bad_input(call, param):

@@ -146,8 +146,7 @@ def _legacy_args(name: str, args: tuple[Any, ...], kwargs: dict[str, Any], desig
     kwargs = dict(kwargs)
     if not args:
         return kwargs
-    old_style = len(args) > 1 or (legacy and legacy[0] != "design" and args[0] not in designs)
-    if not old_style:
+    if len(args) == 1:  # one positional argument is the design: no old signature took a single one
         if "design" in kwargs:
             raise ConfigError("design", args[0], "the design given once, positionally or as design=")
         kwargs["design"] = args[0]

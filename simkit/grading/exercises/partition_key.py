@@ -32,7 +32,7 @@ from ...distributions import exponential
 from ...groups import ConsumerGroup
 from ...producer import Producer
 from ...scenarios._common import until_drained
-from ...scenarios.ordering import partition_shares
+from ...scenarios.hot_keys import partition_shares
 from ..faults import LearnerFault, call
 from ..spec import Anomaly, Case, Criterion, Exercise, register
 
