@@ -25,8 +25,8 @@ from .errors import SimkitError
 
 __all__ = ["REGISTRY", "Coalescer", "Controls", "interact"]
 
-#: Every ``ipywidgets.interactive`` built by :func:`interact` in this kernel, oldest first.
-REGISTRY: list[Any] = []
+#: Every :class:`Controls` built by :func:`interact` in this kernel, oldest first.
+REGISTRY: list[Controls] = []
 
 
 class Coalescer:
@@ -66,6 +66,50 @@ def _from_browser() -> bool:
     return kernel.get_parent("shell").get("header", {}).get("msg_type") == "comm_msg"
 
 
+def _redraw(ui: Any) -> None:
+    """Draw ``ui``'s function with its controls' values now and put what it shows into its output area.
+
+    The outputs are collected here and handed to the Output widget as a whole, instead of being routed through
+    the message that moved the control (as ``ipywidgets.interactive.update`` does): a redraw that was deferred
+    runs after that message is finished, when the browser no longer files outputs under it.
+    """
+    import contextlib
+    import io
+    import traceback
+
+    from IPython import get_ipython
+    from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+
+    shown: list[dict] = []
+
+    def keep(msg):  # a figure or other rich output: keep it for the widget instead of sending it
+        if msg.get("msg_type") != "display_data":
+            return msg
+        shown.append({"output_type": "display_data", **{k: msg["content"][k] for k in ("data", "metadata")}})
+        return None
+
+    publisher = getattr(get_ipython(), "display_pub", None)
+    hooks = hasattr(publisher, "register_hook")
+    if hooks:
+        publisher.register_hook(keep)
+    ui.kwargs = {w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets}
+    failure = []
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            try:
+                ui.result = ui.f(**ui.kwargs)
+                show_inline_matplotlib_plots()
+            except Exception as exc:  # noqa: BLE001  the lesson's code is wrong: show it in the widget, as ipywidgets does
+                failure.append({"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc),
+                                "traceback": traceback.format_exception(exc)})
+    finally:
+        if hooks:
+            publisher.unregister_hook(keep)
+    text = printed.getvalue()
+    stream = [{"output_type": "stream", "name": "stdout", "text": text}] if text else []
+    ui.out.outputs = tuple(stream + shown + failure)
+
+
 def _after_pending_messages(run: Callable[[], None]) -> None:
     """Run ``run`` once the kernel has taken the messages already waiting, or at once outside a kernel."""
     import asyncio
@@ -85,16 +129,15 @@ class Controls:
     of a cell it shows nothing more: the controls are already displayed once, above.
     """
 
-    def __init__(self, widget: Any, coalescer: Coalescer | None = None, drawn: dict | None = None):
+    def __init__(self, widget: Any, coalescer: Coalescer | None = None):
         self.widget = widget
         self.controls = {w._kwarg: w for w in widget.kwargs_widgets}
         self._coalescer = coalescer
-        self._drawn = drawn if drawn is not None else {}
 
     @property
     def drawn(self) -> dict:
-        """The control values of the figure now on screen."""
-        return dict(self._drawn)
+        """The control values of the figure now on screen (ipywidgets keeps the last call's keywords)."""
+        return dict(self.widget.kwargs)
 
     @property
     def redraws(self) -> int:
@@ -114,12 +157,9 @@ def interact(fn: Callable[..., Any], **controls: Any) -> Controls:
     from IPython.display import display
 
     failed: list[BaseException] = []
-    drawn: dict = {}
 
     @functools.wraps(fn)
     def redraw(**kwargs):
-        drawn.clear()
-        drawn.update(kwargs)
         try:
             return fn(**kwargs)
         except SimkitError as exc:  # a value the learner chose: say what is allowed, no traceback
@@ -133,12 +173,12 @@ def interact(fn: Callable[..., Any], **controls: Any) -> Controls:
     ui = widgets.interactive(redraw, **controls)  # draws once, with the defaults
     if failed:
         raise failed[0]
-    coalescer = Coalescer(ui.update, _after_pending_messages)
+    coalescer = Coalescer(functools.partial(_redraw, ui), _after_pending_messages)
     for control in ui.kwargs_widgets:
         if hasattr(control, "continuous_update"):
             control.continuous_update = False
         control.unobserve(ui.update, names="value")  # ipywidgets would redraw once per change
         control.observe(coalescer.request, names="value")
     display(ui)
-    REGISTRY.append(ui)
-    return Controls(ui, coalescer, drawn)
+    REGISTRY.append(Controls(ui, coalescer))
+    return REGISTRY[-1]
