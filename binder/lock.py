@@ -11,10 +11,10 @@ command (``pip install -U -e '.[dev]'``), run the tests, then run this with that
 from __future__ import annotations
 
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import tomllib
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name

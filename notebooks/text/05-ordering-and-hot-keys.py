@@ -260,7 +260,7 @@ def explore_order(partitioner="key", idempotent=False, max_in_flight=5, leader_e
           f"twice, {r.report.wrong_final} of 60 users left with an older address")
 
 
-sk.interact(explore_order, partitioner=["round_robin", "key"], max_in_flight=(1, 5), leader_elections=(0, 12),
+sk.interact(explore_order, partitioner=["round_robin", "key"], max_in_flight=(1, 8), leader_elections=(0, 12),
             response_cuts=(0, 12), seed=(0, 20));
 
 # %% [markdown]
