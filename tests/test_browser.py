@@ -139,8 +139,10 @@ def lab(home, browser):
 
 
 # JavaScript run in the page. `window.jupyterapp` is JupyterLab itself (expose_app_in_browser).
-NOTEBOOK = "window.jupyterapp.shell.currentWidget"
-KERNEL_READY = f"""() => {{ const w = {NOTEBOOK}; const k = w && w.sessionContext && w.sessionContext.session
+# The notebook under test, found by its path (the focused widget can be another tab, or none, for a moment).
+NOTEBOOK = ("Array.from(window.jupyterapp.shell.widgets('main'))"
+            ".find(w => w.context && w.context.path === window.simkitPath)")
+KERNEL_READY = f"""() => {{ const w = window.jupyterapp && {NOTEBOOK}; const k = w && w.sessionContext && w.sessionContext.session
     && w.sessionContext.session.kernel; return !!k && k.status === 'idle' && !!w.content.widgets.length; }}"""
 ALL_RAN = f"""() => {{ const w = {NOTEBOOK}; const k = w.sessionContext.session.kernel;
     const busy = Array.from(document.querySelectorAll('.jp-InputPrompt')).some(e => e.textContent.includes('*'));
@@ -170,7 +172,8 @@ EXECUTE = f"""async (code) => {{ const k = {NOTEBOOK}.sessionContext.session.ker
     await future.done; return out; }}"""
 
 
-def _open(page, url: str):
+def _open(page, url: str, path: str):
+    page.add_init_script(f"window.simkitPath = {json.dumps(path)};")
     page.goto(url)
     page.wait_for_function(KERNEL_READY, timeout=90_000, polling=250)
     assert page.locator(".jp-Dialog").count() == 0, "a dialog blocks the notebook (Select Kernel?)"
@@ -246,7 +249,8 @@ def test_notebook_runs_in_jupyterlab_in_chromium(notebook, browser, lab):
     name = str(notebook)
     page = browser.new_page()
     try:
-        _open(page, f"{lab.url}/lab/tree/{notebook.as_posix()}?token={TOKEN}")
+        # ?reset: open this notebook alone, not the tabs an earlier test left in the workspace
+        _open(page, f"{lab.url}/lab/tree/{notebook.as_posix()}?reset&token={TOKEN}", notebook.as_posix())
         cells = _run_all(page, name)
         if any("sk.interact(" in c["source"] for c in cells):
             redraws = _press_a_slider(page, name)
@@ -255,7 +259,7 @@ def test_notebook_runs_in_jupyterlab_in_chromium(notebook, browser, lab):
     finally:
         page.screenshot(path=str(artifacts() / f"lab-{name.replace('/', '-')}.png"), full_page=True)
         # one kernel at a time on a 2-core machine: shut this notebook's down before the next one starts
-        page.evaluate(f"() => {NOTEBOOK}.sessionContext.shutdown()")
+        page.evaluate(f"() => {{ const w = {NOTEBOOK}; return w && w.sessionContext.shutdown(); }}")
         page.close()
 
 
