@@ -23,7 +23,6 @@ MARK = "SIMKIT-POSITIONS "
 # defaults in its text twin, then take it off this list: the xfail is strict, so a fixed lesson fails here
 # until it is removed.
 NOT_YET = {
-    "00-welcome-a-broker-you-can-watch.ipynb",
     "01-read-your-own-writes.ipynb",
     "02-request-response-and-call-chains.ipynb",
     "05-ordering-and-hot-keys.ipynb",
@@ -33,7 +32,6 @@ NOT_YET = {
     "09-broker-outage.ipynb",
     "10-workflows-not-rollbacks.ipynb",
     "11-boundaries-then-communication-then-deployment.ipynb",
-    "12-throughput-and-scaling.ipynb",
 }
 ALLOWED = re.compile(r"#\s*same figure:\s*(\w+)\s+because\s+\S")
 
