@@ -14,6 +14,7 @@ installs Chromium from the distribution's packages).
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -162,14 +163,15 @@ STATE = f"""() => {{ const w = {NOTEBOOK};
             .filter(i => i.complete && i.naturalWidth > 0).length,
         interacts: cell.node.querySelectorAll('.widget-interact').length,
         text: cell.node.innerText }})); }}"""
-# Python run silently in the lesson's kernel: what each control set shows and what its figure was drawn with.
-DRAWN = ("import json as _j, simkit as _sk; print(_j.dumps([{'values': {k: w.value for k, w in c.controls.items()},"
-         " 'drawn': c.drawn, 'redraws': c.redraws} for c in _sk.controls.REGISTRY], default=str))")
-EXECUTE = f"""async (code) => {{ const k = {NOTEBOOK}.sessionContext.session.kernel; let out = '';
-    const future = k.requestExecute({{code, silent: false, store_history: false}});
-    future.onIOPub = m => {{ if (m.header.msg_type === 'stream') out += m.content.text;
-        if (m.header.msg_type === 'error') out += m.content.ename + ': ' + m.content.evalue; }};
-    await future.done; return out; }}"""
+# Asked of the lesson's kernel as a user expression (its value comes back in the reply, whatever else the kernel
+# prints meanwhile): what each control set shows and what its figure was drawn with.
+DRAWN = ("__import__('json').dumps([{'values': {k: w.value for k, w in c.controls.items()}, 'drawn': c.drawn,"
+         " 'redraws': c.redraws} for c in __import__('simkit').controls.REGISTRY], default=str)")
+EXECUTE = f"""async (expression) => {{ const k = {NOTEBOOK}.sessionContext.session.kernel;
+    const reply = await k.requestExecute({{code: '', silent: true, store_history: false,
+                                          user_expressions: {{q: expression}}}}).done;
+    const q = reply.content.user_expressions.q;
+    return q.status === 'ok' ? q.data['text/plain'] : q.ename + ': ' + q.evalue; }}"""
 
 
 def _open(page, url: str, path: str):
@@ -204,9 +206,9 @@ def _run_all(page, name: str):
 def _kernel(page) -> list[dict]:
     printed = page.evaluate(EXECUTE, DRAWN)
     try:
-        return json.loads(printed)
-    except json.JSONDecodeError:
-        raise AssertionError(f"asking the kernel about its controls printed {printed!r}") from None
+        return json.loads(ast.literal_eval(printed))  # the repr of the JSON text
+    except (ValueError, SyntaxError):
+        raise AssertionError(f"asking the kernel about its controls gave {printed!r}") from None
 
 
 def _settled(page, box, label: str, timeout_s: float = 60) -> tuple[str, dict]:
@@ -229,8 +231,7 @@ def _press_a_slider(page, name: str):
     if handle.count() == 0:
         pytest.skip(f"{name} has no slider")  # every lesson has one today; a menu-only lesson would land here
     figure = box.locator("img").first
-    figure.wait_for(timeout=60_000)
-    before = figure.get_attribute("src")
+    before = figure.get_attribute("src", timeout=120_000)
     start = _kernel(page)[0]["redraws"]
     at_max = float(handle.get_attribute("aria-valuenow")) >= float(handle.get_attribute("aria-valuemax"))
     handle.focus()
@@ -240,7 +241,7 @@ def _press_a_slider(page, name: str):
     readout, first = _settled(page, box, label)
     assert first["values"] == first["drawn"], f"{name}: the figure was drawn with {first['drawn']}, the controls say {first['values']}"
     assert float(readout) == pytest.approx(float(first["drawn"][label])), f"{name}: readout {readout} against figure {first['drawn']}"
-    assert box.locator("img").first.get_attribute("src") != before, f"{name}: three presses left the figure unchanged"
+    assert box.locator("img").first.get_attribute("src", timeout=120_000) != before, f"{name}: three presses left the figure unchanged"
     return first["redraws"] - start
 
 
