@@ -63,7 +63,7 @@ def _baseline():
 _base = min(_baseline() for _ in range(3))
 _times = []
 for _n, _ui in enumerate(_sk.controls.REGISTRY):
-    for _control in _ui.kwargs_widgets:
+    for _control in _ui.widget.kwargs_widgets:
         _move = _moved(_control)
         if _move is None:
             continue

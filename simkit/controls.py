@@ -8,6 +8,9 @@
 - if the first draw fails, the cell fails with that error (``ipywidgets`` would only print a traceback into the
   widget, where a headless run of the notebook cannot see it); a later bad value chosen by the learner shows
   simkit's one-line message (``ConfigError: crash_rate=...``) instead of a traceback;
+- changes that arrive from the browser while a redraw runs collapse into one redraw of the latest values (three
+  quick key presses on a slider cost one more simulation, not three), so the readout and the figure agree as
+  soon as the kernel is idle again; a change made by code in a cell still redraws at once;
 - every control set is kept in :data:`REGISTRY`, so ``benchmarks/notebooks.py`` can move each control once and
   time the redraw, exactly as a learner's click would run it.
 """
@@ -20,21 +23,126 @@ from typing import Any
 
 from .errors import SimkitError
 
-#: Every ``ipywidgets.interactive`` built by :func:`interact` in this kernel, oldest first.
-REGISTRY: list[Any] = []
+__all__ = ["REGISTRY", "Coalescer", "Controls", "interact"]
+
+#: Every :class:`Controls` built by :func:`interact` in this kernel, oldest first.
+REGISTRY: list[Controls] = []
+
+
+class Coalescer:
+    """Turns a burst of redraw requests into one redraw of whatever the controls say when it runs.
+
+    ``request()`` asks for a redraw; ``schedule(run)`` decides when ``run`` happens. Requests made before the
+    scheduled redraw has started are absorbed by it, because ``draw`` reads the controls' values only when it
+    runs, never the values of the request. ``draws`` counts the redraws that actually ran.
+    """
+
+    def __init__(self, draw: Callable[[], Any], schedule: Callable[[Callable[[], None]], Any]):
+        self._draw = draw
+        self._schedule = schedule
+        self._queued = False
+        self.draws = 0
+
+    def request(self, change: Any = None) -> None:
+        """Ask for a redraw; if one is already waiting to run, it will show this change too."""
+        if self._queued:
+            return
+        self._queued = True
+        self._schedule(self._run)
+
+    def _run(self) -> None:
+        self._queued = False  # a change arriving during the draw queues one more redraw, of its latest value
+        self.draws += 1
+        self._draw()
+
+
+def _from_browser() -> bool:
+    """True while the kernel handles a message from the browser (a control moved), not a cell being run."""
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None or not hasattr(kernel, "get_parent"):  # plain Python or pytest: nothing to wait for
+        return False
+    return kernel.get_parent("shell").get("header", {}).get("msg_type") == "comm_msg"
+
+
+def _redraw(ui: Any) -> None:
+    """Draw ``ui``'s function with its controls' values now and put what it shows into its output area.
+
+    The outputs are collected here and handed to the Output widget as a whole, instead of being routed through
+    the message that moved the control (as ``ipywidgets.interactive.update`` does): a redraw that was deferred
+    runs after that message is finished, when the browser no longer files outputs under it.
+    """
+    import contextlib
+    import io
+    import traceback
+
+    from IPython import get_ipython
+    from ipywidgets.widgets.interaction import show_inline_matplotlib_plots
+
+    shown: list[dict] = []
+
+    def keep(msg):  # a figure or other rich output: keep it for the widget instead of sending it
+        if msg.get("msg_type") != "display_data":
+            return msg
+        shown.append({"output_type": "display_data", **{k: msg["content"][k] for k in ("data", "metadata")}})
+        return None
+
+    publisher = getattr(get_ipython(), "display_pub", None)
+    hooks = hasattr(publisher, "register_hook")
+    if hooks:
+        publisher.register_hook(keep)
+    ui.kwargs = {w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets}
+    failure = []
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            try:
+                ui.result = ui.f(**ui.kwargs)
+                show_inline_matplotlib_plots()
+            except Exception as exc:  # noqa: BLE001  the lesson's code is wrong: show it in the widget, as ipywidgets does
+                failure.append({"output_type": "error", "ename": type(exc).__name__, "evalue": str(exc),
+                                "traceback": traceback.format_exception(exc)})
+    finally:
+        if hooks:
+            publisher.unregister_hook(keep)
+    text = printed.getvalue()
+    stream = [{"output_type": "stream", "name": "stdout", "text": text}] if text else []
+    ui.out.outputs = tuple(stream + shown + failure)
+
+
+def _after_pending_messages(run: Callable[[], None]) -> None:
+    """Run ``run`` once the kernel has taken the messages already waiting, or at once outside a kernel."""
+    import asyncio
+
+    if not _from_browser():
+        run()
+        return
+    asyncio.get_running_loop().call_soon(run)
 
 
 class Controls:
     """What :func:`interact` returns: the control set, already on screen.
 
     ``widget`` is the ``ipywidgets.interactive`` box; ``controls`` maps each keyword to its widget, so a cell
-    can set one (``c.controls["seed"].value = 3``) and the figure redraws. As the last line of a cell it shows
-    nothing more: the controls are already displayed once, above.
+    can set one (``c.controls["seed"].value = 3``) and the figure redraws. ``drawn`` holds the values the
+    figure on screen was drawn with and ``redraws`` how many redraws ran after the first draw. As the last line
+    of a cell it shows nothing more: the controls are already displayed once, above.
     """
 
-    def __init__(self, widget: Any):
+    def __init__(self, widget: Any, coalescer: Coalescer | None = None):
         self.widget = widget
         self.controls = {w._kwarg: w for w in widget.kwargs_widgets}
+        self._coalescer = coalescer
+
+    @property
+    def drawn(self) -> dict:
+        """The control values of the figure now on screen (ipywidgets keeps the last call's keywords)."""
+        return dict(self.widget.kwargs)
+
+    @property
+    def redraws(self) -> int:
+        """How many redraws ran since the first draw."""
+        return self._coalescer.draws if self._coalescer else 0
 
     def _ipython_display_(self) -> None:
         pass  # already displayed by interact(); showing it again would draw a second, linked copy
@@ -65,9 +173,12 @@ def interact(fn: Callable[..., Any], **controls: Any) -> Controls:
     ui = widgets.interactive(redraw, **controls)  # draws once, with the defaults
     if failed:
         raise failed[0]
+    coalescer = Coalescer(functools.partial(_redraw, ui), _after_pending_messages)
     for control in ui.kwargs_widgets:
         if hasattr(control, "continuous_update"):
             control.continuous_update = False
+        control.unobserve(ui.update, names="value")  # ipywidgets would redraw once per change
+        control.observe(coalescer.request, names="value")
     display(ui)
-    REGISTRY.append(ui)
-    return Controls(ui)
+    REGISTRY.append(Controls(ui, coalescer))
+    return REGISTRY[-1]

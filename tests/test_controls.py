@@ -22,14 +22,14 @@ def test_draws_once_with_defaults_and_once_per_change(capsys):
     assert slider.continuous_update is False and seed.continuous_update is False  # redraw on release
     menu.value = "dual_write"
     assert calls[-1] == (0.0, "dual_write", 1) and len(calls) == 2
-    assert sk.controls.REGISTRY[-1] is ui.widget
+    assert sk.controls.REGISTRY[-1] is ui
 
 
 def test_a_bad_value_chosen_later_prints_simkit_s_message_not_a_traceback(capsys):
     calls = []
     ui = sk.interact(_explore(calls), crash_rate=(0.0, 0.3, 0.05))
     ui.controls["crash_rate"].value = 0.25
-    out = capsys.readouterr().out
+    out = "".join(o.get("text", "") for o in ui.widget.out.outputs)  # what the widget shows under the controls
     assert "ConfigError: crash_rate=0.25 is not allowed: expected 0 to 0.2" in out
     assert "Traceback" not in out
 
@@ -48,3 +48,46 @@ def test_as_the_last_line_of_a_cell_it_is_not_displayed_a_second_time():
     ui = sk.interact(_explore([]), seed=(1, 5))
     assert ui._ipython_display_() is None  # IPython calls this instead of showing the widget again
     assert repr(ui) == "Controls(crash_rate, design, seed)"  # every keyword with a default gets a control
+
+
+def test_a_burst_of_changes_before_the_redraw_runs_collapses_into_one_redraw_of_the_latest_values():
+    waiting = []  # stands in for the kernel's event loop: redraws run when we say so
+    values = {"x": 0}
+    seen = []
+    burst = sk.controls.Coalescer(lambda: seen.append(values["x"]), waiting.append)
+    for x in (1, 2, 3):  # three key presses reach the kernel while it is busy
+        values["x"] = x
+        burst.request()
+    assert len(waiting) == 1 and seen == []
+    waiting.pop()()
+    assert seen == [3] and burst.draws == 1  # one redraw, of the value the readout shows
+
+
+def test_a_change_during_a_redraw_queues_exactly_one_more_redraw():
+    waiting = []
+    values = {"x": 0}
+    seen = []
+
+    def draw():
+        seen.append(values["x"])
+        if values["x"] == 1:  # the learner moves the slider twice while this draw is running
+            for x in (2, 3):
+                values["x"] = x
+                burst.request()
+
+    burst = sk.controls.Coalescer(draw, waiting.append)
+    values["x"] = 1
+    burst.request()
+    waiting.pop()()
+    assert len(waiting) == 1
+    waiting.pop()()
+    assert seen == [1, 3] and not waiting  # the figure ends on the latest value, after two redraws, not three
+
+
+def test_a_change_made_by_code_redraws_at_once_and_drawn_says_what_the_figure_shows():
+    calls = []
+    ui = sk.interact(_explore(calls), crash_rate=(0.0, 0.3, 0.05), seed=(1, 5))
+    assert ui.drawn == {"crash_rate": 0.0, "design": "outbox", "seed": 1} and ui.redraws == 0
+    ui.controls["seed"].value = 4
+    assert calls[-1] == (0.0, "outbox", 4)
+    assert ui.drawn["seed"] == 4 and ui.redraws == 1

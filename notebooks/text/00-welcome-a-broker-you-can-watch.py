@@ -207,7 +207,7 @@ def explore(arrival_rate=0.8, consumers=1, seed=1):
     print(f"mean latency {r.report.latency_mean:.1f} ms, p99 {r.report.latency_p99:.1f} ms")
 
 
-sk.interact(explore, arrival_rate=(0.2, 1.2, 0.05), consumers=[1, 2], seed=(1, 20));
+sk.interact(explore, arrival_rate=(0.2, 1.2, 0.05), consumers=[1, 2], seed=(0, 20));
 
 # %% [markdown]
 # ## Where the lessons go next

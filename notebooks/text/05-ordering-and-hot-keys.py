@@ -303,7 +303,7 @@ def explore_order(design="key", idempotent=False, max_in_flight=5, leader_electi
           f"twice, {r.report.wrong_final} of 60 users left with an older address")
 
 
-sk.interact(explore_order, design=["round_robin", "key"], max_in_flight=(1, 5), leader_elections=(0, 12),
+sk.interact(explore_order, design=["round_robin", "key"], max_in_flight=(1, 8), leader_elections=(0, 12),
             response_cuts=(0, 12), seed=(0, 20));
 
 # %% [markdown]

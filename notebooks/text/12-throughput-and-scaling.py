@@ -161,7 +161,7 @@ def explore(arrival_rate=1.6, partitions=2, consumers=2, seed=1):
     plt.show()
 
 
-sk.interact(explore, arrival_rate=(0.2, 4.0, 0.1), partitions=(1, 6), consumers=(1, 6), seed=(1, 20));
+sk.interact(explore, arrival_rate=(0.2, 4.0, 0.1), partitions=(1, 6), consumers=(1, 6), seed=(0, 20));
 
 # %% [markdown]
 # ## Try it yourself
