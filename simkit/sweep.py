@@ -34,10 +34,6 @@ def resolve_scenario(scenario: str | Callable[..., RunResult]) -> Callable[..., 
         return scenario
     if isinstance(scenario, str) and scenario in SCENARIOS:
         return SCENARIOS[scenario].function
-    from . import scenarios
-
-    if isinstance(scenario, str) and scenario in scenarios.__all__:  # not yet registered: being converted
-        return getattr(scenarios, scenario)
     raise ConfigError("scenario", scenario, sorted(SCENARIOS))
 
 

@@ -32,7 +32,7 @@
 import matplotlib.pyplot as plt
 
 import simkit as sk
-from simkit.scenarios.ordering import partition_shares
+from simkit.scenarios.hot_keys import partition_shares
 
 
 # %% [markdown]
