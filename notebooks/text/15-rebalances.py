@@ -185,7 +185,7 @@ def explore(design="static_membership", session_timeout=1000, restart_delay=300,
     plt.show()
 
 
-sk.interact(explore, design=designs, session_timeout=(200, 3000, 100), restart_delay=(50, 2000, 50),
+sk.interact(explore, design=designs, restart_delay=(50, 2000, 50), session_timeout=(200, 3000, 100),
             seed=(0, 20));
 
 # %% [markdown]
