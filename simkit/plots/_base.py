@@ -61,12 +61,12 @@ BROWN, GREY, LIGHT_GREY, FAINT_GREY, LIGHT_GREEN = "#8c564b", "#7f7f7f", "#c7c7c
 FOLLOWED = "red"
 OTHER_STEPS = "#b0b0b0"
 GRID = "#eeeeee"
-GOOD = "#2ca02c"
-NEUTRAL = "#7f7f7f"
+GOOD = GREEN
+NEUTRAL = GREY
 #: steps that were refused, retried or given up on, in the background of a followed path
-FAILURE = "#ff7f0e"
+FAILURE = ORANGE
 #: an outcome that went wrong
-BAD = "#d62728"
+BAD = RED
 #: marks of time on a figure: polls, deadlines
 DARK = "#555555"
 #: one colour per kind of thing to run (lesson 11)
