@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..faults import check_rate
-from ..scenarios._common import check_count, check_positive
+from ..params import check_count, check_positive
 from ..world import check_seed
 from .batch import grade_folder, release
 from .learner import check, grade_source, source_of

@@ -14,7 +14,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from ..errors import ConfigError
-from ..scenarios._common import check_choice, check_count
+from ..params import check_choice, check_count
 from .consume import consume
 from .ordering import ordering
 from .publish import publish

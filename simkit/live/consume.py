@@ -39,8 +39,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..faults import check_rate
+from ..params import check_choice, check_count, check_positive
 from ..results import Report, RunResult
-from ..scenarios._common import check_choice, check_count, check_positive
 from ..scenarios.consume import welcome_checks
 from ..world import check_seed
 from ._run import Child, LiveRun, check_bootstrap, crash_fields

@@ -35,8 +35,8 @@ import time
 from typing import Any
 
 from ..errors import ConfigError
+from ..params import check_choice, check_count, check_positive
 from ..results import Report, RunResult
-from ..scenarios._common import check_choice, check_count, check_positive
 from ..scenarios.ordering import email_checks
 from ..world import check_seed
 from ._child import msg_id_of

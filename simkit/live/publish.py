@@ -36,10 +36,18 @@ from typing import Any
 from .. import checks
 from ..errors import ConfigError
 from ..faults import check_rate
+from ..params import check_choice, check_count, check_positive
 from ..results import Report, RunResult
-from ..scenarios._common import check_choice, check_count, check_positive, latency_fields
+from ..scenarios._common import latency_fields
 from ..scenarios.publish import (
-    OUTBOX, RELAY_POINTS, SERVICE_POINTS, USERS, failed_requests, ghost_events, lost_events, pending_events,
+    OUTBOX,
+    RELAY_POINTS,
+    SERVICE_POINTS,
+    USERS,
+    failed_requests,
+    ghost_events,
+    lost_events,
+    pending_events,
 )
 from ..world import check_seed
 from ._db import Store, is_dsn
