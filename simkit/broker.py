@@ -13,6 +13,15 @@ What follows Kafka:
   ``ProducerStateManager``), so a retry can never reorder.
 * While the broker is down (an outage window), produce, fetch and commit requests
   fail with :class:`~simkit.errors.BrokerUnavailable`, a definite error.
+* Retention (the topic config ``retention.ms``, Kafka's default 604800000 ms, 7 days):
+  a cleaner runs every ``retention_check_interval`` ms (``log.retention.check.interval.ms``,
+  default 300000) and deletes the oldest records whose timestamp is more than
+  ``retention_ms`` old, stopping at the first one that is not (Kafka deletes whole
+  segments; here each record is its own segment). Deletion moves the partition's *log
+  start offset*; offsets are never reused. A fetch below the log start or above the log
+  end fails with :class:`~simkit.errors.OffsetOutOfRange`, and the consumer resets as its
+  ``auto_offset_reset`` says. The default 7 days is longer than any simkit run, so
+  without ``retention_ms=`` nothing is ever scheduled.
 
 One broker holds every partition (no replication): with it, ``acks=1`` and
 ``acks="all"`` behave the same, and an outage stops the whole cluster, which is the
@@ -28,12 +37,18 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import simpy
 
-from .errors import BrokerUnavailable, ConfigError, OutOfOrderSequence
+from .errors import BrokerUnavailable, ConfigError, OffsetOutOfRange, OutOfOrderSequence
 from .faults import window
+from .params import MAX_MS, check_ms
 from .trace import NO_ID, IdColumn
 from .world import World
 
-__all__ = ["Broker", "PartitionLog", "Record"]
+__all__ = ["DEFAULT_RETENTION_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog", "Record"]
+
+#: Kafka's ``retention.ms`` default: 7 days
+DEFAULT_RETENTION_MS = 604_800_000.0
+#: Kafka's ``log.retention.check.interval.ms`` default: 5 minutes
+RETENTION_CHECK_INTERVAL = 300_000.0
 
 
 class Record(NamedTuple):
@@ -58,11 +73,16 @@ class PartitionLog:
     hundreds); :attr:`records` and :meth:`read` hand out :class:`Record` tuples.
     """
 
-    __slots__ = ("topic", "partition", "_keys", "_values", "_ids", "_stamps", "_appended", "_waiters")
+    __slots__ = ("topic", "partition", "retention_ms", "start_offset", "_keys", "_values", "_ids", "_stamps",
+                 "_appended", "_waiters")
 
-    def __init__(self, topic: str, partition: int):
+    def __init__(self, topic: str, partition: int, retention_ms: float = DEFAULT_RETENTION_MS):
         self.topic = topic
         self.partition = partition
+        #: the topic's ``retention.ms``
+        self.retention_ms = retention_ms
+        #: the first offset still in the log (Kafka's log start offset); retention moves it
+        self.start_offset = 0
         self._keys: list[Any] = []
         self._values: list[Any] = []
         self._ids = IdColumn()
@@ -77,7 +97,10 @@ class PartitionLog:
 
     @property
     def records(self) -> Sequence[Record]:
-        """Every record of the partition, in offset order (a read-only view)."""
+        """Every record the partition was given, in offset order (a read-only view).
+
+        It includes records retention has deleted (below :attr:`start_offset`): the view is
+        the simulation's memory, not what a consumer can fetch."""
         return _Records(self)
 
     def append(self, records: Sequence[tuple[Any, Any, Any, float]], now: float) -> int:
@@ -107,11 +130,31 @@ class PartitionLog:
             self._stamps[offset:end], self._appended[offset:end])]
 
     def offset_for_time(self, timestamp: float) -> int:
-        """The first offset whose timestamp is >= ``timestamp`` (Kafka's ``offsetsForTimes``), else the end."""
-        for offset, ts in enumerate(self._stamps):
-            if ts >= timestamp:
+        """The first offset still in the log whose timestamp is >= ``timestamp`` (Kafka's ``offsetsForTimes``), else the end."""
+        stamps = self._stamps
+        for offset in range(self.start_offset, len(stamps)):
+            if stamps[offset] >= timestamp:
                 return offset
         return self.end_offset
+
+    def expire(self, now: float) -> int:
+        """Delete from the start the records more than ``retention_ms`` old at ``now``; return the new log start.
+
+        As Kafka's ``deleteRetentionMsBreachedSegments``: it stops at the first record that is
+        not old enough, so a late timestamp holds back the records after it.
+        """
+        stamps, start, end, limit = self._stamps, self.start_offset, len(self._stamps), self.retention_ms
+        while start < end and now - stamps[start] > limit:
+            self._values[start] = None  # the value is gone; keys, ids and times stay for the trace's sake
+            start += 1
+        self.start_offset = start
+        return start
+
+    def expires_at(self) -> float | None:
+        """When the oldest record still in the log becomes old enough to delete, None if the log is empty."""
+        if self.start_offset >= len(self._stamps):
+            return None
+        return self._stamps[self.start_offset] + self.retention_ms
 
 
 class _Records(Sequence[Record]):
@@ -145,8 +188,15 @@ class _Records(Sequence[Record]):
 class Broker:
     """A single Kafka-like broker with topics, partition logs, consumer-group offsets and outages."""
 
-    def __init__(self, world: World, name: str = "broker"):
+    def __init__(self, world: World, name: str = "broker", *,
+                 retention_check_interval: float = RETENTION_CHECK_INTERVAL):
         self.world = world
+        #: ``log.retention.check.interval.ms``: how often the retention cleaner runs
+        self.retention_check_interval = check_ms("retention_check_interval", retention_check_interval,
+                                                 allow_low=False)
+        #: the logs whose retention can delete something within a run, and the cleaner's next run (ms)
+        self._retained: list[PartitionLog] = []
+        self._clean_at: float | None = None
         self.name = world.claim_name(name)
         self.topics: dict[str, list[PartitionLog]] = {}
         self.down = False
@@ -156,16 +206,61 @@ class Broker:
         self.groups: dict[str, Any] = {}
 
     # -- topics -------------------------------------------------------------------------
-    def create_topic(self, topic: str, partitions: int = 1) -> list[PartitionLog]:
-        """Create ``topic`` with ``partitions`` partitions (>= 1)."""
+    def create_topic(self, topic: str, partitions: int = 1, *,
+                     retention_ms: float | None = None) -> list[PartitionLog]:
+        """Create ``topic`` with ``partitions`` partitions (>= 1).
+
+        ``retention_ms`` is the topic's ``retention.ms`` (ms > 0; None is Kafka's default,
+        :data:`DEFAULT_RETENTION_MS`, 7 days). A retention longer than the longest run
+        (:data:`~simkit.params.MAX_MS`) never deletes anything, and costs nothing.
+        """
         if not isinstance(topic, str) or not topic:
             raise ConfigError("topic", topic, "a non-empty string")
         if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
             raise ConfigError("partitions", partitions, "an int >= 1")
         if topic in self.topics:
             raise ConfigError("topic", topic, "a topic name not created yet")
-        self.topics[topic] = [PartitionLog(topic, p) for p in range(partitions)]
+        retention = DEFAULT_RETENTION_MS if retention_ms is None else check_ms(
+            "retention_ms", retention_ms, high=DEFAULT_RETENTION_MS * 52, allow_low=False)
+        self.topics[topic] = [PartitionLog(topic, p, retention) for p in range(partitions)]
+        if retention <= MAX_MS:
+            self._retained.extend(self.topics[topic])
         return self.topics[topic]
+
+    def log_start_offsets(self, topic: str) -> list[int]:
+        """The log start offset of every partition of ``topic`` (retention moves them)."""
+        return [log.start_offset for log in self.log_of(topic)]
+
+    # -- retention ------------------------------------------------------------------------
+    def _schedule_cleaner(self, due: float) -> None:
+        """Run the cleaner at the first check after ``due`` (a record there becomes deletable)."""
+        interval = self.retention_check_interval
+        at = (math.floor(due / interval) + 1) * interval  # strictly later: a record must be *more* than retention old
+        if self._clean_at is not None and self._clean_at <= at:
+            return
+        self._clean_at = at
+        env = self.world.env
+        env.timeout(max(0.0, at - env.now)).callbacks.append(lambda _ev, at=at: self._clean(at))
+
+    def _clean(self, at: float) -> None:
+        """One run of the retention cleaner: a ``retention_deleted`` row per partition whose log start moved."""
+        if self._clean_at != at:
+            return  # superseded by an earlier run
+        self._clean_at = None
+        now = self.world.env.now
+        due = None
+        for log in self._retained:
+            before = log.start_offset
+            after = log.expire(now)
+            if after != before:
+                self.world.record(self.name, "retention_deleted", topic=log.topic, partition=log.partition,
+                                  offset=after, detail=f"log start {before} -> {after} "
+                                                       f"(retention.ms={log.retention_ms:g})")
+            nxt = log.expires_at()
+            if nxt is not None and (due is None or nxt < due):
+                due = nxt
+        if due is not None:
+            self._schedule_cleaner(max(due, now))
 
     def partitions(self, topic: str) -> int:
         """How many partitions ``topic`` has."""
@@ -254,6 +349,8 @@ class Broker:
             self._seq[state] = base_seq + len(records) - 1
         now = world.env.now
         base = log.append(records, now)
+        if self._retained and log.retention_ms <= MAX_MS:
+            self._schedule_cleaner(records[0][3] + log.retention_ms)
         trace = world.trace.record
         name = self.name
         for i, (key, _value, msg_id, _ts) in enumerate(records):
@@ -264,10 +361,17 @@ class Broker:
 
     # -- fetch --------------------------------------------------------------------------
     def fetch(self, topic: str, partition: int, offset: int, max_records: int) -> list[Record]:
-        """Records of one partition from ``offset``, at most ``max_records``."""
+        """Records of one partition from ``offset``, at most ``max_records``.
+
+        An offset below the log start (deleted by retention) or above the log end raises
+        :class:`~simkit.errors.OffsetOutOfRange` (Kafka's ``OFFSET_OUT_OF_RANGE`` error).
+        """
         if self.down:
             raise BrokerUnavailable(f"{self.name} is down: fetch refused")
-        return self.topics[topic][partition].read(offset, max_records)
+        log = self.topics[topic][partition]
+        if offset < log.start_offset or offset > len(log._stamps):
+            raise OffsetOutOfRange(topic, partition, offset, log.start_offset, log.end_offset)
+        return log.read(offset, max_records)
 
     def wait_for_data(self, logs: Iterable[PartitionLog], event: simpy.Event) -> None:
         """Succeed ``event`` at the next append to any of ``logs`` (or when the broker comes back)."""

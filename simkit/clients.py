@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from .errors import ConfigError
-from .subscription import OFFSET_RESETS
+from .subscription import OFFSET_RESET_ALIASES, OFFSET_RESETS
 
 __all__ = [
     "CLIENTS",
@@ -127,8 +127,10 @@ def consumer_settings(client: str | None, **given: Any) -> dict[str, Any]:
     defaults = consumer_defaults(client)
     out = {name: defaults[name] if value is None else value for name, value in given.items()}
     reset = out["auto_offset_reset"]
+    if isinstance(reset, str):
+        reset = out["auto_offset_reset"] = OFFSET_RESET_ALIASES.get(reset, reset)
     if reset not in OFFSET_RESETS:
-        raise ConfigError("auto_offset_reset", reset, OFFSET_RESETS)
+        raise ConfigError("auto_offset_reset", reset, OFFSET_RESETS + tuple(OFFSET_RESET_ALIASES))
     n = out["max_poll_records"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError("max_poll_records", n, "an int >= 1")

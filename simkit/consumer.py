@@ -55,7 +55,9 @@ class Consumer:
     for a database or a network call (see :mod:`simkit.handlers`).
 
     Settings left out come from ``client``: None (simkit's defaults: the Java client's
-    ``max_poll_records=500``, ``auto_commit_interval=5000``, ``auto_offset_reset="latest"``,
+    ``max_poll_records=500``, ``auto_commit_interval=5000``, ``auto_offset_reset="latest"``
+(``"earliest"``, ``"latest"`` or ``"none"``; librdkafka's aliases ``"smallest"``,
+``"beginning"``, ``"largest"``, ``"end"`` and ``"error"`` are accepted),
     ``session_timeout=45000``, with librdkafka's ``commit="auto"``), ``"java"`` or
     ``"librdkafka"`` (each client's own defaults, listed in :mod:`simkit.clients`).
 
@@ -160,7 +162,7 @@ class Consumer:
         #: the group generation its assignment belongs to, -1 before one
         self.generation = -1
         #: the partitions it owns and its position in each
-        self.subscription = Subscription(broker, self.auto_offset_reset)
+        self.subscription = Subscription(broker, self.auto_offset_reset, self.name)
         #: the event its poll waits on while there is nothing to fetch
         self.poll_wait: simpy.Event | None = None
         #: helper processes of this incarnation (the auto-commit timer, workers): a crash ends them
@@ -243,7 +245,11 @@ class Consumer:
         self.policy.store(dict(offsets))  # type: ignore[arg-type]
 
     def seek(self, topic: str, partition: int, offset: int) -> None:
-        """Move this consumer's position in a partition it owns (for replay)."""
+        """Move this consumer's position in a partition it owns (for replay).
+
+        An offset retention has deleted, or past the log end, is found out at the next
+        fetch, which resets the position as ``auto_offset_reset`` says (Kafka's clients do the same).
+        """
         if (topic, partition) not in self.positions:
             raise ConfigError("partition", (topic, partition), f"a partition {self.name} owns: {self.assignment()}")
         self.positions[(topic, partition)] = offset
@@ -251,9 +257,9 @@ class Consumer:
         self.poke()
 
     def seek_to_beginning(self) -> None:
-        """Move to offset 0 in every partition this consumer owns."""
+        """Move to the log start offset (0 until retention deletes records) in every partition this consumer owns."""
         for topic, partition in list(self.positions):
-            self.seek(topic, partition, 0)
+            self.seek(topic, partition, self.broker.log_of(topic, partition).start_offset)
 
     def on_rebalance(self, member_id: str) -> None:
         """Called by the coordinator when a rebalance starts: rejoin from the next poll."""

@@ -13,6 +13,7 @@ The tree::
         ├── NotEnoughReplicasAfterAppend  indefinite: written, but the in-sync set shrank meanwhile
         ├── NotLeaderOrFollower      indefinite: the leader lost leadership before it answered
         ├── CommitFailed             definite: a rebalance took the partition; the commit was refused
+        ├── OffsetOutOfRange         a fetch position below the log start (deleted) or past the log end
         └── DatabaseUnavailable      definite: the database refused, nothing was written
 
 ``Crash`` is not an error a client handles: it is how a component stops at one of
@@ -38,6 +39,7 @@ __all__ = [
     "NotEnoughReplicas",
     "NotEnoughReplicasAfterAppend",
     "NotLeaderOrFollower",
+    "OffsetOutOfRange",
     "OutOfOrderSequence",
     "RequestTimeout",
     "SimkitError",
@@ -140,6 +142,25 @@ class CommitFailed(ClientError):
     """
 
     definite = True
+
+
+class OffsetOutOfRange(ClientError):
+    """A fetch asked for an offset the partition does not have: below its log start, or past its end.
+
+    Kafka's ``OFFSET_OUT_OF_RANGE`` error, and the Java client's ``OffsetOutOfRangeException``,
+    which ``poll()`` throws when ``auto.offset.reset=none``. Retention deleting records a
+    lagging consumer had not read yet is the usual cause.
+    """
+
+    def __init__(self, topic: str, partition: int, offset: int, start: int, end: int, reason: str = ""):
+        self.topic, self.partition, self.offset, self.start, self.end = topic, partition, offset, start, end
+        self.reason = reason or ("deleted by retention" if offset < start else "past the log end")
+        super().__init__(topic, partition, offset, start, end, self.reason)  # SimPy rebuilds it from its args
+
+    def __str__(self) -> str:
+        asked = "no offset" if self.offset < 0 else f"offset {self.offset}"
+        return (f"{asked} of {self.topic}[{self.partition}] to read from ({self.reason}): "
+                f"log start {self.start}, log end {self.end}")
 
 
 class DatabaseUnavailable(ClientError):

@@ -205,7 +205,8 @@ class ConsumerGroup:
     def reset_offsets(self, topic: str, to: str | int = "earliest", *, time: float | None = None) -> None:
         """Move the group's committed offsets, as ``kafka-consumer-groups --reset-offsets`` does.
 
-        ``to`` is ``"earliest"``, ``"latest"``, an offset (for every partition), or
+        ``to`` is ``"earliest"`` (the log start), ``"latest"``, an offset (for every partition;
+        one retention deleted, or past the end, is clamped to the log, as the tool does), or
         use ``time=`` (ms) for the first record at or after that time. Run it while no
         member is consuming, as Kafka requires; the members then start from there.
         """
@@ -216,11 +217,11 @@ class ConsumerGroup:
             if time is not None:
                 off = log.offset_for_time(time)
             elif to == "earliest":
-                off = 0
+                off = log.start_offset
             elif to == "latest":
                 off = log.end_offset
             elif isinstance(to, int) and not isinstance(to, bool) and to >= 0:
-                off = min(to, log.end_offset)
+                off = max(log.start_offset, min(to, log.end_offset))  # clamped to the log, as the tool does
             else:
                 raise ConfigError("to", to, '"earliest", "latest" or an offset >= 0')
             self.committed[(topic, log.partition)] = off

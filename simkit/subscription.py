@@ -3,10 +3,17 @@
 Like the Java client's ``org.apache.kafka.clients.consumer.internals.SubscriptionState``:
 the group coordinator hands the consumer an assignment; for each partition the
 consumer starts at the group's committed offset, or, if the group never committed
-there, where ``auto_offset_reset`` says (``auto.offset.reset``: ``"earliest"`` is offset
-0, ``"latest"`` is the log end, so only records written from now on are read). The
-*position* is the offset of the next record to fetch; it moves as soon as a fetch
-returns, before any record is processed.
+there, where ``auto_offset_reset`` says (``auto.offset.reset``: ``"earliest"`` is the log
+start offset, 0 until retention deletes records; ``"latest"`` is the log end, so only
+records written from now on are read; ``"none"`` raises
+:class:`~simkit.errors.OffsetOutOfRange`). The *position* is the offset of the next
+record to fetch; it moves as soon as a fetch returns, before any record is processed.
+
+The same rule handles a position the partition no longer has (or never had): a
+committed offset, a position or a seek target below the log start (retention deleted
+it) or past the log end. The broker answers the fetch with ``OFFSET_OUT_OF_RANGE`` and
+the consumer resets, as both clients do. Each reset is an ``offset_reset`` row in the
+trace: the partition, the offset asked for (-1: none), and in ``detail`` why and the new one.
 """
 
 from __future__ import annotations
@@ -14,24 +21,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .broker import Broker, Record
+from .errors import OffsetOutOfRange
 
 if TYPE_CHECKING:
     from .groups import ConsumerGroup
 
-__all__ = ["OFFSET_RESETS", "Subscription"]
+__all__ = ["OFFSET_RESETS", "OFFSET_RESET_ALIASES", "Subscription"]
 
 #: the values of ``auto_offset_reset`` (Kafka's ``auto.offset.reset``)
-OFFSET_RESETS = ("earliest", "latest")
+OFFSET_RESETS = ("earliest", "latest", "none")
+#: librdkafka's other names for them (its ``auto.offset.reset`` takes these too)
+OFFSET_RESET_ALIASES = {"smallest": "earliest", "beginning": "earliest", "largest": "latest", "end": "latest",
+                        "error": "none"}
 TP = tuple[str, int]
 
 
 class Subscription:
     """A consumer's assigned partitions, its positions, and the assignment waiting to be taken up."""
 
-    __slots__ = ("assigned", "auto_offset_reset", "broker", "pending", "positions", "rotate")
+    __slots__ = ("assigned", "auto_offset_reset", "broker", "name", "pending", "positions", "rotate")
 
-    def __init__(self, broker: Broker, auto_offset_reset: str):
+    def __init__(self, broker: Broker, auto_offset_reset: str, name: str = ""):
         self.broker = broker
+        #: the consumer it belongs to, named in the trace's ``offset_reset`` rows
+        self.name = name
         self.auto_offset_reset = auto_offset_reset
         #: the partitions owned now, in the order the assignor gave them
         self.assigned: list[TP] = []
@@ -66,11 +79,29 @@ class Subscription:
                 continue
             committed = group.committed_offset(*tp)
             if committed is not None:
-                self.positions[tp] = committed
+                self.positions[tp] = committed  # out of range by now? the first fetch finds out, and resets
             else:
-                log = self.broker.log_of(*tp)
-                self.positions[tp] = 0 if self.auto_offset_reset == "earliest" else log.end_offset
+                self.reset(tp, None, "no committed offset")
         return generation
+
+    def reset(self, tp: TP, asked: int | None, why: str) -> int:
+        """Move the position in ``tp`` where ``auto_offset_reset`` says, and trace it; return the new position.
+
+        ``asked`` is the offset that was out of range (None: the group had none).
+        With ``"none"`` it raises :class:`~simkit.errors.OffsetOutOfRange` instead.
+        """
+        log = self.broker.log_of(*tp)
+        if self.auto_offset_reset == "none":
+            raise OffsetOutOfRange(tp[0], tp[1], -1 if asked is None else asked, log.start_offset, log.end_offset,
+                                   f"{why}, and auto_offset_reset='none'")
+        new = log.start_offset if self.auto_offset_reset == "earliest" else log.end_offset
+        self.positions[tp] = new
+        if asked is not None or log.start_offset > 0:
+            # a group's first start at offset 0 (or at the end) is routine: traced only once retention has a say
+            self.broker.world.record(self.name, "offset_reset", topic=tp[0], partition=tp[1],
+                                     offset=-1 if asked is None else asked,
+                                     detail=f"{why}: reset to {new} (auto_offset_reset={self.auto_offset_reset})")
+        return new
 
     def fetch(self, max_records: int) -> list[Record] | None:
         """Up to ``max_records`` from the owned partitions, starting at a rotating one; None if the broker is down."""
@@ -84,7 +115,12 @@ class Subscription:
         rotate = self.rotate
         for i in range(n):
             tp = self.assigned[(rotate + i) % n]
-            got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
+            try:
+                got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
+            except OffsetOutOfRange as err:
+                where = "deleted by retention" if err.offset < err.start else "past the log end"
+                self.reset(tp, err.offset, f"offset out of range ({where})")
+                got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
             if got:
                 out.extend(got)
                 room -= len(got)

@@ -75,6 +75,9 @@ class ReplayParams(Params):
     processing_time: Any = distribution(1, doc="the projection's work per event")
     email_latency: Any = distribution(2, doc="one way to the email provider")
     max_time: float = ms(120_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+    retention_ms: float | None = positive(None, optional=True, high=MAX_MS,
+                                          doc="the topic's retention.ms; None: Kafka's 7 days, beyond any run")
+    retention_check_interval: float = ms(300_000, low=1, doc="how often the broker deletes expired records")
 
     def check(self) -> None:
         bug_at, fix_at, _ = self.times()
@@ -123,6 +126,10 @@ def replay(p: ReplayParams) -> RunResult:
     (``--to-offset``, the same in every partition) or ``"latest"`` (no replay: fix
     forward only). ``rebuild=True`` empties the projection before the replay.
 
+    ``retention_ms`` (the topic's ``retention.ms``, with the broker cleaning every
+    ``retention_check_interval`` ms) deletes old payments: a reset to a deleted offset
+    lands on the log start instead, and what was deleted cannot be replayed.
+
     ``design`` (the old keyword ``handler_kind=`` still works, with a warning):
     ``"non_idempotent"`` adds each amount to the balance and sends the
     receipt, every time; ``"idempotent"`` stores each event's amount under its message
@@ -141,8 +148,8 @@ def replay(p: ReplayParams) -> RunResult:
     # build: the payments topic, the projection's database, the email provider, the group
     world = World(p.seed)
     env = world.env
-    broker = Broker(world)
-    broker.create_topic(TOPIC, p.partitions)
+    broker = Broker(world, retention_check_interval=p.retention_check_interval)
+    broker.create_topic(TOPIC, p.partitions, retention_ms=p.retention_ms)
     producer = Producer(world, broker, "payments", partitioner="key")
     db = Database(world, "projection-db")
     db.create_table(TOTALS)
