@@ -16,8 +16,11 @@ Sources, for every value below:
 * librdkafka: ``CONFIGURATION.md`` of librdkafka 2.x, which confluent-kafka bundles;
   checked in the test suite against ``rd_kafka_conf_dump()`` of the bundled library.
 
-Times are in ms. The producer columns are data only: :class:`~simkit.producer.Producer`
-does not read them yet.
+Times are in ms. ``Producer(client="java")`` or ``Producer(client="librdkafka")`` takes
+the producer settings it has (:data:`PRODUCER_PARAMS`) from that client's column the
+same way; without ``client=`` it uses the Java column (Kafka 3.x). ``linger``,
+``batch_bytes`` and ``batch_records`` are data only: simkit's producer has no linger
+and counts its ``batch_size`` in records.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ __all__ = [
     "CLIENTS",
     "CONSUMER_DEFAULTS",
     "PRODUCER_DEFAULTS",
+    "PRODUCER_PARAMS",
     "SIMKIT_CONSUMER_DEFAULTS",
     "consumer_defaults",
     "consumer_settings",
+    "producer_settings",
 ]
 
 CLIENTS: tuple[str, ...] = ("java", "librdkafka")
@@ -100,6 +105,29 @@ PRODUCER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "partitioner": "consistent_random",  # partitioner: CRC32 of the key, random for empty or NULL keys
     }),
 })
+
+
+#: The producer settings :class:`~simkit.producer.Producer` takes from a client's column
+PRODUCER_PARAMS: tuple[str, ...] = (
+    "acks", "idempotent", "retries", "retry_backoff", "request_timeout", "delivery_timeout", "max_in_flight",
+    "partitioner",
+)
+
+
+def producer_settings(client: str | None, **given: Any) -> dict[str, Any]:
+    """The producer's settings: each one given (not None), else ``client``'s default (None: the Java column).
+
+    ``idempotent`` stays None when the client's default is on, so that the producer turns it
+    off quietly if another setting conflicts, as Kafka 3.2+ does with an unset ``enable.idempotence``.
+    The producer checks the values.
+    """
+    if client is not None and not (isinstance(client, str) and client in PRODUCER_DEFAULTS):
+        raise ConfigError("client", client, "None (Kafka 3.x's Java defaults), 'java' or 'librdkafka'")
+    defaults = PRODUCER_DEFAULTS["java" if client is None else client]
+    out = {name: defaults[name] if value is None else value for name, value in given.items()}
+    if given.get("idempotent") is None and defaults["idempotent"]:
+        out["idempotent"] = None
+    return out
 
 
 def consumer_defaults(client: str | None) -> Mapping[str, Any]:

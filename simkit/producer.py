@@ -27,7 +27,8 @@ How a record travels (``KafkaProducer`` with its ``RecordAccumulator`` and ``Sen
    answers, nothing is retried, and a record sent to a down broker is gone without
    a word.
 
-Defaults are Kafka 3.x's: ``acks="all"``, idempotence on, ``retries`` = 2**31-1,
+Defaults (``client=None`` or ``"java"``; ``client="librdkafka"`` has its own, see
+:mod:`simkit.clients`) are Kafka 3.x's: ``acks="all"``, idempotence on, ``retries`` = 2**31-1,
 ``max_in_flight=5``, ``request_timeout=30000``, ``delivery_timeout=120000``,
 ``retry_backoff=100``. As in Kafka 3.2 and later, idempotence left unset is turned
 off quietly when another setting conflicts with it (``acks`` not ``"all"``,
@@ -44,6 +45,7 @@ from typing import Any, Callable
 import simpy
 
 from .broker import Broker
+from .clients import producer_settings
 from .distributions import DistributionLike
 from .errors import ClientError, ConfigError, OutOfOrderSequence, RequestTimeout
 from .network import Link
@@ -119,7 +121,13 @@ def _ms_param(name: str, value: Any, low: float = 0) -> float:
 
 
 class Producer:
-    """A Kafka producer client (Java ``KafkaProducer`` semantics) talking to one broker."""
+    """A Kafka producer client (Java ``KafkaProducer`` semantics) talking to one broker.
+
+    Settings left out come from ``client`` (see :mod:`simkit.clients`): None or ``"java"``
+    (Kafka 3.x: idempotent, ``acks="all"``, murmur2 of the key), or ``"librdkafka"``
+    (what confluent-kafka gets: idempotence off, ``partitioner="consistent_random"``,
+    ``max_in_flight=1000000``, ``delivery_timeout=300000``). A setting passed wins.
+    """
 
     def __init__(
         self,
@@ -127,17 +135,26 @@ class Producer:
         broker: Broker,
         name: str = "producer",
         *,
-        acks: int | str = "all",
+        client: str | None = None,
+        acks: int | str | None = None,
         idempotent: bool | None = None,
-        retries: int = MAX_INT,
-        retry_backoff: float = 100,
-        request_timeout: float = 30000,
-        delivery_timeout: float = 120000,
-        max_in_flight: int = 5,
-        partitioner: str | Callable[[Any, int], int] = "key",
+        retries: int | None = None,
+        retry_backoff: float | None = None,
+        request_timeout: float | None = None,
+        delivery_timeout: float | None = None,
+        max_in_flight: int | None = None,
+        partitioner: str | Callable[[Any, int], int] | None = None,
         latency: DistributionLike = 0,
         batch_size: int = 16,
     ):
+        settings = producer_settings(
+            client, acks=acks, idempotent=idempotent, retries=retries, retry_backoff=retry_backoff,
+            request_timeout=request_timeout, delivery_timeout=delivery_timeout, max_in_flight=max_in_flight,
+            partitioner=partitioner)
+        acks, idempotent, retries = settings["acks"], settings["idempotent"], settings["retries"]
+        retry_backoff, request_timeout = settings["retry_backoff"], settings["request_timeout"]
+        delivery_timeout, max_in_flight = settings["delivery_timeout"], settings["max_in_flight"]
+        partitioner = settings["partitioner"]
         if acks == -1:
             acks = "all"
         if acks not in ACKS or isinstance(acks, bool):

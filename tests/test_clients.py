@@ -1,4 +1,4 @@
-"""The two clients' defaults table: complete, used by the consumer, and checked against librdkafka itself."""
+"""The two clients' defaults table: complete, used by the consumer and the producer, and checked against librdkafka itself."""
 
 import pytest
 
@@ -83,3 +83,56 @@ def test_the_librdkafka_column_is_what_the_bundled_librdkafka_defaults_to():
     assert checked == len(ours) - 2  # all but commit (two settings together) and max_poll_records (no such setting)
     # the two settings behind commit="auto": auto commit on, offsets stored as they are handed over
     assert theirs["enable.auto.commit"] == theirs["enable.auto.offset.store"] == "true"
+
+
+# -- the producer takes its defaults from the table too ---------------------------------------------
+def _producer(client=None, **kw):
+    world = sk.World(0)
+    broker = sk.Broker(world)
+    broker.create_topic("t", 4)
+    return sk.Producer(world, broker, "p", client=client, **kw)
+
+
+def test_every_producer_param_in_the_table_is_a_producer_parameter_left_to_the_client():
+    import inspect
+
+    from simkit.clients import PRODUCER_PARAMS
+
+    params = inspect.signature(sk.Producer).parameters
+    for name in PRODUCER_PARAMS:
+        assert name in PRODUCER_DEFAULTS["java"] and name in PRODUCER_DEFAULTS["librdkafka"], name
+        assert name in params and params[name].default is None, name
+
+
+@pytest.mark.parametrize("client", [None, "java", "librdkafka"])
+def test_a_producer_takes_its_clients_defaults(client):
+    from simkit.partitioners import ConsistentRandomPartitioner, KeyPartitioner
+
+    table = PRODUCER_DEFAULTS[client or "java"]
+    p = _producer(client)
+    assert p.idempotent is table["idempotent"]
+    assert (p.acks, p.retries, p.max_in_flight) == (table["acks"], table["retries"], table["max_in_flight"])
+    assert (p.delivery_timeout, p.request_timeout) == (table["delivery_timeout"], table["request_timeout"])
+    expected = ConsistentRandomPartitioner if client == "librdkafka" else KeyPartitioner
+    assert isinstance(p.partitioner, expected)
+
+
+def test_librdkafka_places_keys_by_crc32_and_java_by_murmur2():
+    from simkit.partitioners import consistent_partition, partition_for
+
+    keys = [f"user-{i}" for i in range(40)]
+    for client, place in (("java", partition_for), ("librdkafka", consistent_partition)):
+        p = _producer(client)
+        assert [p.partitioner(k, 4, topic="t") for k in keys] == [place(k, 4) for k in keys]
+    assert [partition_for(k, 4) for k in keys] != [consistent_partition(k, 4) for k in keys]
+
+
+def test_a_producer_setting_passed_wins_over_the_clients_default():
+    p = _producer("librdkafka", idempotent=True, max_in_flight=5, partitioner="key")
+    assert p.idempotent is True and p.max_in_flight == 5
+    assert type(p.partitioner).__name__ == "KeyPartitioner"
+    assert _producer("java", acks=1).idempotent is False  # unset idempotence yields to acks=1, as in Kafka 3.2+
+    with pytest.raises(sk.ConfigError, match="acks"):
+        _producer("java", acks=1, idempotent=True)
+    with pytest.raises(sk.ConfigError, match="client"):
+        _producer("kafka-python")
