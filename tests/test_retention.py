@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import simkit as sk
 from simkit import World, checks
 from simkit.broker import Broker
 from simkit.consumer import Consumer
@@ -179,3 +180,11 @@ def test_replay_cannot_reach_the_bugs_first_offset_once_retention_deleted_it():
     assert (starts > bug_start.reindex(starts.index)).all()  # the replay starts past the bug's first record
     assert gone.report["unrepaired"] > 0
     assert (t.loc[t.event == "retention_deleted", "time"] < at).any()
+
+
+def test_the_new_trace_events_are_explained():
+    world, broker = _build()
+    Consumer(world, broker, "c", "t", lambda r: None, auto_offset_reset="earliest", start=4500)
+    world.run(until=8000)
+    events = set(world.trace.to_frame().event)
+    assert {"retention_deleted", "offset_reset"} <= events <= set(sk.EVENTS)
