@@ -350,7 +350,9 @@ class Broker:
         now = world.env.now
         base = log.append(records, now)
         if self._retained and log.retention_ms <= MAX_MS:
-            self._schedule_cleaner(records[0][3] + log.retention_ms)
+            due = records[0][3] + log.retention_ms
+            if self._clean_at is None or self._clean_at > due:  # else the next run is early enough already
+                self._schedule_cleaner(due)
         trace = world.trace.record
         name = self.name
         for i, (key, _value, msg_id, _ts) in enumerate(records):
