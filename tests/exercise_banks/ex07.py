@@ -1,0 +1,109 @@
+"""Exercise 07's bank: profile update handlers a learner might write, with their points per criterion.
+
+Points are (correct without crashes 2, reads see own write 2, no lost event 3, no phantom event 3).
+"""
+
+FULL = (2, 2, 3, 3)
+
+REFERENCE = '''
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    profile = dict(tx.get("profiles", request.user_id, {}))
+    profile.update(request.changes)
+    tx.put("profiles", request.user_id, profile)
+    tx.add_event("profile-changes", request.user_id, {"type": "ProfileChanged", **request.changes})
+    yield from tx.commit()
+    return profile
+'''
+
+STARTER = '''
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    profile = dict(tx.get("profiles", request.user_id, {}))
+    profile.update(request.changes)
+    tx.put("profiles", request.user_id, profile)
+    yield from tx.commit()
+    yield from broker.publish("profile-changes", request.user_id, {"type": "ProfileChanged", **request.changes})
+    return profile
+'''
+
+STARTER_FAULTS = ((0, 2, 0, 3), "broker was down")
+
+BANK = {
+    "dual_write_commit_then_publish": (STARTER, (0, 2, 0, 3), "broker was down"),
+    "dual_write_swallowing_publish_errors": ('''
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    profile = dict(tx.get("profiles", request.user_id, {}))
+    profile.update(request.changes)
+    tx.put("profiles", request.user_id, profile)
+    yield from tx.commit()
+    try:
+        yield from broker.publish("profile-changes", request.user_id, dict(request.changes))
+    except Exception:
+        pass
+    return profile
+''', (0, 2, 0, 3), "published directly is lost"),
+    "publish_then_commit": ('''
+def update(request, db, broker, ctx):
+    yield from broker.publish("profile-changes", request.user_id, dict(request.changes))
+    tx = db.transaction()
+    profile = dict(tx.get("profiles", request.user_id, {}))
+    profile.update(request.changes)
+    tx.put("profiles", request.user_id, profile)
+    yield from tx.commit()
+    return profile
+''', (0, 2, 3, 0), "published before the change was committed"),
+    "publish_only_async": ('''
+def update(request, db, broker, ctx):
+    yield from broker.publish("profile-changes", request.user_id, dict(request.changes))
+    return "accepted"
+''', (0, 0, 3, 0), "commit the profile change before you answer"),
+    "event_only_through_the_outbox": ('''
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    tx.add_event("profile-changes", request.user_id, dict(request.changes))
+    yield from tx.commit()
+    return "accepted"
+''', (0, 0, 3, 0), "commit the profile change before you answer"),
+    "two_transactions_profile_then_outbox": ('''
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    profile = dict(tx.get("profiles", request.user_id, {}))
+    profile.update(request.changes)
+    tx.put("profiles", request.user_id, profile)
+    yield from tx.commit()
+    tx2 = db.transaction()
+    tx2.add_event("profile-changes", request.user_id, dict(request.changes))
+    yield from tx2.commit()
+    return profile
+''', (2, 2, 0, 3), "in one transaction"),
+    "forgets_yield_from_on_commit": ('''
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    profile = dict(tx.get("profiles", request.user_id, {}))
+    profile.update(request.changes)
+    tx.put("profiles", request.user_id, profile)
+    tx.add_event("profile-changes", request.user_id, dict(request.changes))
+    tx.commit()
+    yield ctx.timeout(1)
+    return profile
+''', (0, 0, 3, 3), "commit the profile change before you answer"),
+    # -- correct but different -------------------------------------------------------------
+    "outbox_first_then_profile_one_commit_with_own_crash_point": ('''
+def _merged(tx, request):
+    profile = dict(tx.get("profiles", request.user_id) or {})
+    for field, value in request.changes.items():
+        profile[field] = value
+    return profile
+
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    tx.add_event("profile-changes", request.user_id, {"type": "ProfileChanged", "id": request.request_id})
+    tx.put("profiles", request.user_id, _merged(tx, request))
+    ctx.crash_point("before my commit")
+    yield from tx.commit()
+    ctx.crash_point("after my commit")
+    return "ok"
+''', FULL, ""),
+}
