@@ -201,8 +201,9 @@ def simulate(run: Any) -> dict:
     world.run(until=finished | env.timeout(60_000), wall_limit=None)
     keys = {str(m): str(k) for k, m in zip(world.trace.column("key"), world.trace.column("msg_id"))
             if m in amounts and k is not None}
-    return dict(amounts=amounts, accounts=keys, payments={str(k): v for k, v in db.tables[PAYMENTS].items()},
-                balances={str(k): v for k, v in db.tables[BALANCES].items()}, drained=finished.triggered)
+    return {"amounts": amounts, "accounts": keys,
+            "payments": {str(k): v for k, v in db.tables[PAYMENTS].items()},
+            "balances": {str(k): v for k, v in db.tables[BALANCES].items()}, "drained": finished.triggered}
 
 
 def _handled(trace: pd.DataFrame, who: str) -> set[str]:
@@ -224,17 +225,17 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     never = [m for m in amounts if counts.get(m, 0) == 0]
     redone = sorted(_handled(trace, "payments-v1.0") & _handled(trace, V2))
     nbad = sum(m in bad for m in wrong)
-    out = dict(
-        wrong_amount=Anomaly(len(wrong), tuple(wrong[:5]), f"{len(wrong)} payment(s) have a wrong amount in "
+    out = {
+        "wrong_amount": Anomaly(len(wrong), tuple(wrong[:5]), f"{len(wrong)} payment(s) have a wrong amount in "
                              f"payments ({nbad} of the {len(bad)} v1.1 got wrong), e.g. {wrong[:1]}: "
                              + (f"{payments.get(wrong[0])!r} instead of {amounts[wrong[0]]}" if wrong else "")),
-        wrong_balance=Anomaly(len(off), tuple(off[:5]), f"{len(off)} account balance(s) wrong, e.g. "
+        "wrong_balance": Anomaly(len(off), tuple(off[:5]), f"{len(off)} account balance(s) wrong, e.g. "
                               + (f"{off[0]}: {balances.get(off[0])!r} instead of {want[off[0]]}" if off else "")),
-        resent_receipt=Anomaly(len(twice), tuple(twice[:5]), f"{len(twice)} payment(s) got more than one receipt"),
-        lost_receipt=Anomaly(len(never), tuple(never[:5]), f"{len(never)} payment(s) got no receipt"),
-        redone_prebug=Anomaly(len(redone), tuple(redone[:5]), f"v2 handled {len(redone)} record(s) v1.0 had "
+        "resent_receipt": Anomaly(len(twice), tuple(twice[:5]), f"{len(twice)} payment(s) got more than one receipt"),
+        "lost_receipt": Anomaly(len(never), tuple(never[:5]), f"{len(never)} payment(s) got no receipt"),
+        "redone_prebug": Anomaly(len(redone), tuple(redone[:5]), f"v2 handled {len(redone)} record(s) v1.0 had "
                               "already handled correctly, before the bug"),
-    )
+    }
     if not state["drained"]:
         out["stuck"] = Anomaly(1, (), "records were still unprocessed after 60 s of simulated time")
     return out
