@@ -33,7 +33,8 @@
 # committed offset with a fresh copy of your cell: anything kept in Python variables is gone.
 #
 # **How it is graded.** `sk.grading.check("09", handle)` sends this cell to a fresh grading process. It runs the
-# story once without crashes, once for every crash point your replay passed, and twice with random crashes.
+# story once without crashes, once for every crash point your replay passed (up to 150 runs), and twice with
+# random crashes.
 # Points are fixed:
 #
 # * **correct without crashes** (2): after a replay with no crash, every payment row and balance is right, and every
