@@ -37,27 +37,27 @@ def handle(record, ctx, db):
     yield from tx.commit()
 '''
 
-STARTER_FAULTS = ((0, 3, 0, 0, 0), "applied twice")
+STARTER_FAULTS = ((0, 3, 0, 0, 0), "added to its balance again, applied twice")
 
 BANK = {
     # -- wrong answers ---------------------------------------------------------------------
     "earliest_and_not_idempotent": ('''
 def reset_to(log):
     return {p: log.beginning(p) for p in log.partitions}
-''' + NAIVE_HANDLER, (0, 3, 0, 0, 0), "applied twice"),
+''' + NAIVE_HANDLER, (0, 3, 0, 0, 0), "added to its balance again, applied twice"),
     "reset_to_committed": ('''
 def reset_to(log):
     return {p: log.committed(p) for p in log.partitions}
-''' + SAFE_HANDLER, (0, 0, 0, 2, 2), "not at the committed offset"),
+''' + SAFE_HANDLER, (0, 0, 0, 2, 2), "the committed offset, where v1.1 stopped"),
     "reset_to_latest": ('''
 def reset_to(log):
     return {p: log.end(p) for p in log.partitions}
-''' + SAFE_HANDLER, (0, 0, 0, 2, 2), "not at the committed offset"),
+''' + SAFE_HANDLER, (0, 0, 0, 2, 2), "the committed offset, where v1.1 stopped"),
     "off_by_one": ('''
 def reset_to(log):
     deployed = log.deploys[1][0]
     return {p: off + 1 for p, off in log.offsets_for_times(deployed).items()}
-''' + SAFE_HANDLER, (0, 0, 0, 2, 2), "one past it"),
+''' + SAFE_HANDLER, (0, 0, 0, 2, 2), "one past the first record v1.1 handled"),
     "receipts_sent_again": (RESET_AT_DEPLOY + '''
 def handle(record, ctx, db):
     tx = db.transaction()
@@ -80,7 +80,7 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("balances", record.key, tx.get("balances", record.key, 0) - (applied or 0) + record.value)
     yield from tx.commit()
-''', (2, 3, 0, 2, 2), "a marker committed apart from the balance"),
+''', (2, 3, 0, 2, 2), "apart from the balance, a marker committed apart"),
     "receipts_remembered_in_a_set": (RESET_AT_DEPLOY + '''
 receipted = set()
 

@@ -153,6 +153,7 @@ def simulate(run: Any) -> dict:
         faults.point("after the handler returned, before the offset commit")
 
     consumer: Any = None
+    where: dict[str, list[int]] = {}
 
     def operator() -> Any:
         nonlocal consumer
@@ -174,6 +175,8 @@ def simulate(run: Any) -> dict:
                 isinstance(o, int) and not isinstance(o, bool) and 0 <= o <= log.end(p) for p, o in offsets.items()):
             raise LearnerFault(f"reset_to returned {offsets!r}: return {{partition: offset}} for partitions "
                                f"{log.partitions}, each offset between 0 and the partition's end")
+        where.update(reset=[offsets[p] for p in log.partitions], stopped=[log.committed(p) for p in log.partitions],
+                     bug=[log.offsets_for_times(DEPLOY_MS)[p] for p in log.partitions])
         for p, off in sorted(offsets.items()):
             group.committed[(TOPIC, p)] = off
             world.record("operator", "seek", topic=TOPIC, partition=p, offset=off, detail="reset offsets")
@@ -203,7 +206,8 @@ def simulate(run: Any) -> dict:
             if m in amounts and k is not None}
     return {"amounts": amounts, "accounts": keys,
             "payments": {str(k): v for k, v in db.tables[PAYMENTS].items()},
-            "balances": {str(k): v for k, v in db.tables[BALANCES].items()}, "drained": finished.triggered}
+            "balances": {str(k): v for k, v in db.tables[BALANCES].items()}, "drained": finished.triggered,
+            **where}
 
 
 def _handled(trace: pd.DataFrame, who: str) -> set[str]:
@@ -265,6 +269,21 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
                          "start at the deploy of v1.1",
         "stuck": "the replay never finished",
     }.get(name, "")
+    point = run.schedule[0][0] if run.schedule else ""
+    reset, bug, stopped = (run.state.get(k) or [] for k in ("reset", "bug", "stopped"))
+    late = [p for p, (r, b) in enumerate(zip(reset, bug)) if r > b]
+    if name == "wrong_amount" and late:
+        p = late[0]
+        told = ("the committed offset, where v1.1 stopped" if reset[p] >= stopped[p] else
+                "one past the first record v1.1 handled" if reset[p] == bug[p] + 1 else "after v1.1's first record")
+        why = (f"reset_to started partition {p} at offset {reset[p]}, {told}: v1.1 handled offsets {bug[p]} to "
+               f"{stopped[p] - 1} there, so the replay never reached offset {bug[p]}; " + why)
+    if name == "wrong_balance" and run.kind == "baseline":
+        why = ("a record replayed was added to its balance again, applied twice; " + why)
+    elif name == "wrong_balance" and "after tx.commit()" in point and BALANCES not in point:
+        why = (f"your code committed {point.split('of ', 1)[-1]} apart from the balance, a marker committed apart "
+               "from the balance: after that commit the redelivery saw the record as done and never fixed its "
+               "balance. Write the balance in the same transaction")
     return f"{anomaly.detail}: {crash}; {why}"
 
 
