@@ -7,6 +7,7 @@ from . import (  # noqa: F401
     poll_loop,
     profile_update,
     relay,
+    replay_fix,
     schema_evolution,
     welcome,
 )
