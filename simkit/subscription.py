@@ -28,11 +28,13 @@ TP = tuple[str, int]
 class Subscription:
     """A consumer's assigned partitions, its positions, and the assignment waiting to be taken up."""
 
-    __slots__ = ("assigned", "auto_offset_reset", "broker", "pending", "positions", "rotate")
+    __slots__ = ("assigned", "auto_offset_reset", "broker", "pending", "positions", "read_committed", "rotate")
 
     def __init__(self, broker: Broker, auto_offset_reset: str):
         self.broker = broker
         self.auto_offset_reset = auto_offset_reset
+        #: ``isolation.level=read_committed``: fetch up to the last stable offset, without aborted records
+        self.read_committed = False
         #: the partitions owned now, in the order the assignor gave them
         self.assigned: list[TP] = []
         #: partition -> offset of the next record to fetch
@@ -84,7 +86,9 @@ class Subscription:
         rotate = self.rotate
         for i in range(n):
             tp = self.assigned[(rotate + i) % n]
-            got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
+            got, after = self.broker.fetch_visible(tp[0], tp[1], self.positions[tp], room, self.read_committed)
+            if not got and after > self.positions[tp]:
+                self.positions[tp] = after  # only control or aborted records: step over them
             if got:
                 out.extend(got)
                 room -= len(got)
