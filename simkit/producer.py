@@ -249,7 +249,8 @@ class Producer:
         its offsets committed. A fenced producer gets :class:`~simkit.errors.ProducerFenced`; a failed
         send fails the commit (``KafkaProducer.commitTransaction``)."""
         sends, self._txn_sends = self._txn_sends or [], None
-        yield from sends  # a failed send raises here: the application must abort
+        for d in sends:  # noqa: UP028 (SimPy sends values in: a list iterator cannot take them)
+            yield d  # a failed send raises here: the application must abort
         self.broker.finish_transaction(self.transactional_id, self._txn_epoch, True)  # type: ignore[arg-type]
 
     def abort_transaction(self) -> Any:
