@@ -96,3 +96,22 @@ def test_isolation_level_is_checked():
         consumer_settings("java", isolation_level="serializable", max_poll_records=None,
                           auto_commit_interval=None, auto_offset_reset=None, retry_backoff=None,
                           max_poll_interval=None)
+
+
+@pytest.mark.parametrize("level,seen", [("read_committed", ["c1"]), ("read_uncommitted", ["a1", "c1"])])
+def test_consumer_isolation_level_end_to_end(level, seen):
+    from simkit.consumer import Consumer
+    world, broker = setup()
+    p = Producer(world, broker, "p", transactional_id="t")
+    world.env.process(p.init_transactions())
+    world.env.run()
+    run_txn(world, p, ["a1"], commit=False)
+    run_txn(world, p, ["c1"], commit=True)
+    got = []
+    c = Consumer(world, broker, "c", "out", lambda record: got.append(record.value),
+                 isolation_level=level, auto_offset_reset="earliest")
+    world.env.run(until=5000)
+    assert got == seen
+    assert c.isolation_level == level
+    with pytest.raises(ConfigError, match="read_uncommitted"):
+        Consumer(world, broker, "bad", "out", isolation_level="snapshot")
