@@ -37,7 +37,7 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import simpy
 
-from .errors import BrokerUnavailable, ConfigError, OffsetOutOfRange, OutOfOrderSequence
+from .errors import BrokerUnavailable, ConfigError, OffsetOutOfRange, OutOfOrderSequence, ProducerFenced
 from .faults import window
 from .params import MAX_MS, check_ms
 from .trace import NO_ID, IdColumn
@@ -74,7 +74,7 @@ class PartitionLog:
     """
 
     __slots__ = ("topic", "partition", "retention_ms", "start_offset", "_keys", "_values", "_ids", "_stamps",
-                 "_appended", "_waiters")
+                 "_appended", "_waiters", "control", "aborted", "open_txns")
 
     def __init__(self, topic: str, partition: int, retention_ms: float = DEFAULT_RETENTION_MS):
         self.topic = topic
@@ -89,6 +89,44 @@ class PartitionLog:
         self._stamps = array("d")
         self._appended = array("d")
         self._waiters: list[simpy.Event] = []
+        #: offset -> "commit" or "abort": the transaction markers (control records, KIP-98)
+        self.control: dict[int, str] = {}
+        #: offsets of records whose transaction aborted
+        self.aborted: set[int] = set()
+        #: transactional id -> (first offset, offsets) of each transaction still open here
+        self.open_txns: dict[str, tuple[int, list[int]]] = {}
+
+    @property
+    def last_stable_offset(self) -> int:
+        """The first offset of the earliest open transaction, else the end (Kafka's LSO, KIP-98).
+
+        A ``read_committed`` consumer reads no further than this.
+        """
+        if not self.open_txns:
+            return self.end_offset
+        return min(first for first, _ in self.open_txns.values())
+
+    def read_visible(self, offset: int, max_records: int, read_committed: bool) -> tuple[list[Record], int]:
+        """What a consumer gets from ``offset``: records, and the offset to fetch from next.
+
+        Control records never reach the application. ``read_committed`` stops at the
+        last stable offset and skips records of aborted transactions (KIP-98).
+        """
+        if not self.control and not self.open_txns:  # no transaction ever wrote here: the plain read
+            got = self.read(offset, max_records)
+            return got, offset + len(got)
+        end = self.last_stable_offset if read_committed else self.end_offset
+        out: list[Record] = []
+        pos = offset
+        while pos < end and len(out) < max_records:
+            chunk = self.read(pos, min(max_records - len(out), end - pos))
+            for rec in chunk:
+                o = rec.offset
+                if o in self.control or (read_committed and o in self.aborted):
+                    continue
+                out.append(rec)
+            pos += len(chunk)
+        return out, pos
 
     @property
     def end_offset(self) -> int:
@@ -204,6 +242,10 @@ class Broker:
         self.outages: list[tuple[float, float]] = []
         self._seq: dict[tuple[str, str, int], int] = {}
         self.groups: dict[str, Any] = {}
+        #: the transaction coordinator's state: transactional id -> current producer epoch
+        self.txn_epochs: dict[str, int] = {}
+        #: offsets sent in each open transaction: transactional id -> group -> offsets
+        self.txn_offsets: dict[str, dict[str, dict[tuple[str, int], int]]] = {}
 
     # -- topics -------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int = 1, *,
@@ -316,6 +358,7 @@ class Broker:
         records: Sequence[tuple[Any, Any, Any, float]],
         base_seq: int | None = None,
         acks: int | str = 1,
+        transaction: tuple[str, int] | None = None,
     ) -> int:
         """Append a batch of ``(key, value, msg_id, timestamp)``; return the base offset.
 
@@ -334,6 +377,8 @@ class Broker:
             log = self.topics[topic][partition]
         except (KeyError, IndexError):
             log = self.log_of(topic, partition)  # raises the ConfigError that names the problem
+        if transaction is not None:
+            self.check_epoch(*transaction)
         if base_seq is not None:
             state = (producer_id, topic, partition)
             last = self._seq.get(state, -1)
@@ -357,9 +402,75 @@ class Broker:
         name = self.name
         for i, (key, _value, msg_id, _ts) in enumerate(records):
             trace(now, name, "append", topic, partition, base + i, key, msg_id)
+        if transaction is not None:
+            self.append_transactional(transaction[0], log, base, len(records))
         if log._waiters:
             self._wake(log)
         return base
+
+    # -- transactions (KIP-98) ------------------------------------------------------------
+    def init_transactions(self, transactional_id: str) -> int:
+        """Start a new epoch for ``transactional_id``: abort its open transaction and fence older
+        producers with that id (``InitProducerId``, KIP-98); return the new epoch."""
+        self.check_up("init transactions")
+        self.end_transaction(transactional_id, commit=False)
+        self.txn_offsets.pop(transactional_id, None)
+        epoch = self.txn_epochs.get(transactional_id, -1) + 1
+        self.txn_epochs[transactional_id] = epoch
+        return epoch
+
+    def check_epoch(self, transactional_id: str, epoch: int) -> None:
+        """Raise :class:`~simkit.errors.ProducerFenced` if a newer producer took ``transactional_id``."""
+        if self.txn_epochs.get(transactional_id) != epoch:
+            self.world.record(self.name, "rejected", detail=f"{transactional_id} epoch {epoch} is fenced")
+            raise ProducerFenced(f"{transactional_id} epoch {epoch} was fenced by a newer producer")
+
+    def add_offsets(self, transactional_id: str, epoch: int, group: str, offsets: dict[tuple[str, int], int]) -> None:
+        """Hold consumer offsets in the open transaction; they reach the group only if it commits (KIP-98)."""
+        self.check_up("send offsets to transaction")
+        self.check_epoch(transactional_id, epoch)
+        self.txn_offsets.setdefault(transactional_id, {}).setdefault(group, {}).update(offsets)
+
+    def finish_transaction(self, transactional_id: str, epoch: int, commit: bool) -> None:
+        """``EndTxn``: check the epoch, write the markers and, on commit, commit the offsets held."""
+        self.check_up("end transaction")
+        self.check_epoch(transactional_id, epoch)
+        self.end_transaction(transactional_id, commit)
+        held = self.txn_offsets.pop(transactional_id, {})
+        if not commit:
+            return
+        now = self.world.env.now
+        for group_id, offsets in held.items():
+            group = self.groups.get(group_id)
+            if group is None:
+                continue
+            for (topic, partition), off in offsets.items():
+                group.committed[(topic, partition)] = off
+                self.world.trace.record(now, transactional_id, "commit", topic, partition, off, detail=group_id)
+
+    def append_transactional(self, transactional_id: str, log: PartitionLog, base: int, n: int) -> None:
+        """Mark ``n`` records written at ``base`` of ``log`` as part of ``transactional_id``'s open transaction."""
+        log.open_txns.setdefault(transactional_id, (base, []))[1].extend(range(base, base + n))
+
+    def end_transaction(self, transactional_id: str, commit: bool) -> None:
+        """Write a commit or abort marker (a control record that takes an offset) to every partition
+        ``transactional_id``'s open transaction wrote to, and close it there."""
+        world = self.world
+        kind = "commit" if commit else "abort"
+        now = world.env.now
+        for topic, logs in self.topics.items():
+            for log in logs:
+                txn = log.open_txns.pop(transactional_id, None)
+                if txn is None:
+                    continue
+                if not commit:
+                    log.aborted.update(txn[1])
+                offset = log.append([(None, kind, None, now)], now)
+                log.control[offset] = kind
+                world.trace.record(now, self.name, "txn_" + kind, topic, log.partition, offset,
+                                   detail=f"{transactional_id}: {len(txn[1])} records")
+                if log._waiters:
+                    self._wake(log)
 
     # -- fetch --------------------------------------------------------------------------
     def fetch(self, topic: str, partition: int, offset: int, max_records: int) -> list[Record]:
@@ -374,6 +485,17 @@ class Broker:
         if offset < log.start_offset or offset > len(log._stamps):
             raise OffsetOutOfRange(topic, partition, offset, log.start_offset, log.end_offset)
         return log.read(offset, max_records)
+
+    def fetch_visible(self, topic: str, partition: int, offset: int, max_records: int,
+                      read_committed: bool) -> tuple[list[Record], int]:
+        """As :meth:`fetch`, for a consumer: without control records, and with ``read_committed``
+        only up to the last stable offset and without aborted records; also the next offset to fetch."""
+        if self.down:
+            raise BrokerUnavailable(f"{self.name} is down: fetch refused")
+        log = self.topics[topic][partition]
+        if offset < log.start_offset or offset > len(log._stamps):
+            raise OffsetOutOfRange(topic, partition, offset, log.start_offset, log.end_offset)
+        return log.read_visible(offset, max_records, read_committed)
 
     def wait_for_data(self, logs: Iterable[PartitionLog], event: simpy.Event) -> None:
         """Succeed ``event`` at the next append to any of ``logs`` (or when the broker comes back)."""

@@ -44,6 +44,9 @@ __all__ = [
 
 CLIENTS: tuple[str, ...] = ("java", "librdkafka")
 
+#: the values of ``isolation_level`` (``isolation.level``, KIP-98)
+ISOLATION_LEVELS: tuple[str, ...] = ("read_uncommitted", "read_committed")
+
 #: Consumer defaults by client; keys are :class:`~simkit.consumer.Consumer` parameters
 CONSUMER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
     "java": MappingProxyType({
@@ -51,6 +54,7 @@ CONSUMER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "commit": "auto_on_poll",
         "auto_commit_interval": 5000,      # auto.commit.interval.ms
         "auto_offset_reset": "latest",     # auto.offset.reset
+        "isolation_level": "read_uncommitted",  # isolation.level (ConsumerConfig, KIP-98)
         "session_timeout": 45000,          # session.timeout.ms (45 s since Kafka 3.0, KIP-735)
         "max_poll_interval": 300000,       # max.poll.interval.ms
         "max_poll_records": 500,           # max.poll.records
@@ -62,6 +66,7 @@ CONSUMER_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType({
         "commit": "auto",
         "auto_commit_interval": 5000,      # auto.commit.interval.ms
         "auto_offset_reset": "latest",     # auto.offset.reset=largest (librdkafka's name for latest)
+        "isolation_level": "read_committed",  # isolation.level (CONFIGURATION.md): librdkafka differs from Java
         "session_timeout": 45000,          # session.timeout.ms
         "max_poll_interval": 300000,       # max.poll.interval.ms
         # no max.poll.records: confluent-kafka's Consumer.poll() returns one message at a time
@@ -159,6 +164,8 @@ def consumer_settings(client: str | None, **given: Any) -> dict[str, Any]:
         reset = out["auto_offset_reset"] = OFFSET_RESET_ALIASES.get(reset, reset)
     if reset not in OFFSET_RESETS:
         raise ConfigError("auto_offset_reset", reset, OFFSET_RESETS + tuple(OFFSET_RESET_ALIASES))
+    if "isolation_level" in out and out["isolation_level"] not in ISOLATION_LEVELS:
+        raise ConfigError("isolation_level", out["isolation_level"], ISOLATION_LEVELS)
     n = out["max_poll_records"]
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError("max_poll_records", n, "an int >= 1")

@@ -90,6 +90,7 @@ class Consumer:
         auto_commit_interval: float | None = None,
         workers: int | None = None,
         auto_offset_reset: str | None = None,
+        isolation_level: str | None = None,
         session_timeout: float | None = None,
         retry_backoff: float | None = None,
         max_poll_interval: float | None = None,
@@ -105,7 +106,8 @@ class Consumer:
         settings = consumer_settings(
             client, commit=commit, assignor=assignor, max_poll_records=max_poll_records,
             auto_commit_interval=auto_commit_interval, auto_offset_reset=auto_offset_reset,
-            session_timeout=session_timeout, retry_backoff=retry_backoff, max_poll_interval=max_poll_interval)
+            session_timeout=session_timeout, retry_backoff=retry_backoff, max_poll_interval=max_poll_interval,
+            isolation_level=isolation_level)
         policy_class = resolve_policy(settings["commit"])
         if group_instance_id is not None and (not isinstance(group_instance_id, str) or not group_instance_id):
             raise ConfigError("group_instance_id", group_instance_id, "None (a dynamic member) or a non-empty string")
@@ -163,6 +165,9 @@ class Consumer:
         self.generation = -1
         #: the partitions it owns and its position in each
         self.subscription = Subscription(broker, self.auto_offset_reset, self.name)
+        #: ``isolation.level``: ``"read_committed"`` sees only committed transactions (KIP-98)
+        self.isolation_level: str = settings["isolation_level"]
+        self.subscription.read_committed = self.isolation_level == "read_committed"
         #: the event its poll waits on while there is nothing to fetch
         self.poll_wait: simpy.Event | None = None
         #: helper processes of this incarnation (the auto-commit timer, workers): a crash ends them

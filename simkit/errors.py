@@ -104,6 +104,13 @@ class OutOfOrderSequence(ClientError):
     definite = True
 
 
+class ProducerFenced(ClientError):
+    """A newer producer with the same ``transactional_id`` called ``init_transactions``: this one is a
+    zombie (Kafka's ``ProducerFencedException``, KIP-98). Its writes, offsets and commit are refused."""
+
+    definite = True
+
+
 class NotEnoughReplicas(ClientError):
     """Fewer in-sync replicas than ``min_insync_replicas``: an ``acks="all"`` write is refused (definite).
 

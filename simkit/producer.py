@@ -47,7 +47,7 @@ import simpy
 from .broker import Broker
 from .clients import producer_settings
 from .distributions import DistributionLike
-from .errors import ClientError, ConfigError, OutOfOrderSequence, RequestTimeout
+from .errors import ClientError, ConfigError, OutOfOrderSequence, ProducerFenced, RequestTimeout
 from .network import Link
 from .partitioners import StickyPartitioner, resolve_partitioner
 from .world import World
@@ -146,6 +146,7 @@ class Producer:
         partitioner: str | Callable[[Any, int], int] | None = None,
         latency: DistributionLike = 0,
         batch_size: int = 16,
+        transactional_id: str | None = None,
     ):
         settings = producer_settings(
             client, acks=acks, idempotent=idempotent, retries=retries, retry_backoff=retry_backoff,
@@ -203,6 +204,12 @@ class Producer:
         self._nparts: dict[str, int] = {}
         self._sticky = isinstance(self.partitioner, StickyPartitioner)
         self._pid = self.producer_id
+        if transactional_id is not None and (not isinstance(transactional_id, str) or not transactional_id):
+            raise ConfigError("transactional_id", transactional_id, "None or a non-empty string")
+        #: ``transactional.id`` (KIP-98): None for a plain producer
+        self.transactional_id = transactional_id
+        self._txn_epoch: int | None = None
+        self._txn_sends: list[Delivery] | None = None  # the open transaction's sends, None outside one
 
     @property
     def producer_id(self) -> str:
@@ -226,8 +233,52 @@ class Producer:
         When nothing will wait for the outcome, :meth:`produce` does the same work cheaper.
         """
         future = Delivery(self.world.env)
+        if self.transactional_id is not None:
+            if self._txn_sends is None:
+                raise ConfigError("transactional_id", self.transactional_id, "begin_transaction() before send")
+            self._txn_sends.append(future)
         self._accumulate(topic, value, key, msg_id, partition, future.settle)
         return future
+
+    # -- transactions (KIP-98; Java's KafkaProducer.initTransactions and the rest) ----------
+    def init_transactions(self) -> Any:
+        """Generator: register ``transactional_id`` with the coordinator, fencing older producers with it
+        and aborting their open transaction (``KafkaProducer.initTransactions``)."""
+        if self.transactional_id is None:
+            raise ConfigError("transactional_id", None, "a transactional_id given to Producer(...)")
+        yield self.world.env.timeout(0)
+        self._txn_epoch = self.broker.init_transactions(self.transactional_id)
+
+    def begin_transaction(self) -> None:
+        """Open a transaction: the sends that follow belong to it (``KafkaProducer.beginTransaction``)."""
+        if self._txn_epoch is None:
+            raise ConfigError("init_transactions", None, "init_transactions() before begin_transaction()")
+        self._txn_sends = []
+
+    def send_offsets_to_transaction(self, offsets: dict[tuple[str, int], int], group: str) -> Any:
+        """Generator: add consumer ``offsets`` of ``group`` to the transaction; the group gets them only
+        if it commits (``KafkaProducer.sendOffsetsToTransaction``, KIP-98/KIP-447)."""
+        yield self.world.env.timeout(0)
+        self.broker.add_offsets(self.transactional_id, self._txn_epoch, group, dict(offsets))  # type: ignore[arg-type]
+
+    def commit_transaction(self) -> Any:
+        """Generator: wait for every send of the transaction, then commit it: markers are written and
+        its offsets committed. A fenced producer gets :class:`~simkit.errors.ProducerFenced`; a failed
+        send fails the commit (``KafkaProducer.commitTransaction``)."""
+        sends, self._txn_sends = self._txn_sends or [], None
+        for d in sends:  # noqa: UP028 (SimPy sends values in: a list iterator cannot take them)
+            yield d  # a failed send raises here: the application must abort
+        self.broker.finish_transaction(self.transactional_id, self._txn_epoch, True)  # type: ignore[arg-type]
+
+    def abort_transaction(self) -> Any:
+        """Generator: wait for the transaction's sends to settle, then abort it (``KafkaProducer.abortTransaction``)."""
+        sends, self._txn_sends = self._txn_sends or [], None
+        for d in sends:
+            try:
+                yield d
+            except ClientError:
+                pass
+        self.broker.finish_transaction(self.transactional_id, self._txn_epoch, False)  # type: ignore[arg-type]
 
     def produce(
         self,
@@ -404,6 +455,7 @@ class Producer:
                 topic, partition, batch.records,
                 batch.seq if self.idempotent else None,
                 acks=self.acks,
+                **({"transaction": (self.transactional_id, self._txn_epoch)} if self.transactional_id else {}),
             )
         except ClientError as err:
             return err
@@ -457,6 +509,9 @@ class Producer:
         world = self.world
         now = world.env.now
         topic, partition = batch.tp
+        if isinstance(err, ProducerFenced):  # fatal: a newer producer owns the transactional id
+            self._give_up(batch, err)
+            return
         if isinstance(err, OutOfOrderSequence) and batch.seq == self._acked_seq.get((batch.epoch, *batch.tp), -1) + 1:
             # the broker lacks records it acknowledged (a failover lost them): Kafka's
             # TransactionManager.canRetry does not retry the batch right after the last

@@ -39,13 +39,16 @@ TP = tuple[str, int]
 class Subscription:
     """A consumer's assigned partitions, its positions, and the assignment waiting to be taken up."""
 
-    __slots__ = ("assigned", "auto_offset_reset", "broker", "name", "pending", "positions", "rotate")
+    __slots__ = ("assigned", "auto_offset_reset", "broker", "name", "pending", "positions", "read_committed",
+                 "rotate")
 
     def __init__(self, broker: Broker, auto_offset_reset: str, name: str = ""):
         self.broker = broker
         #: the consumer it belongs to, named in the trace's ``offset_reset`` rows
         self.name = name
         self.auto_offset_reset = auto_offset_reset
+        #: ``isolation.level=read_committed``: fetch up to the last stable offset, without aborted records
+        self.read_committed = False
         #: the partitions owned now, in the order the assignor gave them
         self.assigned: list[TP] = []
         #: partition -> offset of the next record to fetch
@@ -116,11 +119,13 @@ class Subscription:
         for i in range(n):
             tp = self.assigned[(rotate + i) % n]
             try:
-                got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
+                got, after = self.broker.fetch_visible(tp[0], tp[1], self.positions[tp], room, self.read_committed)
             except OffsetOutOfRange as err:
                 where = "deleted by retention" if err.offset < err.start else "past the log end"
                 self.reset(tp, err.offset, f"offset out of range ({where})")
-                got = self.broker.fetch(tp[0], tp[1], self.positions[tp], room)
+                got, after = self.broker.fetch_visible(tp[0], tp[1], self.positions[tp], room, self.read_committed)
+            if not got and after > self.positions[tp]:
+                self.positions[tp] = after  # only control or aborted records: step over them
             if got:
                 out.extend(got)
                 room -= len(got)

@@ -41,6 +41,8 @@ EVENTS: dict[str, str] = {
     "send_failed": "the producer gave up on the record and told the application (detail: why)",
     "retry": "the producer sends a batch again after an error (detail: the error)",
     "append": "the broker wrote the record to the partition log at this offset",
+    "txn_commit": "the broker wrote a commit marker (a control record) at this offset: the transaction's records count",
+    "txn_abort": "the broker wrote an abort marker (a control record) at this offset: the transaction's records are void",
     "replicate": "a follower copied the record from its partition's leader to its own log at this offset",
     "truncate": "a replica cut the record from its log to follow a new leader (KIP-101; detail: the epoch)",
     "isr_shrink": "a replica left the partition's in-sync replica set (detail: which and why)",
