@@ -1,5 +1,14 @@
 """The graded exercises: each module declares one :class:`~simkit.grading.spec.Exercise` and registers it."""
 
-from . import lag_alert, partition_key, poison, poll_loop, relay, schema_evolution, welcome  # noqa: F401
+from . import (  # noqa: F401
+    lag_alert,
+    order_workflow,
+    partition_key,
+    poison,
+    poll_loop,
+    relay,
+    schema_evolution,
+    welcome,
+)
 
 __all__: list[str] = []
