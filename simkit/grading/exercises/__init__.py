@@ -2,6 +2,7 @@
 
 from . import (  # noqa: F401
     lag_alert,
+    order_workflow,
     partition_key,
     poison,
     poll_loop,
