@@ -64,6 +64,7 @@ LIBRDKAFKA_NAMES = {
     "batch_bytes": ("batch.size", int),
     "batch_records": ("batch.num.messages", int),
     "partitioner": ("partitioner", str),
+    "isolation_level": ("isolation.level", str),
 }
 
 

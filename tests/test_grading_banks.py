@@ -21,9 +21,10 @@ def _bank(name):
 ex01, ex02, ex04 = _bank("ex01"), _bank("ex02"), _bank("ex04")
 ex03, ex05, ex06, ex10 = _bank("ex03"), _bank("ex05"), _bank("ex06"), _bank("ex10")
 ex07 = _bank("ex07")
+ex08 = _bank("ex08")
 ex09 = _bank("ex09")
 
-BANKS = {"01": ex01, "02": ex02, "03": ex03, "04": ex04, "05": ex05, "06": ex06, "07": ex07, "09": ex09,
+BANKS = {"01": ex01, "02": ex02, "03": ex03, "04": ex04, "05": ex05, "06": ex06, "07": ex07, "08": ex08, "09": ex09,
          "10": ex10}
 
 
