@@ -107,3 +107,16 @@ def test_01_about_half_the_reads_are_stale_when_records_wait_about_the_think_tim
     assert means.loc[0, "stale_read_rate"] < 0.05
     assert 0.5 < means.loc[300, "delay_mean"] / 800 < 2 and 0.3 < means.loc[300, "stale_read_rate"] < 0.7
     assert means.loc[600, "delay_mean"] > 2 * 800 and means.loc[600, "stale_read_rate"] > 0.85
+
+
+def test_02_every_percentile_is_worse_through_the_broker():
+    a = sk.scenarios.request_response("rpc", seed=1).report
+    b = sk.scenarios.request_response("broker", seed=1).report
+    assert all(b[f] > a[f] for f in ("latency_mean", "latency_p50", "latency_p95", "latency_p99"))
+
+
+def test_02_one_hop_a_bit_over_100_ms_eight_nearly_a_second_and_the_p99_grows_by_more_than_the_mean():
+    chains = sk.sweep("call_chain", {"hops": [1, 8], "design": ["sync_chain"]}, seeds=3)
+    m = chains.groupby("hops")[["latency_mean", "latency_p99"]].mean()
+    assert 100 < m.latency_mean[1] < 150 and 800 < m.latency_mean[8] < 1100 and m.latency_p99[8] > 1500
+    assert m.latency_p99[8] - m.latency_p99[1] > m.latency_mean[8] - m.latency_mean[1]
