@@ -90,3 +90,33 @@ def test_12_simulated_means_match_mm1_within_a_few_percent_and_the_p99_up_to_90_
     p99_theory = np.log(100) / (1.0 - g.index.to_numpy())
     close = abs(g.latency_p99.to_numpy() / p99_theory - 1)
     assert (close[:-1] < 0.05).all() and close[-1] > 0.1  # at 95 % busy the text says the p99 falls short
+
+
+def test_01_sync_has_no_stale_reads_while_its_writer_is_about_as_far_behind_and_the_answer_about_as_fast():
+    slow = sk.scenarios.profile_update("async", seed=1).report
+    fast = sk.scenarios.profile_update("sync", seed=1).report
+    assert (slow.users, slow.reads) == (200, 200) and slow.stale_reads > 20
+    assert fast.stale_reads == 0
+    assert abs(fast.lag_max - slow.lag_max) <= 0.1 * slow.lag_max
+    assert 0.5 < fast.response_p50 / slow.response_p50 < 2
+
+
+def test_01_about_half_the_reads_are_stale_when_records_wait_about_the_think_time_and_nearly_all_at_a_few_times():
+    lagged = sk.sweep("profile_update", {"backlog": [0, 300, 600], "design": ["async"]}, seeds=2)
+    means = lagged.groupby("backlog")[["delay_mean", "stale_read_rate"]].mean()
+    assert means.loc[0, "stale_read_rate"] < 0.05
+    assert 0.5 < means.loc[300, "delay_mean"] / 800 < 2 and 0.3 < means.loc[300, "stale_read_rate"] < 0.7
+    assert means.loc[600, "delay_mean"] > 2 * 800 and means.loc[600, "stale_read_rate"] > 0.85
+
+
+def test_02_every_percentile_is_worse_through_the_broker():
+    a = sk.scenarios.request_response("rpc", seed=1).report
+    b = sk.scenarios.request_response("broker", seed=1).report
+    assert all(b[f] > a[f] for f in ("latency_mean", "latency_p50", "latency_p95", "latency_p99"))
+
+
+def test_02_one_hop_a_bit_over_100_ms_eight_nearly_a_second_and_the_p99_grows_by_more_than_the_mean():
+    chains = sk.sweep("call_chain", {"hops": [1, 8], "design": ["sync_chain"]}, seeds=3)
+    m = chains.groupby("hops")[["latency_mean", "latency_p99"]].mean()
+    assert 100 < m.latency_mean[1] < 150 and 800 < m.latency_mean[8] < 1100 and m.latency_p99[8] > 1500
+    assert m.latency_p99[8] - m.latency_p99[1] > m.latency_mean[8] - m.latency_mean[1]

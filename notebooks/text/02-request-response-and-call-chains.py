@@ -47,6 +47,9 @@ import simkit as sk
 rpc = sk.scenarios.request_response("rpc", seed=1)
 broker = sk.scenarios.request_response("broker", seed=1)
 cols = ["answered", "latency_mean", "latency_p50", "latency_p95", "latency_p99"]
+a, b = rpc.report, broker.report
+print(f"median: rpc {a.latency_p50:.0f} ms, broker {b.latency_p50:.0f} ms ({b.latency_p50 - a.latency_p50:+.0f} ms); "
+      f"p99: rpc {a.latency_p99:.0f} ms, broker {b.latency_p99:.0f} ms ({b.latency_p99 - a.latency_p99:+.0f} ms)")
 pd.DataFrame({"rpc": {c: rpc.report[c] for c in cols}, "broker": {c: broker.report[c] for c in cols}}).round(1)
 
 # %%
@@ -113,6 +116,9 @@ plt.show()
 
 # %%
 chains = sk.sweep("call_chain", {"hops": [1, 2, 4, 6, 8], "design": ["sync_chain", "write_then_events"]}, seeds=3)
+sync = chains[chains.design == "sync_chain"].groupby("hops")[["latency_mean", "latency_p99"]].mean()
+print(f"sync chain: 1 hop {sync.latency_mean[1]:.0f} ms mean, {sync.latency_p99[1]:.0f} ms p99; "
+      f"8 hops {sync.latency_mean[8]:.0f} ms mean, {sync.latency_p99[8]:.0f} ms p99")
 chains.groupby(["design", "hops"], sort=False)[["latency_mean", "latency_p99", "completion_mean"]].mean().round(0)
 
 # %%
