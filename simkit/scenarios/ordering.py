@@ -61,7 +61,7 @@ from ..params import MAX_MS, Params, check_flag, count, distribution, ms, positi
 from ..producer import MAX_INT, Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
@@ -102,6 +102,7 @@ class OrderingParams(Params):
     request_timeout: float = ms(300, strict=True, doc="request.timeout.ms, shortened from Kafka's 30 s")
     retry_backoff: float = ms(100, doc="retry.backoff.ms")
     max_time: float = ms(60_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+    client: str = client_param()
 
     def check(self) -> None:
         # the faults strike while the bursts start, within users / burst_rate ms
@@ -156,14 +157,14 @@ def ordering(p: OrderingParams) -> RunResult:
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, p.partitions)
-    producer = Producer(world, broker, "producer", idempotent=p.idempotent, retries=p.producer_retries,
+    producer = Producer(world, broker, "producer", client=p.client, idempotent=p.idempotent, retries=p.producer_retries,
                         max_in_flight=p.max_in_flight, partitioner=p.design, latency=p.network_latency,
                         request_timeout=p.request_timeout, retry_backoff=p.retry_backoff,
                         delivery_timeout=max(120_000.0, p.request_timeout + p.retry_backoff))
     group = ConsumerGroup(world, broker, GROUP)
     members = [
-        Consumer(world, broker, f"consumer-{i}", TOPIC, set_email, group=group, commit="after_processing",
-                 processing_time=p.processing_time, auto_offset_reset="earliest")
+        Consumer(world, broker, f"consumer-{i}", TOPIC, set_email, client=p.client, group=group,
+                 commit="after_processing", processing_time=p.processing_time, auto_offset_reset="earliest")
         for i in range(p.consumers)
     ]
 

@@ -29,7 +29,7 @@ from ..params import MAX_MS, Params, count, distribution, flag, ms, optional_ms,
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, until_drained
+from ._common import MAX_DRAIN_MS, client_param, until_drained
 from .dead_letters import TOPIC
 from .registry import scenario
 
@@ -78,6 +78,7 @@ class ReplayParams(Params):
     retention_ms: float | None = positive(None, optional=True, high=MAX_MS,
                                           doc="the topic's retention.ms; None: Kafka's 7 days, beyond any run")
     retention_check_interval: float = ms(300_000, low=1, doc="how often the broker deletes expired records")
+    client: str = client_param()
 
     def check(self) -> None:
         bug_at, fix_at, _ = self.times()
@@ -150,7 +151,7 @@ def replay(p: ReplayParams) -> RunResult:
     env = world.env
     broker = Broker(world, retention_check_interval=p.retention_check_interval)
     broker.create_topic(TOPIC, p.partitions, retention_ms=p.retention_ms)
-    producer = Producer(world, broker, "payments", partitioner="key")
+    producer = Producer(world, broker, "payments", client=p.client)
     db = Database(world, "projection-db")
     db.create_table(TOTALS)
     db.create_table(ENTRIES)
@@ -235,7 +236,7 @@ def operator(world: World, broker: Broker, group: ConsumerGroup, db: Database, e
             " (bug: refunds counted as payments)" if v == 2 else " (fixed)" if v == 3 else ""))
         # one instance a version: a second member joining mid-poll would repeat records of its own
         handler = Projection(v, p.design == "idempotent", db, email)
-        return [Consumer(world, broker, f"projection-v{v}", TOPIC, handler, group=group,
+        return [Consumer(world, broker, f"projection-v{v}", TOPIC, handler, client=p.client, group=group,
                          commit="after_processing", processing_time=p.processing_time, auto_offset_reset="earliest")]
 
     members = deploy(1)
