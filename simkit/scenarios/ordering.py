@@ -86,7 +86,8 @@ class OrderingParams(Params):
     partitions: int = count(6, high=64, doc="partitions of the topic")
     consumers: int = count(3, high=64, doc="members of the consumer group")
     idempotent: bool | None = field(default=None, metadata={
-        "check": _optional_flag, "doc": "enable.idempotence; None: Kafka's default (on unless a setting conflicts)"})
+        "check": _optional_flag, "doc": "enable.idempotence; None: the client's default (java: on unless a setting "
+                                        "conflicts; librdkafka: off)"})
     producer_retries: int = count(MAX_INT, low=0, high=MAX_INT, doc="the producer's retries (Kafka's retries)")
     max_in_flight: int = count(5, high=100, doc="max.in.flight.requests.per.connection")
     users: int = count(150, high=10_000, doc="users changing their email")
@@ -131,7 +132,8 @@ def ordering(p: OrderingParams) -> RunResult:
     (Kafka's ``retries``; the old keyword ``retries=`` still works) and ``max_in_flight``
     go to the :class:`~simkit.Producer` unchanged (Kafka's defaults: idempotence on
     unless a setting conflicts, retries 2**31-1, 5 in flight); its own checks refuse
-    conflicting settings. Each user starts a burst of changes at a Poisson rate of
+    conflicting settings. ``client="librdkafka"`` (confluent-kafka's defaults) leaves
+    idempotence off when ``idempotent`` is None, so retries can reorder and repeat changes. Each user starts a burst of changes at a Poisson rate of
     ``burst_rate`` users per ms, the changes ``update_gap`` ms apart.
     ``request_timeout`` (300 ms) is shortened from Kafka's 30 s so that a lost answer
     is retried within the run; ``retry_backoff`` is Kafka's 100 ms. Consumers handle
