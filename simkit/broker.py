@@ -13,13 +13,24 @@ What follows Kafka:
   ``ProducerStateManager``), so a retry can never reorder.
 * While the broker is down (an outage window), produce, fetch and commit requests
   fail with :class:`~simkit.errors.BrokerUnavailable`, a definite error.
+* Segments (the topic config ``segment.ms``, Kafka's default 604800000 ms, 7 days): a
+  partition's log is a run of segments, and the last one, the *active* segment, takes
+  the appends. A batch whose newest timestamp is more than ``segment_ms`` after the
+  active segment's first batch rolls a new segment first (Kafka's ``LogSegment.shouldRoll``,
+  with ``segment.jitter.ms`` 0; simkit has no record sizes, so no ``segment.bytes``).
 * Retention (the topic config ``retention.ms``, Kafka's default 604800000 ms, 7 days):
   a cleaner runs every ``retention_check_interval`` ms (``log.retention.check.interval.ms``,
-  default 300000) and deletes the oldest records whose timestamp is more than
-  ``retention_ms`` old, stopping at the first one that is not (Kafka deletes whole
-  segments; here each record is its own segment). Deletion moves the partition's *log
-  start offset*; offsets are never reused. A fetch below the log start or above the log
-  end fails with :class:`~simkit.errors.OffsetOutOfRange`, and the consumer resets as its
+  default 300000) and deletes *whole segments*, oldest first, whose newest record's
+  timestamp is more than ``retention_ms`` old, stopping at the first one that is not
+  (``UnifiedLog.deleteRetentionMsBreachedSegments``). A record lives until its segment's
+  newest record is old enough: with the default ``segment.ms`` and records arriving all
+  the time, a short ``retention.ms`` deletes nothing, because the active segment keeps
+  getting younger. The active segment goes too once every record in it is old enough
+  (Kafka rolls a new, empty one first). See the topic configs ``retention.ms`` and
+  ``segment.ms`` (https://kafka.apache.org/documentation/#topicconfigs). Deletion moves
+  the partition's *log start offset* to a segment's first offset; offsets are never
+  reused. A fetch below the log start or above the log end fails with
+  :class:`~simkit.errors.OffsetOutOfRange`, and the consumer resets as its
   ``auto_offset_reset`` says. The default 7 days is longer than any simkit run, so
   without ``retention_ms=`` nothing is ever scheduled.
 
@@ -43,10 +54,13 @@ from .params import MAX_MS, check_ms
 from .trace import NO_ID, IdColumn
 from .world import World
 
-__all__ = ["DEFAULT_RETENTION_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog", "Record"]
+__all__ = ["DEFAULT_RETENTION_MS", "DEFAULT_SEGMENT_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog",
+           "Record"]
 
 #: Kafka's ``retention.ms`` default: 7 days
 DEFAULT_RETENTION_MS = 604_800_000.0
+#: Kafka's ``segment.ms`` default (``log.roll.hours=168``): 7 days
+DEFAULT_SEGMENT_MS = 604_800_000.0
 #: Kafka's ``log.retention.check.interval.ms`` default: 5 minutes
 RETENTION_CHECK_INTERVAL = 300_000.0
 
@@ -73,14 +87,25 @@ class PartitionLog:
     hundreds); :attr:`records` and :meth:`read` hand out :class:`Record` tuples.
     """
 
-    __slots__ = ("topic", "partition", "retention_ms", "start_offset", "_keys", "_values", "_ids", "_stamps",
-                 "_appended", "_waiters", "control", "aborted", "open_txns")
+    __slots__ = ("topic", "partition", "retention_ms", "segment_ms", "start_offset", "_keys", "_values", "_ids",
+                 "_stamps", "_appended", "_waiters", "control", "aborted", "open_txns", "_seg_base", "_seg_newest",
+                 "_seg_first", "_roll_ts")
 
-    def __init__(self, topic: str, partition: int, retention_ms: float = DEFAULT_RETENTION_MS):
+    def __init__(self, topic: str, partition: int, retention_ms: float = DEFAULT_RETENTION_MS,
+                 segment_ms: float = DEFAULT_SEGMENT_MS):
         self.topic = topic
         self.partition = partition
         #: the topic's ``retention.ms``
         self.retention_ms = retention_ms
+        #: the topic's ``segment.ms``: how long a segment takes appends before the log rolls a new one
+        self.segment_ms = segment_ms
+        # the segments, kept only where retention can delete within a run (elsewhere nothing reads them):
+        # each one's first offset and newest timestamp, the first not deleted, and the active one's
+        # rolling timestamp (its first batch's newest)
+        self._seg_base: array | None = array("q") if retention_ms <= MAX_MS else None
+        self._seg_newest = array("d")
+        self._seg_first = 0
+        self._roll_ts = 0.0
         #: the first offset still in the log (Kafka's log start offset); retention moves it
         self.start_offset = 0
         self._keys: list[Any] = []
@@ -154,7 +179,30 @@ class PartitionLog:
                 ids.add(msg_id)
             self._stamps.append(ts)
             self._appended.append(now)
+        if self._seg_base is not None and records:
+            self._add_to_segment(base, max(r[3] for r in records))
         return base
+
+    def _add_to_segment(self, base: int, newest: float) -> None:
+        """Put the batch at ``base`` in the active segment, rolling a new one first if ``segment_ms`` says so."""
+        bases, stamps = self._seg_base, self._seg_newest
+        assert bases is not None
+        # no live segment (none yet, or retention deleted them all), or the active one is too old: roll
+        if self._seg_first == len(bases) or newest - self._roll_ts > self.segment_ms:
+            bases.append(base)
+            stamps.append(newest)
+            self._roll_ts = newest
+        elif newest > stamps[-1]:
+            stamps[-1] = newest
+
+    @property
+    def segments(self) -> list[tuple[int, int]]:
+        """The segments still in the log, as ``(first offset, end offset)``; empty where nothing is retained."""
+        bases = self._seg_base
+        if bases is None:
+            return []
+        ends = list(bases[self._seg_first + 1:]) + [self.end_offset]
+        return list(zip(bases[self._seg_first:], ends))
 
     def read(self, offset: int, max_records: int) -> list[Record]:
         """The records from ``offset`` on, at most ``max_records``."""
@@ -176,23 +224,32 @@ class PartitionLog:
         return self.end_offset
 
     def expire(self, now: float) -> int:
-        """Delete from the start the records more than ``retention_ms`` old at ``now``; return the new log start.
+        """Delete from the start the segments whose newest record is more than ``retention_ms`` old; the new log start.
 
-        As Kafka's ``deleteRetentionMsBreachedSegments``: it stops at the first record that is
-        not old enough, so a late timestamp holds back the records after it.
+        As Kafka's ``deleteRetentionMsBreachedSegments``: whole segments, oldest first, stopping
+        at the first that is not old enough, so a young record holds back its whole segment
+        and every segment after it.
         """
-        stamps, start, end, limit = self._stamps, self.start_offset, len(self._stamps), self.retention_ms
-        while start < end and now - stamps[start] > limit:
-            self._values[start] = None  # the value is gone; keys, ids and times stay for the trace's sake
-            start += 1
-        self.start_offset = start
+        bases, newest = self._seg_base, self._seg_newest
+        if bases is None:
+            return self.start_offset
+        i, start, limit = self._seg_first, self.start_offset, self.retention_ms
+        while i < len(bases) and now - newest[i] > limit:
+            upper = bases[i + 1] if i + 1 < len(bases) else len(self._stamps)
+            for offset in range(start, upper):
+                self._values[offset] = None  # the value is gone; keys, ids and times stay for the trace's sake
+            start, i = upper, i + 1
+        self._seg_first, self.start_offset = i, start
         return start
 
     def expires_at(self) -> float | None:
-        """When the oldest record still in the log becomes old enough to delete, None if the log is empty."""
-        if self.start_offset >= len(self._stamps):
+        """When the oldest segment still in the log becomes old enough to delete, None if there is none.
+
+        The active segment's newest record may still get younger: the cleaner looks again then.
+        """
+        if self._seg_base is None or self._seg_first >= len(self._seg_base):
             return None
-        return self._stamps[self.start_offset] + self.retention_ms
+        return self._seg_newest[self._seg_first] + self.retention_ms
 
 
 class _Records(Sequence[Record]):
@@ -249,12 +306,15 @@ class Broker:
 
     # -- topics -------------------------------------------------------------------------
     def create_topic(self, topic: str, partitions: int = 1, *,
-                     retention_ms: float | None = None) -> list[PartitionLog]:
+                     retention_ms: float | None = None, segment_ms: float | None = None) -> list[PartitionLog]:
         """Create ``topic`` with ``partitions`` partitions (>= 1).
 
         ``retention_ms`` is the topic's ``retention.ms`` (ms > 0; None is Kafka's default,
         :data:`DEFAULT_RETENTION_MS`, 7 days). A retention longer than the longest run
         (:data:`~simkit.params.MAX_MS`) never deletes anything, and costs nothing.
+        ``segment_ms`` is its ``segment.ms`` (ms >= 1; None is Kafka's default,
+        :data:`DEFAULT_SEGMENT_MS`, 7 days): retention deletes whole segments, so a short
+        ``retention_ms`` needs a short ``segment_ms`` to delete while records keep coming.
         """
         if not isinstance(topic, str) or not topic:
             raise ConfigError("topic", topic, "a non-empty string")
@@ -264,7 +324,9 @@ class Broker:
             raise ConfigError("topic", topic, "a topic name not created yet")
         retention = DEFAULT_RETENTION_MS if retention_ms is None else check_ms(
             "retention_ms", retention_ms, high=DEFAULT_RETENTION_MS * 52, allow_low=False)
-        self.topics[topic] = [PartitionLog(topic, p, retention) for p in range(partitions)]
+        segment = DEFAULT_SEGMENT_MS if segment_ms is None else check_ms(
+            "segment_ms", segment_ms, low=1, high=DEFAULT_SEGMENT_MS * 52)
+        self.topics[topic] = [PartitionLog(topic, p, retention, segment) for p in range(partitions)]
         if retention <= MAX_MS:
             self._retained.extend(self.topics[topic])
         return self.topics[topic]

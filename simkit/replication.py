@@ -29,6 +29,16 @@ What follows Kafka (the documentation's "Replication" section, ``ReplicaManager`
 
 So acknowledged records are lost only by this mechanism: a leader that acknowledged
 what no follower had (``acks=1``), or an unclean election of a replica that lacked it.
+
+A :class:`~simkit.Consumer` reads from a cluster as from a broker: each fetch goes to
+the partition's current leader and returns records below the high watermark only. While
+a partition has no leader its fetches return nothing (a real client gets
+``NOT_LEADER_OR_FOLLOWER`` or ``LEADER_NOT_AVAILABLE``, refreshes its metadata and fetches
+from the new leader); a consumer waiting for records wakes when the high watermark
+moves or a new leader is elected. A position beyond the new leader's log end (after an
+unclean election cut the log) is out of range and resets as ``auto_offset_reset`` says.
+The group coordinator is taken to live while any broker is up (Kafka keeps it on the
+leader of a ``__consumer_offsets`` partition, itself replicated).
 """
 
 from __future__ import annotations
@@ -45,6 +55,7 @@ from .errors import (
     NotEnoughReplicas,
     NotEnoughReplicasAfterAppend,
     NotLeaderOrFollower,
+    OffsetOutOfRange,
     OutOfOrderSequence,
 )
 from .faults import window
@@ -130,10 +141,43 @@ class _Partition:
         self.last_fetch: dict[int, tuple[float, int]] = {b: (0.0, 0) for b in brokers}
         self.followed_epoch: dict[int, int] = {b: 0 for b in brokers}
         self.pending: list[tuple[int, int, simpy.Event]] = []
+        #: consumers' polls waiting for this partition to have something to read
+        self._waiters: list[simpy.Event] = []
+
+    # what a consumer sees of the partition (the names of a broker's PartitionLog)
+    @property
+    def partition(self) -> int:
+        """The partition's number."""
+        return self.index
+
+    @property
+    def start_offset(self) -> int:
+        """The log start offset: 0, a cluster has no retention."""
+        return 0
+
+    @property
+    def end_offset(self) -> int:
+        """What a consumer may read up to: the high watermark (``ListOffsets`` latest)."""
+        return self.hw
+
+    def offset_for_time(self, timestamp: float) -> int:
+        """The first offset below the high watermark whose timestamp is >= ``timestamp``, else the high watermark."""
+        log = self.replicas[self.leader].log if self.leader is not None else []
+        for offset, e in enumerate(log[:self.hw]):
+            if e.timestamp >= timestamp:
+                return offset
+        return self.hw
+
+    def wake(self) -> None:
+        """Wake the polls waiting for this partition."""
+        waiters, self._waiters = self._waiters, []
+        for ev in waiters:
+            if not ev.triggered:
+                ev.succeed()
 
 
 class Cluster:
-    """``brokers`` Kafka-like brokers holding replicated partitions; a producer uses it as it uses a Broker.
+    """``brokers`` Kafka-like brokers holding replicated partitions; producers and consumers use it as a Broker.
 
     * ``replication_factor``: replicas per partition (at most ``brokers``), placed on
       consecutive brokers, partition ``p``'s first replica (its first leader) on broker ``p``.
@@ -142,7 +186,8 @@ class Cluster:
     * ``replication_delay``: ms one follower fetch takes (a number or a Distribution).
     * ``unclean_leader_election``: let an out-of-sync replica lead when no ISR member is alive.
 
-    Brokers are named ``broker-0``, ``broker-1``, ...; :meth:`crash` takes one down for a while.
+    Brokers are named ``broker-0``, ``broker-1``, ...; :meth:`crash` takes one down for a while
+    (``brokers_down[b]`` tells; :attr:`down` is True only while all of them are).
     """
 
     def __init__(self, world: World, brokers: int = 3, *, replication_factor: int = 3,
@@ -161,9 +206,11 @@ class Cluster:
         self.world = world
         self.name = world.claim_name(name)
         self.broker_names = tuple(world.claim_name(f"broker-{b}") for b in range(self.n_brokers))
-        self.down = [False] * self.n_brokers
+        self.brokers_down = [False] * self.n_brokers
         self._down_windows = [0] * self.n_brokers  # overlapping crash windows: down from the first to the last
         self.topics: dict[str, list[_Partition]] = {}
+        #: the consumer groups of this cluster (their coordinator: see the module docs)
+        self.groups: dict[str, Any] = {}
         self._rng = world.rng(f"{name}/replication")
         self._expiry_started = False
 
@@ -196,6 +243,28 @@ class Cluster:
         except KeyError:
             raise ConfigError("topic", topic, sorted(self.topics) or "a topic created first") from None
 
+    @property
+    def down(self) -> bool:
+        """True while every broker is down: no request of any client gets an answer.
+
+        ``brokers_down[b]`` is broker ``b``'s own state.
+        """
+        return all(self.brokers_down)
+
+    def check_up(self, what: str) -> None:
+        """Raise :class:`~simkit.errors.BrokerUnavailable` naming ``what`` if every broker is down."""
+        if self.down:
+            raise BrokerUnavailable(f"every broker of {self.name} is down: {what} refused")
+
+    def log_of(self, topic: str, partition: int | None = None) -> Any:
+        """The partitions of ``topic`` (or one) as a consumer sees them: offsets from 0 to the high watermark."""
+        parts = self._partitions(topic)
+        if partition is None:
+            return parts
+        if not 0 <= partition < len(parts):
+            raise ConfigError("partition", partition, f"0..{len(parts) - 1} for topic {topic!r}")
+        return parts[partition]
+
     def partition_state(self, topic: str, partition: int) -> dict[str, Any]:
         """Leader, epoch, ISR, high watermark and each replica's log end offset (a snapshot to look at)."""
         part = self._partitions(topic)[partition]
@@ -218,7 +287,7 @@ class Cluster:
             raise ConfigError("partition", partition, f"0..{len(parts) - 1} for topic {topic!r}")
         part = parts[partition]
         leader = part.leader
-        if leader is None or self.down[leader]:
+        if leader is None or self.brokers_down[leader]:
             world.record(self.name, "rejected", topic=topic, partition=partition, detail="no leader")
             raise BrokerUnavailable(f"{topic}-{partition} has no leader: produce refused")
         name = self.broker_names[leader]
@@ -262,12 +331,35 @@ class Cluster:
     def fetch(self, topic: str, partition: int, offset: int, max_records: int) -> list[Record]:
         """Records of one partition from the leader, from ``offset``, below the high watermark only."""
         part = self._partitions(topic)[partition]
-        if part.leader is None or self.down[part.leader]:
+        if part.leader is None or self.brokers_down[part.leader]:
             raise BrokerUnavailable(f"{topic}-{partition} has no leader: fetch refused")
         log = part.replicas[part.leader].log
         end = min(offset + max_records, part.hw)
         return [Record(topic, partition, o, e.key, e.value, e.msg_id, e.timestamp, e.appended_at)
                 for o, e in zip(range(offset, end), log[offset:end])]
+
+    def fetch_visible(self, topic: str, partition: int, offset: int, max_records: int,
+                      read_committed: bool = False) -> tuple[list[Record], int]:
+        """A consumer's fetch from the partition's leader: records below the high watermark, and the next offset.
+
+        With no live leader it returns nothing (the client retries against the next leader).
+        An offset beyond the leader's log end is out of range (Kafka's ``OFFSET_OUT_OF_RANGE``);
+        one between the high watermark and the log end returns nothing yet. There are no
+        transactions here, so ``read_committed`` reads the same.
+        """
+        part = self._partitions(topic)[partition]
+        leader = part.leader
+        if leader is None or self.brokers_down[leader]:
+            return [], offset
+        if offset > part.replicas[leader].end_offset:
+            raise OffsetOutOfRange(topic, partition, offset, 0, part.hw)
+        got = self.fetch(topic, partition, offset, max_records)
+        return got, offset + len(got)
+
+    def wait_for_data(self, logs: Sequence[_Partition], event: simpy.Event) -> None:
+        """Succeed ``event`` when the high watermark of any of ``logs`` moves or one gets a new leader."""
+        for part in logs:
+            part._waiters.append(event)
 
     # -- failures ---------------------------------------------------------------------------
     def crash(self, broker: int, start: float, duration: float) -> tuple[float, float]:
@@ -280,7 +372,7 @@ class Cluster:
         self._down_windows[b] += 1
         if self._down_windows[b] > 1:
             return
-        self.down[b] = True
+        self.brokers_down[b] = True
         world.record(self.broker_names[b], "broker_down")
         for parts in self.topics.values():
             for part in parts:
@@ -295,7 +387,7 @@ class Cluster:
         self._down_windows[b] -= 1
         if self._down_windows[b]:
             return
-        self.down[b] = False
+        self.brokers_down[b] = False
         self.world.record(self.broker_names[b], "broker_up")
         for parts in self.topics.values():
             for part in parts:
@@ -305,7 +397,7 @@ class Cluster:
     def _elect(self, part: _Partition) -> None:
         """Choose a new leader: the first live ISR member, else (unclean) the first live replica, else none."""
         old = part.leader
-        live = [b for b in part.brokers if not self.down[b]]
+        live = [b for b in part.brokers if not self.brokers_down[b]]
         clean = [b for b in live if b in part.isr]
         unclean = not clean and self.unclean_leader_election and bool(live)
         new = clean[0] if clean else (live[0] if unclean else None)
@@ -323,7 +415,7 @@ class Cluster:
         if unclean:
             part.isr = [new]
         else:
-            part.isr = [b for b in part.isr if not self.down[b]]
+            part.isr = [b for b in part.isr if not self.brokers_down[b]]
         part.hw = min(part.hw, part.replicas[new].end_offset)
         for b in part.brokers:  # the new leader knows its followers' positions only from their next fetch
             if b != new:
@@ -332,6 +424,8 @@ class Cluster:
         self.world.record(self.name, "leader_elected", topic=part.topic, partition=part.index,
                           detail=f"{self.broker_names[new]} epoch {part.epoch}" + (" unclean" if unclean else ""))
         self._advance_hw(part)
+        if part._waiters:  # consumers fetch from the new leader
+            part.wake()
 
     # -- replication ------------------------------------------------------------------------
     def _follow(self, part: _Partition, b: int) -> Generator[simpy.Event, Any, None]:
@@ -342,7 +436,7 @@ class Cluster:
         while True:
             yield env.timeout(self.replication_delay.sample(self._rng))
             leader = part.leader
-            if self.down[b] or leader is None or leader == b or self.down[leader]:
+            if self.brokers_down[b] or leader is None or leader == b or self.brokers_down[leader]:
                 continue
             if part.followed_epoch[b] != part.epoch:
                 end = part.replicas[leader].epoch_end(replica.last_epoch)
@@ -363,7 +457,7 @@ class Cluster:
             elif offset >= end_then:
                 part.caught_up[b] = max(part.caught_up[b], then)
             part.last_fetch[b] = (env.now, len(leader_log))
-            if b not in part.isr and offset >= part.hw and not self.down[b]:
+            if b not in part.isr and offset >= part.hw and not self.brokers_down[b]:
                 part.isr.append(b)
                 self.world.record(self.name, "isr_expand", topic=part.topic, partition=part.index,
                                   detail=f"{name} caught up at {offset}")
@@ -398,7 +492,11 @@ class Cluster:
         if leader is None:
             return
         ends = [part.replicas[leader].end_offset if b == leader else part.fetch_offset[b] for b in part.isr]
-        part.hw = max(part.hw, min(ends))
+        hw = max(part.hw, min(ends))
+        if hw > part.hw:
+            part.hw = hw
+            if part._waiters:
+                part.wake()
         if part.pending:
             self._settle(part)
 

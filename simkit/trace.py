@@ -133,8 +133,8 @@ EVENTS: dict[str, str] = {
     "balance_updated": "a projection's transaction set a user's balance (key: the user; detail: the balance in cents)",
     "time_cap": "the run reached the world's simulated time cap and stopped there (detail: the cap)",
     "projection_truncated": "the operator emptied a projection's tables before rebuilding it by a replay",
-    "retention_deleted": "the broker's retention cleaner deleted a partition's oldest records (offset: the new log "
-                         "start offset; detail: the old one and retention.ms)",
+    "retention_deleted": "the broker's retention cleaner deleted a partition's oldest segments, whole (offset: the "
+                         "new log start offset; detail: the old one and retention.ms)",
     "offset_reset": "a consumer had no valid offset in the partition and moved per auto_offset_reset (offset: the one "
                     "asked, -1 for none; detail: why and the new position)",
 }

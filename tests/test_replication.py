@@ -184,7 +184,7 @@ def test_after_an_unclean_election_the_batch_after_the_last_acknowledged_fails_a
 
 def test_overlapping_crashes_of_one_broker_keep_it_down_until_the_last_ends():
     world, cluster, _ = _run(1, crashes=[(0, 100, 200), (0, 200, 300)], n=50, until=400)
-    assert cluster.down[0], "the second window still holds broker-0 down at 400 ms"
+    assert cluster.brokers_down[0], "the second window still holds broker-0 down at 400 ms"
     trace = world.trace.to_frame()
     assert (trace.event == "broker_down").sum() == 1 and (trace.event == "broker_up").sum() == 0
 

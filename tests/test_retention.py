@@ -15,10 +15,11 @@ from simkit.scenarios.replay import replay
 RETENTION, CHECK, GAP, N = 2000, 1000, 500, 10
 
 
-def _build(seed=1, retention=RETENTION, check=CHECK):
+def _build(seed=1, retention=RETENTION, check=CHECK, segment=1):
+    # segment.ms=1 with records GAP ms apart: each record rolls a segment of its own
     world = World(seed)
     broker = Broker(world, retention_check_interval=check)
-    broker.create_topic("t", 1, retention_ms=retention)
+    broker.create_topic("t", 1, retention_ms=retention, segment_ms=segment)
     producer = Producer(world, broker, "p")
 
     def send():
@@ -171,7 +172,8 @@ def test_same_seed_same_history():
 
 def test_replay_cannot_reach_the_bugs_first_offset_once_retention_deleted_it():
     kept = replay("non_idempotent", seed=0, reset_to="earliest")
-    gone = replay("non_idempotent", seed=0, reset_to="earliest", retention_ms=300, retention_check_interval=100)
+    gone = replay("non_idempotent", seed=0, reset_to="earliest", retention_ms=300, retention_check_interval=100,
+                  segment_ms=50)
     assert kept.report["unrepaired"] == 0
     t = gone.trace
     at = t.loc[(t.event == "seek") & (t.detail == "reset offsets"), "time"].iloc[0]
@@ -188,3 +190,71 @@ def test_the_new_trace_events_are_explained():
     world.run(until=8000)
     events = set(world.trace.to_frame().event)
     assert {"retention_deleted", "offset_reset"} <= events <= set(sk.EVENTS)
+
+
+# -- segments: retention deletes whole segments (the topic configs retention.ms and segment.ms) ----------------
+def _segmented(segment, until, sends=N, retention=RETENTION):
+    world, broker = _build(segment=segment, retention=retention)
+    starts = []
+
+    def watch():
+        yield world.env.timeout(CHECK / 2)
+        while True:
+            starts.append((world.env.now, broker.log_start_offsets("t")[0]))
+            yield world.env.timeout(CHECK)
+
+    world.env.process(watch())
+    world.run(until=until)
+    return world, broker, starts
+
+
+def test_a_segment_rolls_when_a_batch_is_more_than_segment_ms_after_its_first():
+    # records at 0, 500, ..., 4500; segment.ms=1200: a segment takes the records up to 1200 ms after its first
+    _, broker, _ = _segmented(1200, until=5000, retention=100_000)  # nothing deleted yet
+    assert broker.log_of("t")[0].segments == [(0, 3), (3, 6), (6, 9), (9, 10)]  # firsts at 0, 1500, 3000, 4500
+
+
+def test_retention_deletes_a_segment_only_once_its_newest_record_is_old_enough():
+    world, broker, starts = _segmented(1200, until=8000)
+    # segment [0, 3) holds records sent at 0..1000: deletable once 1000 is more than RETENTION old,
+    # at the first cleaner run after 3000 (4000); [3, 6) (newest at 2500) at 5000; [6, 9) at 7000;
+    # the active one [9, 10) (newest at 4500) at 7000 as well
+    assert dict(starts) == {500: 0, 1500: 0, 2500: 0, 3500: 0, 4500: 3, 5500: 6, 6500: 6, 7500: 10}
+    deleted = _rows(world, "retention_deleted")
+    assert list(deleted.time) == [4000, 5000, 7000] and list(deleted.offset) == [3, 6, 10]
+    # with a record to a segment (segment.ms below the gap), records go one by one, 2000 ms after they were sent
+    _, _, starts = _segmented(1, until=8000)
+    assert dict(starts)[4500] == 4 and dict(starts)[5500] == 6  # sent before 2000, before 3000
+
+
+def test_with_kafkas_segment_ms_a_short_retention_deletes_nothing_while_records_keep_coming():
+    # the active segment takes every record while the producer sends (Kafka's 7-day segment.ms)
+    world, broker, starts = _segmented(None, until=6000)
+    assert all(start == 0 for _, start in starts)  # records 4 s old are still there at 5500
+    assert _rows(world, "retention_deleted").empty
+    # once the newest record (sent at 4500) is more than RETENTION old, the whole log goes at once
+    world, broker, starts = _segmented(None, until=8000)
+    deleted = _rows(world, "retention_deleted")
+    assert list(deleted.time) == [7000] and list(deleted.offset) == [N]
+    assert broker.log_of("t")[0].segments == []
+
+
+def test_replay_with_kafkas_segment_ms_keeps_every_payment_until_the_sends_stop():
+    kept = replay("non_idempotent", seed=0, reset_to="earliest", retention_ms=300, retention_check_interval=100)
+    t = kept.trace
+    reset_at = t.loc[(t.event == "seek") & (t.detail == "reset offsets"), "time"].min()
+    last_send = t.loc[t.event == "append", "time"].max()
+    deleted = t[t.event == "retention_deleted"]
+    # the one segment per partition keeps taking payments: deleted only once the newest is 300 ms old
+    assert (deleted.time > last_send + 300).all() and (deleted.time > reset_at).all()
+    assert kept.report["unrepaired"] == 0  # the replay reached the bug's first record
+
+
+def test_segment_ms_is_checked():
+    world = World(0)
+    broker = Broker(world)
+    for bad in (0, 0.5, -1, float("inf"), "1h"):
+        with pytest.raises(ConfigError, match="segment_ms"):
+            broker.create_topic(f"t{bad}", 1, retention_ms=1000, segment_ms=bad)
+    with pytest.raises(ConfigError, match="segment_ms"):
+        replay("non_idempotent", segment_ms=0)

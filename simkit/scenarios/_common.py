@@ -6,14 +6,15 @@ that import them from here.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 import simpy
 
 from ..glossary import PERCENTILES
-from ..params import MAX_STEPS, check_choice, check_count, check_positive, check_window
+from ..clients import CLIENTS
+from ..params import MAX_STEPS, check_choice, check_count, check_positive, check_window, choice
 
 if TYPE_CHECKING:
     from ..broker import Broker
@@ -22,14 +23,27 @@ if TYPE_CHECKING:
     from ..world import World
 
 __all__ = [
-    "DRAIN_EVERY", "MAX_DRAIN_MS", "check_choice", "check_count", "check_positive", "check_window", "latency_fields",
-    "until_drained",
+    "DRAIN_EVERY", "MAX_DRAIN_MS", "check_choice", "check_count", "check_positive", "check_window", "client_param",
+    "latency_fields", "until_drained",
 ]
 
 #: How often (ms) :func:`until_drained` looks whether a group has nothing left to do.
 DRAIN_EVERY = 20.0
 #: The longest run (ms) a scenario that waits for a drain may ask for: at most MAX_STEPS looks.
 MAX_DRAIN_MS = DRAIN_EVERY * MAX_STEPS
+
+
+def client_param() -> Any:
+    """A scenario's ``client``: whose defaults its producers and consumers take (see :mod:`simkit.clients`).
+
+    ``"java"`` (Kafka 3.x's Java client, the default, which the lessons were written with) or
+    ``"librdkafka"`` (what confluent-kafka gets: idempotence off, the ``consistent_random``
+    partitioner, up to 1,000,000 requests in flight, one record a poll). Only what the scenario
+    leaves unset comes from the client: a scenario's own parameters, and the settings it spells
+    out (such as ``commit=``), win.
+    """
+    return choice("java", CLIENTS, doc="the Kafka client whose defaults the producers and consumers take: "
+                                        "'java' (Kafka 3.x) or 'librdkafka' (confluent-kafka)")
 
 
 def latency_fields(lat: pd.Series, prefix: str = "latency") -> dict[str, float]:

@@ -35,7 +35,7 @@ from ..params import Params, check_steps, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .profile_update import caught_up
 from .registry import scenario
 
@@ -63,6 +63,7 @@ class CallChainParams(Params):
     workers: int = count(64, high=10_000, doc="workers per service; one waiting on a call stays busy")
     poll_interval: float = ms(50, strict=True, doc="the relay polls the outbox this often (write_then_events)")
     drain: float = ms(60_000, doc="after the last answer, wait this long for the events to be handled")
+    client: str = client_param()
 
     def check(self) -> None:
         check_steps("poll_interval", self.poll_interval, self.requests / self.arrival_rate + self.drain)
@@ -151,13 +152,13 @@ class Chain:
             self.broker = Broker(world)
             self.broker.create_topic(CHAIN_EVENTS, 3)
             self.outbox = Outbox(self.db, "service0.outbox")
-            Relay(world, self.outbox, Producer(world, self.broker, "relay-producer", latency=p.network_latency),
-                  poll_interval=p.poll_interval)
+            Relay(world, self.outbox, Producer(world, self.broker, "relay-producer", client=p.client,
+                                               latency=p.network_latency), poll_interval=p.poll_interval)
             for i in range(1, p.hops):
                 self.groups.append(ConsumerGroup(world, self.broker, self.names[i]))
                 Consumer(world, self.broker, f"{self.names[i]}-consumer", CHAIN_EVENTS, self.from_event(i),
-                         group=self.groups[-1], commit="after_processing", fetch_latency=p.fetch_latency,
-                         auto_offset_reset="earliest")
+                         client=p.client, group=self.groups[-1], commit="after_processing",
+                         fetch_latency=p.fetch_latency, auto_offset_reset="earliest")
         names = self.names
         self.legs = [self._legs("client", names[0], p)] + [self._legs(names[i], names[i + 1], p)
                                                              for i in range(p.hops - 1)]

@@ -71,7 +71,7 @@ from ..params import Params, check_steps, count, distribution, ms, probability, 
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
@@ -104,6 +104,7 @@ class ConsumeParams(Params):
     restart_delay: Any = distribution(500, doc="a crashed consumer's restart")
     crash_schedule: tuple = schedule(BUILTIN_POINTS, doc="exact crashes of consumer-0 as (n, point)")
     max_time: float = ms(600_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if the group has not drained")
+    client: str = client_param()
 
     def check(self) -> None:
         # the auto-commit timer ticks until the run ends, at max_time at the latest
@@ -141,14 +142,14 @@ def consume(p: ConsumeParams) -> RunResult:
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, p.partitions)
-    producer = Producer(world, broker, "producer", partitioner="key")
+    producer = Producer(world, broker, "producer", client=p.client)
     group = ConsumerGroup(world, broker, GROUP, session_timeout=p.session_timeout)
 
     # wire the design: the pool variant is the Java auto commit with workers behind the poll loop
     pool = p.design == "auto_on_poll_pool"
     handler = send_welcome_email_then_store if p.design == "store_offsets" else send_welcome_email
     members = [
-        Consumer(world, broker, f"consumer-{i}", TOPIC, handler, group=group,
+        Consumer(world, broker, f"consumer-{i}", TOPIC, handler, client=p.client, group=group,
                  commit="auto_on_poll" if pool else p.design, workers=p.workers if pool else None,
                  max_poll_records=p.max_poll_records, processing_time=p.processing_time,
                  commit_latency=p.commit_latency,

@@ -76,7 +76,7 @@ from ..params import Params, check_steps, count, distribution, ms, positive, win
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
@@ -142,6 +142,7 @@ class DeadLettersParams(Params):
     restart_delay: Any = distribution(500, doc="a crashed consumer's restart")
     max_time: float | None = positive(None, optional=True, high=MAX_DRAIN_MS,
                                       doc="the run stops here; None: 3 s after the last payment is due")
+    client: str = client_param()
 
     def check(self) -> None:
         if isinstance(self.poison, int) and not 0 <= self.poison <= self.messages:
@@ -213,7 +214,7 @@ def dead_letters(p: DeadLettersParams) -> RunResult:
     broker = Broker(world)
     broker.create_topic(TOPIC, p.partitions)
     broker.create_topic(DLQ, p.partitions)
-    producer = Producer(world, broker, "payments", partitioner="key")
+    producer = Producer(world, broker, "payments", client=p.client)
     db = Database(world, "ledger-db", commit_latency=p.commit_latency)
     db.create_table(BALANCES)
     if p.db_outage is not None:
@@ -222,12 +223,12 @@ def dead_letters(p: DeadLettersParams) -> RunResult:
     # wire the design: how the ledger group treats a record its handler cannot book
     handler: Any = Ledger(db)
     if p.design in ("dlq", "dlq_park_key"):
-        dlq_producer = Producer(world, broker, "ledger-dlq", partitioner="key")
+        dlq_producer = Producer(world, broker, "ledger-dlq", client=p.client)
         handler = with_retries(handler, retries=p.handler_retries, backoff=p.backoff, producer=dlq_producer,
                                dead_letter_topic=DLQ, park_keys=p.design == "dlq_park_key")
     group = ConsumerGroup(world, broker, GROUP, session_timeout=p.session_timeout)
     members = [
-        Consumer(world, broker, f"ledger-{i}", TOPIC, handler, group=group, commit="after_processing",
+        Consumer(world, broker, f"ledger-{i}", TOPIC, handler, client=p.client, group=group, commit="after_processing",
                  max_poll_records=20, processing_time=p.processing_time, auto_offset_reset="earliest",
                  on_error="skip" if p.design == "skip" else "crash", restart_delay=p.restart_delay)
         for i in range(p.consumers)

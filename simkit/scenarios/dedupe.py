@@ -77,7 +77,7 @@ from ..params import (
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = ["CRASH_POINTS", "DESIGNS", "DedupeParams", "Welcome", "dedupe", "signups"]
@@ -115,6 +115,7 @@ class DedupeParams(Params):
     restart_delay: Any = distribution(500, doc="a crashed consumer's restart")
     crash_schedule: tuple = schedule(CRASH_POINTS, doc="exact crashes as (n, point), redeliveries counted")
     max_time: float = ms(600_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+    client: str = client_param()
 
     def check(self) -> None:
         check_steps("cleanup_interval", self.cleanup_interval, self.max_time)
@@ -163,7 +164,7 @@ def dedupe(p: DedupeParams) -> RunResult:
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, 1)
-    producer = Producer(world, broker, "producer", partitioner="key")
+    producer = Producer(world, broker, "producer", client=p.client)
     db = Database(world, "db", read_latency=p.read_latency, commit_latency=p.commit_latency)
     db.create_table(STATS)
     db.create_table(USERS)
@@ -174,7 +175,7 @@ def dedupe(p: DedupeParams) -> RunResult:
     # wire the design: one consumer committing after processing, its handler doing what the design says
     group = ConsumerGroup(world, broker, "welcome", session_timeout=p.session_timeout)
     consumer = Consumer(world, broker, "consumer", TOPIC, Welcome(p.design, db, table, email), group=group,
-                        commit="after_processing", max_poll_records=p.max_poll_records,
+                        client=p.client, commit="after_processing", max_poll_records=p.max_poll_records,
                         processing_time=p.processing_time, auto_offset_reset="earliest", crash_rate=p.crash_rate,
                         crash_schedule=p.crash_schedule, restart_delay=p.restart_delay)
 

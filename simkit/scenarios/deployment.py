@@ -57,7 +57,7 @@ from ..params import Params, check_window, count, distribution, ms, positive, wi
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields, until_drained
+from ._common import client_param, latency_fields, until_drained
 from .publish import failed_requests
 from .registry import scenario
 
@@ -114,6 +114,7 @@ class DeploymentParams(Params):
     db_outage: tuple[str, float, float] | None = field(default=None, metadata={
         "check": check_db_outage, "doc": "(boundary, start, duration) of one boundary's database outage"})
     max_time: float = ms(600_000, strict=True, doc="the run stops here even if work is left")
+    client: str = client_param()
 
 
 FIELDS = (
@@ -255,11 +256,11 @@ class Application:
         for topic in TOPICS.values():
             self.broker.create_topic(topic, 3)
         for b in ("customers", "orders"):
-            self.producers[b] = Producer(world, self.broker, f"{b}-producer", latency=net,
+            self.producers[b] = Producer(world, self.broker, f"{b}-producer", client=p.client, latency=net,
                                          request_timeout=publish_timeout, delivery_timeout=publish_timeout)
         self.group = ConsumerGroup(world, self.broker, "notifications")
         self.consumer = Consumer(world, self.broker, "notifications-consumer", list(TOPICS.values()),
-                                 self._on_record, group=self.group, commit="after_processing",
+                                 self._on_record, client=p.client, group=self.group, commit="after_processing",
                                  fetch_latency=net, auto_offset_reset="earliest")
 
     # -- the edge: a client's request and its answer ------------------------------------------

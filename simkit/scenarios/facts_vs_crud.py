@@ -52,7 +52,7 @@ from ..params import Params, check_steps, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields, until_drained
+from ._common import client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
@@ -94,6 +94,7 @@ class FactsVsCrudParams(Params):
     network_latency: Any = distribution(uniform(1, 3), doc="each way to the broker")
     partitions: int = count(3, high=64, doc="partitions of the capture's topic, keyed by order id")
     max_time: float = ms(600_000, strict=True, doc="the run stops here even if work is left")
+    client: str = client_param()
 
     def check(self) -> None:
         check_steps("poll_interval", self.poll_interval, self.max_time)
@@ -186,7 +187,7 @@ def facts_vs_crud(p: FactsVsCrudParams) -> RunResult:
     broker = Broker(world)
     db = Database(world, "orders-db", read_latency=p.db_latency, commit_latency=p.db_latency)
     db.create_table(ORDERS)
-    producer = Producer(world, broker, "producer", latency=p.network_latency)
+    producer = Producer(world, broker, "producer", client=p.client, latency=p.network_latency)
     topic = ROWS_TOPIC if p.design == "row_changes" else FACTS_TOPIC
     broker.create_topic(topic, p.partitions)
 
@@ -199,7 +200,7 @@ def facts_vs_crud(p: FactsVsCrudParams) -> RunResult:
         service.outbox = Outbox(db, OUTBOX)
         Relay(world, service.outbox, producer, poll_interval=p.poll_interval, batch_size=50)
         handler = _FactReactor()
-    consumer = Consumer(world, broker, "notifications", topic, handler, commit="after_processing",
+    consumer = Consumer(world, broker, "notifications", topic, handler, client=p.client, commit="after_processing",
                         auto_offset_reset="earliest", fetch_latency=p.network_latency)
 
     # run

@@ -36,7 +36,7 @@ from ..params import Params, count, distribution, ms, positive, probability
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .ordering import GROUP, TOPIC
 from .registry import scenario
 
@@ -67,6 +67,7 @@ class HotKeysParams(Params):
     arrival_rate: float = positive(1.0, high=1000, doc="events per ms")
     processing_time: Any = distribution(exponential(4), doc="a consumer's work per event")
     max_time: float = ms(600_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+    client: str = client_param()
 
 
 FIELDS = (
@@ -107,10 +108,10 @@ def hot_keys(p: HotKeysParams) -> RunResult:
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, p.partitions)
-    producer = Producer(world, broker, "producer", partitioner="key")
+    producer = Producer(world, broker, "producer", client=p.client)
     group = ConsumerGroup(world, broker, GROUP)
     members = [
-        Consumer(world, broker, f"consumer-{i}", TOPIC, group=group, commit="after_processing",
+        Consumer(world, broker, f"consumer-{i}", TOPIC, client=p.client, group=group, commit="after_processing",
                  processing_time=p.processing_time, auto_offset_reset="earliest")
         for i in range(p.consumers)
     ]

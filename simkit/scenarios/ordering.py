@@ -61,7 +61,7 @@ from ..params import MAX_MS, Params, check_flag, count, distribution, ms, positi
 from ..producer import MAX_INT, Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
@@ -86,7 +86,8 @@ class OrderingParams(Params):
     partitions: int = count(6, high=64, doc="partitions of the topic")
     consumers: int = count(3, high=64, doc="members of the consumer group")
     idempotent: bool | None = field(default=None, metadata={
-        "check": _optional_flag, "doc": "enable.idempotence; None: Kafka's default (on unless a setting conflicts)"})
+        "check": _optional_flag, "doc": "enable.idempotence; None: the client's default (java: on unless a setting "
+                                        "conflicts; librdkafka: off)"})
     producer_retries: int = count(MAX_INT, low=0, high=MAX_INT, doc="the producer's retries (Kafka's retries)")
     max_in_flight: int = count(5, high=100, doc="max.in.flight.requests.per.connection")
     users: int = count(150, high=10_000, doc="users changing their email")
@@ -102,6 +103,7 @@ class OrderingParams(Params):
     request_timeout: float = ms(300, strict=True, doc="request.timeout.ms, shortened from Kafka's 30 s")
     retry_backoff: float = ms(100, doc="retry.backoff.ms")
     max_time: float = ms(60_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+    client: str = client_param()
 
     def check(self) -> None:
         # the faults strike while the bursts start, within users / burst_rate ms
@@ -130,7 +132,8 @@ def ordering(p: OrderingParams) -> RunResult:
     (Kafka's ``retries``; the old keyword ``retries=`` still works) and ``max_in_flight``
     go to the :class:`~simkit.Producer` unchanged (Kafka's defaults: idempotence on
     unless a setting conflicts, retries 2**31-1, 5 in flight); its own checks refuse
-    conflicting settings. Each user starts a burst of changes at a Poisson rate of
+    conflicting settings. ``client="librdkafka"`` (confluent-kafka's defaults) leaves
+    idempotence off when ``idempotent`` is None, so retries can reorder and repeat changes. Each user starts a burst of changes at a Poisson rate of
     ``burst_rate`` users per ms, the changes ``update_gap`` ms apart.
     ``request_timeout`` (300 ms) is shortened from Kafka's 30 s so that a lost answer
     is retried within the run; ``retry_backoff`` is Kafka's 100 ms. Consumers handle
@@ -156,14 +159,14 @@ def ordering(p: OrderingParams) -> RunResult:
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, p.partitions)
-    producer = Producer(world, broker, "producer", idempotent=p.idempotent, retries=p.producer_retries,
+    producer = Producer(world, broker, "producer", client=p.client, idempotent=p.idempotent, retries=p.producer_retries,
                         max_in_flight=p.max_in_flight, partitioner=p.design, latency=p.network_latency,
                         request_timeout=p.request_timeout, retry_backoff=p.retry_backoff,
                         delivery_timeout=max(120_000.0, p.request_timeout + p.retry_backoff))
     group = ConsumerGroup(world, broker, GROUP)
     members = [
-        Consumer(world, broker, f"consumer-{i}", TOPIC, set_email, group=group, commit="after_processing",
-                 processing_time=p.processing_time, auto_offset_reset="earliest")
+        Consumer(world, broker, f"consumer-{i}", TOPIC, set_email, client=p.client, group=group,
+                 commit="after_processing", processing_time=p.processing_time, auto_offset_reset="earliest")
         for i in range(p.consumers)
     ]
 

@@ -54,7 +54,7 @@ from ..params import Params, check_steps, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .profile_update import caught_up
 from .publish import failed_requests, lost_events, pending_events
 from .registry import scenario
@@ -89,6 +89,7 @@ class OutageParams(Params):
     poll_interval: float = ms(100, strict=True, doc="the relay polls the outbox this often")
     sample_every: float = ms(100, strict=True, doc="the series are sampled this often")
     drain: float = ms(60_000, doc="after the last answer, wait this long for every publish to settle")
+    client: str = client_param()
 
     def check(self) -> None:
         if self.start >= self.run_time:
@@ -153,7 +154,7 @@ def outage(p: OutageParams) -> RunResult:
     broker.outage(p.start, p.outage_ms)
     db = Database(world, "orders-db", commit_latency=p.db_latency)
     db.create_table(ORDERS)
-    producer = Producer(world, broker, "orders-producer", latency=p.network_latency,
+    producer = Producer(world, broker, "orders-producer", client=p.client, latency=p.network_latency,
                         request_timeout=p.publish_timeout, delivery_timeout=p.publish_timeout)
 
     # wire the design: an outbox and relay, or a consumer that writes the orders, or neither
@@ -163,7 +164,7 @@ def outage(p: OutageParams) -> RunResult:
         Relay(world, service.outbox, producer, poll_interval=p.poll_interval)  # type: ignore[arg-type]
     elif p.design == "all_async":
         groups.append(ConsumerGroup(world, broker, "order-service"))
-        Consumer(world, broker, "order-service-consumer", TOPIC, service.place, group=groups[0],
+        Consumer(world, broker, "order-service-consumer", TOPIC, service.place, client=p.client, group=groups[0],
                  commit="after_processing", fetch_latency=p.network_latency, auto_offset_reset="earliest")
     service.open(p)
 

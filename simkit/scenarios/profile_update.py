@@ -54,7 +54,7 @@ from ..params import Params, check_steps, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .registry import scenario
 
 __all__ = [
@@ -95,6 +95,7 @@ class ProfileUpdateParams(Params):
     downstream_time: Any = distribution(exponential(5), doc="CRM sync and analytics work per event")
     lag_every: float = ms(100, strict=True, doc="consumer lag is sampled this often")
     drain: float = ms(60_000, doc="after the last read, wait this long for every consumer to catch up")
+    client: str = client_param()
 
     def check(self) -> None:
         span = self.users / self.arrival_rate
@@ -152,19 +153,21 @@ def profile_update(p: ProfileUpdateParams) -> RunResult:
     db = Database(world, "profile-db", read_latency=p.db_latency, commit_latency=p.db_latency)
     db.create_table(PROFILES)
     outbox = Outbox(db, OUTBOX)
-    Relay(world, outbox, Producer(world, broker, "relay-producer", latency=p.network_latency), poll_interval=50)
-    service = ProfileService(world, p, db, outbox, Producer(world, broker, "profile-api", latency=p.network_latency))
+    Relay(world, outbox, Producer(world, broker, "relay-producer", client=p.client, latency=p.network_latency),
+          poll_interval=50)
+    service = ProfileService(world, p, db, outbox,
+                             Producer(world, broker, "profile-api", client=p.client, latency=p.network_latency))
 
     # wire: the writer applies the topic's records; two boundaries react to ProfileChanged
     writer = ConsumerGroup(world, broker, "profile-writer")
-    members = [Consumer(world, broker, f"profile-writer-{i}", UPDATES, service.apply, group=writer,
+    members = [Consumer(world, broker, f"profile-writer-{i}", UPDATES, service.apply, client=p.client, group=writer,
                         commit="after_processing", fetch_latency=p.fetch_latency, processing_time=p.processing_time,
                         auto_offset_reset="earliest") for i in range(p.consumers)]
     downstream = []
     for name in DOWNSTREAM:
         group = ConsumerGroup(world, broker, name)
         downstream.append(group)
-        members.append(Consumer(world, broker, f"{name}-0", CHANGED, None, group=group,
+        members.append(Consumer(world, broker, f"{name}-0", CHANGED, None, client=p.client, group=group,
                                 commit="after_processing", fetch_latency=p.fetch_latency,
                                 processing_time=p.downstream_time, auto_offset_reset="earliest"))
 
@@ -274,7 +277,7 @@ def other_traffic(world: World, broker: Broker, p: ProfileUpdateParams,
     The stream stops after :data:`MAX_OTHER_RECORDS` records in all, which keeps every run finite.
     """
     env = world.env
-    producer = Producer(world, broker, "other-changes", latency=p.network_latency)
+    producer = Producer(world, broker, "other-changes", client=p.client, latency=p.network_latency)
     keys = world.rng("other/keys")
     for n in range(p.backlog):
         producer.send(UPDATES, "LastLoginSet", key=f"member-{keys.randrange(10_000)}", msg_id=f"other-{n}")

@@ -61,7 +61,7 @@ from ..params import (
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .registry import scenario
 
 __all__ = [
@@ -110,6 +110,7 @@ class PublishParams(Params):
     batch_size: int = count(20, high=10_000, doc="outbox rows the relay takes per poll")
     monitor_interval: float = ms(100, low=1, doc="the outbox monitors sample this often")
     drain: float = ms(10_000, doc="after the last answer, wait this long for the outbox to empty")
+    client: str = client_param()
 
     def check(self) -> None:
         points = SERVICE_POINTS[self.design]
@@ -168,8 +169,8 @@ def publish(p: PublishParams) -> RunResult:
     broker.create_topic(TOPIC, 1)
     db = Database(world, commit_latency=p.commit_latency)
     db.create_table(USERS)
-    producer = Producer(world, broker, "producer", latency=p.network_latency, request_timeout=p.publish_timeout,
-                        delivery_timeout=p.publish_timeout)
+    producer = Producer(world, broker, "producer", client=p.client, latency=p.network_latency,
+                        request_timeout=p.publish_timeout, delivery_timeout=p.publish_timeout)
     if p.db_outage:
         db.outage(*p.db_outage)
     if p.broker_outage:

@@ -52,7 +52,7 @@ from ..params import Params, check_steps, choice, count, distribution, ms, optio
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, latency_fields, until_drained
+from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = ["DESIGNS", "RebalanceParams", "partition_pauses", "rebalance"]
@@ -90,6 +90,7 @@ class RebalanceParams(Params):
     slow_record: int = count(150, low=0, high=100_000, doc="the message number that takes slow_time more")
     slow_time: float = ms(0, doc="the extra work of slow_record")
     max_time: float = ms(600_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if the group has not drained")
+    client: str = client_param()
 
     def check(self) -> None:
         check_steps("auto_commit_interval", self.auto_commit_interval, self.max_time)
@@ -115,7 +116,7 @@ def rebalance(p: RebalanceParams) -> RunResult:
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, p.partitions)
-    producer = Producer(world, broker, "producer", partitioner="key")
+    producer = Producer(world, broker, "producer", client=p.client)
     assignor = "cooperative_sticky" if p.design == "cooperative_sticky" else "range"
     group = ConsumerGroup(world, broker, GROUP, assignor=assignor, session_timeout=p.session_timeout)
 
@@ -130,7 +131,7 @@ def rebalance(p: RebalanceParams) -> RunResult:
             ctx.store_offsets(record)
 
     members = [
-        Consumer(world, broker, f"consumer-{i}", TOPIC, handle, group=group, commit=p.commit,
+        Consumer(world, broker, f"consumer-{i}", TOPIC, handle, client=p.client, group=group, commit=p.commit,
                  max_poll_records=p.max_poll_records, processing_time=p.processing_time,
                  auto_commit_interval=p.auto_commit_interval, auto_offset_reset="earliest",
                  max_poll_interval=p.max_poll_interval, restart_delay=p.restart_delay, start=start,

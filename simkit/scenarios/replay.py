@@ -29,7 +29,7 @@ from ..params import MAX_MS, Params, count, distribution, flag, ms, optional_ms,
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import MAX_DRAIN_MS, until_drained
+from ._common import MAX_DRAIN_MS, client_param, until_drained
 from .dead_letters import TOPIC
 from .registry import scenario
 
@@ -78,6 +78,9 @@ class ReplayParams(Params):
     retention_ms: float | None = positive(None, optional=True, high=MAX_MS,
                                           doc="the topic's retention.ms; None: Kafka's 7 days, beyond any run")
     retention_check_interval: float = ms(300_000, low=1, doc="how often the broker deletes expired records")
+    segment_ms: float | None = optional_ms(None, low=1, doc="the topic's segment.ms; None: Kafka's 7 days "
+                                                            "(retention deletes whole segments)")
+    client: str = client_param()
 
     def check(self) -> None:
         bug_at, fix_at, _ = self.times()
@@ -128,7 +131,10 @@ def replay(p: ReplayParams) -> RunResult:
 
     ``retention_ms`` (the topic's ``retention.ms``, with the broker cleaning every
     ``retention_check_interval`` ms) deletes old payments: a reset to a deleted offset
-    lands on the log start instead, and what was deleted cannot be replayed.
+    lands on the log start instead, and what was deleted cannot be replayed. Retention
+    deletes whole segments (``segment_ms``, the topic's ``segment.ms``): with Kafka's
+    7-day default the one segment keeps taking payments and nothing is deleted during a
+    run, however short ``retention_ms`` is.
 
     ``design`` (the old keyword ``handler_kind=`` still works, with a warning):
     ``"non_idempotent"`` adds each amount to the balance and sends the
@@ -149,8 +155,8 @@ def replay(p: ReplayParams) -> RunResult:
     world = World(p.seed)
     env = world.env
     broker = Broker(world, retention_check_interval=p.retention_check_interval)
-    broker.create_topic(TOPIC, p.partitions, retention_ms=p.retention_ms)
-    producer = Producer(world, broker, "payments", partitioner="key")
+    broker.create_topic(TOPIC, p.partitions, retention_ms=p.retention_ms, segment_ms=p.segment_ms)
+    producer = Producer(world, broker, "payments", client=p.client)
     db = Database(world, "projection-db")
     db.create_table(TOTALS)
     db.create_table(ENTRIES)
@@ -235,7 +241,7 @@ def operator(world: World, broker: Broker, group: ConsumerGroup, db: Database, e
             " (bug: refunds counted as payments)" if v == 2 else " (fixed)" if v == 3 else ""))
         # one instance a version: a second member joining mid-poll would repeat records of its own
         handler = Projection(v, p.design == "idempotent", db, email)
-        return [Consumer(world, broker, f"projection-v{v}", TOPIC, handler, group=group,
+        return [Consumer(world, broker, f"projection-v{v}", TOPIC, handler, client=p.client, group=group,
                          commit="after_processing", processing_time=p.processing_time, auto_offset_reset="earliest")]
 
     members = deploy(1)

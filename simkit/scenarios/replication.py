@@ -43,7 +43,7 @@ from ..producer import Producer
 from ..replication import Cluster
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .registry import scenario
 
 __all__ = ["DESIGNS", "ReplicationParams", "final_logs", "lost_acknowledged", "replication"]
@@ -70,6 +70,7 @@ class ReplicationParams(Params):
     request_timeout: float = ms(1000, low=1, doc="the producer's request.timeout.ms")
     delivery_timeout: float = ms(30000, low=1, doc="the producer's delivery.timeout.ms")
     settle: float = ms(1000, low=1, doc="after every answer and every broker back, let replicas converge")
+    client: str = client_param()
 
 
 FIELDS = (
@@ -109,7 +110,7 @@ def replication(p: ReplicationParams) -> RunResult:
                       replica_lag_time_max=p.replica_lag_time_max, replication_delay=p.replication_delay,
                       unclean_leader_election=unclean)
     cluster.create_topic(TOPIC, 1)
-    producer = Producer(world, cluster, "producer", acks=1 if p.design == "acks_1" else "all",
+    producer = Producer(world, cluster, "producer", client=p.client, acks=1 if p.design == "acks_1" else "all",
                         latency=p.network_latency, request_timeout=p.request_timeout,
                         delivery_timeout=p.delivery_timeout, batch_size=p.batch_size)
     ends = [0.0]

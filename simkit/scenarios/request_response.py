@@ -37,7 +37,7 @@ from ..params import Params, count, distribution, ms, positive
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .registry import scenario
 
 __all__ = [
@@ -63,6 +63,7 @@ class RequestResponseParams(Params):
     consumer_overhead: Any = distribution(1, doc="each record a consumer handles (broker design)")
     partitions: int = count(3, high=100, doc="partitions of the requests and replies topics")
     max_time: float = ms(600_000, strict=True, doc="the run stops here even if answers are missing")
+    client: str = client_param()
 
 
 FIELDS = ("requests", "answered", *(f"latency_{s}" for s in PERCENTILES), "duration")
@@ -144,13 +145,13 @@ class BrokerPath:
         broker = Broker(world)
         broker.create_topic(REQUESTS, p.partitions)
         broker.create_topic(REPLIES, p.partitions)
-        self.a_producer = Producer(world, broker, "service-a-producer", latency=p.network_latency)
-        self.b_producer = Producer(world, broker, "service-b-producer", latency=p.network_latency)
+        self.a_producer = Producer(world, broker, "service-a-producer", client=p.client, latency=p.network_latency)
+        self.b_producer = Producer(world, broker, "service-b-producer", client=p.client, latency=p.network_latency)
         self.waiting: dict[str, simpy.Event] = {}
-        Consumer(world, broker, "service-b-consumer", REQUESTS, self.answer, group="service-b",
+        Consumer(world, broker, "service-b-consumer", REQUESTS, self.answer, client=p.client, group="service-b",
                  commit="after_processing", workers=p.workers, fetch_latency=p.fetch_latency,
                  processing_time=p.consumer_overhead, auto_offset_reset="earliest")
-        Consumer(world, broker, "service-a-replies", REPLIES, self.deliver, group="service-a",
+        Consumer(world, broker, "service-a-replies", REPLIES, self.deliver, client=p.client, group="service-a",
                  commit="after_processing", fetch_latency=p.fetch_latency, processing_time=p.consumer_overhead,
                  auto_offset_reset="earliest")
 

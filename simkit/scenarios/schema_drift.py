@@ -73,7 +73,7 @@ from ..schemas import (
     encode,
 )
 from ..world import World
-from ._common import MAX_DRAIN_MS, until_drained
+from ._common import MAX_DRAIN_MS, client_param, until_drained
 from .registry import scenario
 
 __all__ = [
@@ -155,6 +155,7 @@ class SchemaDriftParams(Params):
     arrival_interval: Any = distribution(exponential(10), doc="time between two payments")
     processing_time: Any = distribution(1, doc="billing's work per payment")
     max_time: float = ms(60_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if not drained")
+    client: str = client_param()
 
     def check(self) -> None:
         self.times()
@@ -212,15 +213,15 @@ def schema_drift(p: SchemaDriftParams) -> RunResult:
     broker = Broker(world)
     broker.create_topic(TOPIC, p.partitions)
     broker.create_topic(DLQ, p.partitions)
-    producer = Producer(world, broker, "payments", partitioner="key")
+    producer = Producer(world, broker, "payments", client=p.client)
     v1, v2 = schema_change(p.design)
     versions = Versions(world, SchemaRegistry(p.registry) if p.registry is not None else None, v1)
 
     # wire: one billing consumer a partition, dead-lettering what it cannot decode
-    dlq_producer = Producer(world, broker, "billing-dlq", partitioner="key")
+    dlq_producer = Producer(world, broker, "billing-dlq", client=p.client)
     group = ConsumerGroup(world, broker, GROUP, session_timeout=300)
     members = [Consumer(world, broker, f"billing-{i}", TOPIC, with_retries(Billing(versions), producer=dlq_producer),
-                        group=group, commit="after_processing", processing_time=p.processing_time,
+                        client=p.client, group=group, commit="after_processing", processing_time=p.processing_time,
                         auto_offset_reset="earliest", on_error="crash")
                for i in range(p.partitions)]
 

@@ -33,7 +33,7 @@ from ..producer import Producer
 from ..results import Lazy, Report, RunResult
 from ..trace import Trace, columns
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .registry import scenario
 
 __all__ = ["DESIGNS", "ThroughputParams", "message_waits", "throughput", "utilisation"]
@@ -56,6 +56,7 @@ class ThroughputParams(Params):
     network_latency: Any = distribution(0, doc="one way, producer to broker and broker to consumer")
     max_poll_records: int = count(500, high=100_000, doc="records one poll returns at most")
     commit: str = choice("auto", COMMIT_POLICIES, doc="the consumers' commit policy")
+    client: str = client_param()
 
 
 FIELDS = ("produced", "processed", "lost", "duplicates", *(f"latency_{s}" for s in PERCENTILES), "throughput",
@@ -90,7 +91,7 @@ def throughput(p: ThroughputParams) -> RunResult:
     params: dict[str, Any] = p.to_dict()
 
     log, duration = _simulate(seed, lam, mu, partitions, consumers, messages, partitioner, latency,
-                              max_poll_records, commit)
+                              max_poll_records, commit, p.client)
     if messages >= 100_000:  # a big run: free the partition logs and processes (reference cycles) first
         gc.collect()  # (skipped for small runs, where it only costs a control's redraw time)
     # the report reads the trace's compact columns; the DataFrame is built only if someone asks
@@ -120,13 +121,14 @@ def throughput(p: ThroughputParams) -> RunResult:
 
 
 def _simulate(seed: int, lam: float, mu: float, partitions: int, consumers: int, messages: int,
-              partitioner: str, latency: Distribution, max_poll_records: int, commit: str) -> tuple[Trace, float]:
+              partitioner: str, latency: Distribution, max_poll_records: int, commit: str,
+              client: str = "java") -> tuple[Trace, float]:
     """Build the world, run it until every record is processed; return the trace and the duration."""
     world = World(seed)
     env = world.env
     broker = Broker(world)
     broker.create_topic(TOPIC, partitions)
-    producer = Producer(world, broker, "producer", partitioner=partitioner, latency=latency)
+    producer = Producer(world, broker, "producer", client=client, partitioner=partitioner, latency=latency)
     done = env.event()
     count = [0]
 
@@ -136,7 +138,7 @@ def _simulate(seed: int, lam: float, mu: float, partitions: int, consumers: int,
             done.succeed()
 
     for i in range(consumers):
-        Consumer(world, broker, f"consumer-{i}", TOPIC, handle, group="workers", commit=commit,
+        Consumer(world, broker, f"consumer-{i}", TOPIC, handle, client=client, group="workers", commit=commit,
                  processing_time=exponential(1.0 / mu), fetch_latency=latency, commit_latency=latency,
                  max_poll_records=max_poll_records, auto_offset_reset="earliest")
 
