@@ -149,7 +149,7 @@ print(f"events:       producer changed {b.producer_changes} time(s); crm handled
 # Decoupling in time matters on a bad day too. Now `email` is unreachable from 4 s to 5 s.
 #
 # **Predict.** In each design: how many sign-ups never reach `email`? How long does the slowest 1 % of users
-# wait for their sign-up to be answered, compared with the ~18 ms and ~6 ms of a calm run? Does anything fail for
+# wait for their sign-up to be answered, compared with the ~19 ms and ~6 ms of a calm run? Does anything fail for
 # the user?
 
 # %%
