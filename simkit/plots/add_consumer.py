@@ -74,6 +74,7 @@ def behind_over_time(results: RunResult | Mapping[str, RunResult], team: str = "
     ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_ylim(top=max(ax.get_ylim()[1], 1) * 1.35)  # headroom for the legend, inside the axes
+    ax.legend(fontsize="small", loc="upper right", ncols=2)
     ax.set_title(behind_title(runs, team) if title is None else title)
     return ax
