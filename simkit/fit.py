@@ -29,7 +29,7 @@ from __future__ import annotations
 import difflib
 import textwrap
 from dataclasses import dataclass
-from typing import Mapping
+from collections.abc import Mapping
 
 import pandas as pd
 

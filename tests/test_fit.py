@@ -137,15 +137,15 @@ def test_every_reported_field_is_declared_and_in_the_glossary():
 
 # -- bad input -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, param", [
-    (dict(joins_at=700_000), "joins_at"),
-    (dict(joins_at=-1), "joins_at"),
-    (dict(outage=(4000,)), "outage"),
-    (dict(outage=(4000, 0)), "outage"),
-    (dict(signups=0), "signups"),
-    (dict(call_timeout=0), "call_timeout"),
-    (dict(new_handling_time="slow"), "new_handling_time"),
-    (dict(partitions=0), "partitions"),
-    (dict(max_time=math.inf), "max_time"),
+    ({"joins_at": 700_000}, "joins_at"),
+    ({"joins_at": -1}, "joins_at"),
+    ({"outage": (4000,)}, "outage"),
+    ({"outage": (4000, 0)}, "outage"),
+    ({"signups": 0}, "signups"),
+    ({"call_timeout": 0}, "call_timeout"),
+    ({"new_handling_time": "slow"}, "new_handling_time"),
+    ({"partitions": 0}, "partitions"),
+    ({"max_time": math.inf}, "max_time"),
 ])
 def test_bad_input_is_a_config_error_naming_the_parameter(kwargs, param):
     with pytest.raises(sk.ConfigError) as err:

@@ -249,7 +249,7 @@ def add_consumer(p: AddConsumerParams) -> RunResult:
                            .to_numpy(dtype=float), p.joins_at)
     lat = checks.latencies(trace, "request", "responded")
     fields: dict[str, float] = dict(
-        requests=int(len(signed)),
+        requests=len(signed),
         producer_changes=int(((ev == "deployed") & (trace["component"] == SERVICE)).sum()),
         failed_calls=int((ev == "call_failed").sum()),
         downstream_missed=missed_old.count,
