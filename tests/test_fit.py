@@ -235,3 +235,17 @@ def test_lean_takes_every_answer_by_name():
 def test_behind_is_never_negative():
     for design in ("direct_calls", "events"):
         assert (np.asarray(run(design, 5, outage=OUTAGE).series["behind"].behind) >= 0).all()
+
+
+def test_client_is_checked_and_a_librdkafka_reader_taking_one_record_a_poll_catches_up_later():
+    with pytest.raises(sk.ConfigError) as err:
+        run("events", client="kafka-python")
+    assert err.value.param == "client" and "'librdkafka'" in str(err.value)
+    java, rdk = run("events", 1), run("events", 1, client="librdkafka")
+    assert java.params["client"] == "java" and rdk.report.new_reader_missed == 0
+    assert rdk.report.caught_up_at > java.report.caught_up_at
+    def catch_up_fetches(res):  # crm's polls while it reads the history
+        t = res.trace
+        return ((t.component == NEW_TEAM) & (t.event == "fetch") & (t.time <= java.report.caught_up_at)).sum()
+
+    assert catch_up_fetches(rdk) > 2 * catch_up_fetches(java)

@@ -43,13 +43,14 @@ import simpy
 
 from .. import checks
 from ..broker import Broker
+from ..clients import CLIENTS
 from ..consumer import Consumer, Context
 from ..distributions import exponential, uniform
 from ..errors import ConfigError, RequestTimeout
 from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
 from ..network import Link, Server, call
-from ..params import MAX_STEPS, Params, count, distribution, ms, window
+from ..params import MAX_STEPS, Params, choice, count, distribution, ms, window
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
@@ -95,6 +96,7 @@ class AddConsumerParams(Params):
     partitions: int = count(3, high=64, doc="partitions of the signups topic (events)")
     max_time: float = ms(600_000, strict=True, high=SAMPLE_EVERY * MAX_STEPS,
                          doc="the run stops here if the teams have not caught up")
+    client: str = choice("java", CLIENTS, doc="whose defaults the producer and consumers take (events)")
 
     def check(self) -> None:
         if self.joins_at >= self.max_time:
@@ -171,13 +173,13 @@ class Events(Wiring):
         super().__init__(world, p)
         self.broker = Broker(world)
         self.broker.create_topic(TOPIC, p.partitions)
-        self.producer = Producer(world, self.broker, SERVICE, latency=p.network_latency, partitioner="key")
+        self.producer = Producer(world, self.broker, SERVICE, latency=p.network_latency, client=p.client)
         self.groups: list[ConsumerGroup] = []
         self.consumers: list[Consumer] = []
         for team in (*TEAMS, NEW_TEAM):
             group = ConsumerGroup(world, self.broker, team)
             consumer = Consumer(
-                world, self.broker, team, TOPIC, self._handler(team), group=group,
+                world, self.broker, team, TOPIC, self._handler(team), client=p.client, group=group,
                 commit="after_processing", fetch_latency=p.network_latency, auto_offset_reset="earliest",
                 processing_time=p.new_handling_time if team == NEW_TEAM else p.handling_time,
                 group_instance_id=f"{team}-host", start=p.joins_at if team == NEW_TEAM else 0.0,
@@ -219,7 +221,9 @@ def add_consumer(p: AddConsumerParams) -> RunResult:
     sign-up to the user's answer) and ``duration``. Checks: ``new_reader_missed`` and
     ``downstream_missed``. Series ``behind`` (every ``SAMPLE_EVERY`` ms): ``time``,
     ``team``, ``behind`` (sign-ups accepted so far that the team has not handled; crm's
-    from ``joins_at`` on), from :func:`behind_series`.
+    from ``joins_at`` on), from :func:`behind_series`. ``client`` (``"java"`` or
+    ``"librdkafka"``) gives the producer and consumers of ``"events"`` that client's defaults
+    (see :mod:`simkit.clients`); librdkafka's one record a poll makes crm catch up more slowly.
     """
     # build and wire the design
     world = World(p.seed)
