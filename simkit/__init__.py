@@ -5,7 +5,7 @@ in it, run it, and read the trace; or run a ready lesson from :mod:`simkit.scena
 Time is in milliseconds everywhere.
 """
 
-from . import checks, controls, glossary, grading, live, params, plots, scenarios
+from . import checks, controls, fit, glossary, grading, live, params, plots, scenarios
 from .assignors import assign_range, assign_round_robin
 from .broker import Broker, PartitionLog, Record
 from .checks import Check
@@ -114,6 +114,7 @@ __all__ = [
     "constant",
     "controls",
     "exponential",
+    "fit",
     "glossary",
     "grading",
     "interact",

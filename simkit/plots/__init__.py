@@ -46,6 +46,7 @@ from ._base import (
     timeline,
     windows_between,
 )
+from .add_consumer import behind_over_time, behind_title
 from .build_your_own import handled_by_component
 from .call_chain import chain_latency
 from .consume import anomaly_timeline, commit_vs_processed
@@ -106,6 +107,8 @@ __all__ = [
     "backlog_over_time",
     "batch_sizes",
     "batches",
+    "behind_over_time",
+    "behind_title",
     "breaks_title",
     "capture_timeline",
     "chain_latency",

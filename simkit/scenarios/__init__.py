@@ -7,6 +7,7 @@
 from .call_chain import call_chain
 from .consume import consume
 from .dead_letters import dead_letters
+from .add_consumer import add_consumer
 from .replay import replay
 from .dedupe import dedupe
 from .deployment import deployment
@@ -25,7 +26,7 @@ from .registry import SCENARIOS, Scenario, scenario
 from .throughput import throughput
 
 __all__ = [
-    "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "order_workflow",
+    "add_consumer", "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "order_workflow",
     "ordering", "outage", "profile_update", "publish", "rebalance", "replay", "replication", "request_response",
     "schema_drift",
     "throughput",
