@@ -43,18 +43,17 @@ import simpy
 
 from .. import checks
 from ..broker import Broker
-from ..clients import CLIENTS
 from ..consumer import Consumer, Context
 from ..distributions import exponential, uniform
 from ..errors import ConfigError, RequestTimeout
 from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
 from ..network import Link, Server, call
-from ..params import MAX_STEPS, Params, choice, count, distribution, ms, window
+from ..params import MAX_STEPS, Params, count, distribution, ms, window
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..world import World
-from ._common import latency_fields
+from ._common import client_param, latency_fields
 from .registry import scenario
 
 __all__ = ["DESIGNS", "FIELDS", "NEW_TEAM", "TEAMS", "AddConsumerParams", "add_consumer", "behind_series"]
@@ -96,7 +95,7 @@ class AddConsumerParams(Params):
     partitions: int = count(3, high=64, doc="partitions of the signups topic (events)")
     max_time: float = ms(600_000, strict=True, high=SAMPLE_EVERY * MAX_STEPS,
                          doc="the run stops here if the teams have not caught up")
-    client: str = choice("java", CLIENTS, doc="whose defaults the producer and consumers take (events)")
+    client: str = client_param()
 
     def check(self) -> None:
         if self.joins_at >= self.max_time:
