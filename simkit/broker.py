@@ -43,12 +43,36 @@ from .params import MAX_MS, check_ms
 from .trace import NO_ID, IdColumn
 from .world import World
 
-__all__ = ["DEFAULT_RETENTION_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog", "Record"]
+__all__ = ["DEFAULT_RETENTION_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog", "Record", "read_spans",
+           "spans"]
 
 #: Kafka's ``retention.ms`` default: 7 days
 DEFAULT_RETENTION_MS = 604_800_000.0
 #: Kafka's ``log.retention.check.interval.ms`` default: 5 minutes
 RETENTION_CHECK_INTERVAL = 300_000.0
+
+
+def spans(offsets: Sequence[int]) -> str:
+    """Offsets written short, runs as ``first-last``: ``[3, 4, 5, 9]`` -> ``"3-5,9"`` (read back by :func:`read_spans`)."""
+    out: list[str] = []
+    ordered = sorted(offsets)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def read_spans(text: str) -> list[int]:
+    """The offsets :func:`spans` wrote: ``"3-5,9"`` -> ``[3, 4, 5, 9]``."""
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        out.extend(range(int(first), int(last or first) + 1))
+    return out
 
 
 class Record(NamedTuple):
@@ -454,7 +478,11 @@ class Broker:
 
     def end_transaction(self, transactional_id: str, commit: bool) -> None:
         """Write a commit or abort marker (a control record that takes an offset) to every partition
-        ``transactional_id``'s open transaction wrote to, and close it there."""
+        ``transactional_id``'s open transaction wrote to, and close it there.
+
+        The marker's trace row names the transaction's records there (detail
+        ``"<transactional id>: <n> records at <offsets>"``, offsets as :func:`spans`), so a
+        checker can tell from the trace alone which records an abort voided."""
         world = self.world
         kind = "commit" if commit else "abort"
         now = world.env.now
@@ -468,7 +496,7 @@ class Broker:
                 offset = log.append([(None, kind, None, now)], now)
                 log.control[offset] = kind
                 world.trace.record(now, self.name, "txn_" + kind, topic, log.partition, offset,
-                                   detail=f"{transactional_id}: {len(txn[1])} records")
+                                   detail=f"{transactional_id}: {len(txn[1])} records at {spans(txn[1])}")
                 if log._waiters:
                     self._wake(log)
 

@@ -10,6 +10,7 @@ from .dead_letters import dead_letters
 from .replay import replay
 from .dedupe import dedupe
 from .deployment import deployment
+from .exactly_once import exactly_once
 from .facts_vs_crud import facts_vs_crud
 from .order_workflow import order_workflow
 from .ordering import ordering
@@ -25,7 +26,7 @@ from .registry import SCENARIOS, Scenario, scenario
 from .throughput import throughput
 
 __all__ = [
-    "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "order_workflow",
+    "call_chain", "consume", "dead_letters", "dedupe", "deployment", "exactly_once", "facts_vs_crud", "hot_keys", "order_workflow",
     "ordering", "outage", "profile_update", "publish", "rebalance", "replay", "replication", "request_response",
     "schema_drift",
     "throughput",
