@@ -449,10 +449,18 @@ class Broker:
             self.world.record(self.name, "rejected", detail=f"{transactional_id} epoch {epoch} is fenced")
             raise ProducerFenced(f"{transactional_id} epoch {epoch} was fenced by a newer producer")
 
-    def add_offsets(self, transactional_id: str, epoch: int, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        """Hold consumer offsets in the open transaction; they reach the group only if it commits (KIP-98)."""
+    def add_offsets(self, transactional_id: str, epoch: int, group: str, offsets: dict[tuple[str, int], int],
+                    member: tuple[str, int] | None = None) -> None:
+        """Hold consumer offsets in the open transaction; they reach the group only if it commits (KIP-98).
+
+        ``member`` is ``(member_id, generation)`` from the consumer's group metadata: the group
+        coordinator refuses the offsets with :class:`~simkit.errors.CommitFailed` if that
+        generation is stale (``TxnOffsetCommit`` answering ILLEGAL_GENERATION, KIP-447).
+        """
         self.check_up("send offsets to transaction")
         self.check_epoch(transactional_id, epoch)
+        if member is not None and group in self.groups:
+            self.groups[group].check_generation(member[0], member[1], offsets)
         self.txn_offsets.setdefault(transactional_id, {}).setdefault(group, {}).update(offsets)
 
     def finish_transaction(self, transactional_id: str, epoch: int, commit: bool) -> None:

@@ -15,7 +15,8 @@ producer. The designs:
 ``"transactional"``
     the producer has a ``transactional_id``; each order is one transaction that holds the
     invoice *and* the order's offset (``send_offsets_to_transaction``), committed together
-    (``KafkaProducer.sendOffsetsToTransaction`` / ``commitTransaction``, KIP-98 and KIP-447).
+    (``KafkaProducer.sendOffsetsToTransaction`` with the consumer's group metadata, so a stale
+    generation is refused, and ``commitTransaction``; KIP-98 and KIP-447).
     A crash leaves the transaction open; the restarted invoicer's ``init_transactions``
     aborts it and fences the old producer. A ``read_committed`` ledger never sees the
     aborted invoice; a ``read_uncommitted`` one does, so it reads that invoice twice.
@@ -156,7 +157,7 @@ class Invoicer:
         ctx.crash_point("after_email")
         if self.transactional:
             yield from producer.send_offsets_to_transaction(
-                {(record.topic, record.partition): record.offset + 1}, APP_GROUP)
+                {(record.topic, record.partition): record.offset + 1}, ctx.consumer.group_metadata())
             yield from producer.commit_transaction()
 
 
