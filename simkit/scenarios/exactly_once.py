@@ -124,8 +124,8 @@ class Invoicer:
     A restarted process is a new program: it builds its producer again and, if
     transactional, calls ``init_transactions`` with the same ``transactional_id``, which
     aborts what the crashed process left open and fences its producer (KIP-98). It does so
-    when it takes up its first order, where an application would at start-up: the order the
-    crashed process was on comes back first, so the abort comes only the rejoin later.
+    when it handles its first order, where an application would at start-up; orders left
+    uncommitted are waiting for it, so it handles one as soon as it has rejoined its group.
     """
 
     def __init__(self, world: World, broker: Broker, email: EmailProvider, p: ExactlyOnceParams):
