@@ -40,39 +40,15 @@ import simpy
 from .errors import BrokerUnavailable, ConfigError, OffsetOutOfRange, OutOfOrderSequence, ProducerFenced
 from .faults import window
 from .params import MAX_MS, check_ms
-from .trace import NO_ID, IdColumn
+from .trace import NO_ID, IdColumn, spans
 from .world import World
 
-__all__ = ["DEFAULT_RETENTION_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog", "Record", "read_spans",
-           "spans"]
+__all__ = ["DEFAULT_RETENTION_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog", "Record"]
 
 #: Kafka's ``retention.ms`` default: 7 days
 DEFAULT_RETENTION_MS = 604_800_000.0
 #: Kafka's ``log.retention.check.interval.ms`` default: 5 minutes
 RETENTION_CHECK_INTERVAL = 300_000.0
-
-
-def spans(offsets: Sequence[int]) -> str:
-    """Offsets written short, runs as ``first-last``: ``[3, 4, 5, 9]`` -> ``"3-5,9"`` (read back by :func:`read_spans`)."""
-    out: list[str] = []
-    ordered = sorted(offsets)
-    i = 0
-    while i < len(ordered):
-        j = i
-        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
-            j += 1
-        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
-        i = j + 1
-    return ",".join(out)
-
-
-def read_spans(text: str) -> list[int]:
-    """The offsets :func:`spans` wrote: ``"3-5,9"`` -> ``[3, 4, 5, 9]``."""
-    out: list[int] = []
-    for part in filter(None, text.split(",")):
-        first, _, last = part.partition("-")
-        out.extend(range(int(first), int(last or first) + 1))
-    return out
 
 
 class Record(NamedTuple):

@@ -3,7 +3,7 @@
 import pytest
 
 import simkit as sk
-from simkit.broker import read_spans, spans
+from simkit.trace import read_spans, spans
 from simkit.glossary import unknown
 from simkit.scenarios.exactly_once import FIELDS, aborted_offsets, aborted_reads
 
@@ -149,9 +149,36 @@ def test_one_seed_gives_one_history():
     ({"design": "transactional", "crash_schedule": [(3, "after_commit")]}, "crash_schedule"),
     ({"design": "transactional", "email_latency": "slow"}, "email_latency"),
     ({"design": "transactional", "transactional_id": "x"}, "transactional_id"),
+    ({"design": "transactional", "client": "kafka-python"}, "client"),
 ])
 def test_bad_parameters_raise_a_config_error_naming_them(kwargs, param):
     with pytest.raises(sk.ConfigError) as err:
         sk.scenarios.exactly_once(**kwargs)
     assert err.value.param == param
     assert param in str(err.value)
+
+
+def test_with_librdkafka_s_defaults_transactions_still_leave_no_duplicate():
+    a = sk.scenarios.exactly_once("at_least_once", seed=1, client="librdkafka").report
+    t = sk.scenarios.exactly_once("transactional", seed=1, client="librdkafka").report
+    assert a.duplicates_in_output > 0 and t.duplicates_in_output == 0 and t.repeated_side_effects > 0
+    assert sk.scenarios.SCENARIOS["exactly_once"].defaults["client"] == "java"
+
+
+def test_the_java_client_gives_the_trace_of_clients_left_unset(monkeypatch):
+    import importlib
+
+    mod = importlib.import_module("simkit.scenarios.exactly_once")  # the package's attribute is the function
+
+    class Before(mod.Producer):
+        def __init__(self, *args, client=None, **kw):
+            super().__init__(*args, **kw)
+
+    class BeforeConsumer(mod.Consumer):
+        def __init__(self, *args, client=None, **kw):
+            super().__init__(*args, **kw)
+
+    java = sk.scenarios.exactly_once("transactional", seed=4, messages=120).trace
+    monkeypatch.setattr(mod, "Producer", Before)
+    monkeypatch.setattr(mod, "Consumer", BeforeConsumer)
+    assert java.equals(sk.scenarios.exactly_once("transactional", seed=4, messages=120).trace)

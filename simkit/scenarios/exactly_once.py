@@ -40,9 +40,9 @@ import pandas as pd
 import simpy
 
 from .. import checks
-from ..broker import Broker, Record, read_spans
+from ..broker import Broker, Record
 from ..checks import Check
-from ..clients import ISOLATION_LEVELS
+from ..clients import CLIENTS, ISOLATION_LEVELS
 from ..commit_policies import CommitPolicy
 from ..consumer import Consumer, Context
 from ..distributions import exponential
@@ -52,6 +52,7 @@ from ..params import Params, choice, count, distribution, ms, positive, probabil
 from ..producer import Producer
 from ..results import Report, RunResult
 from ..services import EmailProvider
+from ..trace import read_spans
 from ..world import World
 from ._common import DRAIN_EVERY, MAX_DRAIN_MS, latency_fields, until_drained
 from .registry import scenario
@@ -100,6 +101,7 @@ class ExactlyOnceParams(Params):
     session_timeout: float = ms(300, strict=True, doc="how long a crashed member lingers (session.timeout.ms)")
     isolation_level: str = choice("read_committed", ISOLATION_LEVELS, doc="the ledger's isolation.level")
     max_time: float = ms(600_000, strict=True, high=MAX_DRAIN_MS, doc="the run stops here if it has not drained")
+    client: str = choice("java", CLIENTS, doc="the Kafka client whose defaults the producers and consumers take")
 
 
 FIELDS = ("produced", "processed", "output_records", "output_read", "duplicates_in_output", "aborted_read",
@@ -142,9 +144,12 @@ class Invoicer:
         invoice at once."""
         if ctx.consumer.incarnation != self.incarnation:  # the process started (again): a new producer
             self.incarnation = ctx.consumer.incarnation
+            # a transactional id turns idempotence on, with at most 5 requests in flight, in both clients
+            # (Java's ProducerConfig; librdkafka adjusts max.in.flight to 5 for transactions)
+            txn: dict[str, Any] = dict(transactional_id=TRANSACTIONAL_ID, idempotent=True, max_in_flight=5) \
+                if self.transactional else {}
             self.producer = Producer(self.world, self.broker, f"{APP}-producer-{self.incarnation}",
-                                     latency=self.p.network_latency,
-                                     transactional_id=TRANSACTIONAL_ID if self.transactional else None)
+                                     client=self.p.client, latency=self.p.network_latency, **txn)
             if self.transactional:
                 yield from self.producer.init_transactions()
         producer = self.producer
@@ -167,7 +172,9 @@ class Invoicer:
 def exactly_once(p: ExactlyOnceParams) -> RunResult:
     """Consume orders, produce invoices and email customers while the invoicer crashes; see the module docs.
 
-    ``design`` is one of :data:`DESIGNS`; ``isolation_level`` is the downstream ledger's.
+    ``design`` is one of :data:`DESIGNS`; ``isolation_level`` is the downstream ledger's;
+    ``client`` (``"java"`` or ``"librdkafka"``) gives every producer and consumer that client's
+    defaults (the settings the scenario spells out stay as they are).
     Report fields (see :mod:`simkit.glossary`): ``produced`` (orders), ``processed``
     (orders the invoicer finished), ``output_records`` (invoices written, aborted ones
     included), ``output_read`` (invoices the ledger read), ``duplicates_in_output``
@@ -184,17 +191,17 @@ def exactly_once(p: ExactlyOnceParams) -> RunResult:
     broker = Broker(world)
     broker.create_topic(INPUT, p.partitions)
     broker.create_topic(OUTPUT, p.partitions)
-    shop = Producer(world, broker, SOURCE)
+    shop = Producer(world, broker, SOURCE, client=p.client)
     email = EmailProvider(world, "email", latency=p.email_latency)
     invoicer = Invoicer(world, broker, email, p)
     app_group = ConsumerGroup(world, broker, APP_GROUP, session_timeout=p.session_timeout)
-    app = Consumer(world, broker, APP, INPUT, invoicer.handle, group=app_group,
+    app = Consumer(world, broker, APP, INPUT, invoicer.handle, client=p.client, group=app_group,
                    commit=OffsetsInTransaction if invoicer.transactional else "after_processing",
                    processing_time=p.processing_time, auto_offset_reset="earliest", crash_points=POINTS,
                    crash_rate=p.crash_rate, crash_schedule=p.crash_schedule, kill_rate=p.kill_rate,
                    restart_delay=p.restart_delay)
-    ledger = Consumer(world, broker, READER, OUTPUT, group=READER_GROUP, commit="after_processing",
-                      isolation_level=p.isolation_level, auto_offset_reset="earliest")
+    ledger = Consumer(world, broker, READER, OUTPUT, client=p.client, group=READER_GROUP,
+                      commit="after_processing", isolation_level=p.isolation_level, auto_offset_reset="earliest")
 
     sent = env.event()
     env.process(_orders(world, shop, sent, p))
