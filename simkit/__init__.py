@@ -39,7 +39,7 @@ from .errors import (
     SimkitError,
 )
 from .faults import CrashPlan
-from .groups import ConsumerGroup
+from .groups import ConsumerGroup, ConsumerGroupMetadata
 from .monitor import Monitor
 from .network import Link, Server, call
 from .outbox import Outbox, OutboxRow, Relay
@@ -68,6 +68,7 @@ __all__ = [
     "ConfigError",
     "Consumer",
     "ConsumerGroup",
+    "ConsumerGroupMetadata",
     "Context",
     "Crash",
     "CrashPlan",

@@ -51,7 +51,7 @@ import simpy
 from .errors import BrokerUnavailable, ConfigError, OffsetOutOfRange, OutOfOrderSequence, ProducerFenced
 from .faults import window
 from .params import MAX_MS, check_ms
-from .trace import NO_ID, IdColumn
+from .trace import NO_ID, IdColumn, spans
 from .world import World
 
 __all__ = ["DEFAULT_RETENTION_MS", "DEFAULT_SEGMENT_MS", "RETENTION_CHECK_INTERVAL", "Broker", "PartitionLog",
@@ -487,10 +487,18 @@ class Broker:
             self.world.record(self.name, "rejected", detail=f"{transactional_id} epoch {epoch} is fenced")
             raise ProducerFenced(f"{transactional_id} epoch {epoch} was fenced by a newer producer")
 
-    def add_offsets(self, transactional_id: str, epoch: int, group: str, offsets: dict[tuple[str, int], int]) -> None:
-        """Hold consumer offsets in the open transaction; they reach the group only if it commits (KIP-98)."""
+    def add_offsets(self, transactional_id: str, epoch: int, group: str, offsets: dict[tuple[str, int], int],
+                    member: tuple[str, int] | None = None) -> None:
+        """Hold consumer offsets in the open transaction; they reach the group only if it commits (KIP-98).
+
+        ``member`` is ``(member_id, generation)`` from the consumer's group metadata: the group
+        coordinator refuses the offsets with :class:`~simkit.errors.CommitFailed` if that
+        generation is stale (``TxnOffsetCommit`` answering ILLEGAL_GENERATION, KIP-447).
+        """
         self.check_up("send offsets to transaction")
         self.check_epoch(transactional_id, epoch)
+        if member is not None and group in self.groups:
+            self.groups[group].check_generation(member[0], member[1], offsets)
         self.txn_offsets.setdefault(transactional_id, {}).setdefault(group, {}).update(offsets)
 
     def finish_transaction(self, transactional_id: str, epoch: int, commit: bool) -> None:
@@ -516,7 +524,11 @@ class Broker:
 
     def end_transaction(self, transactional_id: str, commit: bool) -> None:
         """Write a commit or abort marker (a control record that takes an offset) to every partition
-        ``transactional_id``'s open transaction wrote to, and close it there."""
+        ``transactional_id``'s open transaction wrote to, and close it there.
+
+        The marker's trace row names the transaction's records there (detail
+        ``"<transactional id>: <n> records at <offsets>"``, offsets as :func:`spans`), so a
+        checker can tell from the trace alone which records an abort voided."""
         world = self.world
         kind = "commit" if commit else "abort"
         now = world.env.now
@@ -530,7 +542,7 @@ class Broker:
                 offset = log.append([(None, kind, None, now)], now)
                 log.control[offset] = kind
                 world.trace.record(now, self.name, "txn_" + kind, topic, log.partition, offset,
-                                   detail=f"{transactional_id}: {len(txn[1])} records")
+                                   detail=f"{transactional_id}: {len(txn[1])} records at {spans(txn[1])}")
                 if log._waiters:
                     self._wake(log)
 

@@ -34,7 +34,7 @@ from .commit_policies import COMMIT_POLICIES, CommitPolicy, resolve_policy
 from .distributions import DistributionLike, as_distribution
 from .errors import BrokerUnavailable, CommitFailed, ConfigError, Crash
 from .faults import CrashPlan, kills, strike_at
-from .groups import ConsumerGroup
+from .groups import ConsumerGroup, ConsumerGroupMetadata
 from .handlers import Context, Handler, handler_arity
 from .poll_loop import life
 from .processing import WorkerPool
@@ -277,6 +277,15 @@ class Consumer:
             return  # a message for an incarnation that has crashed
         self.subscription.pending = (generation, partitions)
         self.poke()
+
+    def group_metadata(self) -> ConsumerGroupMetadata:
+        """Who this consumer is in its group now, for ``Producer.send_offsets_to_transaction`` (KIP-447).
+
+        Kafka's ``KafkaConsumer.groupMetadata()`` (confluent-kafka's ``consumer_group_metadata()``):
+        the group id, the generation of the current assignment, the member id and the
+        ``group_instance_id``. Offsets sent with it are refused once the generation is stale.
+        """
+        return ConsumerGroupMetadata(self.group.group_id, self.generation, self.member_id, self.group_instance_id)
 
     def assignment(self) -> list[TP]:
         """The partitions this consumer owns now, as ``(topic, partition)`` (the clients' ``assignment()``)."""

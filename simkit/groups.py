@@ -42,6 +42,7 @@ LeaveGroup when it closes, so its partitions wait for it for ``session_timeout``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from .assignors import COOPERATIVE, resolve_assignor
@@ -52,12 +53,28 @@ from .world import World
 if TYPE_CHECKING:
     from .broker import Broker
 
-__all__ = ["ConsumerGroup"]
+__all__ = ["ConsumerGroup", "ConsumerGroupMetadata"]
 
 TP = tuple[str, int]
 
 # the trace's vocabulary gains the rebalance row this module's protocols write (to move into trace.EVENTS)
 EVENTS.setdefault("revoke", "a consumer gave up partitions in a rebalance (detail: the list)")
+
+
+@dataclass(frozen=True)
+class ConsumerGroupMetadata:
+    """Who a consumer is in its group right now: what a transactional producer sends with its offsets.
+
+    Kafka's ``ConsumerGroupMetadata`` (``KafkaConsumer.groupMetadata()``, confluent-kafka's
+    ``consumer_group_metadata()``), from :meth:`simkit.consumer.Consumer.group_metadata`.
+    With it, ``send_offsets_to_transaction`` is refused when the member's generation is
+    stale, so a zombie cannot commit offsets of partitions that moved on (KIP-447).
+    """
+
+    group_id: str
+    generation_id: int
+    member_id: str
+    group_instance_id: str | None = None
 
 
 class ConsumerGroup:
@@ -186,17 +203,23 @@ class ConsumerGroup:
         """Store committed offsets, or raise if the broker is down or the generation is stale."""
         world = self.world
         self.broker.check_up("offset commit")
-        if generation != self.generation or member_id not in self.members:
-            for (topic, partition), off in offsets.items():
-                world.record(member_id.rsplit(".", 1)[0], "commit_failed", topic=topic, partition=partition,
-                             offset=off, detail="rebalanced: generation is stale")
-            raise CommitFailed(f"{member_id} is not in generation {self.generation} of {self.group_id}")
+        self.check_generation(member_id, generation, offsets)
         now = world.env.now
         for (topic, partition), off in offsets.items():
             if self.committed.get((topic, partition)) != off:
                 self.committed[(topic, partition)] = off
                 world.trace.record(now, member_id.rsplit(".", 1)[0], "commit", topic, partition, off,
                                    detail=self.group_id)
+
+    def check_generation(self, member_id: str, generation: int, offsets: dict[TP, int]) -> None:
+        """Raise :class:`~simkit.errors.CommitFailed` (and write ``commit_failed`` rows) unless ``member_id``
+        is a member of the current generation: Kafka's ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID, for a plain
+        commit and for offsets sent in a transaction (KIP-447) alike."""
+        if generation != self.generation or member_id not in self.members:
+            for (topic, partition), off in offsets.items():
+                self.world.record(member_id.rsplit(".", 1)[0], "commit_failed", topic=topic, partition=partition,
+                                  offset=off, detail="rebalanced: generation is stale")
+            raise CommitFailed(f"{member_id} is not in generation {self.generation} of {self.group_id}")
 
     def committed_offset(self, topic: str, partition: int) -> int | None:
         """The group's committed offset for a partition, or None if it never committed."""

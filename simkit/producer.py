@@ -210,6 +210,7 @@ class Producer:
         self.transactional_id = transactional_id
         self._txn_epoch: int | None = None
         self._txn_sends: list[Delivery] | None = None  # the open transaction's sends, None outside one
+        self._txn_fatal: ProducerFenced | None = None  # once fenced, every transactional call fails with it
 
     @property
     def producer_id(self) -> str:
@@ -250,25 +251,57 @@ class Producer:
         self._txn_epoch = self.broker.init_transactions(self.transactional_id)
 
     def begin_transaction(self) -> None:
-        """Open a transaction: the sends that follow belong to it (``KafkaProducer.beginTransaction``)."""
+        """Open a transaction: the sends that follow belong to it (``KafkaProducer.beginTransaction``).
+
+        A producer that was fenced cannot: :class:`~simkit.errors.ProducerFenced` is fatal in
+        Kafka (the producer must be closed and a new one made)."""
+        if self._txn_fatal is not None:
+            raise self._txn_fatal
         if self._txn_epoch is None:
             raise ConfigError("init_transactions", None, "init_transactions() before begin_transaction()")
         self._txn_sends = []
 
-    def send_offsets_to_transaction(self, offsets: dict[tuple[str, int], int], group: str) -> Any:
-        """Generator: add consumer ``offsets`` of ``group`` to the transaction; the group gets them only
-        if it commits (``KafkaProducer.sendOffsetsToTransaction``, KIP-98/KIP-447)."""
+    def send_offsets_to_transaction(self, offsets: dict[tuple[str, int], int], group: Any) -> Any:
+        """Generator: add consumer ``offsets`` to the transaction; the group gets them only if it commits
+        (``KafkaProducer.sendOffsetsToTransaction``, KIP-98/KIP-447).
+
+        ``group`` is the consumer's :meth:`~simkit.consumer.Consumer.group_metadata` (KIP-447's
+        form): if the consumer's generation is stale (a rebalance moved its partitions on) the
+        offsets are refused with :class:`~simkit.errors.CommitFailed`, and the application must
+        abort. A plain group id (the form KIP-447 deprecates) is not checked.
+        """
+        from .groups import ConsumerGroupMetadata
+
+        if isinstance(group, ConsumerGroupMetadata):
+            group_id, member = group.group_id, (group.member_id, group.generation_id)
+        elif isinstance(group, str) and group:
+            group_id, member = group, None
+        else:
+            raise ConfigError("group", group, "a consumer's group_metadata() or a group id")
         yield self.world.env.timeout(0)
-        self.broker.add_offsets(self.transactional_id, self._txn_epoch, group, dict(offsets))  # type: ignore[arg-type]
+        try:
+            self.broker.add_offsets(self.transactional_id, self._txn_epoch, group_id,  # type: ignore[arg-type]
+                                    dict(offsets), member=member)
+        except ProducerFenced as err:
+            self._txn_fatal = err
+            raise
 
     def commit_transaction(self) -> Any:
         """Generator: wait for every send of the transaction, then commit it: markers are written and
-        its offsets committed. A fenced producer gets :class:`~simkit.errors.ProducerFenced`; a failed
-        send fails the commit (``KafkaProducer.commitTransaction``)."""
+        its offsets committed. A failed send fails the commit (``KafkaProducer.commitTransaction``).
+
+        A fenced producer gets :class:`~simkit.errors.ProducerFenced` and its transaction ends
+        aborted: the newer producer's ``init_transactions`` already aborted it, so its records
+        stay invisible to ``read_committed`` readers and its offsets never reach the group
+        (KIP-98). The error is fatal: every later transactional call raises it again."""
         sends, self._txn_sends = self._txn_sends or [], None
-        for d in sends:  # noqa: UP028 (SimPy sends values in: a list iterator cannot take them)
-            yield d  # a failed send raises here: the application must abort
-        self.broker.finish_transaction(self.transactional_id, self._txn_epoch, True)  # type: ignore[arg-type]
+        try:
+            for d in sends:  # noqa: UP028 (SimPy sends values in: a list iterator cannot take them)
+                yield d  # a failed send raises here: the application must abort
+            self.broker.finish_transaction(self.transactional_id, self._txn_epoch, True)  # type: ignore[arg-type]
+        except ProducerFenced as err:
+            self._txn_fatal = err
+            raise
 
     def abort_transaction(self) -> Any:
         """Generator: wait for the transaction's sends to settle, then abort it (``KafkaProducer.abortTransaction``)."""

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["COLUMNS", "EVENTS", "NO_ID", "IdColumn", "Trace", "columns"]
+__all__ = ["COLUMNS", "EVENTS", "NO_ID", "IdColumn", "Trace", "columns", "read_spans", "spans"]
 
 COLUMNS: tuple[str, ...] = (
     "time", "component", "event", "topic", "partition", "offset", "key", "msg_id", "detail",
@@ -41,8 +41,10 @@ EVENTS: dict[str, str] = {
     "send_failed": "the producer gave up on the record and told the application (detail: why)",
     "retry": "the producer sends a batch again after an error (detail: the error)",
     "append": "the broker wrote the record to the partition log at this offset",
-    "txn_commit": "the broker wrote a commit marker (a control record) at this offset: the transaction's records count",
-    "txn_abort": "the broker wrote an abort marker (a control record) at this offset: the transaction's records are void",
+    "txn_commit": "the broker wrote a commit marker (a control record) at this offset: the transaction's records count "
+                  "(detail: the transactional id, and its records' offsets in this partition as spans())",
+    "txn_abort": "the broker wrote an abort marker (a control record) at this offset: the transaction's records are void "
+                 "(detail: the transactional id, and its records' offsets in this partition as spans())",
     "replicate": "a follower copied the record from its partition's leader to its own log at this offset",
     "truncate": "a replica cut the record from its log to follow a new leader (KIP-101; detail: the epoch)",
     "isr_shrink": "a replica left the partition's in-sync replica set (detail: which and why)",
@@ -138,6 +140,29 @@ EVENTS: dict[str, str] = {
     "offset_reset": "a consumer had no valid offset in the partition and moved per auto_offset_reset (offset: the one "
                     "asked, -1 for none; detail: why and the new position)",
 }
+
+
+def spans(offsets: Sequence[int]) -> str:
+    """Offsets written short, runs as ``first-last``: ``[3, 4, 5, 9]`` -> ``"3-5,9"`` (read back by :func:`read_spans`)."""
+    out: list[str] = []
+    ordered = sorted(offsets)
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        out.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(out)
+
+
+def read_spans(text: str) -> list[int]:
+    """The offsets :func:`spans` wrote: ``"3-5,9"`` -> ``[3, 4, 5, 9]``."""
+    out: list[int] = []
+    for part in filter(None, text.split(",")):
+        first, _, last = part.partition("-")
+        out.extend(range(int(first), int(last or first) + 1))
+    return out
 
 
 #: stands for "no message id" in an integer id column (the one int64 no id may take)

@@ -14,7 +14,7 @@ from simkit.scenarios.registry import SCENARIOS
 
 # every registered scenario that builds a Producer or a Consumer (order_workflow builds neither)
 WITH_CLIENTS = (
-    "add_consumer", "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "ordering",
+    "add_consumer", "call_chain", "consume", "dead_letters", "dedupe", "deployment", "exactly_once", "facts_vs_crud", "hot_keys", "ordering",
     "outage", "profile_update", "publish", "rebalance", "replay", "replication", "request_response",
     "schema_drift", "throughput",
 )

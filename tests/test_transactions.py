@@ -115,3 +115,93 @@ def test_consumer_isolation_level_end_to_end(level, seen):
     assert c.isolation_level == level
     with pytest.raises(ConfigError, match="read_uncommitted"):
         Consumer(world, broker, "bad", "out", isolation_level="snapshot")
+
+
+def test_a_producer_fenced_at_commit_leaves_its_transaction_aborted_and_stays_fenced():
+    world, broker = setup()
+    broker.create_topic("in")
+    group = ConsumerGroup(world, broker, "g")
+    old = Producer(world, broker, "old", transactional_id="t")
+    world.env.process(old.init_transactions())
+    world.env.run()
+    old.begin_transaction()
+    old.send("out", "zombie")
+    world.env.process(old.send_offsets_to_transaction({("in", 0): 5}, "g"))
+    world.env.run()
+    new = Producer(world, broker, "new", transactional_id="t")
+    world.env.process(new.init_transactions())
+    world.env.run()
+    failed = []
+
+    def commit_old():
+        try:
+            yield from old.commit_transaction()
+        except ProducerFenced as err:
+            failed.append(err)
+
+    world.env.process(commit_old())
+    world.env.run()
+    log = broker.log_of("out", 0)
+    assert len(failed) == 1
+    assert log.aborted == {0} and list(log.control.values()) == ["abort"], "aborted, never committed"
+    assert log.read_visible(0, 10, read_committed=True)[0] == []
+    assert group.committed_offset("in", 0) is None, "the zombie's offsets never reach the group"
+    with pytest.raises(ProducerFenced):
+        old.begin_transaction()
+    run_txn(world, new, ["fresh"], commit=True)
+    assert [r.value for r in log.read_visible(0, 10, read_committed=True)[0]] == ["fresh"]
+
+
+def _member(world, broker, name, group):
+    from simkit.consumer import Consumer
+    return Consumer(world, broker, name, "in", group=group, auto_offset_reset="earliest")
+
+
+def test_offsets_with_a_stale_generation_are_refused_and_the_current_ones_accepted():
+    """KIP-447: sendOffsetsToTransaction with the consumer's group metadata is checked by the group coordinator."""
+    from simkit.errors import CommitFailed
+    world, broker = setup()
+    broker.create_topic("in", 2)
+    group = ConsumerGroup(world, broker, "g", session_timeout=100)
+    first = _member(world, broker, "c0", group)
+    world.env.run(until=50)
+    stale = first.group_metadata()
+    assert (stale.group_id, stale.member_id, stale.generation_id) == ("g", "c0.1", group.generation)
+    _member(world, broker, "c1", group)
+    world.env.run(until=200)
+    assert group.generation > stale.generation_id
+    p = Producer(world, broker, "p", transactional_id="t")
+    world.env.process(p.init_transactions())
+    world.env.run(until=210)
+    outcome = []
+
+    def txn(meta):
+        p.begin_transaction()
+        p.send("out", "x")
+        try:
+            yield from p.send_offsets_to_transaction({("in", 0): 3}, meta)
+        except CommitFailed:
+            outcome.append("refused")
+            yield from p.abort_transaction()
+            return
+        yield from p.commit_transaction()
+        outcome.append("committed")
+
+    world.env.process(txn(stale))
+    world.env.run(until=220)
+    assert outcome == ["refused"] and group.committed_offset("in", 0) is None
+    world.env.process(txn(first.group_metadata()))
+    world.env.run(until=230)
+    assert outcome == ["refused", "committed"] and group.committed_offset("in", 0) == 3
+    t = world.trace.to_frame()
+    assert ((t.event == "commit_failed") & t.detail.str.contains("stale", na=False)).sum() == 1
+
+
+def test_send_offsets_names_a_bad_group():
+    world, broker = setup()
+    p = Producer(world, broker, "p", transactional_id="t")
+    world.env.process(p.init_transactions())
+    world.env.run()
+    p.begin_transaction()
+    with pytest.raises(ConfigError, match="group_metadata"):
+        list(p.send_offsets_to_transaction({("out", 0): 1}, 42))

@@ -53,6 +53,7 @@ from .consume import anomaly_timeline, commit_vs_processed
 from .dead_letters import consumer_lag, dlq_depth, handled_over_time, poison_timeline
 from .dedupe import dedupe_table_size, late_copies
 from .deployment import deployment_latency, failed_request_timeline, infrastructure_parts, outage_impact
+from .exactly_once import repeats_over_time
 from .facts_vs_crud import capture_timeline, missed_vs, paid_window
 from .harmless import harmless_timeline, lane_rank, strikes
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
@@ -160,6 +161,7 @@ __all__ = [
     "partition_load",
     "percentile_bars",
     "poison_timeline",
+    "repeats_over_time",
     "replay_timeline",
     "replica_logs",
     "request_timeline",

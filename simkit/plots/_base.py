@@ -49,6 +49,8 @@ DESIGN_COLORS: dict[str, str] = {
     # schema changes
     "add_optional_field": "#2ca02c", "add_required_field": "#1f77b4", "remove_field": "#ff7f0e",
     "rename_field": "#d62728",
+    # exactly once
+    "at_least_once": "#ff7f0e", "transactional": "#1f77b4",
     # adding a reader nobody planned for
     "direct_calls": "#d62728", "events": "#2ca02c",
 }

@@ -11,6 +11,7 @@ from .add_consumer import add_consumer
 from .replay import replay
 from .dedupe import dedupe
 from .deployment import deployment
+from .exactly_once import exactly_once
 from .facts_vs_crud import facts_vs_crud
 from .order_workflow import order_workflow
 from .ordering import ordering
@@ -26,7 +27,7 @@ from .registry import SCENARIOS, Scenario, scenario
 from .throughput import throughput
 
 __all__ = [
-    "add_consumer", "call_chain", "consume", "dead_letters", "dedupe", "deployment", "facts_vs_crud", "hot_keys", "order_workflow",
+    "add_consumer", "call_chain", "consume", "dead_letters", "dedupe", "deployment", "exactly_once", "facts_vs_crud", "hot_keys", "order_workflow",
     "ordering", "outage", "profile_update", "publish", "rebalance", "replay", "replication", "request_response",
     "schema_drift",
     "throughput",
