@@ -263,15 +263,14 @@ def _press_a_slider(page, name: str):
     try:
         page.wait_for_function(CHANGED, arg=before, timeout=30_000, polling=250)
     except PlaywrightTimeout:
-        pytest.fail(f"{name}: three presses left the figure unchanged (redrawn with {first['drawn']})")
+        shown = box.locator(".jp-OutputArea").first.inner_text()[:800]
+        pytest.fail(f"{name}: three presses left the figure unchanged (redrawn with {first['drawn']}); "
+                    f"{box.locator('img').count()} image(s) under the controls, which show:\n{shown}")
     return first["redraws"] - start
 
 
 #: Lessons whose browser run is known to be unsteady, with why (each a non-strict xfail until it is fixed).
-UNSTEADY = {
-    "15-rebalances.ipynb": "under a loaded 2-core run the figure after three presses was sometimes not seen to "
-                           "change, though every position draws a different figure (checked headless)",
-}
+UNSTEADY: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("notebook", [
