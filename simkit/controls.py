@@ -5,6 +5,8 @@
 
 - sliders redraw when they are *released*, not at every step of a drag (``continuous_update=False``), so one
   move of a control costs one simulation;
+- every draw, the first one included, puts its figure into the control set's Output widget as the widget's
+  state, so the figure is under its controls whatever order the browser builds the widgets in;
 - if the first draw fails, the cell fails with that error (``ipywidgets`` would only print a traceback into the
   widget, where a headless run of the notebook cannot see it); a later bad value chosen by the learner shows
   simkit's one-line message (``ConfigError: crash_rate=...``) instead of a traceback;
@@ -170,7 +172,15 @@ def interact(fn: Callable[..., Any], **controls: Any) -> Controls:
             failed.append(exc)
             raise
 
-    ui = widgets.interactive(redraw, **controls)  # draws once, with the defaults
+    class Interactive(widgets.interactive):
+        # Every draw, the first included, hands its outputs to the Output widget as its state. ipywidgets' own
+        # first draw (``with self.out:``) leaves the routing to the browser, which files the figure under the
+        # widget only once the Output model is registered: in a loaded browser the figure could land in the
+        # cell's output instead, beside an empty widget, until the first redraw.
+        def update(self, *args):
+            _redraw(self)
+
+    ui = Interactive(redraw, **controls)  # draws once, with the defaults
     if failed:
         raise failed[0]
     coalescer = Coalescer(functools.partial(_redraw, ui), _after_pending_messages)

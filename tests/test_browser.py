@@ -151,6 +151,10 @@ ALL_RAN = f"""() => {{ const w = {NOTEBOOK}; const k = w.sessionContext.session.
     const counted = code.every(c => c.executionCount !== null);
     const failed = code.some(c => c.outputs.toJSON().some(o => o.output_type === 'error'));
     return k.status === 'idle' && !busy && (counted || failed); }}"""
+# Every image decoded, and every control set showing a figure of its own (the page has caught up with the kernel).
+FIGURES_SHOWN = """() => Array.from(document.querySelectorAll('.jp-OutputArea-output img'))
+        .every(i => i.complete && i.naturalWidth > 0)
+    && Array.from(document.querySelectorAll('.widget-interact')).every(b => b.querySelector('img'))"""
 IDLE = f"""() => {{ const w = {NOTEBOOK}; return w.sessionContext.session.kernel.status === 'idle'
     && !Array.from(document.querySelectorAll('.jp-InputPrompt')).some(e => e.textContent.includes('*')); }}"""
 STATE = f"""() => {{ const w = {NOTEBOOK};
@@ -162,6 +166,8 @@ STATE = f"""() => {{ const w = {NOTEBOOK};
         images: Array.from(cell.node.querySelectorAll('.jp-OutputArea-output img'))
             .filter(i => i.complete && i.naturalWidth > 0).length,
         interacts: cell.node.querySelectorAll('.widget-interact').length,
+        interact_images: Array.from(cell.node.querySelectorAll('.widget-interact img'))
+            .filter(i => i.complete && i.naturalWidth > 0).length,
         text: cell.node.innerText }})); }}"""
 # Asked of the lesson's kernel as a user expression (its value comes back in the reply, whatever else the kernel
 # prints meanwhile): what each control set shows and what its figure was drawn with.
@@ -186,8 +192,12 @@ def _run_all(page, name: str):
     page.wait_for_function("() => Array.from(document.querySelectorAll('.jp-InputPrompt'))"
                            ".some(e => e.textContent.includes('*') || /\\d/.test(e.textContent))", timeout=30_000)
     page.wait_for_function(ALL_RAN, timeout=RUN_TIMEOUT_S * 1000, polling=500)
-    time.sleep(1)  # the last figures are still being laid out when the kernel reports idle
-    page.wait_for_function(ALL_RAN, timeout=RUN_TIMEOUT_S * 1000, polling=500)
+    # The kernel is idle, but the browser may still be building the last widgets and decoding their figures.
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    try:
+        page.wait_for_function(FIGURES_SHOWN, timeout=60_000, polling=250)
+    except PlaywrightTimeout:
+        pass  # the checks below say which cell lacks its figure
     cells = page.evaluate(STATE)
     for i, cell in enumerate(cells):
         assert not cell["errors"], f"{name}: cell {i} failed: {cell['errors']}"
@@ -198,7 +208,8 @@ def _run_all(page, name: str):
         if "sk.interact(" in cell["source"]:
             assert cell["interacts"] == 1, f"{name}: cell {i}'s controls did not render as a widget"
         if "sk.interact(" in cell["source"]:
-            assert cell["images"] >= 1, f"{name}: cell {i}'s controls show no figure"
+            assert cell["interact_images"] >= 1, (f"{name}: cell {i}'s controls show no figure under them "
+                                                  f"({cell['images']} figure(s) elsewhere in the cell)")
     assert sum(c["images"] for c in cells) >= 1, f"{name}: no figure on the page"
     return cells
 
@@ -224,14 +235,20 @@ def _settled(page, box, label: str, timeout_s: float = 60) -> tuple[str, dict]:
         time.sleep(0.5)
 
 
+CHANGED = """(before) => { const i = document.querySelector('.widget-interact img');
+    return !!i && i.complete && i.naturalWidth > 0 && i.getAttribute('src') !== before; }"""
+
+
 def _press_a_slider(page, name: str):
     """Three quick arrow presses on the first slider of the first control set; the figure must follow."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     box = page.locator(".widget-interact").first
     handle = box.locator(".noUi-handle").first
     if handle.count() == 0:
         pytest.skip(f"{name} has no slider")  # every lesson has one today; a menu-only lesson would land here
     figure = box.locator("img").first
-    before = figure.get_attribute("src", timeout=120_000)
+    before = figure.get_attribute("src", timeout=30_000)  # _run_all saw it there
     start = _kernel(page)[0]["redraws"]
     at_max = float(handle.get_attribute("aria-valuenow")) >= float(handle.get_attribute("aria-valuemax"))
     handle.focus()
@@ -241,15 +258,19 @@ def _press_a_slider(page, name: str):
     readout, first = _settled(page, box, label)
     assert first["values"] == first["drawn"], f"{name}: the figure was drawn with {first['drawn']}, the controls say {first['values']}"
     assert float(readout) == pytest.approx(float(first["drawn"][label])), f"{name}: readout {readout} against figure {first['drawn']}"
-    assert box.locator("img").first.get_attribute("src", timeout=120_000) != before, f"{name}: three presses left the figure unchanged"
+    # The kernel's reply can overtake the widget update that carries the new figure (they travel on different
+    # channels): wait for the page to show a figure other than the one before the presses.
+    try:
+        page.wait_for_function(CHANGED, arg=before, timeout=30_000, polling=250)
+    except PlaywrightTimeout:
+        shown = box.locator(".jp-OutputArea").first.inner_text()[:800]
+        pytest.fail(f"{name}: three presses left the figure unchanged (redrawn with {first['drawn']}); "
+                    f"{box.locator('img').count()} image(s) under the controls, which show:\n{shown}")
     return first["redraws"] - start
 
 
 #: Lessons whose browser run is known to be unsteady, with why (each a non-strict xfail until it is fixed).
-UNSTEADY = {
-    "15-rebalances.ipynb": "under a loaded 2-core run the figure after three presses was sometimes not seen to "
-                           "change, though every position draws a different figure (checked headless)",
-}
+UNSTEADY: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("notebook", [

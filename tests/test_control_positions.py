@@ -23,17 +23,10 @@ MARK = "SIMKIT-POSITIONS "
 # defaults in its text twin, then take it off this list: the xfail is strict, so a fixed lesson fails here
 # until it is removed.
 NOT_YET = {
-    "01-read-your-own-writes.ipynb",
-    "02-request-response-and-call-chains.ipynb",
-    "05-ordering-and-hot-keys.ipynb",
-    "06-idempotent-consumers.ipynb",
     "07-schema-drift.ipynb",
-    "08-poison-messages-dead-letters-and-replay.ipynb",
     "09-broker-outage.ipynb",
     "10-workflows-not-rollbacks.ipynb",
     "11-boundaries-then-communication-then-deployment.ipynb",
-    "15-rebalances.ipynb",  # session_timeout: neighbours alike while the restart is shorter than the timeout
-    "16-replication-and-acks.ipynb",  # min_insync_replicas 1 to 3 alike; seed starts at 0
 }
 ALLOWED = re.compile(r"#\s*same figure:\s*(\w+)\s+because\s+\S")
 

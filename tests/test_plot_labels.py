@@ -57,3 +57,18 @@ def test_late_copies_legend_sits_outside_so_it_covers_no_ttl_line():
     renderer = fig.canvas.get_renderer()
     assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1 - 1
     plt.close("all")
+
+
+def test_session_outcome_says_whether_the_crashed_member_s_session_expired_read_from_the_trace():
+    late = sk.scenarios.rebalance("eager", session_timeout=1300, restart_delay=300, seed=1)
+    t = late.trace
+    crash = t[t.event == "crash"].time.iloc[0]
+    expiry = t[(t.event == "leave") & t.detail.str.contains("session timeout")].time.iloc[0]
+    assert sk.plots.session_outcome(late) == (f"its session expired at {expiry:.0f} ms, {expiry - crash:.0f} ms "
+                                              f"after the crash (it was back after 300 ms)")
+    static = sk.scenarios.rebalance("static_membership", session_timeout=1300, restart_delay=300, seed=1)
+    assert not static.trace.detail.astype(str).str.contains("session timeout").any()
+    assert sk.plots.session_outcome(static) == ("it was back after 300 ms, 1000 ms before its 1300 ms session "
+                                                "would have expired: no rebalance for the crash")
+    short = sk.scenarios.rebalance("static_membership", session_timeout=200, restart_delay=300, seed=1)
+    assert sk.plots.session_outcome(short).startswith("its session expired at ")

@@ -176,7 +176,7 @@ print(f"sync: at most {lagged[lagged.design == 'sync'].stale_reads.max()} stale 
 # bring it to zero for every seed?
 
 # %%
-def explore(backlog=300, processing_ms=5.0, consumers=1, seed=1):
+def explore(backlog=300, processing_ms=5.0, consumers=2, seed=1):
     run = sk.scenarios.profile_update("async", seed=seed, users=100, backlog=backlog,
                                       processing_time=sk.exponential(processing_ms), consumers=consumers)
     sk.plots.lag_and_reads(run)

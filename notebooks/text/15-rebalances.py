@@ -180,7 +180,7 @@ def explore(design="static_membership", session_timeout=1000, restart_delay=300,
     fig, ax = plt.subplots(figsize=(12, 3.5), layout="constrained")
     r = res.report
     ownership(res, ax, f"{design}: {r.rebalances} rebalances, {r.pause_total:.0f} ms of pauses, "
-                       f"longest {r.pause_max:.0f} ms")
+                       f"longest {r.pause_max:.0f} ms;\ncrashed member: {sk.plots.session_outcome(res)}")
     ax.set_xlabel("time (ms)")
     plt.show()
 

@@ -57,7 +57,7 @@ from .exactly_once import repeats_over_time
 from .facts_vs_crud import capture_timeline, missed_vs, paid_window
 from .harmless import harmless_timeline, lane_rank, strikes
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
-from .labels import means_above_zero, wrap_label
+from .labels import means_above_zero, session_outcome, wrap_label
 from .order_workflow import order_timeline, workflow_outcomes
 from .ordering import batch_sizes, batches, inversion_bars, inversion_pair, inversion_timeline
 from .outage import (
@@ -166,6 +166,7 @@ __all__ = [
     "replica_logs",
     "request_timeline",
     "schema_outcomes",
+    "session_outcome",
     "shade_windows",
     "stale_read_timeline",
     "stale_reads_vs_lag",

@@ -10,7 +10,7 @@ from typing import Mapping
 
 import pandas as pd
 
-__all__ = ["means_above_zero", "wrap_label"]
+__all__ = ["means_above_zero", "session_outcome", "wrap_label"]
 
 
 def wrap_label(text: str, width: int = 12) -> str:
@@ -39,3 +39,26 @@ def means_above_zero(df: pd.DataFrame, metric: str, by: str = "design", names: M
     means = df.groupby(by, sort=False)[metric].mean()
     found = ", ".join(f"{names.get(d, d)} {v:.2g}" for d, v in means.items() if v > 0)
     return found or empty
+
+
+def session_outcome(result) -> str:
+    """What the session of the member that crashed did in a ``rebalance`` run, read from its trace: either
+    "its session expired at 3500 ms, 1000 ms after the crash (it was back after 300 ms)", or, when it came
+    back in time (a static member), "it was back after 300 ms, 700 ms before its 1000 ms session would
+    have expired: no rebalance for the crash". An empty string for a run without a crash."""
+    t = result.trace
+    crashes = t[t.event == "crash"]
+    if crashes.empty:
+        return ""
+    crash = float(crashes.time.iloc[0])
+    back = t[(t.event == "restart") & (t.time >= crash)].time
+    back_in = f"{float(back.iloc[0]) - crash:.0f} ms" if len(back) else "never"
+    expired = t[(t.event == "leave") & (t.time >= crash) & t.detail.astype(str).str.contains("session timeout")]
+    if len(expired):
+        when = float(expired.time.iloc[0])
+        return f"its session expired at {when:.0f} ms, {when - crash:.0f} ms after the crash (it was back after {back_in})"
+    timeout = result.params["session_timeout"]
+    if not len(back):
+        return f"it never came back, and its {timeout:.0f} ms session had not expired when the run ended"
+    return (f"it was back after {back_in}, {timeout - (float(back.iloc[0]) - crash):.0f} ms before its "
+            f"{timeout:.0f} ms session would have expired: no rebalance for the crash")
