@@ -77,6 +77,24 @@ print("by key:     ", keyed.report.out_of_order, "out of order,", keyed.report.w
 print(user, "always lands on partition", sk.partition_for(user, 6))
 
 # %% [markdown]
+# ### Which hash does *your* client use?
+#
+# The Java client hashes keys with murmur2. confluent-kafka, the client most Python learners install, does not
+# by default: its `partitioner` setting defaults to `consistent_random`, a CRC32 hash (keyless records go to a
+# random partition). Both keep one user's records together, which is all ordering needs, but they put the same
+# user on *different* partitions, so a Python producer and a Java producer writing the same topic split one
+# user's changes across two partitions. Set `partitioner="murmur2_random"` in confluent-kafka to get the Java
+# client's partitions (and simkit's `partition_for`); `client="librdkafka"` makes a simkit scenario use
+# librdkafka's defaults, CRC32 included.
+
+# %%
+users = sorted(rr.trace["key"].dropna().unique())
+moved = sum(sk.partition_for(u, 6) != sk.consistent_partition(u, 6) for u in users)
+print(f"{user}: partition {sk.partition_for(user, 6)} by murmur2 (Java), "
+      f"{sk.consistent_partition(user, 6)} by CRC32 (confluent-kafka's default)")
+print(f"{moved} of {len(users)} users land on a different partition under the two hashes")
+
+# %% [markdown]
 # One seed could be luck. The same comparison over 8 seeds (each seed draws other users' timings); the whiskers
 # span the lowest to the highest run:
 
