@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from ..results import RunResult
 from ._base import BAD, OTHER_STEPS, STATE_COLORS, axes_or_new, color_for
 
-__all__ = ["order_timeline", "workflow_outcomes"]
+__all__ = ["order_timeline", "workflow_outcomes", "workflow_settings_title"]
 
 _ORDER_LANES = ("customer", "orders", "inventory", "payments", "payment-provider", "shipping", "carrier",
                 "notifications")
@@ -168,3 +168,33 @@ def workflow_outcomes(df: pd.DataFrame, ax: Axes | None = None, by: str = "desig
     ax.set_title(title)
     ax.figure.tight_layout()
     return ax
+
+
+def workflow_settings_title(df: pd.DataFrame, carrier_outages: Sequence[tuple[float, float]] = (),
+                            payment_timeout: float | None = None, shipping_deadline: float | None = None,
+                            by: str = "design") -> str:
+    """A title for :func:`workflow_outcomes` that names the settings and what each one did in the runs.
+
+    ``carrier_outages`` are (start, duration) in ms, ``payment_timeout`` and
+    ``shipping_deadline`` the ms passed to :func:`~simkit.scenarios.order_workflow`; ``df``
+    is :func:`simkit.compare` over it. Each setting is stated with the count it moved
+    (carrier calls that failed, provider calls given up on, orders cancelled), so a setting
+    that no longer changes the outcome says so instead of leaving the figure unchanged.
+    """
+    g = df.groupby(by, sort=False)[["carrier_failures", "payment_timeouts", "cancelled", "inconsistent"]].mean()
+
+    def each(field: str) -> str:
+        return ", ".join(f"{d} {v:.3g}" for d, v in g[field].items())
+
+    windows = [(s / 1000, (s + d) / 1000) for s, d in carrier_outages]
+    outage = ("carrier never down" if not windows else
+              "carrier down " + ", ".join(f"{a:g}-{b:g} s" for a, b in windows))
+    parts = [f"{outage} (failed carrier calls: {each('carrier_failures')})"]
+    if payment_timeout is not None:
+        timeouts = f"calls given up on: {each('payment_timeouts')}" if g.payment_timeouts.any() else \
+            "no provider call took that long"
+        parts.append(f"the shop waits {payment_timeout / 1000:g} s for the provider ({timeouts})")
+    if shipping_deadline is not None:
+        cancelled = f", cancelling {g.cancelled['saga']:.3g}" if "saga" in g.index else ""
+        parts.append(f"the saga retries labels for {shipping_deadline / 1000:g} s{cancelled}")
+    return ";\n".join(parts) + f"\norders left charged or labelled wrongly: {each('inconsistent')}"

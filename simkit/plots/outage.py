@@ -251,7 +251,9 @@ def outage_timeline(results: Mapping[str, RunResult], axes: Sequence[Axes] | Non
     """Failed requests (top) and outbox backlog (bottom) over time, per design, broker outage shaded.
 
     ``results`` maps design -> :func:`~simkit.scenarios.outage` run (one seed, one
-    window). Returns the two axes; the top title counts failures and losses.
+    window). Returns the two axes; the top title names the outage and the producers' delivery
+    timeout (``publish_timeout``; whether it outlasts the outage decides what fails) and counts
+    failures and losses.
     """
     fig = None
     if axes is None:
@@ -264,7 +266,12 @@ def outage_timeline(results: Mapping[str, RunResult], axes: Sequence[Axes] | Non
     failures_over_time(results, ax=top)
     backlog_over_time(results, ax=bottom)
     top.set_xlabel("")
-    top.set_title(f"broker down {top_window[0] / 1000:g}-{top_window[1] / 1000:g} s: " + "; ".join(
+    start, end = top_window
+    timeout = next(iter(results.values())).params.get("publish_timeout")
+    gives_up = "" if timeout is None else (
+        f", producers give up after {timeout / 1000:g} s"
+        + (" (longer than the outage)" if timeout >= end - start else ""))
+    top.set_title(f"broker down {start / 1000:g}-{end / 1000:g} s{gives_up}:\n" + "; ".join(
         f"{d} {int(r.report['failed_requests'])} failed, {int(r.report['lost'])} lost"
         for d, r in results.items()))
     if fig is not None:  # fixed margins, room for the legends on the right: no layout pass at each redraw
