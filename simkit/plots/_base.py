@@ -174,7 +174,11 @@ def latency_cdf(
     end: str = "processed",
     log: bool = False,
 ) -> Axes:
-    """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms)."""
+    """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms).
+
+    With ``log`` the x axis is logarithmic, its ticks plain milliseconds at 1, 2 and 5 of each
+    decade (10, 20, 50, 100, ...), not powers of ten.
+    """
     ax = axes_or_new(ax)
     p99s = {}
     for design, item in samples.items():
@@ -188,7 +192,13 @@ def latency_cdf(
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("fraction of requests at or below")
     if log:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("latency (ms, log scale)")
     ax.legend(title="design")
     if title is None and p99s:
         parts = "; ".join(f"{d}: {format_ms(v)}" for d, v in sorted(p99s.items(), key=lambda kv: kv[1]))
