@@ -206,3 +206,21 @@ def test_loss_and_drain_vs_outage_reads_the_outage_length_from_each_run():
     with pytest.raises(sk.ConfigError):
         sk.plots.loss_and_drain_vs_outage(df.drop(columns=["lost"]))
     plt.close("all")
+
+
+def test_lost_event_timeline_joins_the_events_steps_along_their_hand_offs():
+    import matplotlib.pyplot as plt
+
+    from simkit.plots import FOLLOWED, message_path
+
+    run = sk.scenarios.outage("direct_publish", seed=1)
+    lost = run.checks["lost"].examples[0]
+    ax = sk.plots.lost_event_timeline(run, lost)
+    drawn = [line for line in ax.get_lines() if line.get_color() == FOLLOWED and len(line.get_xdata()) == 2]
+    rows = run.trace[run.trace.msg_id == lost]
+    links = message_path(rows)
+    assert len(drawn) == len(links)
+    events = rows.event.astype(str).to_list()
+    assert (events.index("send_failed"), events.index("event_dropped"), False) in links
+    assert not any(events[j] == "send" and events[i] == "db_commit" for i, j, _ in links)  # not time order
+    plt.close("all")

@@ -334,7 +334,9 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
     "outbox_read": ("db_commit",),
     # a request's own code path: the service crashed, or answered, after its last step
     "crash": ("db_commit", "append", "db_rejected", "send"),
-    "request_failed": ("crash", "send_failed", "db_rejected"),
+    "request_failed": ("crash", "send_failed", "db_rejected", "step_failed"),
+    "step_failed": ("send_failed",),  # a boundary's step fails when its publish is given up on
+    "event_dropped": ("send_failed",),  # the service logs the event its producer gave up on
     "responded": ("db_commit", "append"),
 }#: Rows that start something new: never joined to an earlier row of another lane.
 ORIGINS = ("request", "republish")

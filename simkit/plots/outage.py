@@ -22,7 +22,7 @@ from matplotlib.patches import Patch
 
 from ..errors import ConfigError
 from ..results import RunResult
-from ._base import FAILURE, FOLLOWED, OTHER_STEPS, axes_or_new, color_for, example_id, shade_windows
+from ._base import FAILURE, FOLLOWED, OTHER_STEPS, axes_or_new, color_for, example_id, message_path, shade_windows
 
 __all__ = [
     "FAILURE_EVENTS", "backlog_over_time", "failures_over_time", "follow_timeline", "loss_and_drain_vs_outage",
@@ -45,6 +45,9 @@ def follow_timeline(
     title: str | None = None,
 ) -> Axes:
     """Follow ``msg_id`` through ``result``'s trace: one lane per component, its steps circled and named.
+
+    The steps are joined along the hand-offs that happened (:func:`~simkit.plots.message_path`),
+    not merely in time order; a redelivery or a second write of the same step is dashed.
 
     ``components`` are the lanes, top to bottom (default: the components the message
     touches, in order of first appearance). ``window`` (ms) limits the time shown
@@ -77,7 +80,11 @@ def follow_timeline(
     shown = mine[mine["component"].astype(str).isin(comps)]
     mx = shown["time"].to_numpy(dtype=float) / 1000.0
     my = shown["component"].astype(str).map(lane).to_numpy(dtype=float)
-    ax.plot(mx, my, color=FOLLOWED, linewidth=1.2, zorder=4)
+    repeats = False
+    for i, j, repeat in message_path(shown):  # along the hand-offs that happened, never merely in time order
+        ax.plot([mx[i], mx[j]], [my[i], my[j]], color=FOLLOWED, linewidth=1.2, zorder=4,
+                linestyle="--" if repeat else "-")
+        repeats = repeats or repeat
     ax.scatter(mx, my, facecolors="white", edgecolors=FOLLOWED, s=70, linewidths=1.5, zorder=5)
     # name the steps; steps close together on one lane share one label, so labels do not overlap
     close = 0.04 * (hi - lo) / 1000.0
@@ -105,6 +112,8 @@ def follow_timeline(
     handles = [Line2D([], [], color=FOLLOWED, marker="o", markerfacecolor="white", label=f"{msg_id}'s steps"),
                Line2D([], [], color=OTHER_STEPS, marker=".", linestyle="", label="other messages' steps"),
                Line2D([], [], color=FAILURE, marker="x", linestyle="", label="refused, retried or failed")]
+    if repeats:
+        handles.insert(1, Line2D([], [], color=FOLLOWED, linestyle="--", label="delivered or written again"))
     if windows:
         handles.append(Patch(facecolor="grey", alpha=0.2, label=outage_label))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
