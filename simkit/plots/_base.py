@@ -338,6 +338,7 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
     "step_failed": ("send_failed",),  # a boundary's step fails when its publish is given up on
     "event_dropped": ("send_failed",),  # the service logs the event its producer gave up on
     "responded": ("db_commit", "append"),
+    "acked": ("append",),  # the application hears the broker's acknowledgement (lesson 16)
 }#: Rows that start something new: never joined to an earlier row of another lane.
 ORIGINS = ("request", "republish")
 _DELIVERY_ENDS = ("processed", "crash", "handler_error", "dead_lettered")
