@@ -316,3 +316,11 @@ def test_12_three_partitions_keep_at_most_three_consumers_busy_and_two_saturate_
     assert (three.idle_consumers, four.idle_consumers, six.idle_consumers) == (0, 1, 3)
     assert three.utilisation_max < 0.8 and three.latency_p99 == four.latency_p99 == six.latency_p99
     assert one.latency_p99 > two.latency_p99 > 10 * three.latency_p99
+
+
+def test_12_half_busy_means_about_2_ms_and_two_consumers_at_1_8_per_ms_are_each_about_90_percent_busy():
+    half = sk.scenarios.throughput("round_robin", arrival_rate=0.5, service_rate=1.0, messages=3_000, seed=1).report
+    assert abs(half.utilisation_max - 0.5) < 0.05 and 1.8 < half.latency_mean < 2.3
+    near = sk.scenarios.throughput("round_robin", arrival_rate=1.8, service_rate=1.0, partitions=2, consumers=2,
+                                   messages=2_000, seed=1, commit="after_processing")
+    assert near.series["utilisation"].utilisation.between(0.85, 0.97).all()

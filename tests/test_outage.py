@@ -224,3 +224,16 @@ def test_lost_event_timeline_joins_the_events_steps_along_their_hand_offs():
     assert (events.index("send_failed"), events.index("event_dropped"), False) in links
     assert not any(events[j] == "send" and events[i] == "db_commit" for i, j, _ in links)  # not time order
     plt.close("all")
+
+
+def test_designs_that_fail_no_request_share_one_line_and_one_legend_entry():
+    import matplotlib.pyplot as plt
+
+    runs = {d: sk.scenarios.outage(d, seed=1) for d in DESIGNS}
+    ax = sk.plots.failures_over_time(runs)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "all_async: failed requests" in labels
+    assert not any(label.startswith(("direct_publish: failed", "sync_core_outbox: failed")) for label in labels)
+    assert "no failed request:\ndirect_publish,\nsync_core_outbox" in labels
+    assert "direct_publish: lost events" in labels and "sync_core_outbox: lost events" not in labels
+    plt.close("all")

@@ -22,7 +22,17 @@ from matplotlib.patches import Patch
 
 from ..errors import ConfigError
 from ..results import RunResult
-from ._base import FAILURE, FOLLOWED, OTHER_STEPS, axes_or_new, color_for, example_id, message_path, shade_windows
+from ._base import (
+    FAILURE,
+    FOLLOWED,
+    NEUTRAL,
+    OTHER_STEPS,
+    axes_or_new,
+    color_for,
+    example_id,
+    message_path,
+    shade_windows,
+)
 
 __all__ = [
     "FAILURE_EVENTS", "backlog_over_time", "failures_over_time", "follow_timeline", "loss_and_drain_vs_outage",
@@ -212,13 +222,22 @@ def failures_over_time(results: Mapping[str, RunResult], ax: Axes | None = None,
     """Failed requests (solid) and lost events (dotted) so far, per design, broker outage shaded.
 
     ``results`` maps design -> :func:`~simkit.scenarios.outage` run; a design that lost
-    nothing draws no dotted line.
+    nothing draws no dotted line, and the designs that failed no request share one grey
+    line at zero (one legend entry naming them all, not lines hidden under each other).
     """
     ax = axes_or_new(ax, (9, 3.5))
+    never_failed = [d for d, r in results.items() if not r.series["failed"]["failed"].any()]
     for design, r in results.items():
         f = r.series["failed"]
+        if design in never_failed:
+            continue
         ax.step(f["time"] / 1000, f["failed"], where="post", color=color_for(design),
                 label=f"{design}: failed requests")
+    if never_failed:
+        f = results[never_failed[0]].series["failed"]
+        ax.step(f["time"] / 1000, f["failed"], where="post", color=NEUTRAL, linewidth=2.5,
+                label="no failed request:\n" + ",\n".join(never_failed))
+    for design, r in results.items():
         lost = r.series.get("lost")
         if lost is not None and len(lost) and lost["lost"].max() > 0:
             ax.step(lost["time"] / 1000, lost["lost"], where="post", color=color_for(design), linestyle=":",
@@ -284,5 +303,5 @@ def outage_timeline(results: Mapping[str, RunResult], axes: Sequence[Axes] | Non
         f"{d} {int(r.report['failed_requests'])} failed, {int(r.report['lost'])} lost"
         for d, r in results.items()))
     if fig is not None:  # fixed margins, room for the legends on the right: no layout pass at each redraw
-        fig.subplots_adjust(left=0.07, right=0.78, bottom=0.09, top=0.94, hspace=0.25)
+        fig.subplots_adjust(left=0.07, right=0.75, bottom=0.09, top=0.89, hspace=0.3)
     return top, bottom
