@@ -89,7 +89,8 @@ def test_12_simulated_means_match_mm1_within_a_few_percent_and_the_p99_up_to_90_
     assert (abs(g.latency_mean / g.theory_latency_mean - 1) < 0.03).all()
     p99_theory = np.log(100) / (1.0 - g.index.to_numpy())
     close = abs(g.latency_p99.to_numpy() / p99_theory - 1)
-    assert (close[:-1] < 0.05).all() and close[-1] > 0.1  # at 95 % busy the text says the p99 falls short
+    short = 1 - g.latency_p99.to_numpy()[-1] / p99_theory[-1]
+    assert (close[:-1] < 0.05).all() and short > 0.1  # at 95 % busy the text says the p99 falls short
 
 
 def test_01_sync_has_no_stale_reads_while_its_writer_is_about_as_far_behind_and_the_answer_about_as_fast():

@@ -306,8 +306,8 @@ plt.show()
 
 # %% [markdown]
 # Faster polling shrinks the loss; it cannot promise to remove it, because an order can be paid and shipped
-# within milliseconds (at 0.1 s some seeds miss none, others a few). The facts design misses nothing at any poll interval: a slower relay makes the receipt *late*,
-# never missing.
+# within milliseconds (at 0.1 s some seeds miss none, others a few). The facts design misses nothing at any
+# poll interval: a slower relay makes the receipt *late*, never missing.
 #
 # ## 7. Try it: how fast does the warehouse ship?
 #
