@@ -22,12 +22,7 @@ MARK = "SIMKIT-POSITIONS "
 # often `seed` at 0 or 1) or neighbouring positions drawing the same figure. Fix a lesson's control ranges or
 # defaults in its text twin, then take it off this list: the xfail is strict, so a fixed lesson fails here
 # until it is removed.
-NOT_YET = {
-    "07-schema-drift.ipynb",
-    "09-broker-outage.ipynb",
-    "10-workflows-not-rollbacks.ipynb",
-    "11-boundaries-then-communication-then-deployment.ipynb",
-}
+NOT_YET: set[str] = set()
 ALLOWED = re.compile(r"#\s*same figure:\s*(\w+)\s+because\s+\S")
 
 # Runs in the lesson's kernel after its last cell.

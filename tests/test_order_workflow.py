@@ -186,3 +186,34 @@ def test_workflow_outcomes_title_states_the_inconsistent_orders_and_their_spread
     assert f"rollback {bad.mean()['rollback']:.3g} ({lo:.3g} to {hi:.3g})" in ax.get_title()
     assert "saga 0 (0 to 0)" in ax.get_title()
     plt.close("all")
+
+
+def test_order_path_joins_the_shops_steps_in_order_and_a_charge_after_a_timeout_only_to_the_call_that_made_it():
+    import pandas as pd
+
+    rows = pd.DataFrame({
+        "component": ["customer", "payment-provider", "payments", "orders", "payment-provider"],
+        "event": ["request", "charged", "PaymentAuthorized", "call_failed", "charged"],
+        "detail": ["amount 10", "amount 10", None, "payment provider: timeout", "amount 10"],
+    })
+    # request -> charge -> the step that waited for it; then a later call the shop gave up on
+    assert sk.plots.order_path(rows) == [(0, 1, False), (1, 2, False), (2, 3, False), (2, 4, True)]
+
+
+def test_order_timeline_draws_a_late_charge_dashed_and_never_joins_it_to_the_rollback():
+    import matplotlib.pyplot as plt
+
+    run = sk.scenarios.order_workflow("rollback", seed=1)
+    t = run.trace
+    charged = set(t[t.event == "charged"].msg_id)
+    late = next(o for o in t[(t.event == "call_failed") & (t.component == "payments")].msg_id if o in charged)
+    ax = sk.plots.order_timeline(run, late)
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata()) == 2]
+    rows = t[(t.msg_id == late) & t.component.isin(["customer", "orders", "payments", "payment-provider"])]
+    charge_at = rows[rows.event == "charged"].time.iloc[0] / 1000
+    assert len(dashed) == 1 and dashed[0].get_xdata()[1] == charge_at
+    assert "answered after the shop gave up" in [text.get_text() for text in ax.get_legend().get_texts()]
+    joined_from_charge = [line for line in ax.get_lines() if len(line.get_xdata()) == 2
+                          and line.get_xdata()[0] == charge_at]
+    assert joined_from_charge == []  # nobody was waiting for that answer
+    plt.close("all")

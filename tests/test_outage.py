@@ -206,3 +206,35 @@ def test_loss_and_drain_vs_outage_reads_the_outage_length_from_each_run():
     with pytest.raises(sk.ConfigError):
         sk.plots.loss_and_drain_vs_outage(df.drop(columns=["lost"]))
     plt.close("all")
+
+
+def test_lost_event_timeline_joins_the_events_steps_along_their_hand_offs():
+    import matplotlib.pyplot as plt
+
+    from simkit.plots import FOLLOWED, message_path
+
+    run = sk.scenarios.outage("direct_publish", seed=1)
+    lost = run.checks["lost"].examples[0]
+    ax = sk.plots.lost_event_timeline(run, lost)
+    drawn = [line for line in ax.get_lines() if line.get_color() == FOLLOWED and len(line.get_xdata()) == 2]
+    rows = run.trace[run.trace.msg_id == lost]
+    links = message_path(rows)
+    assert len(drawn) == len(links)
+    events = rows.event.astype(str).to_list()
+    assert (events.index("send_failed"), events.index("event_dropped"), False) in links
+    assert not any(events[j] == "send" and events[i] == "db_commit" for i, j, _ in links)  # not time order
+    plt.close("all")
+
+
+def test_designs_that_fail_no_request_share_one_line_and_one_legend_entry():
+    import matplotlib.pyplot as plt
+
+    runs = {d: sk.scenarios.outage(d, seed=1) for d in DESIGNS}
+    ax = sk.plots.failures_over_time(runs)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "all_async: failed requests" in labels
+    assert not any(label.startswith(("direct_publish: failed", "sync_core_outbox: failed")) for label in labels)
+    shared = [label for label in labels if label.startswith("no failed request:")]
+    assert len(shared) == 1 and set(shared[0].split(":\n")[1].split(",\n")) == {"direct_publish", "sync_core_outbox"}
+    assert "direct_publish: lost events" in labels and "sync_core_outbox: lost events" not in labels
+    plt.close("all")

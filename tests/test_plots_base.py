@@ -25,6 +25,17 @@ def test_latency_cdf_of_one_design_says_what_99_percent_finish_within():
     plt.close(fig)
 
 
+def test_latency_cdf_on_a_log_axis_ticks_plain_milliseconds_at_1_2_and_5_of_each_decade():
+    fig, ax = plt.subplots()
+    sk.plots.latency_cdf({"rpc": np.linspace(3, 2500, 1001)}, ax=ax, log=True)
+    fig.canvas.draw()
+    shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert ax.get_xlabel() == "latency (ms, log scale)"
+    assert {"5", "10", "20", "50", "100", "200", "500", "1000", "2000"} <= set(shown)
+    assert not any("10^" in t or "$" in t for t in shown)
+    plt.close(fig)
+
+
 def test_windows_between_pairs_down_and_up_rows_and_closes_an_open_window_only_when_asked():
     import pandas as pd
 

@@ -44,6 +44,9 @@ LANES = ["client", "service", "db", "producer", "broker"]
 
 # %%
 dual = sk.scenarios.publish("dual_write", crash_rate=0.05, messages=200, seed=3)
+r = dual.report
+print(f"{r.crashes} of {r.requests} sign-ups crashed the service, and {r.lost} users exist without their event: "
+      f"{r.committed} users saved, {r.published} events published.")
 {name: dual.report[name] for name in OUTCOMES}
 
 # %% [markdown]
@@ -85,8 +88,9 @@ sk.plots.timeline(dual, highlight=[lost_id], components=LANES, window=(t0 - 2, t
 plt.show()
 
 # %% [markdown]
-# Only one of the three crash points loses an event, so roughly one crash in three costs a lost sign-up. More
-# crashes, more lost events: you can try higher crash rates in section 6.
+# Only one of the three crash points loses an event, so over many runs roughly one crash in three costs a lost
+# sign-up (section 5 counts it over ten seeds; one run of a few crashes can land above or below). More crashes,
+# more lost events: you can try higher crash rates in section 6.
 #
 # ## 2. Swap the steps: publish, then save
 #
@@ -102,6 +106,11 @@ plt.show()
 
 # %%
 ptc = sk.scenarios.publish("publish_then_commit", crash_rate=0.05, messages=200, seed=3, db_outage=(4000, 500))
+r = ptc.report
+refused = ptc.trace[ptc.trace.event == "db_rejected"].msg_id.nunique()
+print(f"publish-then-commit lost {r.lost} events and invented {r.ghosts}: {refused} announce sign-ups whose commit "
+      f"the database refused during its outage, {r.ghosts - refused} sign-ups where the service crashed after "
+      "publishing.")
 {name: ptc.report[name] for name in OUTCOMES}
 
 # %%
@@ -132,6 +141,9 @@ ptc.trace[ptc.trace.msg_id == ghost_id]
 # %%
 box = sk.scenarios.publish("outbox", crash_rate=0.05, relay_crash_rate=0.05, messages=200, seed=3,
                            db_outage=(4000, 500))
+r = box.report
+print(f"outbox: {r.lost} lost, {r.ghosts} ghosts, {r.duplicates} events published twice "
+      f"({r.crashes} service crashes, {r.relay_crashes} relay crashes).")
 {name: box.report[name] for name in OUTCOMES}
 
 # %% [markdown]
@@ -175,6 +187,9 @@ plt.show()
 
 # %%
 dead = sk.scenarios.publish("outbox", messages=200, seed=3, relay_dies_at=3000, alert_lag=50, alert_age=2000)
+r = dead.report
+print(f"{r.failed_requests} of {r.requests} requests failed. When the run ends, {r.pending} events are still "
+      f"waiting in the outbox; {r.published} were published before the relay died.")
 {name: dead.report[name] for name in OUTCOMES}
 
 # %% [markdown]
@@ -227,6 +242,8 @@ plt.show()
 # %%
 designs = ["dual_write", "publish_then_commit", "outbox"]
 runs = sk.compare("publish", designs, seeds=10, crash_rate=0.05, relay_crash_rate=0.05, messages=200)
+for design, lost in runs.groupby("design", sort=False).lost:
+    print(f"{design}: lost events on {(lost > 0).sum()} of {len(lost)} seeds ({lost.min()} to {lost.max()} a run)")
 runs.groupby("design", sort=False)[["crashes", "lost", "ghosts", "duplicates", "pending"]].agg(["mean", "min", "max"])
 
 # %%

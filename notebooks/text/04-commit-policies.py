@@ -89,6 +89,8 @@ plt.show()
 
 # %%
 after = sk.scenarios.consume("after_processing", crash_rate=0.03, seed=1)
+print(f"commit after the work: {after.report.crashes} crashes, {after.report.lost} users never welcomed, "
+      f"{after.report.duplicates} welcomed twice")
 fig, axes = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, layout="constrained")
 sk.plots.commit_vs_processed(auto, ax=axes[0])
 sk.plots.commit_vs_processed(after, ax=axes[1])
@@ -182,6 +184,11 @@ for design in ("after_processing", "store_offsets"):
 # %%
 designs = ["auto", "auto_on_poll", "auto_on_poll_pool", "before_processing", "after_processing"]
 runs = sk.compare("consume", designs, seeds=10, crash_rate=0.03)
+totals = runs.groupby("design", sort=False)[["crashes", "lost", "duplicates"]].sum()
+losers = totals[totals.lost > 0].lost.sort_values(ascending=False)
+print("lose records: " + ", ".join(f"{d} ({n / runs.seed.nunique():.0f} a run)" for d, n in losers.items()))
+for d in totals.index[totals.lost == 0]:
+    print(f"never lose: {d}, repeating {totals.duplicates[d] / totals.crashes[d]:.1f} records per crash")
 runs.groupby("design", sort=False)[["crashes", "lost", "duplicates"]].agg(["mean", "min", "max"])
 
 # %%

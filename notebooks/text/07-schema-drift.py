@@ -110,6 +110,10 @@ fig, ax = plt.subplots(figsize=(9, 4.5))
 sk.plots.schema_outcomes(grid, ax=ax)
 fig.tight_layout()
 plt.show()
+for mode in ["BACKWARD", "FORWARD", "FULL"]:
+    runs = grid[grid.registry == mode]
+    print(f"{mode:>8} refuses: {', '.join(runs[runs.rejected_registrations > 0].design)}; "
+          f"lets through: {', '.join(runs[runs.rejected_registrations == 0].design)}")
 
 # %% [markdown]
 # `BACKWARD` allows removing a field (a new reader can read old data and ignore the extra field) and refuses adding
@@ -126,6 +130,8 @@ plt.show()
 
 # %%
 trap = sk.scenarios.schema_drift("remove_field", registry="BACKWARD", upgrade_order="producer_first", seed=0)
+print(f"BACKWARD, producer first: {trap.report.rejected_registrations} refused, {trap.report.decode_failures} "
+      f"decode failures, {trap.report.dead_lettered} dead-lettered")
 fig, ax = plt.subplots(figsize=(11, 4.5))
 sk.plots.decode_timeline(trap, ax=ax)
 fig.tight_layout()
@@ -169,10 +175,11 @@ plt.show()
 # ## 8. Explore
 #
 # Choose a change, a registry mode, who upgrades first, how long the second team takes (ms) and a seed. The plot
-# shows every payment, decoded or not, against the deploys.
+# shows every payment, decoded or not, against the deploys. The payments arrive over about 1.5 s and the first
+# team deploys after 0.5 s, so the slider stops at 900 ms: a later upgrade would come after the last payment.
 
 # %%
-def explore(design="remove_field", registry="none", upgrade_order="producer_first", upgrade_lag=500, seed=0):
+def explore(design="remove_field", registry="none", upgrade_order="producer_first", upgrade_lag=500, seed=1):
     r = sk.scenarios.schema_drift(design, registry=None if registry == "none" else registry,
                                   upgrade_order=upgrade_order, upgrade_lag=upgrade_lag, seed=seed)
     fig, ax = plt.subplots(figsize=(10, 4.2))
@@ -184,7 +191,7 @@ def explore(design="remove_field", registry="none", upgrade_order="producer_firs
 
 
 sk.interact(explore, design=changes, registry=["none", "BACKWARD", "FORWARD", "FULL"],
-            upgrade_order=["producer_first", "consumers_first"], upgrade_lag=(0, 1000, 50), seed=(0, 20));
+            upgrade_order=["producer_first", "consumers_first"], upgrade_lag=(0, 900, 50), seed=(0, 20));
 
 # %% [markdown]
 # ## Try it yourself

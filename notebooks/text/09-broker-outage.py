@@ -44,6 +44,11 @@ FIELDS = ["requests", "failed_requests", "lost", "published", "outbox_lag_max", 
 
 # %%
 everything = sk.scenarios.outage("all_async", seed=1)
+requests = everything.trace[everything.trace.event == "request"]
+placed_during = requests.time.between(everything.report.outage_start, everything.report.outage_end,
+                                      inclusive="left").sum()
+print(f"{everything.report.failed_requests} of {everything.report.requests} orders answered with an error, "
+      f"of {placed_during} placed while the broker was down; {everything.report.lost} events lost")
 pd.Series({f: everything.report[f] for f in FIELDS})
 
 # %% [markdown]
@@ -77,6 +82,7 @@ rows[["time", "component", "event", "partition", "detail"]]
 
 # %%
 direct = sk.scenarios.outage("direct_publish", seed=1)
+print(f"{direct.report.failed_requests} requests failed; {direct.report.lost} events lost, never delivered")
 pd.Series({f: direct.report[f] for f in FIELDS})
 
 # %%
@@ -111,6 +117,8 @@ plt.show()
 # %%
 outbox = sk.scenarios.outage("sync_core_outbox", seed=1)
 runs = {"all_async": everything, "direct_publish": direct, "sync_core_outbox": outbox}
+print(f"{outbox.report.outbox_lag_max:.0f} rows waiting at the peak; the relay caught up "
+      f"{outbox.report.drain_ms / 1000:.1f} s after the broker came back; {outbox.report.lost} lost")
 pd.DataFrame({d: {f: r.report[f] for f in FIELDS} for d, r in runs.items()})
 
 # %%
@@ -155,13 +163,18 @@ by_length = sk.sweep("outage", {"design": ["direct_publish", "sync_core_outbox"]
                                 "outage_ms": [500, 1000, 2000, 3500, 5000]}, seeds=3)
 sk.plots.loss_and_drain_vs_outage(by_length, publish_timeout=1000)
 plt.show()
+per_length = by_length.groupby(["design", "outage_ms"])[["lost", "drain_ms"]].mean()
+for ms, m in per_length.loc["direct_publish"].iterrows():
+    drain = per_length.loc[("sync_core_outbox", ms), "drain_ms"]
+    print(f"down {ms / 1000:g} s: direct_publish loses {m.lost:.0f} events a run; the outbox catches up in "
+          f"{drain / 1000:.2f} s")
 
 # %% [markdown]
 # An outage shorter than the delivery timeout costs `direct_publish` nothing: the retries bridge it. Beyond it,
 # every further second loses another second's worth of events. So a generous timeout looks like a cure, until
 # the process restarts while its producer holds those records in memory. The outbox keeps them on disk, in the
-# same database as the orders. Its catch-up grows with the outage too, but stays well below the outage's own
-# length (the first exercise below asks what sets its pace).
+# same database as the orders. Its catch-up grows with the outage too, but once the outage lasts a few seconds it
+# takes about a third of the outage's own length (the first exercise below asks what sets its pace).
 #
 # ## 5. The broker is infrastructure
 #
@@ -208,8 +221,8 @@ sk.interact(explore, start_s=(0.0, 4.5, 0.5), duration_s=(0.5, 5.0, 0.5), publis
 # ## Summary
 #
 # - When every request goes through the broker, the broker's availability is your availability: `all_async`
-#   answered about two in three of the orders placed during a 3 s outage with an error (the rest got through
-#   in its first second, while the producer was still retrying).
+#   answered about two in three of the orders placed during a 3 s outage with an error (those of its last
+#   second got through: their producer was still retrying when the broker came back).
 # - Publishing straight after the write turns an outage into silent loss: the customer is answered, the event is
 #   gone, and only a log line says so. The loss grows with every second the outage outlasts the delivery timeout.
 # - A synchronous core with an outbox in the same transaction turns an outage into a backlog that drains once

@@ -58,7 +58,7 @@ from .facts_vs_crud import capture_timeline, missed_vs, paid_window
 from .harmless import harmless_timeline, lane_rank, strikes
 from .hot_keys import consumers_vs_partitions, partition_lag, partition_load
 from .labels import means_above_zero, session_outcome, wrap_label
-from .order_workflow import order_timeline, workflow_outcomes
+from .order_workflow import order_path, order_timeline, workflow_outcomes, workflow_settings_title
 from .ordering import batch_sizes, batches, inversion_bars, inversion_pair, inversion_timeline
 from .outage import (
     FAILURE_EVENTS,
@@ -151,6 +151,7 @@ __all__ = [
     "message_path",
     "message_timeline",
     "missed_vs",
+    "order_path",
     "order_timeline",
     "outage_impact",
     "outage_timeline",
@@ -177,5 +178,6 @@ __all__ = [
     "visibility_cdf",
     "windows_between",
     "workflow_outcomes",
+    "workflow_settings_title",
     "wrap_label",
 ]

@@ -178,7 +178,11 @@ def latency_cdf(
     end: str = "processed",
     log: bool = False,
 ) -> Axes:
-    """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms)."""
+    """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms).
+
+    With ``log`` the x axis is logarithmic, its ticks plain milliseconds at 1, 2 and 5 of each
+    decade (10, 20, 50, 100, ...), not powers of ten.
+    """
     ax = axes_or_new(ax)
     p99s = {}
     for design, item in samples.items():
@@ -192,7 +196,13 @@ def latency_cdf(
     ax.set_xlabel("latency (ms)")
     ax.set_ylabel("fraction of requests at or below")
     if log:
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("latency (ms, log scale)")
     ax.legend(title="design")
     if title is None and p99s:
         parts = "; ".join(f"{d}: {format_ms(v)}" for d, v in sorted(p99s.items(), key=lambda kv: kv[1]))
@@ -328,8 +338,11 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
     "outbox_read": ("db_commit",),
     # a request's own code path: the service crashed, or answered, after its last step
     "crash": ("db_commit", "append", "db_rejected", "send"),
-    "request_failed": ("crash", "send_failed", "db_rejected"),
+    "request_failed": ("crash", "send_failed", "db_rejected", "step_failed"),
+    "step_failed": ("send_failed",),  # a boundary's step fails when its publish is given up on
+    "event_dropped": ("send_failed",),  # the service logs the event its producer gave up on
     "responded": ("db_commit", "append"),
+    "acked": ("append",),  # the application hears the broker's acknowledgement (lesson 16)
 }#: Rows that start something new: never joined to an earlier row of another lane.
 ORIGINS = ("request", "republish")
 _DELIVERY_ENDS = ("processed", "crash", "handler_error", "dead_lettered")

@@ -18,11 +18,55 @@ from ..errors import ConfigError
 from ..results import RunResult
 from ._base import BAD, OTHER_STEPS, STATE_COLORS, axes_or_new, color_for
 
-__all__ = ["order_timeline", "workflow_outcomes"]
+__all__ = ["order_path", "order_timeline", "workflow_outcomes", "workflow_settings_title"]
 
 _ORDER_LANES = ("customer", "orders", "inventory", "payments", "payment-provider", "shipping", "carrier",
                 "notifications")
 _OUTSIDE = {"charged": "refunded", "label_created": "label_voided"}  # an outside-world fact and its undoing
+
+
+#: lanes of the outside world, each with how the shop's ``call_failed`` rows name it
+_OUTSIDE_LANES = {"payment-provider": "payment provider", "carrier": "carrier"}
+
+
+def order_path(rows: pd.DataFrame) -> list[tuple[int, int, bool]]:
+    """The links one order's rows really took, as ``(from, to, late)`` positions in ``rows`` (time order).
+
+    The shop's own rows follow its code path, one step after another (each order is one
+    process). A row of the outside world (the provider's ``charged``, the carrier's
+    ``label_created``) branches from the step that made the call and returns to the next
+    step, which waited for its answer. When the shop gave up on that call first (a
+    ``call_failed`` timeout naming that lane came in between), the row branches from the
+    step before the timeout, is ``late``, and returns nowhere: nobody was listening.
+    """
+    comps = rows["component"].astype(str).to_list()
+    events = rows["event"].astype(str).to_list()
+    details = rows["detail"].astype(str).to_list() if "detail" in rows else [""] * len(comps)
+    own = [i for i, c in enumerate(comps) if c not in _OUTSIDE_LANES]
+    links: list[tuple[int, int, bool]] = []
+    via: dict[int, int] = {}  # shop step -> the outside row its next step waited for
+    for j, comp in enumerate(comps):
+        if comp not in _OUTSIDE_LANES:
+            continue
+        before = [i for i in own if i < j]
+        if not before:
+            continue
+        last_same = max([i for i in range(j) if comps[i] == comp], default=-1)
+        gave_up = [i for i in before if i > last_same and events[i] == "call_failed"
+                   and details[i].startswith(_OUTSIDE_LANES[comp]) and "timeout" in details[i]]
+        if gave_up:
+            earlier = [i for i in before if i < gave_up[0]]
+            if earlier:
+                links.append((earlier[-1], j, True))
+            continue
+        links.append((before[-1], j, False))
+        via[before[-1]] = j
+    for a, b in zip(own, own[1:]):
+        if a in via and via[a] < b:
+            links.append((via[a], b, False))
+        else:
+            links.append((a, b, False))
+    return sorted(links, key=lambda link: (link[1], link[0]))
 
 
 def order_timeline(result: RunResult, order: Any, ax: Axes | None = None, title: str | None = None,
@@ -30,7 +74,8 @@ def order_timeline(result: RunResult, order: Any, ax: Axes | None = None, title:
     """The life of one ``order`` of :func:`~simkit.scenarios.order_workflow`, one lane per component.
 
     Every row of the order is a labelled dot (a run of the same row in one lane is one
-    label with a count, e.g. ``carrier: unavailable x8``); the carrier's outage is
+    label with a count, e.g. ``carrier: unavailable x8``), joined along :func:`order_path`
+    (an answer that came after the shop gave up is dashed); the carrier's outage is
     shaded. An outside-world fact still standing when the run ends without the order
     being completed (a charge never refunded, a label never voided) is ringed in red:
     that is the anomaly. ``margin`` is ms shown either side of the order's rows.
@@ -48,7 +93,13 @@ def order_timeline(result: RunResult, order: Any, ax: Axes | None = None, title:
     start, end = float(rows["time"].min()) - margin, float(rows["time"].max()) + margin
     times = rows["time"].to_numpy(dtype=float) / 1000
     ys = rows["component"].astype(str).map(y).to_numpy(dtype=float)
-    ax.plot(times, ys, color=BAD, linewidth=0.8, alpha=0.6, zorder=2)
+    late = False
+    for i, j, too_late in order_path(rows):  # along the order's code path and its calls, not merely in time order
+        ax.plot([times[i], times[j]], [ys[i], ys[j]], color=BAD, linewidth=0.8, alpha=0.6, zorder=2,
+                linestyle="--" if too_late else "-")
+        late = late or too_late
+    if late:
+        ax.plot([], [], color=BAD, linewidth=0.8, linestyle="--", label="answered after the shop gave up")
     ax.scatter(times, ys, color="black", s=14, zorder=3)
     # one label per run of the same row in a lane
     for comp, g in rows.groupby(rows["component"].astype(str), sort=False):
@@ -168,3 +219,33 @@ def workflow_outcomes(df: pd.DataFrame, ax: Axes | None = None, by: str = "desig
     ax.set_title(title)
     ax.figure.tight_layout()
     return ax
+
+
+def workflow_settings_title(df: pd.DataFrame, carrier_outages: Sequence[tuple[float, float]] = (),
+                            payment_timeout: float | None = None, shipping_deadline: float | None = None,
+                            by: str = "design") -> str:
+    """A title for :func:`workflow_outcomes` that names the settings and what each one did in the runs.
+
+    ``carrier_outages`` are (start, duration) in ms, ``payment_timeout`` and
+    ``shipping_deadline`` the ms passed to :func:`~simkit.scenarios.order_workflow`; ``df``
+    is :func:`simkit.compare` over it. Each setting is stated with the count it moved
+    (carrier calls that failed, provider calls given up on, orders cancelled), so a setting
+    that no longer changes the outcome says so instead of leaving the figure unchanged.
+    """
+    g = df.groupby(by, sort=False)[["carrier_failures", "payment_timeouts", "cancelled", "inconsistent"]].mean()
+
+    def each(field: str) -> str:
+        return ", ".join(f"{d} {v:.3g}" for d, v in g[field].items())
+
+    windows = [(s / 1000, (s + d) / 1000) for s, d in carrier_outages]
+    outage = ("carrier never down" if not windows else
+              "carrier down " + ", ".join(f"{a:g}-{b:g} s" for a, b in windows))
+    parts = [f"{outage} (failed carrier calls: {each('carrier_failures')})"]
+    if payment_timeout is not None:
+        timeouts = f"calls given up on: {each('payment_timeouts')}" if g.payment_timeouts.any() else \
+            "no provider call took that long"
+        parts.append(f"the shop waits {payment_timeout / 1000:g} s for the provider ({timeouts})")
+    if shipping_deadline is not None:
+        cancelled = f", cancelling {g.cancelled['saga']:.3g}" if "saga" in g.index else ""
+        parts.append(f"the saga retries labels for {shipping_deadline / 1000:g} s{cancelled}")
+    return ";\n".join(parts) + f"\norders left charged or labelled wrongly: {each('inconsistent')}"

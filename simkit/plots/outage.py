@@ -22,7 +22,17 @@ from matplotlib.patches import Patch
 
 from ..errors import ConfigError
 from ..results import RunResult
-from ._base import FAILURE, FOLLOWED, OTHER_STEPS, axes_or_new, color_for, example_id, shade_windows
+from ._base import (
+    FAILURE,
+    FOLLOWED,
+    NEUTRAL,
+    OTHER_STEPS,
+    axes_or_new,
+    color_for,
+    example_id,
+    message_path,
+    shade_windows,
+)
 
 __all__ = [
     "FAILURE_EVENTS", "backlog_over_time", "failures_over_time", "follow_timeline", "loss_and_drain_vs_outage",
@@ -45,6 +55,9 @@ def follow_timeline(
     title: str | None = None,
 ) -> Axes:
     """Follow ``msg_id`` through ``result``'s trace: one lane per component, its steps circled and named.
+
+    The steps are joined along the hand-offs that happened (:func:`~simkit.plots.message_path`),
+    not merely in time order; a redelivery or a second write of the same step is dashed.
 
     ``components`` are the lanes, top to bottom (default: the components the message
     touches, in order of first appearance). ``window`` (ms) limits the time shown
@@ -77,7 +90,11 @@ def follow_timeline(
     shown = mine[mine["component"].astype(str).isin(comps)]
     mx = shown["time"].to_numpy(dtype=float) / 1000.0
     my = shown["component"].astype(str).map(lane).to_numpy(dtype=float)
-    ax.plot(mx, my, color=FOLLOWED, linewidth=1.2, zorder=4)
+    repeats = False
+    for i, j, repeat in message_path(shown):  # along the hand-offs that happened, never merely in time order
+        ax.plot([mx[i], mx[j]], [my[i], my[j]], color=FOLLOWED, linewidth=1.2, zorder=4,
+                linestyle="--" if repeat else "-")
+        repeats = repeats or repeat
     ax.scatter(mx, my, facecolors="white", edgecolors=FOLLOWED, s=70, linewidths=1.5, zorder=5)
     # name the steps; steps close together on one lane share one label, so labels do not overlap
     close = 0.04 * (hi - lo) / 1000.0
@@ -105,6 +122,8 @@ def follow_timeline(
     handles = [Line2D([], [], color=FOLLOWED, marker="o", markerfacecolor="white", label=f"{msg_id}'s steps"),
                Line2D([], [], color=OTHER_STEPS, marker=".", linestyle="", label="other messages' steps"),
                Line2D([], [], color=FAILURE, marker="x", linestyle="", label="refused, retried or failed")]
+    if repeats:
+        handles.insert(1, Line2D([], [], color=FOLLOWED, linestyle="--", label="delivered or written again"))
     if windows:
         handles.append(Patch(facecolor="grey", alpha=0.2, label=outage_label))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
@@ -203,13 +222,22 @@ def failures_over_time(results: Mapping[str, RunResult], ax: Axes | None = None,
     """Failed requests (solid) and lost events (dotted) so far, per design, broker outage shaded.
 
     ``results`` maps design -> :func:`~simkit.scenarios.outage` run; a design that lost
-    nothing draws no dotted line.
+    nothing draws no dotted line, and the designs that failed no request share one grey
+    line at zero (one legend entry naming them all, not lines hidden under each other).
     """
     ax = axes_or_new(ax, (9, 3.5))
+    never_failed = [d for d, r in results.items() if not r.series["failed"]["failed"].any()]
     for design, r in results.items():
         f = r.series["failed"]
+        if design in never_failed:
+            continue
         ax.step(f["time"] / 1000, f["failed"], where="post", color=color_for(design),
                 label=f"{design}: failed requests")
+    if never_failed:
+        f = results[never_failed[0]].series["failed"]
+        ax.step(f["time"] / 1000, f["failed"], where="post", color=NEUTRAL, linewidth=2.5,
+                label="no failed request:\n" + ",\n".join(never_failed))
+    for design, r in results.items():
         lost = r.series.get("lost")
         if lost is not None and len(lost) and lost["lost"].max() > 0:
             ax.step(lost["time"] / 1000, lost["lost"], where="post", color=color_for(design), linestyle=":",
@@ -251,7 +279,9 @@ def outage_timeline(results: Mapping[str, RunResult], axes: Sequence[Axes] | Non
     """Failed requests (top) and outbox backlog (bottom) over time, per design, broker outage shaded.
 
     ``results`` maps design -> :func:`~simkit.scenarios.outage` run (one seed, one
-    window). Returns the two axes; the top title counts failures and losses.
+    window). Returns the two axes; the top title names the outage and the producers' delivery
+    timeout (``publish_timeout``; whether it outlasts the outage decides what fails) and counts
+    failures and losses.
     """
     fig = None
     if axes is None:
@@ -264,9 +294,14 @@ def outage_timeline(results: Mapping[str, RunResult], axes: Sequence[Axes] | Non
     failures_over_time(results, ax=top)
     backlog_over_time(results, ax=bottom)
     top.set_xlabel("")
-    top.set_title(f"broker down {top_window[0] / 1000:g}-{top_window[1] / 1000:g} s: " + "; ".join(
+    start, end = top_window
+    timeout = next(iter(results.values())).params.get("publish_timeout")
+    gives_up = "" if timeout is None else (
+        f", producers give up after {timeout / 1000:g} s"
+        + (" (longer than the outage)" if timeout >= end - start else ""))
+    top.set_title(f"broker down {start / 1000:g}-{end / 1000:g} s{gives_up}:\n" + "; ".join(
         f"{d} {int(r.report['failed_requests'])} failed, {int(r.report['lost'])} lost"
         for d, r in results.items()))
     if fig is not None:  # fixed margins, room for the legends on the right: no layout pass at each redraw
-        fig.subplots_adjust(left=0.07, right=0.78, bottom=0.09, top=0.94, hspace=0.25)
+        fig.subplots_adjust(left=0.07, right=0.75, bottom=0.09, top=0.89, hspace=0.3)
     return top, bottom
