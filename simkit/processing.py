@@ -37,7 +37,9 @@ def process(consumer: "Consumer", rec: Record) -> Generator[simpy.Event, Any, No
         plan.hit("before_process")
     if not consumer.processing_time.is_zero:
         yield env.timeout(consumer.processing_time.sample(consumer.rng))
-    done = yield from consumer.handler_call.run(rec, consumer.ctx)
+    done = consumer.handler_call.call(rec, consumer.ctx)
+    if done is not True and done is not False:  # the handler's own steps: run them
+        done = yield from done
     if done:
         world.trace.record(env.now, consumer.name, "processed", rec.topic, rec.partition, rec.offset,
                            rec.key, rec.msg_id)
