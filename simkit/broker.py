@@ -495,6 +495,9 @@ class Broker:
         log = self.topics[topic][partition]
         if offset < log.start_offset or offset > len(log._stamps):
             raise OffsetOutOfRange(topic, partition, offset, log.start_offset, log.end_offset)
+        if not log.control and not log.open_txns:  # no transaction ever wrote here: the plain read
+            got = log.read(offset, max_records)
+            return got, offset + len(got)
         return log.read_visible(offset, max_records, read_committed)
 
     def wait_for_data(self, logs: Iterable[PartitionLog], event: simpy.Event) -> None:

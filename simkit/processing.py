@@ -24,13 +24,14 @@ __all__ = ["WorkerPool", "process"]
 
 
 def process(consumer: "Consumer", rec: Record) -> Generator[simpy.Event, Any, None]:
-    """Handle one record: the crash points, the processing time, the handler, the commit policy's turn."""
+    """Handle one record: the crash points, the processing time, the handler, the commit policy's turn.
+
+    The poll loop names its step ``"handler"`` before it calls this (a worker has no step).
+    """
     world = consumer.world
     env = world.env
     plan = consumer.crash_plan
     armed = plan.arm()
-    if env.active_process is consumer.process:
-        consumer.step = "handler"
     world.trace.record(env.now, consumer.name, "process", rec.topic, rec.partition, rec.offset, rec.key,
                        rec.msg_id)
     if armed:

@@ -503,7 +503,8 @@ class Producer:
             # application learns the offset through the event
             if self.idempotent:
                 self._acked_seq[(batch.epoch, *batch.tp)] = batch.seq + len(batch.records) - 1  # type: ignore[operator]
-            self._notify(batch, None, outcome)
+            if batch.waiting:
+                self._notify(batch, None, outcome)
         if not self._draining:
             self._drain()
 
