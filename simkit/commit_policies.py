@@ -37,7 +37,7 @@ each as a real client behaves:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generator, Iterable, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Generator, Iterable
 
 import simpy
 
@@ -61,7 +61,7 @@ __all__ = [
 
 TP = tuple[str, int]
 #: what a hook returns for ``yield from``: a generator of SimPy steps, or an empty tuple for none
-Steps = Union[Generator[simpy.Event, Any, None], tuple[()]]
+Steps = Generator[simpy.Event, Any, None] | tuple[()]
 
 
 def _nothing() -> Steps:

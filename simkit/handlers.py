@@ -125,7 +125,7 @@ class Handler:
             result = self.fn(record, ctx) if self.arity == 2 else self.fn(record)
         except (Crash, simpy.Interrupt, ExerciseError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (a learner's handler failed: _failed says so, then raises or skips)
             return self._failed(record, ctx, exc)
         if type(result) is GeneratorType:
             return self._steps(result, record, ctx)
@@ -137,7 +137,7 @@ class Handler:
             yield from steps
         except (Crash, simpy.Interrupt, ExerciseError):
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 (a learner's handler failed: _failed says so, then raises or skips)
             return self._failed(record, ctx, exc)
         return True
 
