@@ -163,6 +163,9 @@ class PartitionLog:
             return []
         topic, partition = self.topic, self.partition
         make = tuple.__new__  # what Record(...) calls, without its Python-level wrapper: a read is hot
+        if end == offset + 1:  # one record (a consumer that keeps up): no column slices
+            return [make(Record, (topic, partition, offset, self._keys[offset], self._values[offset],
+                                  self._ids[offset], self._stamps[offset], self._appended[offset]))]
         return [make(Record, (topic, partition, o, k, v, m, ts, at)) for o, k, v, m, ts, at in zip(
             range(offset, end), self._keys[offset:end], self._values[offset:end], self._ids[offset:end],
             self._stamps[offset:end], self._appended[offset:end])]
