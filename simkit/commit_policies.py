@@ -60,13 +60,17 @@ __all__ = [
 ]
 
 TP = tuple[str, int]
-Steps = Generator[simpy.Event, Any, None]
+#: what a hook returns for ``yield from``: a generator of SimPy steps, or an empty tuple for none
+Steps = Generator[simpy.Event, Any, None] | tuple[()]
 
 
 def _nothing() -> Steps:
-    """A hook's steps when it has nothing to do (no SimPy event, no time passes)."""
-    return
-    yield  # pragma: no cover  (makes this function a generator)
+    """A hook's steps when it has nothing to do: none (no SimPy event, no time passes).
+
+    An empty tuple rather than an empty generator: ``yield from`` takes it as well, and the
+    poll loop asks for these steps on every poll and every record.
+    """
+    return ()
 
 
 def _next_offsets(records: Iterable[Record]) -> dict[TP, int]:

@@ -110,23 +110,48 @@ class Handler:
 
     def run(self, record: Record, ctx: Context) -> Generator[simpy.Event, Any, bool]:
         """Run the handler on ``record``; return True if it finished without raising."""
+        done = self.call(record, ctx)
+        if done is True or done is False:
+            return done
+        return (yield from done)
+
+    def call(self, record: Record, ctx: Context) -> Any:
+        """Call the handler on ``record``: True or False as :meth:`run` returns for a handler that
+        returned, or, for one that returned a generator, the steps that run it and return that.
+
+        The consumer calls this for every record: a plain handler costs one call, no generator.
+        """
         try:
             result = self.fn(record, ctx) if self.arity == 2 else self.fn(record)
-            if type(result) is GeneratorType:
-                yield from result
         except (Crash, simpy.Interrupt, ExerciseError):
             raise
-        except Exception as exc:  # a learner's handler failed: say so plainly
-            ctx.record("handler_error", record, detail=repr(exc))
-            consumer = ctx.consumer
-            if self.on_error == "crash":
-                consumer.crash_plan.disarm()
-                raise Crash(consumer.name, "handler_error") from exc
-            if self.on_error == "raise":
-                raise ExerciseError(
-                    f"handler {self.name!r} of {consumer.name} raised {exc!r} on message {record.msg_id!r} "
-                    f"(topic {record.topic!r}, partition {record.partition}, offset {record.offset}) "
-                    f"at t={ctx.now:.1f} ms"
-                ) from exc
-            return False
+        except Exception as exc:  # noqa: BLE001 (a learner's handler failed: _failed says so, then raises or skips)
+            return self._failed(record, ctx, exc)
+        if type(result) is GeneratorType:
+            return self._steps(result, record, ctx)
         return True
+
+    def _steps(self, steps: Generator[simpy.Event, Any, Any], record: Record,
+               ctx: Context) -> Generator[simpy.Event, Any, bool]:
+        try:
+            yield from steps
+        except (Crash, simpy.Interrupt, ExerciseError):
+            raise
+        except Exception as exc:  # noqa: BLE001 (a learner's handler failed: _failed says so, then raises or skips)
+            return self._failed(record, ctx, exc)
+        return True
+
+    def _failed(self, record: Record, ctx: Context, exc: Exception) -> bool:
+        """The handler raised ``exc``: say so plainly, then crash, stop the run or skip as ``on_error`` says."""
+        ctx.record("handler_error", record, detail=repr(exc))
+        consumer = ctx.consumer
+        if self.on_error == "crash":
+            consumer.crash_plan.disarm()
+            raise Crash(consumer.name, "handler_error") from exc
+        if self.on_error == "raise":
+            raise ExerciseError(
+                f"handler {self.name!r} of {consumer.name} raised {exc!r} on message {record.msg_id!r} "
+                f"(topic {record.topic!r}, partition {record.partition}, offset {record.offset}) "
+                f"at t={ctx.now:.1f} ms"
+            ) from exc
+        return False

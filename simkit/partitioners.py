@@ -163,7 +163,7 @@ class RoundRobinPartitioner:
         self._counters: dict[str | None, int] = {}
 
     def __call__(self, key: Any, partitions: int, topic: str | None = None) -> int:
-        n = _check_partitions(partitions)
+        n = partitions if type(partitions) is int and partitions > 0 else _check_partitions(partitions)
         count = self._counters.get(topic, 0)
         self._counters[topic] = (count + 1) & _MASK  # Java's AtomicInteger wraps at 2**32
         return to_positive(count) % n

@@ -135,13 +135,15 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
         if consumer.max_poll_interval is not None and (deadline is None or not deadline.is_alive):
             deadline = consumer.spawn(_poll_deadline(consumer, consumer.member_id, consumer.max_poll_interval))
         policy.polled(batch)
+        positions = subscription.positions
         for rec in batch:
-            consumer.positions[(rec.topic, rec.partition)] = rec.offset + 1
+            positions[(rec.topic, rec.partition)] = rec.offset + 1
         yield from policy.handed_over(batch)
         if consumer.pool is not None:
             consumer.pool.hand(batch)
             continue
         for rec in batch:
+            consumer.step = "handler"
             yield from process(consumer, rec)
 
 

@@ -24,20 +24,23 @@ __all__ = ["WorkerPool", "process"]
 
 
 def process(consumer: "Consumer", rec: Record) -> Generator[simpy.Event, Any, None]:
-    """Handle one record: the crash points, the processing time, the handler, the commit policy's turn."""
+    """Handle one record: the crash points, the processing time, the handler, the commit policy's turn.
+
+    The poll loop names its step ``"handler"`` before it calls this (a worker has no step).
+    """
     world = consumer.world
     env = world.env
     plan = consumer.crash_plan
     armed = plan.arm()
-    if env.active_process is consumer.process:
-        consumer.step = "handler"
     world.trace.record(env.now, consumer.name, "process", rec.topic, rec.partition, rec.offset, rec.key,
                        rec.msg_id)
     if armed:
         plan.hit("before_process")
     if not consumer.processing_time.is_zero:
         yield env.timeout(consumer.processing_time.sample(consumer.rng))
-    done = yield from consumer.handler_call.run(rec, consumer.ctx)
+    done = consumer.handler_call.call(rec, consumer.ctx)
+    if done is not True and done is not False:  # the handler's own steps: run them
+        done = yield from done
     if done:
         world.trace.record(env.now, consumer.name, "processed", rec.topic, rec.partition, rec.offset,
                            rec.key, rec.msg_id)

@@ -445,10 +445,10 @@ class Producer:
 
     def _send_batch(self, batch: _Batch) -> None:
         if self.idempotent and (batch.seq is None or batch.epoch != self._epoch):
-            tp = batch.tp
-            batch.seq = self._next_seq.get((self._epoch, *tp), 0)
+            state = (self._epoch, *batch.tp)
+            batch.seq = seq = self._next_seq.get(state, 0)
             batch.epoch = self._epoch
-            self._next_seq[(self._epoch, *tp)] = batch.seq + len(batch.records)
+            self._next_seq[state] = seq + len(batch.records)
         batch.attempts += 1
         link = self.link_out
         d = 0.0 if self._instant_out and not link._cuts else link.delay()
@@ -482,14 +482,13 @@ class Producer:
     def _write(self, batch: _Batch) -> Any:
         """The broker's handling of the request: the base offset, or the ClientError it answered with."""
         topic, partition = batch.tp
+        pid = self._pid if batch.epoch == self._epoch else f"{self.name}#{batch.epoch}"
         try:
-            return self.broker.produce(
-                self._pid if batch.epoch == self._epoch else f"{self.name}#{batch.epoch}",
-                topic, partition, batch.records,
-                batch.seq if self.idempotent else None,
-                acks=self.acks,
-                **({"transaction": (self.transactional_id, self._txn_epoch)} if self.transactional_id else {}),
-            )
+            if self.transactional_id is None:
+                return self.broker.produce(pid, topic, partition, batch.records,
+                                           batch.seq if self.idempotent else None, self.acks)
+            return self.broker.produce(pid, topic, partition, batch.records, batch.seq if self.idempotent else None,
+                                       acks=self.acks, transaction=(self.transactional_id, self._txn_epoch))
         except ClientError as err:
             return err
 
@@ -500,6 +499,9 @@ class Producer:
         if isinstance(outcome, simpy.Event):
             # a replicated leader answers acks="all" once its in-sync replicas have the batch
             outcome.callbacks.append(lambda ev: self._reply(batch, sent, ev.value))
+            return
+        if self._instant_in and not self.link_in._cuts:
+            self._on_answer(batch, outcome)  # no delay: within request_timeout, as _send_batch checked
             return
         self._reply(batch, sent, outcome)
 
@@ -534,7 +536,8 @@ class Producer:
             # application learns the offset through the event
             if self.idempotent:
                 self._acked_seq[(batch.epoch, *batch.tp)] = batch.seq + len(batch.records) - 1  # type: ignore[operator]
-            self._notify(batch, None, outcome)
+            if batch.waiting:
+                self._notify(batch, None, outcome)
         if not self._draining:
             self._drain()
 
