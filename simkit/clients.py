@@ -119,19 +119,31 @@ PRODUCER_PARAMS: tuple[str, ...] = (
 )
 
 
-def producer_settings(client: str | None, **given: Any) -> dict[str, Any]:
+def producer_settings(client: str | None, *, transactional: bool = False, **given: Any) -> dict[str, Any]:
     """The producer's settings: each one given (not None), else ``client``'s default (None: the Java column).
 
     ``idempotent`` stays None when the client's default is on, so that the producer turns it
     off quietly if another setting conflicts, as Kafka 3.2+ does with an unset ``enable.idempotence``.
+    ``transactional`` (a ``transactional_id`` was given) turns idempotence on, as both clients do.
     The producer checks the values.
     """
     if client is not None and not (isinstance(client, str) and client in PRODUCER_DEFAULTS):
         raise ConfigError("client", client, "None (Kafka 3.x's Java defaults), 'java' or 'librdkafka'")
     defaults = PRODUCER_DEFAULTS["java" if client is None else client]
+    if transactional:
+        # a transactional producer is idempotent: Java's ProducerConfig refuses transactional.id with
+        # enable.idempotence=false; librdkafka's CONFIGURATION.md: transactional.id implies enable.idempotence
+        if given.get("idempotent") is False:
+            raise ConfigError("idempotent", False, "True or None when transactional_id is set "
+                              "(transactions need the idempotent producer, KIP-98)")
+        given = {**given, "idempotent": True}
     out = {name: defaults[name] if value is None else value for name, value in given.items()}
     if given.get("idempotent") is None and defaults["idempotent"]:
         out["idempotent"] = None
+    if out.get("idempotent") is True and given.get("max_in_flight") is None:
+        # librdkafka (CONFIGURATION.md, enable.idempotence): "max.in.flight.requests.per.connection=5" is
+        # adjusted automatically when idempotence is on and the user left it unset; Java's default is 5 already
+        out["max_in_flight"] = min(out["max_in_flight"], 5)
     return out
 
 

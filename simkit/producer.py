@@ -149,7 +149,7 @@ class Producer:
         transactional_id: str | None = None,
     ):
         settings = producer_settings(
-            client, acks=acks, idempotent=idempotent, retries=retries, retry_backoff=retry_backoff,
+            client, transactional=transactional_id is not None, acks=acks, idempotent=idempotent, retries=retries, retry_backoff=retry_backoff,
             request_timeout=request_timeout, delivery_timeout=delivery_timeout, max_in_flight=max_in_flight,
             partitioner=partitioner)
         acks, idempotent, retries = settings["acks"], settings["idempotent"], settings["retries"]

@@ -137,3 +137,22 @@ def test_a_producer_setting_passed_wins_over_the_clients_default():
         _producer("java", acks=1, idempotent=True)
     with pytest.raises(sk.ConfigError, match="client"):
         _producer("kafka-python")
+
+
+@pytest.mark.parametrize("client", ["java", "librdkafka"])
+def test_idempotence_on_lowers_an_unset_max_in_flight_to_five_as_librdkafka_does(client):
+    # librdkafka's CONFIGURATION.md (enable.idempotence): max.in.flight is adjusted to 5 when left unset
+    p = _producer(client, idempotent=True)
+    assert p.idempotent is True and p.max_in_flight == 5 and p.acks == "all"
+    with pytest.raises(sk.ConfigError, match="max_in_flight"):
+        _producer(client, idempotent=True, max_in_flight=6)  # set by the user: refused, as both clients do
+
+
+@pytest.mark.parametrize("client", ["java", "librdkafka"])
+def test_a_transactional_id_makes_the_producer_idempotent_and_refuses_idempotence_off(client):
+    p = _producer(client, transactional_id="invoicer")
+    assert p.idempotent is True and p.max_in_flight <= 5 and p.acks == "all"
+    with pytest.raises(sk.ConfigError, match="idempotent"):
+        _producer(client, transactional_id="invoicer", idempotent=False)
+    with pytest.raises(sk.ConfigError, match="acks"):
+        _producer(client, transactional_id="invoicer", acks=1)
