@@ -222,6 +222,13 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     return f"{anomaly.detail}: {crash}; {cause}{extra}"
 
 
+def examples(fr: Any) -> pd.DataFrame | None:
+    """The trace rows of the first order the anomalies name (orders are keys)."""
+    from ..show import first_rows
+
+    return first_rows(fr, "key")
+
+
 EXERCISE = register(Exercise(
     name="08-order-workflow",
     title="The order workflow's payment step",
@@ -242,4 +249,5 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    examples=examples,
 ))

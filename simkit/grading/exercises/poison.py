@@ -223,6 +223,29 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
         f"{anomaly.detail}: {why}"
 
 
+SHOWN = ("attempt", "applied", "dead_lettered", "handler_failed")
+
+
+def draw(fr: Any, ax: Any) -> Any:
+    """Every try, every record applied, dead-lettered or whose error escaped the handler, over time."""
+    trace = fr.trace
+    rows = trace[trace.event.isin(SHOWN)]
+    for i, event in enumerate(SHOWN):
+        times = rows[rows.event == event].time
+        ax.plot(times, [i] * len(times), "|", markersize=14, label=f"{event} ({len(times)})")
+    ax.set_yticks(range(len(SHOWN)), SHOWN)
+    ax.set_xlabel("time (ms)")
+    ax.set_title(fr.label)
+    return ax
+
+
+def examples(fr: Any) -> pd.DataFrame:
+    """Those rows for the records the anomalies name."""
+    trace = fr.trace
+    rows = trace[trace.event.isin(SHOWN)]
+    return rows[rows.msg_id.isin(fr.highlight)].head(10)
+
+
 EXERCISE = register(Exercise(
     name="05-poison-messages",
     title="Poison messages: retries with back-off, a dead-letter topic, per-key order",
@@ -243,4 +266,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    draw=draw,
+    examples=examples,
 ))

@@ -287,6 +287,24 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     return f"{anomaly.detail}: {crash}; {why}"
 
 
+def draw(fr: Any, ax: Any) -> Any:
+    """Which version handled which record, over time: v1.0, v1.1 (the bug) and the learner's v2."""
+    trace = fr.trace
+    handled = trace[trace.event == "process"]
+    for who, rows in handled.groupby("component"):
+        ax.scatter(rows.time / 1000, rows.offset + 0.2 * rows.partition, s=12, label=str(who))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("offset (partition 1 shifted up a little)")
+    ax.set_title(fr.label)
+    ax.legend()
+    return ax
+
+
+def examples(fr: Any) -> None:
+    """The picture says it: no rows below it."""
+    return None
+
+
 EXERCISE = register(Exercise(
     name="09-replay-after-fix",
     title="Replay after a bug fix: reset to the right offsets and a handler safe to replay",
@@ -307,4 +325,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    draw=draw,
+    examples=examples,
 ))
