@@ -39,7 +39,7 @@ from .errors import (
     SimkitError,
 )
 from .faults import CrashPlan
-from .groups import ConsumerGroup
+from .groups import ConsumerGroup, until_drained
 from .monitor import Monitor
 from .network import Link, Server, call
 from .outbox import Outbox, OutboxRow, Relay
@@ -126,5 +126,6 @@ __all__ = [
     "scenarios",
     "sweep",
     "uniform",
+    "until_drained",
     "with_retries",
 ]

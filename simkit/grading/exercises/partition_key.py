@@ -29,9 +29,8 @@ from ... import checks
 from ...broker import Broker
 from ...consumer import Consumer
 from ...distributions import exponential
-from ...groups import ConsumerGroup
+from ...groups import ConsumerGroup, until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ...scenarios.hot_keys import partition_shares
 from ..faults import LearnerFault, call
 from ..spec import Anomaly, Case, Criterion, Exercise, register

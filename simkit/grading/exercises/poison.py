@@ -29,8 +29,8 @@ from ...broker import Broker
 from ...consumer import Consumer
 from ...dlq import dead_letter_topic_for
 from ...errors import ConfigError
+from ...groups import until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ..faults import LearnerFault, call, drive
 from ..spec import Anomaly, Case, Criterion, Exercise, register
 

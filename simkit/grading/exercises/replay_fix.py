@@ -36,9 +36,8 @@ from ...broker import Broker
 from ...consumer import Consumer
 from ...database import Database
 from ...distributions import uniform
-from ...groups import ConsumerGroup
+from ...groups import ConsumerGroup, until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ...scenarios.replay import stop_when_idle
 from ..faults import LearnerFault, call, drive
 from ..spec import Anomaly, Case, Criterion, Exercise, register

@@ -27,8 +27,8 @@ import pandas as pd
 
 from ...broker import Broker
 from ...consumer import Consumer
+from ...groups import until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ...scenarios.schema_drift import V1
 from ...schemas import VERSION_KEY, Field, Schema, SchemaRegistry, encode
 from ..faults import LearnerFault, call
