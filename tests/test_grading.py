@@ -212,3 +212,25 @@ def test_show_draws_an_exercise_its_own_way_and_says_when_every_run_passed(capsy
     assert passing.passed and len(sk.grading.show(passing)) == 1
     assert "every run passed" in capsys.readouterr().out
     plt.close("all")
+
+
+def test_the_tools_handed_to_the_learner_are_sealed_and_records_pass_through():
+    from simkit.grading.exercises.welcome import LearnerDatabase, LearnerRecord
+    from simkit.grading.faults import Faults
+    from simkit.grading.tools import LearnerContext, seal
+
+    world = sk.World(0)
+    faults = Faults(world, "consumer")
+    db, ctx = seal(LearnerDatabase(sk.Database(world, "db"), faults)), seal(LearnerContext(world, faults))
+    tx = db.transaction()
+    for tool, private in [(db, "_db"), (db, "_faults"), (ctx, "_world"), (ctx, "_faults"), (tx, "_tx")]:
+        with pytest.raises(AttributeError):
+            object.__getattribute__(tool, private)
+        assert not hasattr(tool, "__dict__")
+    assert {n for n in dir(db) if not n.startswith("_")} == {"transaction"}
+    assert {n for n in dir(tx) if not n.startswith("_")} == {"commit", "get", "put"}
+    assert {n for n in dir(ctx) if not n.startswith("_")} == {"all_of", "crash_point", "now", "timeout"}
+    tx.put("t", "k", 1)
+    assert tx.get("t", "k") == 1 and ctx.now == 0 and "Commit every write" in type(tx).commit.__doc__
+    record = LearnerRecord("user-1", 1, "UserSignedUp")
+    assert seal(record) is record and seal(ctx) is ctx  # records pass as they are; sealing twice changes nothing

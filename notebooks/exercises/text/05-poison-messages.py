@@ -28,8 +28,14 @@
 #
 # **How it is graded.** `sk.grading.check("05", handle)` sends this cell to a fresh grading process (so nothing
 # else in this notebook can change the grade) and runs two cases of 30 orders, each with two poison records and
-# one outage, without crashes. Points are fixed, 2 per criterion above. A handler that raises anything else, or
-# yields something that is not an event, scores zero with the reason.
+# one outage, without crashes. Then a smaller case of 8 orders (one poison record) once without crashes, once with a
+# crash at every point your handler passes (before and after every `tools.apply` and `tools.dead_letter`, before
+# the handler and before the offset commit), and with random crashes. After a crash the consumer gets the records
+# it had not committed again, and your cell is run again from scratch: Python variables are lost, `tools.parked`
+# is not (it reads the dead-letter topic). Retries are counted per delivery. The order and nothing-dropped
+# criteria must hold in every run, the others in the runs without crashes. Points are fixed, 2 per criterion
+# above. A handler that raises anything else, or yields something that is not an event, scores zero with the
+# reason.
 
 # %%
 import simkit as sk

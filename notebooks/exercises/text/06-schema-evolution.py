@@ -26,7 +26,8 @@
 # else in this notebook can change the grade). It asks a `BACKWARD` and a `FULL` registry about your two schemas,
 # then runs a rollout: the app still writes v1, the web shop writes your `V2` (if `BACKWARD` accepted it), and one
 # consumer reads all 30 payments with your `read`. A payment `read` cannot turn into the right tuple, because it
-# raises or returns something else, goes to the dead letters. Points are fixed: BACKWARD accepts V2 3, FULL refuses
+# raises or returns something else, goes to the dead letters. There are no crashes: `read` is a pure
+# function with no durable step. Points are fixed: BACKWARD accepts V2 3, FULL refuses
 # V2_NOT_FULL 3, the consumer reads v1 and V2 4.
 
 # %%

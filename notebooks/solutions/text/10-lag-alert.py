@@ -22,7 +22,9 @@
 #
 # **How it is graded.** `sk.grading.check("10", page)` sends this cell to a fresh grading process (so nothing else
 # in this notebook can change the grade) and runs four cases of five simulated minutes each: a stall with steady
-# traffic, a stall with a trickle, a burst and an idle consumer. A page is one `alert` row in the trace (and a
+# traffic, a stall with a trickle, a burst and an idle consumer, without crashes of your code: `page` is a
+# pure function of the metrics with no durable step (the stalled consumer is the fault). A page is one `alert`
+# row in the trace (and a
 # `resolved` row when `page` says `False` again). Points are fixed: a stall pages within 60 s 4, a busy consumer
 # never pages 3, an idle consumer never pages 3. A `page` that raises or returns something other than a bool
 # scores zero, with the reason.

@@ -105,14 +105,14 @@ class _Payments:
 class _Shipping:
     def __init__(self, world: Any, faults: Faults):
         self._world, self._faults = world, faults
-        self.shipped: set = set()
+        self._shipped: set = set()
 
     def ship(self, order_id: Any) -> Any:
         """Ship the order (once, however often it is called): ``yield from``."""
         self._faults.step("before", f"shipping.ship({order_id!r})")
         yield self._world.env.timeout(10)
-        if order_id not in self.shipped:
-            self.shipped.add(order_id)
+        if order_id not in self._shipped:
+            self._shipped.add(order_id)
             self._world.record("carrier", "label_created", key=order_id)
         self._faults.step("after", f"shipping.ship({order_id!r})")
 
@@ -169,7 +169,7 @@ def simulate(run: Any) -> dict:
 
     env.process(workflow())
     world.run(until=done | env.timeout(60_000), wall_limit=None)
-    return {"orders": orders, "declined": sorted(declined), "shipped": sorted(shipping.shipped),
+    return {"orders": orders, "declined": sorted(declined), "shipped": sorted(shipping._shipped),
                 "finished": done.triggered}
 
 
