@@ -60,7 +60,8 @@ def grade_source(name: str, source: str, hidden: Sequence[Mapping[str, Any]] = (
     ex = exercise(name)
     if not isinstance(source, str):
         raise ConfigError("source", source, "the source code of your cell, as a string")
-    limit = timeout if timeout is not None else ex.grade_seconds + 30
+    cases = len(ex.cases) + len(hidden)
+    limit = timeout if timeout is not None else ex.grade_seconds * max(1.0, cases / max(1, len(ex.cases))) + 30
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     env.pop("SIMKIT_GRADING_CHILD", None)
     request = json.dumps(dict(exercise=ex.name, source=source, hidden=list(hidden)))
