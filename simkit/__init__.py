@@ -39,7 +39,7 @@ from .errors import (
     SimkitError,
 )
 from .faults import CrashPlan
-from .groups import ConsumerGroup, ConsumerGroupMetadata
+from .groups import ConsumerGroup, ConsumerGroupMetadata, until_drained
 from .monitor import Monitor
 from .network import Link, Server, call
 from .outbox import Outbox, OutboxRow, Relay
@@ -128,5 +128,6 @@ __all__ = [
     "scenarios",
     "sweep",
     "uniform",
+    "until_drained",
     "with_retries",
 ]

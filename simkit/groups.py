@@ -43,7 +43,10 @@ LeaveGroup when it closes, so its partitions wait for it for ``session_timeout``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
+
+import simpy
 
 from .assignors import COOPERATIVE, resolve_assignor
 from .errors import CommitFailed, ConfigError
@@ -52,8 +55,12 @@ from .world import World
 
 if TYPE_CHECKING:
     from .broker import Broker
+    from .consumer import Consumer
 
-__all__ = ["ConsumerGroup", "ConsumerGroupMetadata"]
+__all__ = ["DRAIN_EVERY", "ConsumerGroup", "ConsumerGroupMetadata", "until_drained"]
+
+#: How often (ms) :func:`until_drained` looks whether a group has nothing left to do.
+DRAIN_EVERY = 20.0
 
 TP = tuple[str, int]
 
@@ -250,3 +257,30 @@ class ConsumerGroup:
             self.committed[(topic, log.partition)] = off
             self.world.record(self.component, "seek", topic=topic, partition=log.partition, offset=off,
                               detail="reset offsets")
+
+
+def until_drained(world: World, broker: Broker, group: ConsumerGroup, members: Sequence[Consumer],
+                  after: simpy.Event, every: float = DRAIN_EVERY) -> simpy.Event:
+    """An event that fires once ``after`` has fired and the group has nothing left to do.
+
+    "Nothing left" is Kafka's zero consumer lag (the committed offset of every
+    partition equals its log end offset) plus every consumer in ``members`` waiting idle
+    for new records, checked every ``every`` ms. Use it to end a run when the work is
+    done: ``world.run(until=sk.until_drained(world, broker, group, [consumer], sent))``.
+    """
+    env = world.env
+    done = env.event()
+
+    def watch():  # type: ignore[no-untyped-def]
+        yield after
+        while True:
+            if all(c.idle for c in members) and all(
+                    (group.committed_offset(topic, log.partition) or 0) == log.end_offset
+                    for topic in {t for c in members for t in c.topics}
+                    for log in broker.log_of(topic)):
+                done.succeed()
+                return
+            yield env.timeout(every)
+
+    env.process(watch())
+    return done

@@ -30,7 +30,7 @@ def test_reference_solution_in_the_notebook_gets_full_marks_also_on_a_hidden_cas
                "exhaustive": False, "random_runs": 0}]
     grade = grade_source("05", _answer("solutions"), hidden=hidden)
     assert grade.passed and grade.points == grade.max_points == 10, str(grade)
-    assert grade.failing_run is None and grade.runs == 3
+    assert grade.failing_run is None and grade.runs > 4  # three cases and the hidden one, then the crash case's runs
 
 
 def test_starter_blocks_the_partition_on_the_first_poison_record_and_retries_it_without_bound(starter_grade):

@@ -55,7 +55,7 @@ def test_check_prints_the_points_table_and_returns_the_batch_numbers(capsys, sta
     namespace: dict = {}
     source = _answer("exercises")
     exec(compile(source, "<cell>", "exec"), namespace)
-    grade = check("01", source=source)
+    grade = check("01", source=source, plots=False)
     out = capsys.readouterr().out
     assert "5/10 points" in out and "no duplicate email" in out and "Smallest failing run" in out
     assert grade.points == starter_grade.points
@@ -172,3 +172,65 @@ def test_plots_draw_the_failing_run_and_the_points(starter_grade):
     passing = grade_source("01", _answer("solutions"))
     with pytest.raises(sk.ConfigError):
         sk.grading.plot_failing_run(passing)
+
+
+def test_show_prints_the_table_draws_the_points_and_the_failing_run_and_lists_its_rows(capsys, starter_grade):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    drawn = sk.grading.show(starter_grade)
+    out = capsys.readouterr().out
+    assert "5/10 points" in out and "Smallest failing run" in out
+    points, timeline = drawn
+    assert "5/10 points" in points.get_title() and len(points.patches) == 2 * len(starter_grade.criteria)
+    assert "wrong_counter" in timeline.get_title() and timeline.collections
+    first = str(starter_grade.failing_run.highlight[0])
+    assert "email_queued" in out and first in out  # the first hurt message's trace rows, printed outside IPython
+    plt.close("all")
+    with pytest.raises(sk.ConfigError, match="grade"):
+        sk.grading.show("5/10")
+
+
+def test_show_draws_an_exercise_its_own_way_and_says_when_every_run_passed(capsys):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from simkit.grading.batch import answer_of
+
+    (starter,) = NOTEBOOKS.glob("exercises/03-*.ipynb")
+    grade = grade_source("03", answer_of(starter)[1])
+    points, shares = sk.grading.show(grade)
+    assert shares.get_ylabel() == "share of records (%)" and max(p.get_height() for p in shares.patches) > 30
+    plt.close("all")
+    (solution,) = NOTEBOOKS.glob("solutions/03-*.ipynb")
+    passing = grade_source("03", answer_of(solution)[1])
+    capsys.readouterr()
+    assert passing.passed and len(sk.grading.show(passing)) == 1
+    assert "every run passed" in capsys.readouterr().out
+    plt.close("all")
+
+
+def test_the_tools_handed_to_the_learner_are_sealed_and_records_pass_through():
+    from simkit.grading.exercises.welcome import LearnerDatabase, LearnerRecord
+    from simkit.grading.faults import Faults
+    from simkit.grading.tools import LearnerContext, seal
+
+    world = sk.World(0)
+    faults = Faults(world, "consumer")
+    db, ctx = seal(LearnerDatabase(sk.Database(world, "db"), faults)), seal(LearnerContext(world, faults))
+    tx = db.transaction()
+    for tool, private in [(db, "_db"), (db, "_faults"), (ctx, "_world"), (ctx, "_faults"), (tx, "_tx")]:
+        with pytest.raises(AttributeError):
+            object.__getattribute__(tool, private)
+        assert not hasattr(tool, "__dict__")
+    assert {n for n in dir(db) if not n.startswith("_")} == {"transaction"}
+    assert {n for n in dir(tx) if not n.startswith("_")} == {"commit", "get", "put"}
+    assert {n for n in dir(ctx) if not n.startswith("_")} == {"all_of", "crash_point", "now", "timeout"}
+    tx.put("t", "k", 1)
+    assert tx.get("t", "k") == 1 and ctx.now == 0 and "Commit every write" in type(tx).commit.__doc__
+    record = LearnerRecord("user-1", 1, "UserSignedUp")
+    assert seal(record) is record and seal(ctx) is ctx  # records pass as they are; sealing twice changes nothing

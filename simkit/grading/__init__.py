@@ -22,6 +22,7 @@ from ..world import check_seed
 from .batch import grade_folder, release
 from .learner import check, grade_source, source_of
 from .result import CriterionResult, FailingRun, Grade
+from .show import plot_failing_run, plot_points, show
 from .spec import EXERCISES, Anomaly, Case, Criterion, Exercise, exercise, register
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "plot_points",
     "register",
     "release",
+    "show",
     "source_of",
 ]
 
@@ -69,31 +71,3 @@ def grade_handler(handle: Callable[..., Any], seeds: int | Iterable[int] = 3, sc
     warnings.warn("grade_handler(handle, ...) is deprecated: use simkit.grading.check('01', handle); the grader "
                   "now owns seeds, crash schedules and limits", DeprecationWarning, stacklevel=2)
     return grade_source("01", source_of(handle))
-
-
-def plot_failing_run(grade: Grade, ax: Any = None) -> Any:
-    """The smallest failing run as a timeline: the crash a cross, the messages it hurt circled in red."""
-    from ..plots import timeline
-
-    if grade.failing_run is None:
-        raise ConfigError("grade", "a passing grade", "a grade with a failing run")
-    fr = grade.failing_run
-    what = ", ".join(fr.anomalies) or (fr.error or "error")[:60]
-    where = "no crash" if not fr.schedule else f"crash {fr.schedule[0][0]}"
-    return timeline(fr.result, ax=ax, highlight=fr.highlight, title=f"{what}\nseed {fr.seed}, {where}")
-
-
-def plot_points(grade: Grade, ax: Any = None) -> Any:
-    """Points won per criterion, as green bars over grey bars of the criterion's maximum."""
-    from ..plots import axes_or_new
-
-    ax = axes_or_new(ax)
-    names = [c.name for c in grade.criteria]
-    ax.barh(names, [c.max_points for c in grade.criteria], color="#dddddd", edgecolor="black", label="points")
-    ax.barh(names, [c.points for c in grade.criteria], color="#2ca02c", edgecolor="black", label="won")
-    ax.invert_yaxis()
-    ax.set_xlabel("points")
-    ax.legend(loc="lower right")
-    ax.set_title(f"{grade.points}/{grade.max_points} points: " +
-                 ("every criterion met" if grade.passed else "some criteria not met yet"))
-    return ax

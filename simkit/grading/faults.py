@@ -93,9 +93,11 @@ def _fault(exc: Exception, faults: Faults, who: str) -> LearnerFault:
 
 
 def call(fn: Any, faults: Faults, who: str, *args: Any) -> Any:
-    """Call the learner's ``fn(*args)``; its exception becomes a :class:`LearnerFault` naming it."""
+    """Call the learner's ``fn(*args)``, every tool sealed; its exception becomes a :class:`LearnerFault` naming it."""
+    from .tools import seal
+
     try:
-        return fn(*args)
+        return fn(*(seal(a) for a in args))
     except (Crash, ExerciseError):
         raise
     except Exception as exc:

@@ -60,7 +60,8 @@ def grade_source(name: str, source: str, hidden: Sequence[Mapping[str, Any]] = (
     ex = exercise(name)
     if not isinstance(source, str):
         raise ConfigError("source", source, "the source code of your cell, as a string")
-    limit = timeout if timeout is not None else ex.grade_seconds + 30
+    cases = len(ex.cases) + len(hidden)
+    limit = timeout if timeout is not None else ex.grade_seconds * max(1.0, cases / max(1, len(ex.cases))) + 30
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     env.pop("SIMKIT_GRADING_CHILD", None)
     request = json.dumps(dict(exercise=ex.name, source=source, hidden=list(hidden)))
@@ -75,12 +76,17 @@ def grade_source(name: str, source: str, hidden: Sequence[Mapping[str, Any]] = (
     return Grade.from_json(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def check(name: str, handle: Callable[..., Any] | None = None, *, source: str | None = None) -> Grade | None:
-    """Grade your answer to exercise ``name`` and print the points table, feedback and smallest failing run.
+def check(name: str, handle: Callable[..., Any] | None = None, *, source: str | None = None,
+          plots: bool = True) -> Grade | None:
+    """Grade your answer to exercise ``name``, then :func:`~simkit.grading.show` it.
 
-    Pass the function your cell defines (``check("01", handle)``) or its ``source``.
-    Returns the :class:`Grade` (``None`` inside a grading run, where it does nothing).
+    Pass the function your cell defines (``check("01", handle)``) or its ``source``. It
+    prints the points table and the feedback and draws the points and the smallest failing
+    run (``plots=False``: print only). Returns the :class:`Grade` (``None`` inside a
+    grading run, where it does nothing).
     """
+    from .show import show
+
     if os.environ.get("SIMKIT_GRADING_CHILD"):
         return None
     if source is None:
@@ -88,5 +94,5 @@ def check(name: str, handle: Callable[..., Any] | None = None, *, source: str | 
             raise ConfigError("handle", handle, "the function your cell defines, or source=...")
         source = source_of(handle)
     grade = grade_source(name, source)
-    print(grade)
+    show(grade, plots=plots)
     return grade

@@ -39,10 +39,16 @@ class Learner:
 
     def fresh(self) -> Callable[..., Any]:
         """A new copy of the learner's ``entry`` (a function), from a fresh run of the source."""
+        import ast
+
+        from .tools import check_source
+
         try:
-            code = compile(self.source, SOURCE_NAME, "exec")
+            tree = ast.parse(self.source, SOURCE_NAME)
+            code = compile(tree, SOURCE_NAME, "exec")
         except SyntaxError as err:
             raise LearnerFault(f"your code has a syntax error on line {err.lineno}: {err.msg}") from None
+        check_source(tree)
         namespace: dict[str, Any] = {"__name__": "__learner__", "__builtins__": __builtins__}
         self.loads += 1
         try:

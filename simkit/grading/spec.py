@@ -75,6 +75,12 @@ class Exercise:
     grade_seconds: float = 60.0
     max_runs: int = 150
     memory_mb: int = 512
+    #: ``draw(failing_run, ax)``: the exercise's picture of its smallest failing run (``None``: the timeline);
+    #: it may return ``None`` when the run has nothing to draw
+    draw: Callable[[Any, Any], Any] | None = None
+    #: ``examples(failing_run)``: the trace rows :func:`~simkit.grading.show` displays under the picture
+    #: (``None``: the rows of the first message the anomalies name)
+    examples: Callable[[Any], Any] | None = None
 
     @property
     def max_points(self) -> int:

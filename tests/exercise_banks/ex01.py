@@ -160,6 +160,78 @@ def handle(record, ctx, db):
 def handle(record, ctx, db)
     yield
 ''', (0, 0, 0, 0), "syntax error"),
+    # -- cheats that reach past the tools: refused before they run (the tools are sealed, too) -----------
+    "cheat_private_database": ('''
+def handle(record, ctx, db):
+    emails = db._db.tables["welcome.emails"]
+    if record.key not in emails:
+        emails[record.key] = "Welcome aboard!"
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "private attribute '_db'"),
+    "cheat_private_faults": ('''
+def handle(record, ctx, db):
+    ctx._faults.schedule.clear()
+    ctx._faults.rate = 0
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "private attribute '_faults'"),
+    "cheat_getattr": ('''
+def handle(record, ctx, db):
+    getattr(ctx, "_" + "faults").rate = 0
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "getattr()"),
+    "cheat_closure_cells": ('''
+def handle(record, ctx, db):
+    real = type(db).transaction.__closure__[0].cell_contents
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "'__closure__'"),
+    "cheat_frames": ('''
+import sys
+
+def handle(record, ctx, db):
+    consumer = sys._getframe(3).f_locals.get("consumer")
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "the attribute 'f_locals'"),
+    "cheat_event_env": ('''
+def handle(record, ctx, db):
+    process = ctx.timeout(0).env.active_process
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "the attribute 'active_process'"),
+    "cheat_generator_frame": ('''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    commit = tx.commit()
+    inner = commit.gi_frame.f_locals
+    yield from commit
+''', (0, 0, 0, 0), "the attribute 'f_locals'"),
+    "cheat_gc_objects": ('''
+import gc
+
+def handle(record, ctx, db):
+    dbs = [o for o in gc.get_objects() if type(o).__name__ == "Database"]
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "the module 'gc'"),
+    "cheat_object_getattribute": ('''
+def handle(record, ctx, db):
+    real = object.__getattribute__(db, "_db")
+    tx = db.transaction()
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 0, 0), "'__getattribute__'"),
     # -- correct but different -------------------------------------------------------------
     "generator_helper": ('''
 def _welcome(record, db):

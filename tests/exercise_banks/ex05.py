@@ -70,6 +70,12 @@ def handle(record, tools):
                                                                  "for attempt in range(7):"),
                                                  ("except DatabaseDown:", "except (DatabaseDown, PoisonRecord):")),
                                         (2, 0, 2, 2, 2), "at most 6 tries"),
+    "parks_in_a_python_set": (_variant(("def handle(record, tools):\n    if tools.parked(record.key):\n",
+                                        "parked = set()\n\ndef handle(record, tools):\n    if record.key in parked:\n"),
+                                       ("            yield from tools.dead_letter(record, str(why))\n",
+                                        "            yield from tools.dead_letter(record, str(why))\n"
+                                        "            parked.add(record.key)\n")),
+                              (2, 2, 2, 0, 2), "your Python variables are gone"),
     # -- correct, and different from the reference ----------------------------------------------
     "fixed_back_off_and_parking_set_by_key": ('''
 from simkit.grading.exercises.poison import DatabaseDown, PoisonRecord
@@ -93,7 +99,7 @@ def handle(record, tools):
     "helper_generator": ('''
 from simkit.grading.exercises.poison import DatabaseDown, PoisonRecord
 
-def attempt_with_backoff(record, tools, waits=(20, 60, 180, 540)):
+def attempt_with_backoff(record, tools, waits=(100, 200, 400, 800)):
     for wait in waits:
         try:
             yield from tools.apply(record)

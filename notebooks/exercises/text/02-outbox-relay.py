@@ -33,8 +33,6 @@
 # event 3, in order 2, duplicates bounded 2, outbox drained 1.
 
 # %%
-import matplotlib.pyplot as plt
-
 import simkit as sk
 
 
@@ -60,34 +58,16 @@ def relay(outbox, broker, ctx):
 # ## Grade it
 #
 # This takes a few seconds. It prints the points per criterion, the reason for every point lost and the smallest
-# run that went wrong (its seed and where the crash struck).
-
-# %%
-grade = sk.grading.check("02", relay)
-
-# %% [markdown]
-# ## Points per criterion
-
-# %%
-sk.grading.plot_points(grade)
-plt.show()
-
-# %% [markdown]
-# ## The smallest failing run
+# run that went wrong (its seed and where the crash struck), then draws the points and that run.
 #
 # If a run went wrong, the timeline below shows the smallest one: the crash (a cross) and, circled in red, the
 # events it hurt. Below it, the trace rows of the first of them: look for the `append` rows of one event (a repeat)
 # and the mark that did or did not follow.
+#
+# `sk.grading.show(grade)` prints and draws it all again.
 
 # %%
-if grade.failing_run is None:
-    print("every run passed: nothing to show")
-else:
-    sk.grading.plot_failing_run(grade)
-    plt.show()
-    trace = grade.failing_run.trace
-    if grade.failing_run.highlight:
-        display(trace[trace.msg_id == grade.failing_run.highlight[0]])
+grade = sk.grading.check("02", relay)
 
 # %% [markdown]
 # ## What to remember

@@ -52,8 +52,6 @@
 # an offset between 0 and the end for each partition, scores zero, with the reason.
 
 # %%
-import matplotlib.pyplot as plt
-
 import simkit as sk
 
 
@@ -82,38 +80,15 @@ def handle(record, ctx, db):
 # ## Grade it
 #
 # This takes about ten seconds. It prints the points per criterion, the reason for every point lost and the run
-# that went wrong first.
-
-# %%
-grade = sk.grading.check("09", handle)
-
-# %% [markdown]
-# ## Points per criterion
-
-# %%
-sk.grading.plot_points(grade)
-plt.show()
-
-# %% [markdown]
-# ## The run that went wrong
+# that went wrong first, then draws the points and that run.
 #
 # Which version handled which record, over time, in the run that went wrong: v1.0 (before the bug), v1.1 (the bug)
 # and your v2 (the replay). A v2 dot level with a v1.0 dot is a record replayed that was right already.
+#
+# `sk.grading.show(grade)` prints and draws it all again.
 
 # %%
-if grade.failing_run is None:
-    print("every run passed: nothing to show")
-else:
-    trace = grade.failing_run.trace
-    handled = trace[trace.event == "process"]
-    ax = plt.gca()
-    for who, rows in handled.groupby("component"):
-        ax.scatter(rows.time / 1000, rows.offset + 0.2 * rows.partition, s=12, label=str(who))
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("offset (partition 1 shifted up a little)")
-    ax.set_title(grade.failing_run.label)
-    ax.legend()
-    plt.show()
+grade = sk.grading.check("09", handle)
 
 # %% [markdown]
 # ## What to remember

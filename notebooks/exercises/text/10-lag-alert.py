@@ -22,14 +22,14 @@
 #
 # **How it is graded.** `sk.grading.check("10", page)` sends this cell to a fresh grading process (so nothing else
 # in this notebook can change the grade) and runs four cases of five simulated minutes each: a stall with steady
-# traffic, a stall with a trickle, a burst and an idle consumer. A page is one `alert` row in the trace (and a
+# traffic, a stall with a trickle, a burst and an idle consumer, without crashes of your code: `page` is a
+# pure function of the metrics with no durable step (the stalled consumer is the fault). A page is one `alert`
+# row in the trace (and a
 # `resolved` row when `page` says `False` again). Points are fixed: a stall pages within 60 s 4, a busy consumer
 # never pages 3, an idle consumer never pages 3. A `page` that raises or returns something other than a bool
 # scores zero, with the reason.
 
 # %%
-import matplotlib.pyplot as plt
-
 import simkit as sk
 
 
@@ -49,43 +49,15 @@ def page(m):
 # ## Grade it
 #
 # This takes a few seconds. It prints the points per criterion, the reason for every point lost and the case that
-# went wrong first.
-
-# %%
-grade = sk.grading.check("10", page)
-
-# %% [markdown]
-# ## Points per criterion
-
-# %%
-sk.grading.plot_points(grade)
-plt.show()
-
-# %% [markdown]
-# ## The run that went wrong
+# went wrong first, then draws the points and that run.
 #
 # The committed lag of the run that went wrong, over time, with the moments your rule paged (red) and the moment
 # the consumer got stuck (black), if it did.
+#
+# `sk.grading.show(grade)` prints and draws it all again.
 
 # %%
-if grade.failing_run is None:
-    print("every case passed: nothing to show")
-else:
-    trace = grade.failing_run.trace
-    commits = trace[trace.event == "commit"]
-    appends = trace[trace.event == "append"]
-    ax = plt.gca()
-    ax.step(appends.time / 1000, range(1, len(appends) + 1), where="post", label="records written")
-    ax.step(commits.time / 1000, commits.offset, where="post", label="committed offset")
-    for t in trace[trace.event == "alert"].time:
-        ax.axvline(t / 1000, color="red", linestyle="--")
-    for t in trace[trace.event == "stalled"].time:
-        ax.axvline(t / 1000, color="black", linewidth=2, label="consumer stuck")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("offset")
-    ax.set_title(grade.failing_run.label)
-    ax.legend()
-    plt.show()
+grade = sk.grading.check("10", page)
 
 # %% [markdown]
 # ## What to remember

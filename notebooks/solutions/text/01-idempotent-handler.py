@@ -35,8 +35,6 @@
 # crashes 2, no lost user 3, no duplicate email 3, counter right 2.
 
 # %%
-import matplotlib.pyplot as plt
-
 import simkit as sk
 
 
@@ -60,34 +58,16 @@ def handle(record, ctx, db):
 # ## Grade it
 #
 # This takes a few seconds. It prints the points per criterion, the reason for every point lost and the smallest
-# run that went wrong (its seed and where the crash struck).
-
-# %%
-grade = sk.grading.check("01", handle)
-
-# %% [markdown]
-# ## Points per criterion
-
-# %%
-sk.grading.plot_points(grade)
-plt.show()
-
-# %% [markdown]
-# ## The smallest failing run
+# run that went wrong (its seed and where the crash struck), then draws the points and that run.
 #
 # If a run went wrong, the timeline below shows the smallest one: the crash (a cross) and, circled in red, the
 # users it hurt. Below it, the trace rows of the first of them: look for the `process` row appearing twice (a
 # redelivery) and what each delivery committed.
+#
+# `sk.grading.show(grade)` prints and draws it all again.
 
 # %%
-if grade.failing_run is None:
-    print("every run passed: nothing to show")
-else:
-    sk.grading.plot_failing_run(grade)
-    plt.show()
-    trace = grade.failing_run.trace
-    if grade.failing_run.highlight:
-        display(trace[trace.msg_id == grade.failing_run.highlight[0]])
+grade = sk.grading.check("01", handle)
 
 # %% [markdown]
 # ## What to remember

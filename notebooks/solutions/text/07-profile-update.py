@@ -37,8 +37,6 @@
 # event 3.
 
 # %%
-import matplotlib.pyplot as plt
-
 import simkit as sk
 
 
@@ -64,33 +62,15 @@ def update(request, db, broker, ctx):
 # ## Grade it
 #
 # This takes a few seconds. It prints the points per criterion, the reason for every point lost and the smallest
-# run that went wrong (its seed and where the crash struck).
-
-# %%
-grade = sk.grading.check("07", update)
-
-# %% [markdown]
-# ## Points per criterion
-
-# %%
-sk.grading.plot_points(grade)
-plt.show()
-
-# %% [markdown]
-# ## The smallest failing run
+# run that went wrong (its seed and where the crash struck), then draws the points and that run.
 #
 # If a run went wrong, the timeline below shows it. Below it, the trace rows of the first request it hurt: look
 # for its `profile_committed` row and whether an `append` to `profile-changes` followed.
+#
+# `sk.grading.show(grade)` prints and draws it all again.
 
 # %%
-if grade.failing_run is None:
-    print("every run passed: nothing to show")
-else:
-    sk.grading.plot_failing_run(grade)
-    plt.show()
-    trace = grade.failing_run.trace
-    if grade.failing_run.highlight:
-        display(trace[trace.msg_id == grade.failing_run.highlight[0]])
+grade = sk.grading.check("07", update)
 
 # %% [markdown]
 # ## What to remember

@@ -166,6 +166,29 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     return f"{anomaly.detail}; {why}"
 
 
+def draw(fr: Any, ax: Any) -> Any:
+    """Records written and the committed offset over time, the pages (red) and the stall (black)."""
+    trace = fr.trace
+    commits = trace[trace.event == "commit"]
+    appends = trace[trace.event == "append"]
+    ax.step(appends.time / 1000, range(1, len(appends) + 1), where="post", label="records written")
+    ax.step(commits.time / 1000, commits.offset, where="post", label="committed offset")
+    for t in trace[trace.event == "alert"].time:
+        ax.axvline(t / 1000, color="red", linestyle="--")
+    for t in trace[trace.event == "stalled"].time:
+        ax.axvline(t / 1000, color="black", linewidth=2, label="consumer stuck")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("offset")
+    ax.set_title(fr.label)
+    ax.legend()
+    return ax
+
+
+def examples(fr: Any) -> None:
+    """The picture says it: no rows below it."""
+    return None
+
+
 EXERCISE = register(Exercise(
     name="10-lag-alert",
     title="A consumer-lag alert that catches a stall and never pages for a healthy consumer",
@@ -186,4 +209,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    draw=draw,
+    examples=examples,
 ))

@@ -105,14 +105,14 @@ class _Payments:
 class _Shipping:
     def __init__(self, world: Any, faults: Faults):
         self._world, self._faults = world, faults
-        self.shipped: set = set()
+        self._shipped: set = set()
 
     def ship(self, order_id: Any) -> Any:
         """Ship the order (once, however often it is called): ``yield from``."""
         self._faults.step("before", f"shipping.ship({order_id!r})")
         yield self._world.env.timeout(10)
-        if order_id not in self.shipped:
-            self.shipped.add(order_id)
+        if order_id not in self._shipped:
+            self._shipped.add(order_id)
             self._world.record("carrier", "label_created", key=order_id)
         self._faults.step("after", f"shipping.ship({order_id!r})")
 
@@ -169,7 +169,7 @@ def simulate(run: Any) -> dict:
 
     env.process(workflow())
     world.run(until=done | env.timeout(60_000), wall_limit=None)
-    return {"orders": orders, "declined": sorted(declined), "shipped": sorted(shipping.shipped),
+    return {"orders": orders, "declined": sorted(declined), "shipped": sorted(shipping._shipped),
                 "finished": done.triggered}
 
 
@@ -222,6 +222,13 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     return f"{anomaly.detail}: {crash}; {cause}{extra}"
 
 
+def examples(fr: Any) -> pd.DataFrame | None:
+    """The trace rows of the first order the anomalies name (orders are keys)."""
+    from ..show import first_rows
+
+    return first_rows(fr, "key")
+
+
 EXERCISE = register(Exercise(
     name="08-order-workflow",
     title="The order workflow's payment step",
@@ -242,4 +249,5 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    examples=examples,
 ))

@@ -29,9 +29,8 @@ from ... import checks
 from ...broker import Broker
 from ...consumer import Consumer
 from ...distributions import exponential
-from ...groups import ConsumerGroup
+from ...groups import ConsumerGroup, until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ...scenarios.hot_keys import partition_shares
 from ..faults import LearnerFault, call
 from ..spec import Anomaly, Case, Criterion, Exercise, register
@@ -194,6 +193,26 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     return anomaly.detail
 
 
+def draw(fr: Any, ax: Any) -> Any:
+    """The share of all records each partition carried in the failing run, against the 30% limit."""
+    load = partition_shares(fr.trace, TOPIC)
+    (load.set_index("partition")["share"] * 100).plot.bar(ax=ax, color="#1f77b4", edgecolor="black")
+    ax.axhline(30, color="red", linestyle="--", label="limit (30%)")
+    ax.axhline(100 / 6, color="black", linestyle=":", label="even share (17%)")
+    ax.set_ylabel("share of records (%)")
+    ax.set_title(fr.label)
+    ax.legend()
+    return ax
+
+
+def examples(fr: Any) -> pd.DataFrame | None:
+    """The first rows of the first account (or event) the anomalies name."""
+    if not fr.highlight:
+        return None
+    trace, first = fr.trace, fr.highlight[0]
+    return trace[(trace.msg_id == first) | (trace.key == first)].head(12)
+
+
 EXERCISE = register(Exercise(
     name="03-partition-key",
     title="Choose the partition key of account events",
@@ -211,4 +230,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    draw=draw,
+    examples=examples,
 ))

@@ -36,9 +36,8 @@ from ...broker import Broker
 from ...consumer import Consumer
 from ...database import Database
 from ...distributions import uniform
-from ...groups import ConsumerGroup
+from ...groups import ConsumerGroup, until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ...scenarios.replay import stop_when_idle
 from ..faults import LearnerFault, call, drive
 from ..spec import Anomaly, Case, Criterion, Exercise, register
@@ -287,6 +286,24 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     return f"{anomaly.detail}: {crash}; {why}"
 
 
+def draw(fr: Any, ax: Any) -> Any:
+    """Which version handled which record, over time: v1.0, v1.1 (the bug) and the learner's v2."""
+    trace = fr.trace
+    handled = trace[trace.event == "process"]
+    for who, rows in handled.groupby("component"):
+        ax.scatter(rows.time / 1000, rows.offset + 0.2 * rows.partition, s=12, label=str(who))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("offset (partition 1 shifted up a little)")
+    ax.set_title(fr.label)
+    ax.legend()
+    return ax
+
+
+def examples(fr: Any) -> None:
+    """The picture says it: no rows below it."""
+    return None
+
+
 EXERCISE = register(Exercise(
     name="09-replay-after-fix",
     title="Replay after a bug fix: reset to the right offsets and a handler safe to replay",
@@ -307,4 +324,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    draw=draw,
+    examples=examples,
 ))

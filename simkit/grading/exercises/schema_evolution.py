@@ -27,8 +27,8 @@ import pandas as pd
 
 from ...broker import Broker
 from ...consumer import Consumer
+from ...groups import until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ...scenarios.schema_drift import V1
 from ...schemas import VERSION_KEY, Field, Schema, SchemaRegistry, encode
 from ..faults import LearnerFault, call
@@ -201,6 +201,24 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     return f"{anomaly.detail}: {why}" if why else anomaly.detail
 
 
+def draw(fr: Any, ax: Any) -> Any:
+    """Payments counted and sent to the dead letters in the rollout (``None`` when it did not run)."""
+    trace = fr.trace
+    rows = trace[trace.event.isin(["counted", "dead_letter"])]
+    if rows.empty:
+        return None
+    rows.event.value_counts().plot.bar(ax=ax, color=["#2ca02c", "#d62728"][: rows.event.nunique()])
+    ax.set_title("payments counted and sent to the dead letters")
+    return ax
+
+
+def examples(fr: Any) -> pd.DataFrame:
+    """The payments that went wrong, first ones first."""
+    trace = fr.trace
+    rows = trace[trace.event.isin(["counted", "dead_letter"])]
+    return rows[rows.msg_id.isin(fr.highlight)][["time", "event", "msg_id", "detail"]].head(8)
+
+
 EXERCISE = register(Exercise(
     name="06-schema-evolution",
     title="Evolve a schema the registry accepts, and a consumer that reads both versions",
@@ -220,4 +238,6 @@ EXERCISE = register(Exercise(
     simulate=simulate,
     anomalies=anomalies,
     explain=explain,
+    draw=draw,
+    examples=examples,
 ))

@@ -25,8 +25,8 @@ from ...consumer import Consumer
 from ...database import Database
 from ...distributions import exponential, uniform
 from ...errors import ConfigError
+from ...groups import until_drained
 from ...producer import Producer
-from ...scenarios._common import until_drained
 from ..faults import Faults, call, drive
 from ..spec import Anomaly, Case, Criterion, Exercise, register
 from ..tools import LearnerContext
