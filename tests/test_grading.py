@@ -131,7 +131,7 @@ def test_batch_grades_every_submission_and_none_stops_it(tmp_path):
     assert rows["01-wrong.ipynb"]["points"] == "5" and rows["01-wrong.ipynb"]["no duplicate email (3)"] == "0"
     assert rows["01-wrong.ipynb"]["failing_seed"] == "0" and "after tx.commit()" in rows["01-wrong.ipynb"][
         "failing_schedule"]
-    for name, why in [("base-exception-loop", "real time"), ("exits", "sys.exit"), ("hoards", "memory"),
+    for name, why in [("base-exception-loop", "CPU time"), ("exits", "sys.exit"), ("hoards", "memory"),
                       ("syntax", "syntax error"), ("unreadable", "unreadable")]:
         row = rows[f"01-{name}.ipynb"]
         assert row["points"] == "0" and why in row["reason"], row
@@ -234,3 +234,26 @@ def test_the_tools_handed_to_the_learner_are_sealed_and_records_pass_through():
     assert tx.get("t", "k") == 1 and ctx.now == 0 and "Commit every write" in type(tx).commit.__doc__
     record = LearnerRecord("user-1", 1, "UserSignedUp")
     assert seal(record) is record and seal(ctx) is ctx  # records pass as they are; sealing twice changes nothing
+
+
+def test_a_run_is_limited_in_cpu_time_and_the_parent_measures_it():
+    from simkit.grading.sandbox import WALL_FACTOR, cpu_limit, run_forked
+
+    def spin():
+        while True:
+            pass
+
+    got = run_forked(spin, 0.1, 256)
+    assert got["error_kind"] == "timeout" and "CPU time" in got["error"], got
+    assert cpu_limit(0.1) - 0.5 <= got["cpu"] < WALL_FACTOR * cpu_limit(0.1)
+    quick = run_forked(lambda: dict(answer=42), 0.1, 256)
+    assert quick["answer"] == 42 and 0 <= quick["cpu"] < 1
+
+
+def test_code_that_sleeps_is_stopped_by_the_wall_clock_backstop():
+    import time as _time
+
+    from simkit.grading.sandbox import run_forked
+
+    got = run_forked(lambda: _time.sleep(3600), 0.1, 256)
+    assert got["error_kind"] == "timeout" and "real time" in got["error"] and got["cpu"] < 1, got

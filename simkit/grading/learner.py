@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .result import CriterionResult, Grade
+from .sandbox import WALL_FACTOR
 from .spec import exercise
 
 __all__ = ["check", "grade_source", "source_of"]
@@ -61,7 +62,9 @@ def grade_source(name: str, source: str, hidden: Sequence[Mapping[str, Any]] = (
     if not isinstance(source, str):
         raise ConfigError("source", source, "the source code of your cell, as a string")
     cases = len(ex.cases) + len(hidden)
-    limit = timeout if timeout is not None else ex.grade_seconds * max(1.0, cases / max(1, len(ex.cases))) + 30
+    # the grade's own budget is CPU time; this wall-clock limit is the backstop past it (see sandbox)
+    limit = timeout if timeout is not None else (
+        WALL_FACTOR * ex.grade_seconds * max(1.0, cases / max(1, len(ex.cases))) + 30)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     env.pop("SIMKIT_GRADING_CHILD", None)
     request = json.dumps(dict(exercise=ex.name, source=source, hidden=list(hidden)))

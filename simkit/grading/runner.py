@@ -17,7 +17,7 @@ from ..trace import COLUMNS
 from ..world import World
 from .faults import Faults
 from .result import CriterionResult, FailingRun, Grade
-from .sandbox import Learner, run_forked
+from .sandbox import WALL_FACTOR, Learner, run_forked
 from .spec import Anomaly, Case, Exercise
 
 __all__ = ["Run", "RunOutcome", "grade_exercise"]
@@ -47,6 +47,7 @@ class RunOutcome:
     anomalies: dict[str, Anomaly] = field(default_factory=dict)
     error: str | None = None
     error_kind: str | None = None
+    cpu: float = 0.0  # CPU seconds the run's process used
 
     @property
     def trace(self) -> pd.DataFrame:
@@ -70,6 +71,7 @@ def _execute(ex: Exercise, source: str, seed: int, workload: Mapping[str, Any], 
 
     got = run_forked(job, ex.run_seconds, ex.memory_mb)
     out = RunOutcome(seed, kind, schedule, workload)
+    out.cpu = float(got.get("cpu", 0.0))
     if got.get("error"):
         out.error, out.error_kind = got["error"], got.get("error_kind")
         return out
@@ -98,10 +100,13 @@ def _schedules(base: RunOutcome) -> list[tuple[bool, tuple[tuple[str, int], ...]
 
 def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Grade:
     """Grade the learner's ``source`` on ``ex`` (plus hidden ``extra`` cases), in this process."""
-    start = time.monotonic()
+    start, own_cpu = time.monotonic(), time.process_time()
     cases = list(ex.cases) + list(extra)
-    # hidden cases come with time of their own: the limit is per case as the exercise declares its cases
-    deadline = start + ex.grade_seconds * max(1.0, len(cases) / max(1, len(ex.cases)))
+    # hidden cases come with time of their own: the limit is per case as the exercise declares its cases.
+    # The budget is CPU time (the runs' and this process's), so a busy machine does not change a grade;
+    # real time is only a backstop (WALL_FACTOR times the budget) for code that sleeps
+    budget = ex.grade_seconds * max(1.0, len(cases) / max(1, len(ex.cases)))
+    backstop = start + WALL_FACTOR * budget
     runs: list[RunOutcome] = []
     notes: list[str] = []
     baselines = [_execute(ex, source, c.seed, c.workload, "baseline") for c in cases]
@@ -123,9 +128,12 @@ def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Gra
             notes.append(f"crash schedules beyond the cap of {ex.max_runs} runs a case were not tried")
         planned += mine
     for case, kind, sched, rate, seed in planned:
-        if time.monotonic() > deadline:
+        spent = sum(r.cpu for r in runs) + time.process_time() - own_cpu
+        if spent > budget or time.monotonic() > backstop:
+            what = (f"{budget:g} s of CPU time" if spent > budget
+                    else f"{WALL_FACTOR * budget:g} s of real time (your code may sleep)")
             out = RunOutcome(seed, kind, sched, case.workload,
-                             error=f"not run: the grade's time limit of {ex.grade_seconds:g} s was spent",
+                             error=f"not run: the grade's time limit of {what} was spent",
                              error_kind="timeout")
             runs.append(out)
             notes.append(out.error)

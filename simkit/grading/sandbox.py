@@ -3,11 +3,16 @@
 The grading process forks a child per run. The child re-reads the learner's source
 into a fresh namespace (so nothing the learner kept in Python survives from one run,
 or one restart, to the next), caps its own memory with ``resource.setrlimit`` and
-sends back plain JSON: the trace, the final state and the crash points passed. The
-parent reads it with a wall-clock deadline and kills the child past it: a handler
-that loops inside ``try/except BaseException``, turns off timers, calls ``sys.exit()``
-or ``os._exit()`` or allocates without bound ends its own run, never the grading.
-Nothing the child sends back is trusted to decide a grade: the parent checks it.
+sends back plain JSON: the trace, the final state and the crash points passed.
+
+Limits are in CPU time, so that a grade does not depend on how busy the machine is:
+the kernel kills a child past its CPU budget (``RLIMIT_CPU``, soft and hard alike, so
+the signal is SIGKILL, which no handler can catch). A wall-clock deadline of
+``WALL_FACTOR`` times the budget is only a backstop, for code that sleeps instead of
+computing. A handler that loops inside ``try/except BaseException``, turns off timers,
+calls ``sys.exit()`` or ``os._exit()`` or allocates without bound ends its own run,
+never the grading. Nothing the child sends back is trusted to decide a grade: the
+parent checks it, and measures the child's CPU itself (``os.wait4``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ from .faults import SOURCE_NAME, LearnerFault
 __all__ = ["Learner", "run_forked"]
 
 MAX_BYTES = 64 * 1024 * 1024
+#: the wall-clock backstop, as a multiple of a CPU budget: a loaded machine slows a run down by
+#: about the number of processes per core, and a grade must not change with it
+WALL_FACTOR = 5.0
+
+
+def cpu_limit(seconds: float) -> int:
+    """The whole CPU seconds ``RLIMIT_CPU`` is set to for a run budgeted ``seconds``."""
+    return int(seconds) + 2
 
 
 class Learner:
@@ -85,7 +98,7 @@ def _child(job: Callable[[], dict], memory_mb: int, cpu_seconds: float, out: int
             used = int(f.read().split()[0]) * resource.getpagesize()
         limit = used + memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        cpu = int(cpu_seconds) + 2
+        cpu = cpu_limit(cpu_seconds)
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
     except (OSError, ValueError):
         pass
@@ -122,11 +135,18 @@ def _child(job: Callable[[], dict], memory_mb: int, cpu_seconds: float, out: int
 
 
 def run_forked(job: Callable[[], dict], seconds: float, memory_mb: int) -> dict:
-    """Run ``job()`` in a forked child with a wall-clock limit of ``seconds`` and ``memory_mb`` of memory.
+    """Run ``job()`` in a forked child with a CPU limit of ``seconds`` and ``memory_mb`` of memory.
 
     Returns the child's JSON dict, or a dict with ``error`` and ``error_kind`` when it
-    timed out, exited, was killed or sent something unreadable.
+    ran out of time, exited, was killed or sent something unreadable; either way with
+    ``cpu``, the CPU seconds the child used (measured here, not reported by the child).
     """
+    got, cpu = _run_forked(job, seconds, memory_mb)
+    got["cpu"] = cpu
+    return got
+
+
+def _run_forked(job: Callable[[], dict], seconds: float, memory_mb: int) -> tuple[dict, float]:
     read, write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -138,7 +158,8 @@ def run_forked(job: Callable[[], dict], seconds: float, memory_mb: int) -> dict:
         finally:
             os._exit(70)
     os.close(write)
-    chunks, size, deadline, timed_out = [], 0, time.monotonic() + seconds, False
+    wall = WALL_FACTOR * cpu_limit(seconds)
+    chunks, size, deadline, timed_out = [], 0, time.monotonic() + wall, False
     while True:
         left = deadline - time.monotonic()
         if left <= 0:
@@ -157,25 +178,30 @@ def run_forked(job: Callable[[], dict], seconds: float, memory_mb: int) -> dict:
     if timed_out or size > MAX_BYTES:
         os.kill(pid, signal.SIGKILL)
     os.close(read)
-    _, status = os.waitpid(pid, 0)
+    _, status, usage = os.wait4(pid, 0)
+    cpu = usage.ru_utime + usage.ru_stime
     if timed_out:
-        return dict(error=f"the run took more than {seconds:g} s of real time: your code may loop forever "
-                          "(the grader stops it from outside; catching exceptions or changing timers cannot)",
-                    error_kind="timeout")
+        return dict(error=f"the run took more than {wall:g} s of real time without using up its CPU time: "
+                          "your code may sleep or wait on something outside the simulation (the grader stops "
+                          "it from outside; catching exceptions or changing timers cannot)",
+                    error_kind="timeout"), cpu
     if size > MAX_BYTES:
-        return dict(error="the run produced an unreasonably large result", error_kind="memory")
+        return dict(error="the run produced an unreasonably large result", error_kind="memory"), cpu
     raw = b"".join(chunks)
     if not raw:
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
-            what = "the CPU time limit" if sig == signal.SIGXCPU else f"signal {sig}"
-            return dict(error=f"the run was killed by {what}", error_kind="killed")
+            if sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= cpu_limit(seconds) - 0.5:
+                return dict(error=f"the run used more than {cpu_limit(seconds)} s of CPU time, its limit: your "
+                                  "code may loop forever (the grader stops it from outside; catching exceptions "
+                                  "or changing timers cannot)", error_kind="timeout"), cpu
+            return dict(error=f"the run was killed by signal {sig}", error_kind="killed"), cpu
         code = os.WEXITSTATUS(status)
         return dict(error=f"your code ended the grading process (os._exit({code}) or similar); a handler "
-                          "must return instead", error_kind="exit")
+                          "must return instead", error_kind="exit"), cpu
     try:
-        return json.loads(raw)
+        return json.loads(raw), cpu
     except ValueError:
-        return dict(error="the run sent back an unreadable result", error_kind="raised")
+        return dict(error="the run sent back an unreadable result", error_kind="raised"), cpu
 
 

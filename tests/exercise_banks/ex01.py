@@ -115,7 +115,7 @@ def handle(record, ctx, db):
         except Exception:
             pass
     yield
-''', (0, 0, 0, 0), "real time"),
+''', (0, 0, 0, 0), "CPU time"),
     "busy_loop_except_baseexception": ('''
 def handle(record, ctx, db):
     while True:
@@ -125,7 +125,7 @@ def handle(record, ctx, db):
         except BaseException:
             pass
     yield
-''', (0, 0, 0, 0), "real time"),
+''', (0, 0, 0, 0), "CPU time"),
     "setitimer_off": ('''
 import signal
 
@@ -133,6 +133,13 @@ def handle(record, ctx, db):
     signal.setitimer(signal.ITIMER_REAL, 0)
     while True:
         pass
+    yield
+''', (0, 0, 0, 0), "CPU time"),
+    "sleeps": ('''
+import time
+
+def handle(record, ctx, db):
+    time.sleep(3600)  # real time passes, no CPU is used: only the wall-clock backstop can stop it
     yield
 ''', (0, 0, 0, 0), "real time"),
     "sys_exit": ('''
