@@ -74,6 +74,8 @@ EVENTS: dict[str, str] = {
     "resolved": "a monitored metric fell back under its alert threshold",
     "db_commit": "a database transaction committed (detail: the tables it wrote)",
     "db_rejected": "the database refused a commit (detail: why); nothing was written",
+    "db_conflict": "a serializable commit was refused: a key it read or wrote was committed by another transaction "
+                   "since (detail: the key); nothing was written",
     "db_down": "the database became unavailable",
     "db_up": "the database became available again",
     "request": "a client's request reached the service (msg_id: the event the request should publish)",
