@@ -69,6 +69,8 @@ EVENTS: dict[str, str] = {
     "assign": "a rebalance gave a member its partitions (detail: the list)",
     "seek": "a consumer moved its position in a partition (detail: why)",
     "crash": "a component crashed (detail: the crash point or 'time')",
+    "paused": "a member stopped running where it was, as in a long GC pause, its work in hand (detail: where)",
+    "resumed": "a paused member runs again from where it stopped, unaware that time passed",
     "restart": "a component came back after a crash",
     "alert": "a monitored metric crossed its alert threshold (detail: metric and value)",
     "resolved": "a monitored metric fell back under its alert threshold",

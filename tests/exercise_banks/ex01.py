@@ -1,10 +1,10 @@
 """Exercise 01's bank: answers a learner might write, with the points each must get per criterion.
 
-Points are (correct without crashes 2, no lost user 3, no duplicate email 3, counter right 2), and
-``why`` is a phrase the feedback of every criterion that lost must contain.
+Points are (correct without crashes 2, no lost user 3, no duplicate email 3, counter right 2, concurrent
+delivery 2), and ``why`` is a phrase the feedback of every criterion that lost must contain.
 """
 
-FULL = (2, 3, 3, 2)
+FULL = (2, 3, 3, 2, 2)
 
 REFERENCE = '''
 def handle(record, ctx, db):
@@ -15,7 +15,7 @@ def handle(record, ctx, db):
     yield from tx.commit()
 '''
 
-STARTER_FAULTS = ((2, 3, 0, 0), "more than one email")
+STARTER_FAULTS = ((2, 3, 0, 0, 2), "more than one email")
 
 BANK = {
     # -- wrong answers ---------------------------------------------------------------------
@@ -29,7 +29,7 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (2, 3, 3, 0), "one short"),
+''', (2, 3, 3, 0, 2), "one short"),
     "seen_marker_first": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
@@ -41,19 +41,19 @@ def handle(record, ctx, db):
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (2, 0, 3, 0), "skip"),
+''', (2, 0, 3, 0, 2), "skip"),
     "no_check_one_transaction": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (2, 3, 0, 0), "redelivery"),
+''', (2, 3, 0, 0, 2), "redelivery"),
     "does_nothing": ('''
 def handle(record, ctx, db):
     return
     yield
-''', (0, 0, 3, 0), "wrong even without a crash"),
+''', (0, 0, 3, 0, 2), "wrong even without a crash"),
     "python_set_memory": ('''
 seen = set()
 
@@ -65,7 +65,7 @@ def handle(record, ctx, db):
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
     seen.add(record.key)
-''', (2, 3, 0, 0), "more than one email"),
+''', (2, 3, 0, 0, 2), "more than one email"),
     "cheat_crash_plan_rate": ('''
 def handle(record, ctx, db):
     ctx.consumer.crash_plan.rate = 0
@@ -75,12 +75,12 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     yield from tx.commit()
-''', (0, 0, 0, 0), "consumer"),
+''', (0, 0, 0, 0, 0), "consumer"),
     "cheat_direct_table_write": ('''
 def handle(record, ctx, db):
     db.table("welcome.emails")[record.key] = "Welcome aboard!"
     yield ctx.timeout(1)
-''', (0, 0, 0, 0), "table"),
+''', (0, 0, 0, 0, 0), "table"),
     "cheat_patch_grader": ('''
 import simkit.grading.exercises.welcome as w
 w.anomalies = lambda trace, state, workload: {}
@@ -92,21 +92,21 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     yield from tx.commit()
-''', (0, 0, 0, 0), "changed simkit"),
+''', (0, 0, 0, 0, 0), "changed simkit"),
     "raises": ('''
 def handle(record, ctx, db):
     raise KeyError("no such user")
     yield
-''', (0, 0, 0, 0), "KeyError"),
+''', (0, 0, 0, 0, 0), "KeyError"),
     "not_a_generator": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "hi")
-''', (0, 0, 0, 0), "not a generator"),
+''', (0, 0, 0, 0, 0), "not a generator"),
     "yields_a_number": ('''
 def handle(record, ctx, db):
     yield 5
-''', (0, 0, 0, 0), "not a SimPy event"),
+''', (0, 0, 0, 0, 0), "not a SimPy event"),
     "busy_loop_except_exception": ('''
 def handle(record, ctx, db):
     while True:
@@ -115,7 +115,7 @@ def handle(record, ctx, db):
         except Exception:
             pass
     yield
-''', (0, 0, 0, 0), "real time"),
+''', (0, 0, 0, 0, 0), "real time"),
     "busy_loop_except_baseexception": ('''
 def handle(record, ctx, db):
     while True:
@@ -125,7 +125,7 @@ def handle(record, ctx, db):
         except BaseException:
             pass
     yield
-''', (0, 0, 0, 0), "real time"),
+''', (0, 0, 0, 0, 0), "real time"),
     "setitimer_off": ('''
 import signal
 
@@ -134,32 +134,45 @@ def handle(record, ctx, db):
     while True:
         pass
     yield
-''', (0, 0, 0, 0), "real time"),
+''', (0, 0, 0, 0, 0), "real time"),
     "sys_exit": ('''
 import sys
 
 def handle(record, ctx, db):
     sys.exit(0)
     yield
-''', (0, 0, 0, 0), "sys.exit"),
+''', (0, 0, 0, 0, 0), "sys.exit"),
     "os_exit": ('''
 import os
 
 def handle(record, ctx, db):
     os._exit(3)
     yield
-''', (0, 0, 0, 0), "os._exit"),
+''', (0, 0, 0, 0, 0), "os._exit"),
     "allocates_without_bound": ('''
 def handle(record, ctx, db):
     hoard = []
     while True:
         hoard.append(bytearray(100_000_000))
     yield
-''', (0, 0, 0, 0), "memory"),
+''', (0, 0, 0, 0, 0), "memory"),
     "syntax_error": ('''
 def handle(record, ctx, db)
     yield
-''', (0, 0, 0, 0), "syntax error"),
+''', (0, 0, 0, 0, 0), "syntax error"),
+    # right with one member, wrong with two: a zombie passes the check, stalls, and writes after the new owner
+    "read_only_check_in_its_own_transaction": ('''
+def handle(record, ctx, db):
+    check = db.transaction()
+    seen = check.get("welcome.emails", record.key) is not None
+    yield from check.commit()
+    if seen:
+        return
+    tx = db.transaction()
+    tx.put("welcome.emails", record.key, "Welcome aboard!")
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (2, 3, 3, 2, 0), "different transactions"),
     # -- correct but different -------------------------------------------------------------
     "generator_helper": ('''
 def _welcome(record, db):
@@ -195,18 +208,6 @@ def handle(record, ctx, db):
     if tx.get("welcome.processed", record.msg_id):
         return
     tx.put("welcome.processed", record.msg_id, True)
-    tx.put("welcome.emails", record.key, "Welcome aboard!")
-    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
-    yield from tx.commit()
-''', FULL, ""),
-    "read_only_check_in_its_own_transaction": ('''
-def handle(record, ctx, db):
-    check = db.transaction()
-    seen = check.get("welcome.emails", record.key) is not None
-    yield from check.commit()
-    if seen:
-        return
-    tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
