@@ -38,7 +38,7 @@ from .faults import window
 from .params import check_choice
 from .world import World
 
-__all__ = ["BoundaryViolation", "Database", "ISOLATION_LEVELS", "Transaction", "TransactionConflict"]
+__all__ = ["ISOLATION_LEVELS", "BoundaryViolation", "Database", "Transaction", "TransactionConflict"]
 
 #: the isolation levels a :class:`Database` offers (see the module docs)
 ISOLATION_LEVELS = ("read_committed", "serializable")
@@ -135,7 +135,7 @@ class Database:
 class Transaction:
     """Buffered writes that commit atomically. Reads see the transaction's own writes first."""
 
-    __slots__ = ("db", "owner", "msg_id", "_writes", "_seen", "done")
+    __slots__ = ("_seen", "_writes", "db", "done", "msg_id", "owner")
 
     _DELETED = object()
 

@@ -272,11 +272,10 @@ def _overlap(state: dict) -> dict[str, Anomaly]:
     dup = [users[u] for u in users
            if got.get(u, 0) > 1 and all(c["email_writes"].get(u, 0) <= 1 for c in controls)]
     wrong = state["signups"] != n and all(c["signups"] == n for c in controls)
-    out = dict(overlap_lost_user=Anomaly(len(lost), tuple(lost[:5]), f"{len(lost)} of {n} users got no email row"),
-               overlap_duplicate_email=Anomaly(len(dup), tuple(dup[:5]),
-                                               f"{len(dup)} user(s) got more than one email"),
-               overlap_wrong_counter=Anomaly(int(wrong), (),
-                                             f"welcome.stats['signups'] is {state['signups']!r}, expected {n}"))
+    out = {"overlap_lost_user": Anomaly(len(lost), tuple(lost[:5]), f"{len(lost)} of {n} users got no email row"),
+           "overlap_duplicate_email": Anomaly(len(dup), tuple(dup[:5]), f"{len(dup)} user(s) got more than one email"),
+           "overlap_wrong_counter": Anomaly(int(wrong), (),
+                                            f"welcome.stats['signups'] is {state['signups']!r}, expected {n}")}
     if not state["drained"] and all(c["drained"] for c in controls):
         out["overlap_stuck"] = Anomaly(1, (), "records were still unprocessed after 60 s of simulated time")
     return out
