@@ -177,8 +177,8 @@ def test_batch_grades_every_submission_and_none_stops_it(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = {r["submission"]: r for r in csv.DictReader(out.open())}
     assert len(rows) == 7
-    assert rows["01-correct.ipynb"]["points"] == "10" and rows["01-correct.ipynb"]["reason"] == ""
-    assert rows["01-wrong.ipynb"]["points"] == "5" and rows["01-wrong.ipynb"]["no duplicate email (3)"] == "0"
+    assert rows["01-correct.ipynb"]["points"] == "12" and rows["01-correct.ipynb"]["reason"] == ""
+    assert rows["01-wrong.ipynb"]["points"] == "7" and rows["01-wrong.ipynb"]["no duplicate email (3)"] == "0"
     assert rows["01-wrong.ipynb"]["failing_seed"] == "0" and "after tx.commit()" in rows["01-wrong.ipynb"][
         "failing_schedule"]
     for name, why in [("base-exception-loop", "real time"), ("exits", "sys.exit"), ("hoards", "memory"),
@@ -186,7 +186,7 @@ def test_batch_grades_every_submission_and_none_stops_it(tmp_path):
         row = rows[f"01-{name}.ipynb"]
         assert row["points"] == "0" and why in row["reason"], row
     results = json.loads((tmp_path / "grades_results" / "01-wrong.json").read_text())
-    assert results["score"] == 5 and {t["name"] for t in results["tests"]} >= {"counter right"}
+    assert results["score"] == 7 and {t["name"] for t in results["tests"]} >= {"counter right"}
 
 
 def test_release_leaves_out_solutions_hidden_cases_and_outputs(tmp_path):
