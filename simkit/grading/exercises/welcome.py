@@ -146,7 +146,12 @@ class LearnerDatabase:
 
 
 def deliver(world: Any, who: str, handle: Any, faults: Any, rec: LearnerRecord, ctx: Any, db: Any) -> Any:
-    """Run ``handle`` on ``rec``; a ``TransactionConflict`` fails the attempt and the record comes again."""
+    """Run ``handle`` on ``rec``; a ``TransactionConflict`` fails the attempt and the record comes again.
+
+    The offset of a failed record is not committed, and the consumer seeks back to it so
+    that the next poll returns it, as a Kafka listener's error handler does (Spring for
+    Apache Kafka's ``DefaultErrorHandler`` seeks to the failed record and redelivers it).
+    """
     for attempt in range(1, ATTEMPTS + 1):
         steps = call(handle, faults, "handle", rec, ctx, db)
         try:
