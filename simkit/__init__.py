@@ -37,6 +37,7 @@ from .errors import (
     OutOfOrderSequence,
     RequestTimeout,
     SimkitError,
+    TransactionConflict,
 )
 from .faults import CrashPlan
 from .groups import ConsumerGroup, ConsumerGroupMetadata, until_drained
@@ -104,6 +105,7 @@ __all__ = [
     "SimkitError",
     "Trace",
     "Transaction",
+    "TransactionConflict",
     "World",
     "as_distribution",
     "assign_range",

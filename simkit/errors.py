@@ -14,7 +14,8 @@ The tree::
         ├── NotLeaderOrFollower      indefinite: the leader lost leadership before it answered
         ├── CommitFailed             definite: a rebalance took the partition; the commit was refused
         ├── OffsetOutOfRange         a fetch position below the log start (deleted) or past the log end
-        └── DatabaseUnavailable      definite: the database refused, nothing was written
+        ├── DatabaseUnavailable      definite: the database refused, nothing was written
+        └── TransactionConflict      definite: a serializable commit lost to a concurrent one, nothing written
 
 ``Crash`` is not an error a client handles: it is how a component stops at one of
 its crash points, and the component's supervisor catches it.
@@ -43,6 +44,7 @@ __all__ = [
     "OutOfOrderSequence",
     "RequestTimeout",
     "SimkitError",
+    "TransactionConflict",
 ]
 
 
@@ -172,6 +174,19 @@ class OffsetOutOfRange(ClientError):
 
 class DatabaseUnavailable(ClientError):
     """The database is down: the transaction was refused and nothing was written (definite)."""
+
+    definite = True
+
+
+class TransactionConflict(ClientError):
+    """A ``serializable`` transaction's commit was refused: a key it read or wrote changed since (definite).
+
+    The database's optimistic check (see :class:`simkit.database.Database`): a concurrent
+    transaction committed first, so this one's reads may be stale; nothing of it was
+    written. PostgreSQL's ``SERIALIZABLE`` answers the same pattern with SQLSTATE 40001,
+    ``could not serialize access due to concurrent update``; the client retries the whole
+    transaction, which then reads the winner's writes.
+    """
 
     definite = True
 

@@ -32,13 +32,14 @@ def starter_grade():
 
 def test_reference_solution_in_the_notebook_gets_full_marks_also_on_hidden_cases():
     grade = grade_source("01", _answer("solutions"), hidden=[dict(seed=11, workload=dict(users=8), random_runs=1)])
-    assert grade.passed and grade.points == grade.max_points == 10, str(grade)
+    assert grade.passed and grade.points == grade.max_points == 12, str(grade)
     assert grade.failing_run is None and grade.runs > 30
 
 
 def test_starter_loses_exactly_the_duplicate_and_counter_points_with_their_anomalies(starter_grade):
     points = {c.name: c.points for c in starter_grade.criteria}
-    assert points == {"correct without crashes": 2, "no lost user": 3, "no duplicate email": 0, "counter right": 0}
+    assert points == {"correct without crashes": 2, "no lost user": 3, "no duplicate email": 0, "counter right": 0,
+                      "concurrent delivery": 2}
     run = starter_grade.failing_run
     assert run.kind == "exhaustive" and len(run.schedule) == 1 and "after tx.commit()" in run.schedule[0][0]
     assert set(run.anomalies) >= {"wrong_counter"}
@@ -57,8 +58,57 @@ def test_check_prints_the_points_table_and_returns_the_batch_numbers(capsys, sta
     exec(compile(source, "<cell>", "exec"), namespace)
     grade = check("01", source=source, plots=False)
     out = capsys.readouterr().out
-    assert "5/10 points" in out and "no duplicate email" in out and "Smallest failing run" in out
+    assert "7/12 points" in out and "no duplicate email" in out and "Smallest failing run" in out
     assert grade.points == starter_grade.points
+
+
+ZOMBIE = {"users": 2, "zombie": True}
+CHECK_APART = """
+def handle(record, ctx, db):
+    check = db.transaction()
+    seen = check.get("welcome.emails", record.key) is not None
+    yield from check.commit()
+    if seen:
+        return
+    tx = db.transaction()
+    tx.put("welcome.emails", record.key, "Welcome aboard!")
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+"""
+
+
+def _zombie_run(source, point):
+    from simkit.grading.runner import _execute
+    from simkit.grading.spec import exercise
+
+    ex = exercise("01")
+    base = _execute(ex, source, 0, ZOMBIE, "baseline")
+    sched = next((p, i) for p, i, _m, _d in base.passages if p.startswith(point))
+    return _execute(ex, source, 0, ZOMBIE, "exhaustive", (sched,))
+
+
+def test_the_zombie_case_makes_the_one_transaction_answer_conflict_and_redeliver_without_harm():
+    run = _zombie_run(_answer("solutions"), "before tx.commit()")
+    t = run.trace
+    assert run.error is None and not any(a.count for a in run.anomalies.values())
+    assert t[t.event == "paused"].component.tolist() == ["zombie"]
+    # the zombie's stale commit is refused, its redelivery sees the user welcomed: one email each, counter 2
+    assert len(t[t.event == "db_conflict"]) == 1 and len(t[(t.event == "handler_retry") & (t.msg_id == 0)]) == 1
+    assert t[t.event == "email_queued"].key.value_counts().to_dict() == {"user-0": 1, "user-1": 1}
+    assert run.state["signups"] == 2
+
+
+def test_the_zombie_case_finds_the_gap_between_a_check_and_a_write_in_two_transactions():
+    run = _zombie_run(CHECK_APART, "after tx.commit() of nothing")
+    t = run.trace
+    assert t[t.event == "db_conflict"].empty  # neither transaction read what the other wrote after reading it
+    assert t[t.event == "email_queued"].key.value_counts()["user-0"] == 2
+    assert run.anomalies["overlap_duplicate_email"].count == 1
+    grade = grade_source("01", CHECK_APART)
+    lost = {c.name: c.feedback for c in grade.criteria if c.points < c.max_points}
+    assert list(lost) == ["concurrent delivery"] and grade.points == 10
+    assert "different transactions" in lost["concurrent delivery"] and "zombie" in lost["concurrent delivery"]
+    assert grade.failing_run.kind == "exhaustive" and "after tx.commit() of nothing" in grade.failing_run.schedule[0][0]
 
 
 def test_check_does_nothing_inside_a_grading_run(monkeypatch):
@@ -127,8 +177,8 @@ def test_batch_grades_every_submission_and_none_stops_it(tmp_path):
     assert done.returncode == 0, done.stderr
     rows = {r["submission"]: r for r in csv.DictReader(out.open())}
     assert len(rows) == 7
-    assert rows["01-correct.ipynb"]["points"] == "10" and rows["01-correct.ipynb"]["reason"] == ""
-    assert rows["01-wrong.ipynb"]["points"] == "5" and rows["01-wrong.ipynb"]["no duplicate email (3)"] == "0"
+    assert rows["01-correct.ipynb"]["points"] == "12" and rows["01-correct.ipynb"]["reason"] == ""
+    assert rows["01-wrong.ipynb"]["points"] == "7" and rows["01-wrong.ipynb"]["no duplicate email (3)"] == "0"
     assert rows["01-wrong.ipynb"]["failing_seed"] == "0" and "after tx.commit()" in rows["01-wrong.ipynb"][
         "failing_schedule"]
     for name, why in [("base-exception-loop", "CPU time"), ("exits", "sys.exit"), ("hoards", "memory"),
@@ -136,7 +186,7 @@ def test_batch_grades_every_submission_and_none_stops_it(tmp_path):
         row = rows[f"01-{name}.ipynb"]
         assert row["points"] == "0" and why in row["reason"], row
     results = json.loads((tmp_path / "grades_results" / "01-wrong.json").read_text())
-    assert results["score"] == 5 and {t["name"] for t in results["tests"]} >= {"counter right"}
+    assert results["score"] == 7 and {t["name"] for t in results["tests"]} >= {"counter right"}
 
 
 def test_release_leaves_out_solutions_hidden_cases_and_outputs(tmp_path):
@@ -167,7 +217,7 @@ def test_plots_draw_the_failing_run_and_the_points(starter_grade):
     ax = sk.grading.plot_failing_run(starter_grade)
     assert "wrong_counter" in ax.get_title() and "after tx.commit()" in ax.get_title() and ax.collections
     ax = sk.grading.plot_points(starter_grade)
-    assert "5/10 points" in ax.get_title()
+    assert "7/12 points" in ax.get_title()
     plt.close("all")
     passing = grade_source("01", _answer("solutions"))
     with pytest.raises(sk.ConfigError):
@@ -182,9 +232,9 @@ def test_show_prints_the_table_draws_the_points_and_the_failing_run_and_lists_it
 
     drawn = sk.grading.show(starter_grade)
     out = capsys.readouterr().out
-    assert "5/10 points" in out and "Smallest failing run" in out
+    assert "7/12 points" in out and "Smallest failing run" in out
     points, timeline = drawn
-    assert "5/10 points" in points.get_title() and len(points.patches) == 2 * len(starter_grade.criteria)
+    assert "7/12 points" in points.get_title() and len(points.patches) == 2 * len(starter_grade.criteria)
     assert "wrong_counter" in timeline.get_title() and timeline.collections
     first = str(starter_grade.failing_run.highlight[0])
     assert "email_queued" in out and first in out  # the first hurt message's trace rows, printed outside IPython

@@ -1,10 +1,10 @@
 """Exercise 01's bank: answers a learner might write, with the points each must get per criterion.
 
-Points are (correct without crashes 2, no lost user 3, no duplicate email 3, counter right 2), and
-``why`` is a phrase the feedback of every criterion that lost must contain.
+Points are (correct without crashes 2, no lost user 3, no duplicate email 3, counter right 2, concurrent
+delivery 2), and ``why`` is a phrase the feedback of every criterion that lost must contain.
 """
 
-FULL = (2, 3, 3, 2)
+FULL = (2, 3, 3, 2, 2)
 
 REFERENCE = '''
 def handle(record, ctx, db):
@@ -15,7 +15,7 @@ def handle(record, ctx, db):
     yield from tx.commit()
 '''
 
-STARTER_FAULTS = ((2, 3, 0, 0), "more than one email")
+STARTER_FAULTS = ((2, 3, 0, 0, 2), "more than one email")
 
 BANK = {
     # -- wrong answers ---------------------------------------------------------------------
@@ -29,7 +29,7 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (2, 3, 3, 0), "one short"),
+''', (2, 3, 3, 0, 2), "one short"),
     "seen_marker_first": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
@@ -41,19 +41,19 @@ def handle(record, ctx, db):
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (2, 0, 3, 0), "skip"),
+''', (2, 0, 3, 0, 2), "skip"),
     "no_check_one_transaction": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (2, 3, 0, 0), "redelivery"),
+''', (2, 3, 0, 0, 2), "redelivery"),
     "does_nothing": ('''
 def handle(record, ctx, db):
     return
     yield
-''', (0, 0, 3, 0), "wrong even without a crash"),
+''', (0, 0, 3, 0, 2), "wrong even without a crash"),
     "python_set_memory": ('''
 seen = set()
 
@@ -65,7 +65,7 @@ def handle(record, ctx, db):
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
     seen.add(record.key)
-''', (2, 3, 0, 0), "more than one email"),
+''', (2, 3, 0, 0, 2), "more than one email"),
     "cheat_crash_plan_rate": ('''
 def handle(record, ctx, db):
     ctx.consumer.crash_plan.rate = 0
@@ -75,12 +75,12 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     yield from tx.commit()
-''', (0, 0, 0, 0), "consumer"),
+''', (0, 0, 0, 0, 0), "consumer"),
     "cheat_direct_table_write": ('''
 def handle(record, ctx, db):
     db.table("welcome.emails")[record.key] = "Welcome aboard!"
     yield ctx.timeout(1)
-''', (0, 0, 0, 0), "table"),
+''', (0, 0, 0, 0, 0), "table"),
     "cheat_patch_grader": ('''
 import simkit.grading.exercises.welcome as w
 w.anomalies = lambda trace, state, workload: {}
@@ -92,21 +92,21 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     yield from tx.commit()
-''', (0, 0, 0, 0), "changed simkit"),
+''', (0, 0, 0, 0, 0), "changed simkit"),
     "raises": ('''
 def handle(record, ctx, db):
     raise KeyError("no such user")
     yield
-''', (0, 0, 0, 0), "KeyError"),
+''', (0, 0, 0, 0, 0), "KeyError"),
     "not_a_generator": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.emails", record.key, "hi")
-''', (0, 0, 0, 0), "not a generator"),
+''', (0, 0, 0, 0, 0), "not a generator"),
     "yields_a_number": ('''
 def handle(record, ctx, db):
     yield 5
-''', (0, 0, 0, 0), "not a SimPy event"),
+''', (0, 0, 0, 0, 0), "not a SimPy event"),
     "busy_loop_except_exception": ('''
 def handle(record, ctx, db):
     while True:
@@ -115,7 +115,7 @@ def handle(record, ctx, db):
         except Exception:
             pass
     yield
-''', (0, 0, 0, 0), "CPU time"),
+''', (0, 0, 0, 0, 0), "CPU time"),
     "busy_loop_except_baseexception": ('''
 def handle(record, ctx, db):
     while True:
@@ -125,7 +125,7 @@ def handle(record, ctx, db):
         except BaseException:
             pass
     yield
-''', (0, 0, 0, 0), "CPU time"),
+''', (0, 0, 0, 0, 0), "CPU time"),
     "setitimer_off": ('''
 import signal
 
@@ -134,39 +134,39 @@ def handle(record, ctx, db):
     while True:
         pass
     yield
-''', (0, 0, 0, 0), "CPU time"),
+''', (0, 0, 0, 0, 0), "CPU time"),
     "sleeps": ('''
 import time
 
 def handle(record, ctx, db):
     time.sleep(3600)  # real time passes, no CPU is used: only the wall-clock backstop can stop it
     yield
-''', (0, 0, 0, 0), "real time"),
+''', (0, 0, 0, 0, 0), "real time"),
     "sys_exit": ('''
 import sys
 
 def handle(record, ctx, db):
     sys.exit(0)
     yield
-''', (0, 0, 0, 0), "sys.exit"),
+''', (0, 0, 0, 0, 0), "sys.exit"),
     "os_exit": ('''
 import os
 
 def handle(record, ctx, db):
     os._exit(3)
     yield
-''', (0, 0, 0, 0), "os._exit"),
+''', (0, 0, 0, 0, 0), "os._exit"),
     "allocates_without_bound": ('''
 def handle(record, ctx, db):
     hoard = []
     while True:
         hoard.append(bytearray(100_000_000))
     yield
-''', (0, 0, 0, 0), "memory"),
+''', (0, 0, 0, 0, 0), "memory"),
     "syntax_error": ('''
 def handle(record, ctx, db)
     yield
-''', (0, 0, 0, 0), "syntax error"),
+''', (0, 0, 0, 0, 0), "syntax error"),
     # -- cheats that reach past the tools: refused before they run (the tools are sealed, too) -----------
     "cheat_private_database": ('''
 def handle(record, ctx, db):
@@ -176,7 +176,7 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "private attribute '_db'"),
+''', (0, 0, 0, 0, 0), "private attribute '_db'"),
     "cheat_private_faults": ('''
 def handle(record, ctx, db):
     ctx._faults.schedule.clear()
@@ -184,21 +184,21 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "private attribute '_faults'"),
+''', (0, 0, 0, 0, 0), "private attribute '_faults'"),
     "cheat_getattr": ('''
 def handle(record, ctx, db):
     getattr(ctx, "_" + "faults").rate = 0
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "getattr()"),
+''', (0, 0, 0, 0, 0), "getattr()"),
     "cheat_closure_cells": ('''
 def handle(record, ctx, db):
     real = type(db).transaction.__closure__[0].cell_contents
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "'__closure__'"),
+''', (0, 0, 0, 0, 0), "'__closure__'"),
     "cheat_frames": ('''
 import sys
 
@@ -207,14 +207,14 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "the attribute 'f_locals'"),
+''', (0, 0, 0, 0, 0), "the attribute 'f_locals'"),
     "cheat_event_env": ('''
 def handle(record, ctx, db):
     process = ctx.timeout(0).env.active_process
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "the attribute 'active_process'"),
+''', (0, 0, 0, 0, 0), "the attribute 'active_process'"),
     "cheat_generator_frame": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
@@ -222,7 +222,7 @@ def handle(record, ctx, db):
     commit = tx.commit()
     inner = commit.gi_frame.f_locals
     yield from commit
-''', (0, 0, 0, 0), "the attribute 'f_locals'"),
+''', (0, 0, 0, 0, 0), "the attribute 'f_locals'"),
     "cheat_gc_objects": ('''
 import gc
 
@@ -231,14 +231,27 @@ def handle(record, ctx, db):
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "the module 'gc'"),
+''', (0, 0, 0, 0, 0), "the module 'gc'"),
     "cheat_object_getattribute": ('''
 def handle(record, ctx, db):
     real = object.__getattribute__(db, "_db")
     tx = db.transaction()
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
-''', (0, 0, 0, 0), "'__getattribute__'"),
+''', (0, 0, 0, 0, 0), "'__getattribute__'"),
+    # right with one member, wrong with two: a zombie passes the check, stalls, and writes after the new owner
+    "read_only_check_in_its_own_transaction": ('''
+def handle(record, ctx, db):
+    check = db.transaction()
+    seen = check.get("welcome.emails", record.key) is not None
+    yield from check.commit()
+    if seen:
+        return
+    tx = db.transaction()
+    tx.put("welcome.emails", record.key, "Welcome aboard!")
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (2, 3, 3, 2, 0), "different transactions"),
     # -- correct but different -------------------------------------------------------------
     "generator_helper": ('''
 def _welcome(record, db):
@@ -274,18 +287,6 @@ def handle(record, ctx, db):
     if tx.get("welcome.processed", record.msg_id):
         return
     tx.put("welcome.processed", record.msg_id, True)
-    tx.put("welcome.emails", record.key, "Welcome aboard!")
-    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
-    yield from tx.commit()
-''', FULL, ""),
-    "read_only_check_in_its_own_transaction": ('''
-def handle(record, ctx, db):
-    check = db.transaction()
-    seen = check.get("welcome.emails", record.key) is not None
-    yield from check.commit()
-    if seen:
-        return
-    tx = db.transaction()
     tx.put("welcome.emails", record.key, "Welcome aboard!")
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()

@@ -23,16 +23,23 @@
 #
 # `handle` may be any function that returns a generator (a helper's generator, or a decorated function, is fine).
 #
-# **What the database and the consumer promise.** One consumer owns the one partition, so two deliveries never
-# run at the same time. A transaction reads the rows committed when it reads and its writes land together at
-# commit: all of them or, if the consumer crashes first, none. Python variables do not survive a crash: your
-# cell is run again from scratch when the consumer restarts.
+# **What the database and the consumer promise.** A transaction reads the rows committed when it reads, and its
+# writes land together at commit: all of them or, if the consumer crashes first, none. The database's isolation
+# is *serializable*, checked optimistically (as PostgreSQL's `SERIALIZABLE` does for this pattern): if another
+# transaction committed a key yours read or wrote after you touched it, your `tx.commit()` raises
+# `TransactionConflict` and writes nothing. The first to commit wins. Let the error escape: the record is then
+# not committed, so it is delivered again, and the new delivery reads what the winner committed. Python
+# variables do not survive a crash: your cell is run again from scratch when the consumer restarts.
 #
 # **How it is graded.** `sk.grading.check("01", handle)` sends this cell to a fresh grading process (so nothing
 # else in this notebook can change the grade). It runs your handler once without crashes, then once with a
 # crash at every point your handler passes (before and after every `tx.commit()`, before the handler and
-# before the offset commit), for every message, then with random crashes. Points are fixed: correct without
-# crashes 2, no lost user 3, no duplicate email 3, counter right 2.
+# before the offset commit), for every message, then with random crashes. Then comes a *zombie*: a member
+# that stalls (a long garbage-collection pause) at one of those points while its partition moves to a new
+# owner, which is handed the same records; the zombie then goes on from where it stopped. It stalls at each
+# point in turn. Points are fixed: correct without crashes 2, no lost user 3, no duplicate email 3, counter
+# right 2, concurrent delivery 2. The last one counts only what the overlap breaks: a handler that already
+# goes wrong when the same record simply comes twice loses its points in the other criteria.
 
 # %%
 import simkit as sk
@@ -76,9 +83,13 @@ grade = sk.grading.check("01", handle)
 #   change nothing.
 # * Every *write* that records the work (the email row, the counter, a "seen" marker) belongs in one
 #   transaction: a crash then leaves all of it or none of it.
-# * A check that only reads may sit in a transaction of its own here, because one consumer owns the partition:
-#   what breaks is a write split in two. A marker committed first loses the user; the effect committed first
-#   sends a second email.
+# * A check in one transaction and the write in another leaves a gap, and the zombie case finds it: the
+#   zombie's check passes and commits, the zombie stalls, the new owner welcomes the user, and the zombie's
+#   write transaction, which reads the counter but not the email row, welcomes them a second time. With one consumer no
+#   crash falls into that gap; with two members it is a duplicate email. With the check and the writes in
+#   one transaction, the second member to commit gets `TransactionConflict` and its redelivery does nothing.
+# * A write split in two breaks even with one consumer: a marker committed first loses the user; the effect
+#   committed first sends a second email.
 #
 # **Going further.** Move the counter into a second transaction committed after the email row. Which criterion
 # does the grader take points from, at which crash point, and why is the counter short rather than over?
