@@ -83,6 +83,22 @@ def test_request_timeline_names_the_one_slow_step_of_a_chain():
     plt.close("all")
 
 
+def test_request_timeline_goes_to_a_service_before_its_database_never_from_the_caller_to_the_database():
+    import matplotlib.pyplot as plt
+
+    ax = sk.plots.request_timeline(chain(6, "sync_chain", 1))
+    lanes = [t.get_text() for t in ax.get_yticklabels()]
+    path = [lanes[int(round(y))] for y in ax.lines[0].get_ydata()]
+    hops = list(zip(path, path[1:]))
+    assert ("client", "service-0") in hops and ("client", "service-0-db") not in hops
+    for a, b in hops:  # a database lane is reached only from its own service, and left only back to it
+        if b.endswith("-db"):
+            assert a == b[:-3], hops
+        if a.endswith("-db"):
+            assert b == a[:-3], hops
+    plt.close("all")
+
+
 def test_every_trace_event_is_documented():
     for r in [chain(3, d, 0, requests=20) for d in DESIGNS]:
         assert set(r.trace.event) <= set(sk.EVENTS)

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 
@@ -50,6 +51,29 @@ def latency_comparison(results: Mapping[str, Any], axes: Sequence[Axes] | None =
     return cdf, bars
 
 
+def _causal_rows(rows: list[Any]) -> list[Any]:
+    """The request's rows in the order its hops happened, for drawing the path between them.
+
+    A service commits its own database and answers in one instant, and records nothing
+    when the call reaches it: time order alone would join the caller to the service's
+    database lane before the service. Here the call goes to the service, the service to
+    its database and back (``service-0`` -> ``service-0-db`` -> ``service-0``).
+    """
+    out: list[Any] = []
+    i = 0
+    while i < len(rows):
+        row = rows[i]
+        nxt = rows[i + 1] if i + 1 < len(rows) else None
+        if (row.event == "db_commit" and nxt is not None and nxt.event == "served" and nxt.time == row.time
+                and str(row.component) == f"{nxt.component}-db"):
+            out += [nxt, row, nxt]
+            i += 2
+            continue
+        out.append(row)
+        i += 1
+    return out
+
+
 def request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = None,
                      title: str | None = None, min_label: float = 0.04) -> Axes:
     """Follow one request through every component it crossed, each hop labelled with its ms.
@@ -77,7 +101,8 @@ def request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = No
         raise ConfigError("msg_id", msg_id, "the id of a request in this run, e.g. 'req-0'")
     t0 = float(starts.iloc[0])
     path = mine[~mine["event"].isin(QUIET_EVENTS)].sort_values("time", kind="stable")
-    lanes = list(dict.fromkeys(path["component"].astype(str)))
+    rows = _causal_rows(list(path.itertuples(index=False)))
+    lanes = list(dict.fromkeys(str(r.component) for r in rows))
     answered = mine.loc[mine["event"] == "responded", "time"]
     t_answer = float(answered.iloc[0]) if len(answered) else None
     end = float(path["time"].max())
@@ -85,11 +110,11 @@ def request_timeline(result: RunResult, msg_id: Any = None, ax: Axes | None = No
     window = (t0 - 0.03 * total, end + 0.05 * total)
     if ax is None:
         _, ax = plt.subplots(figsize=(11, 0.5 * len(lanes) + 2.2), layout="constrained")
-    lane = follow_lanes(ax, trace, path, lanes, t0, 1.0, window)
+    lane = follow_lanes(ax, trace, path, lanes, t0, 1.0, window,
+                        line=pd.DataFrame(rows, columns=path.columns))
 
     waited = 0.0
     longest = (0.0, "")
-    rows = list(path.itertuples(index=False))
     for a, b in zip(rows, rows[1:]):
         dur = float(b.time - a.time)
         if dur > longest[0] and (t_answer is None or b.time <= t_answer):
