@@ -34,6 +34,13 @@ def test_outcome_bars_take_colours_for_any_group_and_wrap_their_ticks():
     plt.close("all")
 
 
+def test_outcome_bars_legend_says_when_a_metric_draws_no_bar():
+    df = pd.DataFrame({"design": ["a", "a", "b", "b"], "lost": [3, 1, 0, 0], "ghosts": [0, 0, 0, 0]})
+    ax = sk.plots.outcome_bars(df, ["lost", "ghosts"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lost", "ghosts (0 in every run: no bar)"]
+    plt.close("all")
+
+
 def test_decode_failure_bars_title_which_changes_break_billing_and_mark_refusals():
     changes = ["add_optional_field", "remove_field"]
     df = sk.compare("schema_drift", changes, seeds=2, registry="BACKWARD", upgrade_order="producer_first")

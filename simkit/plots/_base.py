@@ -143,7 +143,9 @@ def outcome_bars(
     ax.set_xlabel(by)
     if len(metrics) > 1:  # the hatching tells metrics apart; colours are the designs'
         from matplotlib.patches import Patch
-        handles = [Patch(facecolor="white", edgecolor="black", hatch=hatches[j % len(hatches)], label=m)
+        # a metric that is zero in every run draws no bar: its legend entry says so rather than promise one
+        handles = [Patch(facecolor="white", edgecolor="black", hatch=hatches[j % len(hatches)],
+                         label=m if df[m].fillna(0).ne(0).any() else f"{m} (0 in every run: no bar)")
                    for j, m in enumerate(metrics)]
         ax.legend(handles=handles, title="outcome")
     if title is None:
