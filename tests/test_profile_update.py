@@ -210,3 +210,14 @@ def test_stale_reads_vs_lag_titles_the_range_of_the_stale_design_and_refuses_unk
         old = sk.plots.stale_reads_vs_lag(df, x="consumer_delay_mean", by="backlog")
     assert old.get_title() == ax.get_title()
     plt.close("all")
+
+
+def test_a_producer_that_gives_up_is_an_error_answer_not_a_crash_and_the_update_may_still_land():
+    # 15 s a network leg: every produce request outlives request_timeout (30 s), the producer gives up at
+    # delivery_timeout; the API answers the user with an error (found by tests/test_fuzz_scenB.py)
+    r = run("async", users=20, network_latency=15001)
+    failed = r.trace[r.trace.event == "request_failed"]
+    assert len(failed) == 20 and failed.detail.str.contains("gave up").all()
+    assert r.report.reads == 0 and not (r.trace.event == "responded").any()
+    # indefinite: the appends happened, only the answers were too slow, so the updates are applied anyway
+    assert r.report.unapplied == 0 and (r.trace.event == "append").any()

@@ -45,7 +45,7 @@ from ..checks import Check
 from ..consumer import Consumer, Context
 from ..database import Database
 from ..distributions import exponential, lognormal
-from ..errors import ConfigError
+from ..errors import ClientError, ConfigError
 from ..glossary import PERCENTILES, register
 from ..groups import ConsumerGroup
 from ..network import Link, Server, call
@@ -225,15 +225,23 @@ class ProfileService:
                                  lambda _r: self.server.serve(work), i)
         return answer
 
-    def update(self, user: str, update_id: str) -> Generator[simpy.Event, Any, None]:
-        """``"sync"``: commit the change with its outbox row; ``"async"``: produce it and wait for the ack."""
+    def update(self, user: str, update_id: str) -> Generator[simpy.Event, Any, str | None]:
+        """``"sync"``: commit the change with its outbox row; ``"async"``: produce it and wait for the ack.
+
+        Returns None, or the error the API answers with when its producer gave up on the
+        record (past ``delivery_timeout``, as a Kafka producer's send fails).
+        """
         if self.design == "sync":
             tx = self.db.transaction(owner="profile", msg_id=update_id)
             tx.put(PROFILES, user, update_id)
             self.outbox.add(tx, f"{update_id}/changed", CHANGED, key=user, payload="ProfileChanged")
             yield from tx.commit()
-        else:
+            return None
+        try:
             yield self.producer.send(UPDATES, "UpdateProfile", key=user, msg_id=update_id)
+        except ClientError as err:
+            return f"{type(err).__name__}: the producer gave up on the update"
+        return None
 
     def read(self, user: str) -> Generator[simpy.Event, Any, Any]:
         """The user's profile as the database has it now (the id of the last update applied)."""
@@ -253,7 +261,10 @@ def session(world: World, service: ProfileService, think_time: Any, i: int) -> G
     """User ``i``: update the profile, wait for the answer, think, read the profile back."""
     user, update_id = f"user-{i}", f"update-{i}"
     world.record("client", "request", key=user, msg_id=update_id, detail="update profile")
-    yield from service.request(lambda: service.update(user, update_id), i)
+    error = yield from service.request(lambda: service.update(user, update_id), i)
+    if error is not None:  # the user saw an error and does not read the profile back
+        world.record("client", "request_failed", key=user, msg_id=update_id, detail=error)
+        return
     world.record("client", "responded", key=user, msg_id=update_id)
     yield world.env.timeout(think_time.sample(world.rng("users/think")))
     seen = yield from service.request(lambda: service.read(user), i)
