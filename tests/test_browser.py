@@ -270,7 +270,11 @@ def _press_a_slider(page, name: str):
 
 
 #: Lessons whose browser run is known to be unsteady, with why (each a non-strict xfail until it is fixed).
-UNSTEADY: dict[str, str] = {}
+UNSTEADY: dict[str, str] = {
+    "08-poison-messages-dead-letters-and-replay.ipynb":
+        "once in two full CI runs (2026-12-03), after three presses the kernel had drawn the new values but the "
+        "control set's Output widget showed nothing (0 images): an open defect in sk.interact's redraw, see issue 14",
+}
 
 
 @pytest.mark.parametrize("notebook", [
