@@ -34,7 +34,7 @@ from ...broker import Broker
 from ...consumer import Consumer
 from ...producer import Producer
 from ..faults import LearnerFault, call
-from ..spec import Anomaly, Case, Criterion, Exercise, register
+from ..spec import Anomaly, Case, Criterion, Exercise, no_rows, register
 
 __all__ = ["CATCH_MS", "EXERCISE", "KINDS", "SAMPLE_MS", "Metrics", "anomalies", "explain", "simulate"]
 
@@ -184,11 +184,6 @@ def draw(fr: Any, ax: Any) -> Any:
     return ax
 
 
-def examples(fr: Any) -> None:
-    """The picture says it: no rows below it."""
-    return None
-
-
 EXERCISE = register(Exercise(
     name="10-lag-alert",
     title="A consumer-lag alert that catches a stall and never pages for a healthy consumer",
@@ -210,5 +205,5 @@ EXERCISE = register(Exercise(
     anomalies=anomalies,
     explain=explain,
     draw=draw,
-    examples=examples,
+    examples=no_rows,
 ))

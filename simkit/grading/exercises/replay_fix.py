@@ -40,7 +40,7 @@ from ...groups import ConsumerGroup, until_drained
 from ...producer import Producer
 from ...scenarios.replay import stop_when_idle
 from ..faults import LearnerFault, call, drive
-from ..spec import Anomaly, Case, Criterion, Exercise, register
+from ..spec import Anomaly, Case, Criterion, Exercise, no_rows, register
 from ..tools import LearnerContext
 from .welcome import LearnerDatabase
 
@@ -299,11 +299,6 @@ def draw(fr: Any, ax: Any) -> Any:
     return ax
 
 
-def examples(fr: Any) -> None:
-    """The picture says it: no rows below it."""
-    return None
-
-
 EXERCISE = register(Exercise(
     name="09-replay-after-fix",
     title="Replay after a bug fix: reset to the right offsets and a handler safe to replay",
@@ -325,5 +320,5 @@ EXERCISE = register(Exercise(
     anomalies=anomalies,
     explain=explain,
     draw=draw,
-    examples=examples,
+    examples=no_rows,
 ))
