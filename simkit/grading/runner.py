@@ -111,6 +111,7 @@ def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Gra
     notes: list[str] = []
     baselines = [_execute(ex, source, c.seed, c.workload, "baseline") for c in cases]
     runs += baselines
+    runs_cpu = sum(r.cpu for r in baselines)
     planned: list[tuple[Case, str, tuple, float, int]] = []
     for case, base in zip(cases, baselines):
         mine: list[tuple[Case, str, tuple, float, int]] = []
@@ -128,7 +129,7 @@ def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Gra
             notes.append(f"crash schedules beyond the cap of {ex.max_runs} runs a case were not tried")
         planned += mine
     for case, kind, sched, rate, seed in planned:
-        spent = sum(r.cpu for r in runs) + time.process_time() - own_cpu
+        spent = runs_cpu + time.process_time() - own_cpu
         if spent > budget or time.monotonic() > backstop:
             what = (f"{budget:g} s of CPU time" if spent > budget
                     else f"{WALL_FACTOR * budget:g} s of real time (your code may sleep)")
@@ -139,6 +140,7 @@ def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Gra
             notes.append(out.error)
             break
         runs.append(_execute(ex, source, seed, case.workload, kind, sched, rate))
+        runs_cpu += runs[-1].cpu
     results, first_fail = [], None
     for c in ex.criteria:
         scope = [r for r in runs if c.scope != "baseline" or r.kind == "baseline"]
