@@ -109,6 +109,87 @@ def handle(event, tools, ctx):
         except tools.Timeout:
             yield ctx.timeout(50)
 ''' + _SHIP, (2, 0, 2, 2, 2), "Python variables are gone"),
+    "waits-out-the-slow-spell": (STARTER.replace("    oid = event.order_id\n", '''    oid = event.order_id
+    if ctx.now < 400:
+        yield ctx.timeout(400 - ctx.now)
+''', 1), (0, 2, 2, 2, 0), "a timeout means unknown, not declined"),
+    "asks-status-once-and-takes-none-as-declined": ('''
+def handle(event, tools, ctx):
+    oid = event.order_id
+    try:
+        yield from tools.payments.charge(oid, event.amount, idempotency_key=oid)
+        outcome = "approved"
+    except tools.PaymentDeclined:
+        outcome = "declined"
+    except tools.Timeout:
+        outcome = yield from tools.payments.status(oid)
+    if outcome == "approved":
+        yield from tools.shipping.ship(oid)
+        yield from tools.emit("OrderShipped", oid)
+    else:
+        yield from tools.emit("OrderCancelled", oid)
+''', (0, 2, 2, 2, 0), "charged but cancelled"),
+    "retries-once-then-cancels": ('''
+def handle(event, tools, ctx):
+    oid = event.order_id
+    for attempt in range(2):
+        try:
+            yield from tools.payments.charge(oid, event.amount, idempotency_key=oid)
+            break
+        except tools.PaymentDeclined:
+            yield from tools.emit("OrderCancelled", oid)
+            return
+        except tools.Timeout:
+            pass
+    else:
+        yield from tools.emit("OrderCancelled", oid)
+        return
+''' + _SHIP, (0, 2, 2, 0, 0), "a timeout means unknown, not declined"),
+    "one-key-for-every-order": ('''
+def handle(event, tools, ctx):
+    oid = event.order_id
+    try:
+        yield from tools.payments.charge(oid, event.amount, idempotency_key="charge")
+        outcome = "approved"
+    except tools.PaymentDeclined:
+        outcome = "declined"
+    except tools.Timeout:
+        outcome = None
+        while outcome is None:
+            yield ctx.timeout(50)
+            outcome = yield from tools.payments.status("charge")
+    if outcome == "approved":
+''' + _SHIP.replace("\n    ", "\n        ") + '''    else:
+        yield from tools.emit("OrderCancelled", oid)
+''', (0, 2, 0, 2, 2), "used the idempotency key 'charge' of order-0"),
+    "outcome-kept-in-the-db-and-status-polled": ('''
+def handle(event, tools, ctx):
+    oid = event.order_id
+    tx = tools.db.transaction()
+    done = tx.get("orders", oid)
+    if done is not None:
+        yield from tools.emit(done, oid)
+        return
+    while True:
+        try:
+            yield from tools.payments.charge(oid, event.amount, idempotency_key="k:" + oid)
+            fact = "OrderShipped"
+            break
+        except tools.PaymentDeclined:
+            fact = "OrderCancelled"
+            break
+        except tools.Timeout:
+            status = yield from tools.payments.status("k:" + oid)
+            if status is not None:
+                fact = "OrderShipped" if status == "approved" else "OrderCancelled"
+                break
+    if fact == "OrderShipped":
+        yield from tools.shipping.ship(oid)
+    tx = tools.db.transaction()
+    tx.put("orders", oid, fact)
+    yield from tx.commit()
+    yield from tools.emit(fact, oid)
+''', FULL, ""),
     "retry-same-key": ('''
 def handle(event, tools, ctx):
     oid = event.order_id

@@ -33,8 +33,10 @@
 #
 # **How it is graded.** `sk.grading.check("08", handle)` sends this cell to a fresh grading process. It runs the
 # workload once without crashes, then once with a crash before and after every charge, ship, fact and commit,
-# for every order, then with random crashes. Points are fixed, 2 per criterion: correct without crashes, never
-# charged twice, never shipped unpaid, no stuck order, no paid order cancelled.
+# for every order, then with random crashes. It also runs eight other orders once without crashes, with the slow
+# spell at another time, so waiting for the slow spell to end is no way around a timeout. Points are fixed, 2 per
+# criterion: correct without crashes, never charged twice, never shipped unpaid, no stuck order, no paid order
+# cancelled.
 
 # %%
 import simkit as sk

@@ -13,7 +13,8 @@ The learner's ``handle(event, tools, ctx)`` gets one ``OrderPlaced`` event at a 
 * ``ctx.now``, ``ctx.timeout(ms)``, ``ctx.crash_point(name)``.
 
 Mechanisms: a charge reaches the provider half-way through its latency and is recorded there; its answer comes
-back at the end. Charges sent during the workload's slow window take 300 ms, so they time out, yet are made.
+back at the end. Charges sent during the workload's slow window take 300 ms, so they time out, yet are made. A second
+case, run once without crashes, puts the slow window at another time.
 A crash restarts the workflow 200 ms later with fresh Python state and the same event again (at-least-once).
 """
 
@@ -58,6 +59,7 @@ class _Provider:
     def __init__(self, world: Any, declined: set, slow: tuple[float, float]):
         self.world, self.declined, self.slow = world, declined, slow
         self.outcome: dict[Any, str] = {}
+        self.order_of: dict[Any, str] = {}
         self._latency, self._rng = uniform(5, 20), world.rng("payments")
 
     def request(self, order_id: str, key: Any) -> Any:
@@ -69,9 +71,13 @@ class _Provider:
         def serve():  # type: ignore[no-untyped-def]
             yield env.timeout(latency / 2)
             if key not in self.outcome:
+                self.order_of[key] = order_id
                 self.outcome[key] = "declined" if order_id in self.declined else "approved"
                 self.world.record("payments", "charged" if self.outcome[key] == "approved" else "declined",
                                   key=order_id, detail=repr(key)[:40])
+            elif self.order_of[key] != order_id:  # the key of another order: its outcome, and no charge
+                self.world.record("payments", "key_reused", key=order_id,
+                                  detail=f"{key!r} of {self.order_of[key]}"[:60])
             yield env.timeout(latency / 2)
             answer.succeed(self.outcome[key])
 
@@ -180,13 +186,17 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     facts = trace[trace["event"] == "fact"]
     said = {o: set(facts.loc[facts["key"] == o, "detail"]) for o in orders}
     double = [o for o in orders if charges.get(o, 0) > 1]
-    unpaid = [o for o in shipped if charges.get(o, 0) == 0]
+    unpaid = [o for o in orders if o in shipped and charges.get(o, 0) == 0]  # in order: a set's order varies
     stuck = [o for o in orders if not ({"OrderShipped", "OrderCancelled"} & said[o])
              or ("OrderShipped" in said[o]) != (o in shipped)]
     paid_cancelled = [o for o in orders if charges.get(o, 0) and "OrderCancelled" in said[o]]
+    reused = trace[(trace["event"] == "key_reused") & trace["key"].isin(unpaid)]
+    why_unpaid = (f": {reused['key'].iloc[0]}'s charge used the idempotency key {reused['detail'].iloc[0]}, so "
+                  "the provider answered with that order's outcome and charged nothing; one key per order"
+                  if len(reused) else "")
     out = {
         "double_charge": Anomaly(len(double), tuple(double[:5]), f"{len(double)} order(s) charged twice or more"),
-        "shipped_unpaid": Anomaly(len(unpaid), tuple(unpaid[:5]), f"{len(unpaid)} order(s) shipped with no charge"),
+        "shipped_unpaid": Anomaly(len(unpaid), tuple(unpaid[:5]), f"{len(unpaid)} order(s) shipped with no charge" + why_unpaid),
         "stuck_order": Anomaly(len(stuck), tuple(stuck[:5]),
                             f"{len(stuck)} order(s) ended neither shipped (with OrderShipped) nor cancelled "
                             "(with OrderCancelled)"),
@@ -243,7 +253,10 @@ EXERCISE = register(Exercise(
         Criterion("no stuck order", 2, ("stuck_order",)),
         Criterion("no paid order cancelled", 2, ("paid_cancelled",)),
     ),
-    cases=(Case(0, {"orders": 8, "declined": (3, 6), "slow": (100, 400)}, exhaustive=True, random_runs=2),),
+    # the second case moves the slow spell to a time the text does not give, so that waiting out the first
+    # spell (a sleep until 400 ms, then a timeout treated as a decline) is not a way around it
+    cases=(Case(0, {"orders": 8, "declined": (3, 6), "slow": (100, 400)}, exhaustive=True, random_runs=2),
+           Case(1, {"orders": 8, "declined": (2, 5), "slow": (250, 1_000)}, exhaustive=False, random_runs=0)),
     run_seconds=4.0,
     max_runs=80,
     simulate=simulate,
