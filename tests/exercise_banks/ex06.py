@@ -63,6 +63,27 @@ BANK = {
                                  'return [event["user"], event["amount"], event["channel"]]')),
                        (3, 3, 0), "not a (user, amount, channel) tuple"),
     "no_v2_not_full": (_variant((_NOT_FULL, "")), (3, 0, 4), "defines no V2_NOT_FULL"),
+    "v1_channel_left_as_none": (_variant(('return event["user"], event["amount"], event["channel"]',
+                                          'return payload["user"], payload["amount"], payload.get("channel")')),
+                                (3, 3, 0), "read as ('user-5', 4293, None)"),
+    "amount_turned_into_euros": (_variant(('event["amount"], event["channel"]',
+                                           'event["amount"] / 100, event["channel"]')), (3, 3, 0), "42.93"),
+    "tuple_in_the_wrong_order": (_variant(('event["user"], event["amount"], event["channel"]',
+                                           'event["user"], event["channel"], event["amount"]')), (3, 3, 0),
+                                 "expected ('user-5', 4293, 'unknown')"),
+    "writer_compared_with_is": (_HEAD + '''
+V2 = V1.add_field(Field("channel", "string", "unknown"))
+V2_NOT_FULL = V2.remove_field("currency")
+
+def read(payload, writer):
+    if writer is V1:
+        return payload["user"], payload["amount"], "unknown"
+    return payload["user"], payload["amount"], payload["channel"]
+''', (3, 3, 0), "KeyError('channel')"),
+    "channel_typed_long": (_variant((_CHANNEL, 'Field("channel", "long", 0)')), (0, 3, 0),
+                           "cannot write its payments with V2"),
+    "other_schema_renames_currency": (_variant((_NOT_FULL, 'V2_NOT_FULL = V2.rename_field("currency", "ccy")')),
+                                      (3, 0, 4), "'ccy' has no default"),
     # -- correct, and different from the reference ----------------------------------------------
     "schemas_from_scratch_and_get_with_default": (_HEAD + '''
 V2 = Schema("PaymentReceived", (Field("user", "string"), Field("amount", "long"), Field("currency", "string"),
@@ -71,6 +92,14 @@ V2_NOT_FULL = V1.remove_field("amount")
 
 def read(payload, writer):
     return payload["user"], payload["amount"], payload.get("channel", "unknown")
+''', FULL, ""),
+    "channel_first_and_writer_compared_with_eq": (_HEAD + '''
+V2 = Schema("PaymentReceived", (Field("channel", "string", "unknown"),) + tuple(V1.fields))
+V2_NOT_FULL = Schema(V2.name, tuple(f for f in V2.fields if f.name != "user"))
+
+def read(payload, writer):
+    channel = "unknown" if writer == V1 else payload["channel"]
+    return (payload["user"], payload["amount"], channel)
 ''', FULL, ""),
     "decorated_reader_by_version": (_HEAD + '''
 import functools

@@ -14,8 +14,9 @@
 # * `V2_NOT_FULL`: another possible version 2 that a `BACKWARD` registry accepts after v1 but a `FULL` registry
 #   refuses;
 # * `read(payload, writer)`: the billing consumer, already upgraded. It gets one event's payload (a dict) and the
-#   schema it was written with (`writer`: v1 or your `V2`) and returns `(user, amount, channel)`, with channel
-#   `"unknown"` for a payment written with v1, which has none.
+#   schema it was written with (`writer`: the registry's copy of v1 or of your `V2`, equal to it with `==` and
+#   numbered `writer.version`, but not the same object) and returns the tuple `(user, amount, channel)`, with
+#   amount in cents as written and channel `"unknown"` for a payment written with v1, which has none.
 #
 # **Your tools.** `sk.schemas.Schema`, `Field(name, type, default)`, `schema.add_field(...)`,
 # `schema.remove_field(name)`, and `sk.schemas.decode(reader, writer, payload)`, which resolves a payload written

@@ -27,6 +27,7 @@ import pandas as pd
 
 from ...broker import Broker
 from ...consumer import Consumer
+from ...errors import ConfigError
 from ...groups import until_drained
 from ...producer import Producer
 from ...scenarios.schema_drift import V1
@@ -71,6 +72,11 @@ def registry_answers(v2: Schema | None, not_full: Schema | None) -> dict[str, An
     return out
 
 
+def _fields(schema: Schema, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``fields`` ``schema`` has: what a producer using it writes."""
+    return {k: v for k, v in fields.items() if schema.field(k) is not None}
+
+
 def simulate(run: Any) -> dict:
     """The registry's answers, then a rollout: the app writes v1, the web shop ``V2``, one consumer reads both."""
     world, wl = run.world, run.workload
@@ -86,6 +92,12 @@ def simulate(run: Any) -> dict:
     registry = SchemaRegistry("BACKWARD")
     writers = {1: registry.get(SUBJECT, registry.register(SUBJECT, V1))}
     writers[2] = registry.get(SUBJECT, registry.register(SUBJECT, v2))
+    try:  # a V2 whose channel is not a string (say) cannot carry the web shop's payments
+        encode(writers[2], _fields(writers[2], {"user": "user-0", "amount": 100, "currency": "EUR",
+                                                "channel": CHANNELS[0]}))
+    except ConfigError as why:
+        state["cannot_write"] = str(why)
+        return state
     broker = Broker(world)
     broker.create_topic(TOPIC, 1)
     producer = Producer(world, broker, "payments", partitioner="key")
@@ -117,8 +129,7 @@ def simulate(run: Any) -> dict:
             user, amount = f"user-{pick.randrange(8)}", pick.randrange(100, 10_000)
             version, channel = (2, CHANNELS[pick.randrange(2)]) if pick.random() < 0.5 else (1, DEFAULT_CHANNEL)
             fields = {"user": user, "amount": amount, "currency": "EUR", "channel": channel}
-            schema = writers[version]
-            payload = encode(schema, {k: v for k, v in fields.items() if schema.field(k) is not None})
+            payload = encode(writers[version], _fields(writers[version], fields))
             sent[f"p-{i}"] = [user, amount, channel, version]
             producer.send(TOPIC, payload, key=user, msg_id=f"p-{i}")
         done.succeed()
@@ -162,7 +173,9 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     out = _schema_anomalies(state)
     sent = state["sent"]
     if not sent:
-        out["not_consumed"] = Anomaly(1, (), "the rollout could not run: V2 is missing or BACKWARD refused it")
+        out["not_consumed"] = Anomaly(1, (), f"the rollout could not run: the web shop cannot write its payments "
+                                             f"with V2 ({state['cannot_write']})" if state.get("cannot_write") else
+                                      "the rollout could not run: V2 is missing or BACKWARD refused it")
         return out
     dead = trace[trace["event"] == "dead_letter"]
     counted = trace[trace["event"] == "counted"]
