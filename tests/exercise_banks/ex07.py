@@ -27,6 +27,14 @@ def update(request, db, broker, ctx):
     return profile
 '''
 
+_PROFILE = '''
+def update(request, db, broker, ctx):
+    tx = db.transaction()
+    profile = dict(tx.get("profiles", request.user_id, {}))
+    profile.update(request.changes)
+    tx.put("profiles", request.user_id, profile)
+'''
+
 STARTER_FAULTS = ((0, 2, 0, 3), "broker was down")
 
 BANK = {
@@ -89,7 +97,44 @@ def update(request, db, broker, ctx):
     yield ctx.timeout(1)
     return profile
 ''', (0, 0, 3, 3), "commit the profile change before you answer"),
+    "dual_write_retrying_until_the_broker_is_back": (_PROFILE + '''    yield from tx.commit()
+    while True:
+        try:
+            yield from broker.publish("profile-changes", request.user_id, dict(request.changes))
+            break
+        except Exception:
+            yield ctx.timeout(50)
+    return profile
+''', (2, 2, 0, 3), "after the restart nobody sent it"),
+    "publish_else_fall_back_to_the_outbox": (_PROFILE + '''    yield from tx.commit()
+    try:
+        yield from broker.publish("profile-changes", request.user_id, dict(request.changes))
+    except Exception:
+        tx2 = db.transaction()
+        tx2.add_event("profile-changes", request.user_id, dict(request.changes))
+        yield from tx2.commit()
+    return profile
+''', (2, 2, 0, 3), "in one transaction"),
+    "outbox_then_waits_before_answering": (_PROFILE + '''    tx.add_event("profile-changes", request.user_id, dict(request.changes))
+    yield from tx.commit()
+    yield ctx.timeout(2000)
+    return profile
+''', (0, 0, 3, 3), "holds up every request behind it"),
+    "topic_misspelt": (_PROFILE + '''    tx.add_event("profile_changes", request.user_id, dict(request.changes))
+    yield from tx.commit()
+    return profile
+''', (0, 0, 0, 0), "expected one of 'profile-changes'"),
     # -- correct but different -------------------------------------------------------------
+    "event_carries_the_whole_profile": ('''
+def update(request, db, broker, ctx):
+    user = request.user_id
+    tx = db.transaction()
+    new = {**(tx.get("profiles", user, default=None) or {}), **request.changes}
+    tx.add_event("profile-changes", user, {"type": "ProfileChanged", "profile": new})
+    tx.put("profiles", user, new)
+    yield from tx.commit()
+    return {"ok": True, "profile": new}
+''', FULL, ""),
     "outbox_first_then_profile_one_commit_with_own_crash_point": ('''
 def _merged(tx, request):
     profile = dict(tx.get("profiles", request.user_id) or {})

@@ -27,8 +27,8 @@
 #
 # **What the grader runs.** Six updates by three users, one at a time. The broker is down from 150 ms to 400 ms,
 # in every run. A crash kills the service with the request in hand: that user gets no answer and does not retry.
-# The service comes back 200 ms later, running your cell again from scratch. A request that ends in an error is
-# counted as a failed update.
+# The service comes back 200 ms later, running your cell again from scratch. A request that ends in an error from
+# the broker or the database is counted as a failed update; any other exception scores zero, with the reason.
 #
 # **How it is graded.** `sk.grading.check("07", update)` sends this cell to a fresh grading process. It runs the
 # workload once without crashes, then once with a crash before and after every commit and every publish, for

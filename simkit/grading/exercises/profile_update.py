@@ -257,6 +257,8 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
             "phantom_event": "an event went out for a change that was never committed to profiles",
             "failed_request": "the update failed because the broker was down: the user's answer must not depend "
                               "on the broker",
+            "stuck": "requests are handled one at a time, so a handler that waits long holds up every request "
+                     "behind it: answer as soon as the change is committed",
         }.get(name, "")
         return f"wrong even without a crash: {anomaly.detail}; {hint}"
     point = run.schedule[0][0] if run.schedule else "?"
