@@ -94,11 +94,65 @@ def handle(record, ctx, db):
     yield from tx.commit()
     receipted.add(record.msg_id)
 ''', (0, 3, 3, 0, 2), "check the receipts table"),
+    "one_before_the_bug": ('''
+def reset_to(log):
+    deployed = log.deploys[1][0]
+    return {p: max(0, off - 1) for p, off in log.offsets_for_times(deployed).items()}
+''' + SAFE_HANDLER, (2, 3, 3, 2, 0), "v1.0 had already handled correctly"),
+    "reset_at_the_stop": ('''
+def reset_to(log):
+    return log.offsets_for_times(log.deploys[-1][0])
+''' + SAFE_HANDLER, (0, 0, 0, 2, 2), "the committed offset, where v1.1 stopped"),
+    "skips_records_already_in_payments": (RESET_AT_DEPLOY + '''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("payments", record.msg_id) is not None:
+        return
+''' + NAIVE_HANDLER.split("tx = db.transaction()\n", 1)[1], (0, 0, 0, 2, 2), "v2 must overwrite a wrong payments row"),
+    "receipts_as_the_done_marker": (RESET_AT_DEPLOY + '''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("receipts", record.msg_id) is not None:
+        return
+    applied = tx.get("payments", record.msg_id, 0)
+    tx.put("payments", record.msg_id, record.value)
+    tx.put("balances", record.key, tx.get("balances", record.key, 0) - applied + record.value)
+    tx.put("receipts", record.msg_id, f"payment {record.msg_id} received")
+    yield from tx.commit()
+''', (0, 0, 0, 2, 2), "v2 must overwrite a wrong payments row"),
+    "divides_what_was_stored_by_100": (RESET_AT_DEPLOY + '''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    applied = tx.get("payments", record.msg_id)
+    if applied is None:
+        tx.put("payments", record.msg_id, record.value)
+        tx.put("balances", record.key, tx.get("balances", record.key, 0) + record.value)
+        tx.put("receipts", record.msg_id, f"payment {record.msg_id} received")
+    else:
+        tx.put("payments", record.msg_id, applied // 100)
+        tx.put("balances", record.key, tx.get("balances", record.key, 0) - applied + applied // 100)
+    yield from tx.commit()
+''', (2, 0, 0, 2, 2), "after tx.commit()"),
     # -- correct, and different from the reference ----------------------------------------------
     "earliest_with_an_idempotent_handler": ('''
 def reset_to(log):
     return {p: 0 for p in log.partitions}
 ''' + SAFE_HANDLER, (2, 3, 3, 2, 0), "started before the bug"),
+    "fixes_the_hundredfold_rows_and_applies_new_ones": (RESET_AT_DEPLOY + '''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    applied = tx.get("payments", record.msg_id)
+    if applied == record.value:
+        return
+    balance = tx.get("balances", record.key, 0)
+    if applied is None:
+        tx.put("balances", record.key, balance + record.value)
+        tx.put("receipts", record.msg_id, f"payment {record.msg_id} received")
+    else:
+        tx.put("balances", record.key, balance - applied + record.value)
+    tx.put("payments", record.msg_id, record.value)
+    yield from tx.commit()
+''', FULL, ""),
     "delta_always_and_own_crash_point": ('''
 def reset_to(log):
     bug = [ms for ms, version in log.deploys if "bug" in version][0]
