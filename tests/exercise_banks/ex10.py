@@ -50,10 +50,37 @@ def page(m):
     above.append(m.lag > 100)
     return all(above[-3:])
 ''', (0, 0, 3), "paged a healthy consumer"),
+    "time_lag_read_as_seconds": ('''
+def page(m):
+    return m.lag_ms > 30
+''', (4, 0, 3), "burst case"),
+    "record_lag_growing_for_two_samples": ('''
+lags = []
+
+def page(m):
+    lags.append(m.lag)
+    return len(lags) >= 3 and lags[-1] > lags[-2] > lags[-3]
+''', (0, 3, 3), "trickle_stall case) and page() never paged"),
+    "no_commit_for_60_s_while_behind": ('''
+def page(m):
+    return m.lag > 0 and m.since_commit_ms >= 60_000
+''', (0, 3, 3), "later"),
+    "raises_when_nothing_is_behind": ('''
+def page(m):
+    return m.lag_ms / m.lag > 1_000
+''', (0, 0, 0), "ZeroDivisionError"),
     # -- correct, and different from the reference ----------------------------------------------
     "lag_and_no_progress": ('''
 def page(m):
     return m.lag > 0 and m.since_commit_ms > 30_000
+''', FULL, ""),
+    "time_lag_near_the_limit_and_latched": ('''
+paged = False
+
+def page(m):
+    global paged
+    paged = paged or m.lag_ms > 55_000
+    return paged
 ''', FULL, ""),
     "time_lag_for_three_samples": ('''
 history = []
