@@ -162,6 +162,11 @@ def handle(event, tools, ctx):
 ''' + _SHIP.replace("\n    ", "\n        ") + '''    else:
         yield from tools.emit("OrderCancelled", oid)
 ''', (0, 2, 0, 2, 2), "used the idempotency key 'charge' of order-0"),
+    "waits-forever-for-an-answer": ('''
+def handle(event, tools, ctx):
+    while True:
+        yield ctx.timeout(1)
+''', (0, 2, 2, 0, 2), "handle never returned for order-0"),
     "outcome-kept-in-the-db-and-status-polled": ('''
 def handle(event, tools, ctx):
     oid = event.order_id

@@ -205,7 +205,8 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     }
     if not state["finished"]:
         out["stuck_order"] = Anomaly(max(1, len(stuck)), tuple(stuck[:5]),
-                                     "the workflow had not finished after 60 s of simulated time")
+                                     "the workflow had not finished after 60 s of simulated time" +
+                                     (f": handle never returned for {stuck[0]}" if stuck else ""))
     return out
 
 
@@ -224,6 +225,8 @@ CAUSES = {
 def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     """Feedback naming the anomaly and its cause."""
     cause = CAUSES.get(name, "")
+    if name == "stuck_order" and "never returned" in anomaly.detail:
+        cause = "a loop in handle that waits (for the provider's status, say) must end once there is an answer"
     if run.kind == "baseline":
         return f"wrong even without a crash: {anomaly.detail} (e.g. {list(anomaly.examples)[:1]}); {cause}"
     crash = f"crashes at {', '.join(repr(p) for p, _ in run.schedule)}"
