@@ -298,3 +298,16 @@ def test_code_that_sleeps_is_stopped_by_the_wall_clock_backstop():
 
     got = run_forked(lambda: _time.sleep(3600), 0.1, 256)
     assert got["error_kind"] == "timeout" and "real time" in got["error"] and got["cpu"] < 1, got
+
+
+def test_a_grade_does_not_depend_on_the_graders_string_hash_seed(monkeypatch):
+    """hash() of a str differs between processes unless the seed is fixed: the grading process fixes it."""
+    source = '''
+def key_for(event):
+    return event.account if hash("acct") % 2 == 0 else None
+'''
+    grades = []
+    for seed in ("1", "2"):  # hash("acct") % 2 is 0 under one and 1 under the other
+        monkeypatch.setenv("PYTHONHASHSEED", seed)
+        grades.append(tuple(c.points for c in grade_source("03", source).criteria))
+    assert grades[0] == grades[1], grades

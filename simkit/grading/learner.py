@@ -67,6 +67,8 @@ def grade_source(name: str, source: str, hidden: Sequence[Mapping[str, Any]] = (
         WALL_FACTOR * ex.grade_seconds * max(1.0, cases / max(1, len(ex.cases))) + 30)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     env.pop("SIMKIT_GRADING_CHILD", None)
+    # one submission, one grade: str hashes (hash(), set order) must not change from one grading process to the next
+    env["PYTHONHASHSEED"] = "0"
     request = json.dumps(dict(exercise=ex.name, source=source, hidden=list(hidden)))
     with tempfile.TemporaryDirectory() as cwd:
         try:

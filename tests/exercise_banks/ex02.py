@@ -75,7 +75,27 @@ def relay(outbox, broker, ctx):
             yield from outbox.mark(row)
         yield ctx.timeout(1000)
 ''', (0, 3, 0, 2, 1), "wrong even without a crash"),
+    # never waits once caught up: an empty outbox makes it spin at one instant of simulated time
+    "never_waits_when_caught_up": ('''
+def relay(outbox, broker, ctx):
+    while True:
+        for row in outbox.unpublished():
+            yield from broker.publish(row)
+            yield from outbox.mark(row)
+''', (0, 0, 0, 0, 0), "CPU time"),
     # -- correct but different -------------------------------------------------------------
+    # catching BaseException cannot swallow the grader's crash: the relay still dies there
+    "catches_base_exception_around_publish": ('''
+def relay(outbox, broker, ctx):
+    while True:
+        for row in outbox.unpublished():
+            try:
+                yield from broker.publish(row)
+            except BaseException:
+                pass
+            yield from outbox.mark(row)
+        yield ctx.timeout(100)
+''', FULL, ""),
     "one_row_at_a_time_with_a_helper": ('''
 def _one(outbox, broker, row):
     yield from broker.publish(row)

@@ -85,4 +85,13 @@ def consume(consumer, pool, ctx):
             nxt = yield from _batch(pool, ctx, records)
             yield from consumer.commit(nxt)
 ''', FULL, ""),
+    "commits_each_record_as_its_worker_finishes_in_offset_order": ('''
+def consume(consumer, pool, ctx):
+    while True:
+        records = yield from consumer.poll()
+        done = [pool.submit(r) for r in records]
+        for r, d in zip(records, done):
+            yield d
+            yield from consumer.commit(r.offset + 1)
+''', FULL, ""),
 }
