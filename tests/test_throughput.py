@@ -183,3 +183,19 @@ def test_queueing_plots_state_the_finding():
 def test_bad_input(kwargs, param):
     with pytest.raises(sk.ConfigError, match=param):
         sk.scenarios.throughput(**kwargs)
+
+
+@pytest.mark.parametrize("messages,limit", [(10, 120.0), (1_000_000, 300.0)])
+def test_wall_clock_guard_grows_with_a_big_run(monkeypatch, messages, limit):
+    # throughput runs no learner code: its guard is 120 s for small runs and grows past 400,000 records,
+    # so a million records on a loaded machine is not stopped as if a handler looped forever
+    seen = []
+
+    def run(self, until=None, wall_limit=120.0):
+        seen.append(wall_limit)
+        raise KeyboardInterrupt  # stop before simulating anything
+
+    monkeypatch.setattr(sk.World, "run", run)
+    with pytest.raises(KeyboardInterrupt):
+        sk.scenarios.throughput("round_robin", messages=messages, seed=1)
+    assert seen == [pytest.approx(limit)]
