@@ -97,6 +97,9 @@ def test_the_plots_state_their_findings():
     df = sk.sweep("facts_vs_crud", {"design": list(DESIGNS), "poll_interval": [200, 800]}, seeds=2, orders=40)
     ax = sk.plots.missed_vs(df)
     assert "business_facts 0" in ax.get_title()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]  # no entry for a band of zero width
+    assert "business_facts (0 in every run)" in legend and "business_facts (lowest to highest seed)" not in legend
+    assert "row_changes (lowest to highest seed)" in legend
     with pytest.raises(sk.ConfigError, match="order"):
         sk.plots.capture_timeline(res, "order-that-never-was")
     plt.close("all")

@@ -101,3 +101,22 @@ def test_the_scenario_writes_only_documented_events(design):
     t = run(design, max_poll_interval=1000, slow_time=1500).trace
     assert "revoke" in set(t.event) or design == "static_membership"
     assert set(t.event) <= set(sk.EVENTS)
+
+
+def test_the_ownership_figure_names_the_crash_and_restart_lines_and_keeps_its_legend_off_the_partitions():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    res = run("eager")
+    ax = sk.plots.partition_owners(res, title="eager")
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    handled = res.trace[res.trace.event == "side_effect"]
+    assert labels[:-2] == sorted(handled.component.unique())
+    assert labels[-2:] == ["consumer crashed", "crashed consumer restarted"]
+    crashes = (res.trace.event == "crash").sum() + (res.trace.event == "restart").sum()
+    assert len(ax.get_lines()) == crashes > 0
+    assert legend.get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1  # outside, right of the axes
+    plt.close("all")

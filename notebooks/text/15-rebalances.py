@@ -50,22 +50,8 @@ print(f"{r.rebalances} rebalances, partitions without a consumer for {r.pause_to
 # The gaps are the pauses.
 
 # %%
-def ownership(result, ax, title):
-    t = result.trace
-    handled = t[t.event == "side_effect"]
-    for name, rows in handled.groupby("component"):
-        ax.scatter(rows.time, rows.partition, s=4, label=name, color=sk.plots.color_for(name))
-    for event, style in (("crash", "x"), ("restart", "^")):
-        for when in t[t.event == event].time:
-            ax.axvline(when, color=sk.plots.GREY, linestyle=":" if event == "crash" else "--")
-    ax.set_ylabel("partition")
-    ax.set_title(title)
-
-
 fig, ax = plt.subplots(figsize=(12, 3.5), layout="constrained")
-ownership(eager, ax, f"eager: {eager.report.pause_total:.0f} ms of partition pauses")
-ax.legend(loc="upper right", markerscale=3)
-ax.set_xlabel("time (ms)")
+sk.plots.partition_owners(eager, ax, f"eager: {eager.report.pause_total:.0f} ms of partition pauses")
 plt.show()
 
 # %% [markdown]
@@ -88,10 +74,9 @@ for name, run in {"eager": eager, "cooperative_sticky": coop}.items():
 
 # %%
 fig, axes = plt.subplots(2, 1, figsize=(12, 6), sharex=True, layout="constrained")
-ownership(eager, axes[0], f"eager: {eager.report.pause_total:.0f} ms of partition pauses")
-ownership(coop, axes[1], f"cooperative_sticky: {coop.report.pause_total:.0f} ms of partition pauses")
-axes[0].legend(loc="upper right", markerscale=3)
-axes[1].set_xlabel("time (ms)")
+sk.plots.partition_owners(eager, axes[0], f"eager: {eager.report.pause_total:.0f} ms of partition pauses")
+sk.plots.partition_owners(coop, axes[1], f"cooperative_sticky: {coop.report.pause_total:.0f} ms of partition pauses")
+axes[0].set_xlabel("")
 plt.show()
 
 # %% [markdown]
@@ -179,9 +164,8 @@ def explore(design="static_membership", session_timeout=1000, restart_delay=300,
     res = sk.scenarios.rebalance(design, session_timeout=session_timeout, restart_delay=restart_delay, seed=seed)
     fig, ax = plt.subplots(figsize=(12, 3.5), layout="constrained")
     r = res.report
-    ownership(res, ax, f"{design}: {r.rebalances} rebalances, {r.pause_total:.0f} ms of pauses, "
+    sk.plots.partition_owners(res, ax, f"{design}: {r.rebalances} rebalances, {r.pause_total:.0f} ms of pauses, "
                        f"longest {r.pause_max:.0f} ms;\ncrashed member: {sk.plots.session_outcome(res)}")
-    ax.set_xlabel("time (ms)")
     plt.show()
 
 

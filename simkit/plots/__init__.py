@@ -71,6 +71,7 @@ from .outage import (
 )
 from .profile_update import LAG_AXES, lag_and_reads, stale_read_timeline, stale_reads_vs_lag, visibility_cdf
 from .publish import outbox_metrics
+from .rebalance import partition_owners
 from .replay import replay_timeline
 from .replication import replica_logs
 from .request_response import latency_comparison, request_timeline
@@ -160,6 +161,7 @@ __all__ = [
     "paid_window",
     "partition_lag",
     "partition_load",
+    "partition_owners",
     "percentile_bars",
     "poison_timeline",
     "repeats_over_time",

@@ -120,9 +120,13 @@ def missed_vs(df: pd.DataFrame, x: str = "poll_interval", metric: str = "missed_
     for design, g in df.groupby(by, sort=False):
         stats = g.groupby(x)[metric].agg(["mean", "min", "max"]).sort_index()
         xs = stats.index.to_numpy(dtype=float) / xscale
-        ax.plot(xs, stats["mean"], marker="o", color=color_for(design), label=f"{design} (mean)")
-        ax.fill_between(xs, stats["min"], stats["max"], color=color_for(design), alpha=0.2,
-                        label=f"{design} (lowest to highest seed)")
+        if (stats["max"] == 0).all():  # nothing to shade: say the zero in the legend instead of a band
+            ax.plot(xs, stats["mean"], marker="o", color=color_for(design), label=f"{design} (0 in every run)",
+                    clip_on=False, zorder=3)
+        else:
+            ax.plot(xs, stats["mean"], marker="o", color=color_for(design), label=f"{design} (mean)")
+            ax.fill_between(xs, stats["min"], stats["max"], color=color_for(design), alpha=0.2,
+                            label=f"{design} (lowest to highest seed)")
         worst_at[design] = (float(stats.index[-1]) / xscale, float(stats["mean"].iloc[-1]))
     ax.set_xlabel(xlabel or (f"{x.replace('_', ' ')} (s)" if xscale == 1000 else x.replace("_", " ")))
     ax.set_ylabel(ylabel)
