@@ -83,6 +83,39 @@ def relay(outbox, broker, ctx):
             yield from broker.publish(row)
             yield from outbox.mark(row)
 ''', (0, 0, 0, 0, 0), "CPU time"),
+    # waits until the service looks done, then drains once and returns: rows committed later are never published
+    "waits_then_drains_once_and_returns": ('''
+def relay(outbox, broker, ctx):
+    yield ctx.timeout(2000)
+    for row in outbox.unpublished():
+        yield from broker.publish(row)
+        yield from outbox.mark(row)
+''', (0, 0, 2, 2, 1), "the relay returned at"),
+    # marks one row behind its publish: a crash between a publish and the previous row's mark repeats two rows
+    "marks_one_row_behind": ('''
+def relay(outbox, broker, ctx):
+    while True:
+        prev = None
+        for row in outbox.unpublished():
+            yield from broker.publish(row)
+            if prev is not None:
+                yield from outbox.mark(prev)
+            prev = row
+        if prev is not None:
+            yield from outbox.mark(prev)
+        yield ctx.timeout(100)
+''', (2, 3, 2, 0, 1), "at most one per crash"),
+    # marks only the last row of the batch, as if the mark were a high-water mark
+    "marks_only_the_last_row_of_the_batch": ('''
+def relay(outbox, broker, ctx):
+    while True:
+        rows = outbox.unpublished()
+        for row in rows:
+            yield from broker.publish(row)
+        if rows:
+            yield from outbox.mark(rows[-1])
+        yield ctx.timeout(100)
+''', (0, 3, 2, 0, 1), "wrong even without a crash"),
     # -- correct but different -------------------------------------------------------------
     # catching BaseException cannot swallow the grader's crash: the relay still dies there
     "catches_base_exception_around_publish": ('''

@@ -67,6 +67,27 @@ def key_for(event):
 def key_for(event):
     return {"Deposited": 1, "Withdrawn": 1, "FeeCharged": 1}[event.kind] and event.account
 ''', (0, 0), "KeyError"),
+    # leaves FeeCharged out of the balance kinds: fees go unkeyed, to whichever partition is sticky
+    "forgets_fee_charged": ('''
+def key_for(event):
+    if event.kind in ("Deposited", "Withdrawn"):
+        return event.account
+    return None
+''', (0, 5), "more than one partition"),
+    # spreads the reads by region: the busy account has one region, so all its reads share one key
+    "reads_keyed_by_region": ('''
+def key_for(event):
+    if event.kind in ("BalanceChecked", "StatementViewed"):
+        return event.region
+    return event.account
+''', (5, 0), "busiest partition"),
+    # moves the reads to a second key per account: the busy account's reads still all land together
+    "reads_on_a_second_key_per_account": ('''
+def key_for(event):
+    if event.kind in ("BalanceChecked", "StatementViewed"):
+        return event.account + ":reads"
+    return event.account
+''', (5, 0), "busiest partition"),
     # -- correct, and different from the reference ----------------------------------------------
     "reads_keyed_by_event_id": ('''
 def key_for(event):

@@ -63,6 +63,16 @@ def consume(consumer, pool, ctx):
             yield done[0]
             yield from consumer.commit()
 ''', (2, 0, 3, 1), "not finished"),
+    # waits for the last record handed out, as if the workers finished in order: with 3 workers they do not
+    "waits_for_the_last_record_only": ('''
+def consume(consumer, pool, ctx):
+    while True:
+        records = yield from consumer.poll()
+        if records:
+            dones = [pool.submit(r) for r in records]
+            yield dones[-1]
+            yield from consumer.commit()
+''', (2, 0, 3, 1), "not finished"),
     # -- correct but different -------------------------------------------------------------
     "librdkafka_store_offsets_after_processing": ('''
 def consume(consumer, pool, ctx):

@@ -76,6 +76,20 @@ def handle(record, tools):
                                         "            yield from tools.dead_letter(record, str(why))\n"
                                         "            parked.add(record.key)\n")),
                               (2, 2, 2, 0, 2), "your Python variables are gone"),
+    # a back-off that starts at 10 ms: five tries span 150 ms, not the 400 ms outage
+    "back_off_too_short_for_the_outage": (_variant(("    wait = 50\n", "    wait = 10\n")),
+                                          (2, 2, 0, 2, 2), "outlast a short outage"),
+    # retries a DatabaseDown for ever, 50 ms apart: the outage costs a record more than 6 tries
+    "retries_the_outage_for_ever": (_variant(("for attempt in range(5):", "while True:"),
+                                             ("            yield tools.sleep(wait)\n            wait *= 2\n",
+                                              "            yield tools.sleep(50)\n")),
+                                    (2, 0, 2, 2, 2), "at most 6 tries"),
+    # parks a later update but forgets to return, so it applies it as well
+    "parks_then_applies_anyway": (_variant(('        yield from tools.dead_letter(record, "parked behind an earlier '
+                                            'update of this order")\n        return\n',
+                                            '        yield from tools.dead_letter(record, "parked behind an earlier '
+                                            'update of this order")\n')),
+                                  (2, 2, 2, 0, 2), "applied after an earlier update"),
     # -- correct, and different from the reference ----------------------------------------------
     "fixed_back_off_and_parking_set_by_key": ('''
 from simkit.grading.exercises.poison import DatabaseDown, PoisonRecord

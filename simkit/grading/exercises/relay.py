@@ -152,7 +152,11 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     extra = len(ids) - len(first)
     crashes = int(((trace["event"] == "crash") & (trace["component"] == "relay")).sum())
     dup_ids = tuple(dict.fromkeys(i for i in ids if ids.count(i) > 1))
+    returned = trace.loc[(trace["event"] == "relay_returned") & (trace["component"] == "relay"), "time"]
     return dict(
+        returned=Anomaly(len(returned), tuple(float(t) for t in returned[:1]),
+                         f"the relay returned at {float(returned.iloc[0]):.0f} ms" if len(returned) else
+                         "the relay never returned"),
         lost_event=Anomaly(len(lost), tuple(lost[:5]), f"{len(lost)} of {len(events)} outbox events never reached "
                            "the topic"),
         out_of_order=Anomaly(len(order), tuple(order[:5]), f"{len(order)} event(s) first published before an "
@@ -170,7 +174,9 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
         hint = {"lost_event": "every committed row must be published: does the relay keep polling?",
                 "out_of_order": "publish rows in the order outbox.unpublished() gives them",
                 "unbounded_duplicates": "without a crash each row must be published once: mark it after its ack",
-                "unmarked": "mark each row after its publish is acknowledged"}.get(name, "")
+                "unmarked": "mark each row after its publish is acknowledged",
+                "returned": "a relay runs for as long as the service does: every row committed after it returns "
+                            "is lost, so it loops for ever"}.get(name, "")
         return f"wrong even without a crash: {anomaly.detail}; {hint}"
     point = run.schedule[0][0] if run.schedule else "?"
     msg = next((m for p, i, m, _d in run.passages if run.schedule and (p, i) == tuple(run.schedule[0])), None)
@@ -183,6 +189,7 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
         "unbounded_duplicates": "after the restart the relay published again rows whose publish had been "
                                 "acknowledged long before: mark each row right after its own ack",
         "unmarked": "the relay stopped before marking every row",
+        "returned": "a relay that returns loses every row committed after it: loop for ever",
     }.get(name, "")
     return f"{anomaly.detail}: {crash}; {cause}"
 
@@ -194,9 +201,9 @@ EXERCISE = register(Exercise(
     entry="relay",
     component="relay",
     criteria=(
-        Criterion("correct without crashes", 2, ("lost_event", "out_of_order", "unbounded_duplicates", "unmarked"),
-                  scope="baseline"),
-        Criterion("no lost event", 3, ("lost_event",)),
+        Criterion("correct without crashes", 2,
+                  ("lost_event", "out_of_order", "unbounded_duplicates", "unmarked", "returned"), scope="baseline"),
+        Criterion("no lost event", 3, ("lost_event", "returned")),
         Criterion("in order", 2, ("out_of_order",)),
         Criterion("duplicates bounded", 2, ("unbounded_duplicates",)),
         Criterion("outbox drained", 1, ("unmarked",)),
