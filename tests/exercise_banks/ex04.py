@@ -17,6 +17,19 @@ def consume(consumer, pool, ctx):
 STARTER_FAULTS = ((2, 0, 3, 1), "not finished")
 
 BANK = {
+    # Lets three polls' work go uncommitted: with payments 25 ms apart polls hold one or two records and the
+    # repeats stay under two polls' worth; the burst case (every poll full) shows it.
+    "commits_every_third_poll_and_when_idle": ('''
+def consume(consumer, pool, ctx):
+    polls = 0
+    while True:
+        records = yield from consumer.poll()
+        if records:
+            yield ctx.all_of([pool.submit(r) for r in records])
+            polls += 1
+        if polls % 3 == 0 or not records:
+            yield from consumer.commit()
+''', (2, 4, 0, 1), "commit after each batch"),
     "commit_after_submitting": ('''
 def consume(consumer, pool, ctx):
     while True:
