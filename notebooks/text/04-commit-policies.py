@@ -91,7 +91,8 @@ plt.show()
 after = sk.scenarios.consume("after_processing", crash_rate=0.03, seed=1)
 print(f"commit after the work: {after.report.crashes} crashes, {after.report.lost} users never welcomed, "
       f"{after.report.duplicates} welcomed twice")
-fig, axes = plt.subplots(2, 1, figsize=(12, 6.5), sharex=True, layout="constrained")
+# one y scale for both panels, so one record behind looks as small as it is next to ten ahead
+fig, axes = plt.subplots(2, 1, figsize=(12, 7), sharex=True, sharey=True, layout="constrained")
 sk.plots.commit_vs_processed(auto, ax=axes[0])
 sk.plots.commit_vs_processed(after, ax=axes[1])
 axes[0].set_xlabel("")

@@ -201,7 +201,8 @@ plain.groupby("design", sort=False)[["crashes", "redelivered", "duplicates", "du
 # %%
 abbrev = {"dedupe_table": "table", "dedupe_table_separate_tx": "separate tx", "business_check": "check"}
 ylabel = "messages per run (mean, min-max over seeds)"
-fig, axes = plt.subplots(1, 3, figsize=(18, 5), sharey=True, layout="constrained")
+# one panel per row, each the width of the page: side by side, three panels shrink to unreadable
+fig, axes = plt.subplots(3, 1, figsize=(10, 11), sharey=True, layout="constrained")
 sk.plots.outcome_bars(plain, "duplicates", ax=axes[0], ylabel=ylabel, wrap=10,
                       title=("sign-ups counted twice, per run:\n"
                              + sk.plots.means_above_zero(plain, "duplicates", names=abbrev, empty="no strategy")))

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
 from ._base import ORANGE, RED, axes_or_new, color_for, design_of, timeline
@@ -67,6 +68,7 @@ def commit_vs_processed(
         ax.set_xlim(window[0] / 1000.0, window[1] / 1000.0)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("committed minus handled\n(records)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # whole records: no "7.5 records" tick
     # outside the plot, on the right: the shaded areas fill the whole height, nowhere inside is empty
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize="small")
     if title is None:
