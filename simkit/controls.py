@@ -13,6 +13,8 @@
 - changes that arrive from the browser while a redraw runs collapse into one redraw of the latest values (three
   quick key presses on a slider cost one more simulation, not three), so the readout and the figure agree as
   soon as the kernel is idle again; a change made by code in a cell still redraws at once;
+- a redraw that ends without an error but shows nothing, where the widget showed a figure, keeps that figure
+  and says under it which values drew nothing (``drawn`` keeps the figure's values), instead of an empty widget;
 - every control set is kept in :data:`REGISTRY`, so ``benchmarks/notebooks.py`` can move each control once and
   time the redraw, exactly as a learner's click would run it.
 """
@@ -94,6 +96,7 @@ def _redraw(ui: Any) -> None:
     hooks = hasattr(publisher, "register_hook")
     if hooks:
         publisher.register_hook(keep)
+    before = dict(getattr(ui, "kwargs", None) or {})
     ui.kwargs = {w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets}
     failure = []
     try:
@@ -109,7 +112,18 @@ def _redraw(ui: Any) -> None:
             publisher.unregister_hook(keep)
     text = printed.getvalue()
     stream = [{"output_type": "stream", "name": "stdout", "text": text}] if text else []
-    ui.out.outputs = tuple(stream + shown + failure)
+    outputs = stream + shown + failure
+    figure = [o for o in ui.out.outputs if o.get("output_type") == "display_data"]
+    if not outputs and figure:
+        # The draw ended without an error but showed nothing, where the previous draw showed a figure (issue 14:
+        # seen once in a browser, cause not yet found). An empty widget tells the learner nothing; keep the
+        # figure, say which values it is from, and keep ``drawn`` saying so too.
+        values = ", ".join(f"{k}={v!r}" for k, v in ui.kwargs.items())
+        ui.kwargs = before
+        outputs = figure + [{"output_type": "stream", "name": "stdout",
+                             "text": f"Drawing with {values} showed no figure; the figure above is from the "
+                                     "values before. Move a control again to redraw.\n"}]
+    ui.out.outputs = tuple(outputs)
 
 
 def _after_pending_messages(run: Callable[[], None]) -> None:

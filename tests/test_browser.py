@@ -171,8 +171,11 @@ STATE = f"""() => {{ const w = {NOTEBOOK};
         text: cell.node.innerText }})); }}"""
 # Asked of the lesson's kernel as a user expression (its value comes back in the reply, whatever else the kernel
 # prints meanwhile): what each control set shows and what its figure was drawn with.
+# ``outputs`` is what the kernel last handed the control set's Output widget (each output's type and mime types):
+# when the page shows no figure, it says whether the kernel sent none or the page lost the one it was sent.
 DRAWN = ("__import__('json').dumps([{'values': {k: w.value for k, w in c.controls.items()}, 'drawn': c.drawn,"
-         " 'redraws': c.redraws} for c in __import__('simkit').controls.REGISTRY], default=str)")
+         " 'redraws': c.redraws, 'outputs': [[o['output_type'], *sorted(o.get('data', {}))]"
+         " for o in c.widget.out.outputs]} for c in __import__('simkit').controls.REGISTRY], default=str)")
 EXECUTE = f"""async (expression) => {{ const k = {NOTEBOOK}.sessionContext.session.kernel;
     const reply = await k.requestExecute({{code: '', silent: true, store_history: false,
                                           user_expressions: {{q: expression}}}}).done;
@@ -264,7 +267,9 @@ def _press_a_slider(page, name: str):
         page.wait_for_function(CHANGED, arg=before, timeout=30_000, polling=250)
     except PlaywrightTimeout:
         shown = box.locator(".jp-OutputArea").first.inner_text()[:800]
+        sent = _kernel(page)[0]["outputs"]
         pytest.fail(f"{name}: three presses left the figure unchanged (redrawn with {first['drawn']}); "
+                    f"the kernel set the Output widget's outputs to {sent}; "
                     f"{box.locator('img').count()} image(s) under the controls, which show:\n{shown}")
     return first["redraws"] - start
 

@@ -91,3 +91,48 @@ def test_a_change_made_by_code_redraws_at_once_and_drawn_says_what_the_figure_sh
     ui.controls["seed"].value = 4
     assert calls[-1] == (0.0, "outbox", 4)
     assert ui.drawn["seed"] == 4 and ui.redraws == 1
+
+
+class _Publisher:
+    """Stands in for the kernel's display publisher: each display goes through the registered hooks."""
+
+    def __init__(self):
+        self.hooks = []
+        self.sent = []
+
+    def register_hook(self, hook):
+        self.hooks.append(hook)
+
+    def unregister_hook(self, hook):
+        self.hooks.remove(hook)
+
+    def publish(self, data):
+        msg = {"msg_type": "display_data", "content": {"data": data, "metadata": {}}}
+        for hook in self.hooks:
+            if (msg := hook(msg)) is None:
+                return
+        self.sent.append(msg)
+
+
+def test_a_redraw_that_shows_nothing_keeps_the_figure_and_says_which_values_it_is_from(monkeypatch):
+    import IPython
+
+    shell = type("Shell", (), {"display_pub": _Publisher()})()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+
+    def explore(seed=1):
+        if seed != 3:  # seed 3 stands for a draw that ends without an error and without a figure
+            shell.display_pub.publish({"image/png": f"figure of seed {seed}", "text/plain": "<Figure>"})
+
+    ui = sk.interact(explore, seed=(1, 5))
+    assert [o["data"]["image/png"] for o in ui.widget.out.outputs] == ["figure of seed 1"]
+    ui.controls["seed"].value = 2
+    assert [o["data"]["image/png"] for o in ui.widget.out.outputs] == ["figure of seed 2"]
+    ui.controls["seed"].value = 3
+    figure, note = ui.widget.out.outputs
+    assert figure["data"]["image/png"] == "figure of seed 2"  # not an empty widget
+    assert note["output_type"] == "stream" and "seed=3 showed no figure" in note["text"]
+    assert ui.drawn == {"seed": 2}  # what the figure on screen was drawn with
+    ui.controls["seed"].value = 4
+    assert [o["data"]["image/png"] for o in ui.widget.out.outputs] == ["figure of seed 4"]
+    assert ui.drawn == {"seed": 4} and shell.display_pub.sent == []  # every figure went to the widget
