@@ -38,6 +38,9 @@ def test_outcome_bars_legend_says_when_a_metric_draws_no_bar():
     df = pd.DataFrame({"design": ["a", "a", "b", "b"], "lost": [3, 1, 0, 0], "ghosts": [0, 0, 0, 0]})
     ax = sk.plots.outcome_bars(df, ["lost", "ghosts"])
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["lost", "ghosts (0 in every run: no bar)"]
+    # where no bar stands, a "0" does: b's lost and both designs' ghosts, at the middle of each empty slot
+    zeros = sorted(round(t.xy[0], 2) for t in ax.texts if t.get_text() == "0")
+    assert zeros == [0.2, 0.8, 1.2], zeros
     plt.close("all")
 
 

@@ -120,7 +120,8 @@ def outcome_bars(
 ) -> Axes:
     """Mean of each metric per design over the runs in ``df`` (from :func:`simkit.compare`).
 
-    Error bars span the lowest to the highest run, so the spread over seeds shows.
+    Error bars span the lowest to the highest run, so the spread over seeds shows; a design at zero in every
+    run, which has no bar, is labelled "0" where its bar would stand.
     ``colors`` maps values of ``by`` to bar colours (for values that are not design
     names, e.g. group sizes or producer settings); ``wrap`` breaks tick labels longer
     than that many characters onto two lines (:func:`~simkit.plots.wrap_label`).
@@ -135,9 +136,14 @@ def outcome_bars(
         g = df.groupby(by, sort=False)[metric]
         mean, lo, hi = g.mean().reindex(designs), g.min().reindex(designs), g.max().reindex(designs)
         yerr = np.vstack([mean - lo, hi - mean])
-        ax.bar(x + (j - (len(metrics) - 1) / 2) * width, mean, width, yerr=yerr, capsize=3,
+        at = x + (j - (len(metrics) - 1) / 2) * width
+        ax.bar(at, mean, width, yerr=yerr, capsize=3,
                color=[(colors or {}).get(d, color_for(d)) for d in designs], hatch=hatches[j % len(hatches)],
                edgecolor="black", linewidth=0.5, label=metric)
+        for where, top in zip(at, hi):  # a design at zero in every run has no bar to see: say 0 where it would be
+            if top == 0:
+                ax.annotate("0", (where, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                            fontsize="small", color="black")
     ax.set_xticks(x, [str(d) if wrap is None else wrap_label(str(d), wrap) for d in designs])
     ax.set_ylabel(ylabel)
     ax.set_xlabel(by)
