@@ -182,3 +182,21 @@ def test_the_java_client_gives_the_trace_of_clients_left_unset(monkeypatch):
     monkeypatch.setattr(mod, "Producer", Before)
     monkeypatch.setattr(mod, "Consumer", BeforeConsumer)
     assert java.equals(sk.scenarios.exactly_once("transactional", seed=4, messages=120).trace)
+
+
+def test_the_repeats_figure_shows_every_count_that_stays_at_zero():
+    """Lines that all stay at zero are stacked widest first, so the last one drawn does not hide the others."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = sk.scenarios.exactly_once("transactional", seed=0, isolation_level="read_committed")
+    ax = sk.plots.repeats_over_time(run)
+    steps = {line.get_label(): line for line in ax.get_lines() if "(" in line.get_label()}
+    zero = [line for label, line in steps.items() if label.endswith("(0)")]
+    assert len(zero) >= 2, f"this run should leave at least two counts at zero: {list(steps)}"
+    widths = [line.get_linewidth() for line in zero]
+    assert widths == sorted(widths, reverse=True) and len(set(widths)) == len(widths), widths
+    assert all(a.get_zorder() < b.get_zorder() for a, b in zip(zero, zero[1:]))  # the widest is underneath
+    plt.close(ax.figure)

@@ -28,6 +28,9 @@ def repeats_over_time(result: RunResult, ax: Axes | None = None, title: str | No
       time; ends at ``duplicates_in_output``);
     * invoices of aborted transactions the ledger read (ends at ``aborted_read``);
     * orders whose customer was emailed more than once (ends at ``repeated_side_effects``).
+
+    Counts that stay at zero share the zero line: each is drawn wider than the zero lines after it, so all
+    their colours show, stacked.
     """
     from ..scenarios.exactly_once import APP, READER, aborted_offsets
 
@@ -44,10 +47,15 @@ def repeats_over_time(result: RunResult, ax: Axes | None = None, title: str | No
         ("aborted invoices read", ORANGE, np.sort(aborted["time"].to_numpy(dtype=float))),
         ("orders emailed more than once", PURPLE, _second_times(emails)),
     ]
-    for label, colour, times in lines:
+    # Counts that stay at zero lie on one line; each is drawn wider than the zero lines after it, so every
+    # colour shows as a band of the stack instead of the last one hiding the others.
+    zeros = [i for i, (_, _, times) in enumerate(lines) if len(times) == 0]
+    for i, (label, colour, times) in enumerate(lines):
         xs = np.concatenate(([0.0], times / 1000.0, [end]))
         ys = np.concatenate(([0], np.arange(1, len(times) + 1), [len(times)]))
-        ax.step(xs, ys, where="post", color=colour, label=f"{label} ({len(times)})", linewidth=2)
+        width = 2 + 2.5 * sum(1 for j in zeros if j > i) if i in zeros else 2
+        ax.step(xs, ys, where="post", color=colour, label=f"{label} ({len(times)})", linewidth=width,
+                solid_capstyle="butt", zorder=2 + i)
     crashes = t[(t["component"] == APP) & (t["event"] == "crash")]["time"].to_numpy(dtype=float) / 1000.0
     for i, when in enumerate(crashes):
         ax.axvline(when, color=GREY, linestyle=":", linewidth=1, label="invoicer crash" if i == 0 else None)
