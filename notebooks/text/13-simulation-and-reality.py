@@ -116,25 +116,16 @@ per_crash = consuming.assign(lost_per_crash=consuming.lost / consuming.crashes.c
 per_crash.groupby(["design", "engine"])[["lost_per_crash", "repeated_per_crash", "crashes"]].mean().round(2)
 
 # %% [markdown]
-# Each dot below is one run; simkit's are in grey, the live lab's in colour. The spread is the point: where
-# the dots of both overlap, the simulator's story holds; where they part, the next section says why.
+# Each mark below is one run: simkit's are grey circles, the live lab's triangles in the design's colour. The
+# spread is the point: where the marks of both overlap, the simulator's story holds; where they part, the next
+# section says why.
 
 # %%
-def spread(table, field, ax):
-    designs = list(dict.fromkeys(table["design"]))
-    for x, design in enumerate(designs):
-        for dx, engine, colour in ((-0.12, "simkit", "grey"), (0.12, "live", sk.plots.color_for(design))):
-            values = table[(table.design == design) & (table.engine == engine)][field]
-            ax.scatter([x + dx] * len(values), values, color=colour, s=40, label=engine if x == 0 else None)
-    ax.set_xticks(range(len(designs)), designs, rotation=15)
-    ax.set_ylabel(field.replace("_", " "))
-    ax.legend()
-
-
 fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-spread(per_crash, "lost_per_crash", axes[0])
-spread(per_crash, "repeated_per_crash", axes[1])
-fig.suptitle("commit policies: simkit (grey) against a real librdkafka consumer, one dot per run")
+sk.plots.engine_spread(per_crash, "lost_per_crash", ax=axes[0])
+sk.plots.engine_spread(per_crash, "repeated_per_crash", ax=axes[1])
+fig.suptitle("commit policies: simkit (grey circles) against a real librdkafka consumer (triangles), "
+             "one mark per run")
 plt.show()
 
 # %% [markdown]
@@ -151,7 +142,7 @@ def show(design="auto", number="lost"):
         print(f"{number!r} was not measured for {design!r}")
         return
     fig, ax = plt.subplots(figsize=(6, 3))
-    spread(rows, number, ax)
+    sk.plots.engine_spread(rows, number, ax=ax)
     ax.set_title(f"{design}: {number}, every run")
     plt.show()
 

@@ -71,6 +71,7 @@ from .outage import (
 )
 from .profile_update import LAG_AXES, lag_and_reads, stale_read_timeline, stale_reads_vs_lag, visibility_cdf
 from .publish import outbox_metrics
+from .reality import engine_spread
 from .rebalance import partition_owners
 from .replay import replay_timeline
 from .replication import replica_logs
@@ -124,6 +125,7 @@ __all__ = [
     "deployment_latency",
     "design_of",
     "dlq_depth",
+    "engine_spread",
     "example_id",
     "failed_request_timeline",
     "failures_over_time",
