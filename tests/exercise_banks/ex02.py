@@ -153,4 +153,21 @@ def relay(outbox, broker, ctx):
             yield from outbox.mark(row)
         yield ctx.timeout(100)
 ''', FULL, ""),
+    # caught only by the 12-order burst: with 5 orders "order-0".."order-4" sort the same as strings and numbers
+    "sorts_each_batch_by_key": ('''
+def relay(outbox, broker, ctx):
+    while True:
+        for row in sorted(outbox.unpublished(), key=lambda r: r.key):
+            yield from broker.publish(row)
+            yield from outbox.mark(row)
+        yield ctx.timeout(100)
+''', (0, 3, 0, 2, 1), "publish rows in the order"),
+    "sorts_each_batch_by_seq": ('''
+def relay(outbox, broker, ctx):
+    while True:
+        for row in sorted(outbox.unpublished(), key=lambda r: r.seq):
+            yield from broker.publish(row)
+            yield from outbox.mark(row)
+        yield ctx.timeout(100)
+''', FULL, ""),
 }
