@@ -53,3 +53,13 @@ def test_neither_legend_covers_a_lag_line_or_a_latency_dot():
         assert len(left.get_legend().get_texts()) == partitions + 1
         assert _covered(left) == 0 and _covered(right) == 0, (partitions, _covered(left), _covered(right))
         plt.close("all")
+
+
+def test_a_lag_of_one_record_is_counted_in_whole_records():
+    r = sk.scenarios.throughput("round_robin", arrival_rate=0.2, service_rate=1.0, partitions=6, consumers=1,
+                                messages=100, seed=20)  # lesson 12's control at its lowest rate
+    left, _ = sk.plots.load_panels(r)
+    assert left.get_title().startswith("lag peaks at 1 record (partition")
+    ticks = [t for t in left.get_yticks() if 0 <= t <= left.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plt.close("all")
