@@ -112,7 +112,7 @@ def test_replica_logs_draws_each_broker_and_its_truncations(runs):
     plt.close("all")
 
 
-def test_replica_logs_hatch_each_brokers_outage_so_two_at_once_stay_apart(runs):
+def test_replica_logs_hatch_each_brokers_outage_and_widen_each_line_so_none_hides_another(runs):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,4 +124,6 @@ def test_replica_logs_hatch_each_brokers_outage_so_two_at_once_stay_apart(runs):
     assert set(down) == {"broker-0 down", "broker-1 down", "broker-2 down"}
     assert len({h.get_hatch() for h in down.values()}) == 3  # a filled shade would blend where they overlap
     assert all(h.get_facecolor()[3] == 0 for h in down.values())
+    widths = [line.get_linewidth() for line in ax.get_lines() if line.get_label().endswith(" log end")]
+    assert len(widths) == 3 and widths == sorted(widths, reverse=True) and len(set(widths)) == 3  # in step, all show
     plt.close("all")

@@ -20,6 +20,7 @@ def replica_logs(result: RunResult, ax: Axes | None = None, window: tuple[float,
                  title: str | None = None) -> Axes:
     """Each broker's log end offset over time (read from its ``append``, ``replicate`` and ``truncate`` rows).
 
+    Each broker's line is wider than the next one's, so replicas in step do not hide each other.
     While a broker is down its line stops and its outage is hatched in its colour (each broker its own hatch, so
     two outages at once stay apart);
     red crosses are records a replica cut from its log to follow a new leader
@@ -34,7 +35,9 @@ def replica_logs(result: RunResult, ax: Axes | None = None, window: tuple[float,
         colour = _COLOURS[i % len(_COLOURS)]
         rows = trace[(trace["component"] == broker) & trace["event"].isin(("append", "replicate", "truncate"))]
         if len(rows):
-            ax.step(rows["time"] / 1000.0, _log_ends(rows), where="post", color=colour, label=f"{broker} log end")
+            # replicas in step lie on one line: each is drawn wider than the next, so none hides another
+            ax.step(rows["time"] / 1000.0, _log_ends(rows), where="post", color=colour, label=f"{broker} log end",
+                    linewidth=1.5 + 1.5 * (len(brokers) - 1 - i), solid_capstyle="butt")
         down = windows_between(trace, "broker_down", "broker_up", end=end, component=broker)
         for k, (start, stop) in enumerate(down):  # hatched, not filled: overlapping fills would blend into a colour
             ax.axvspan(start / 1000.0, stop / 1000.0, facecolor="none", edgecolor=colour, alpha=0.45, linewidth=0,
