@@ -200,3 +200,20 @@ def test_the_repeats_figure_shows_every_count_that_stays_at_zero():
     assert widths == sorted(widths, reverse=True) and len(set(widths)) == len(widths), widths
     assert all(a.get_zorder() < b.get_zorder() for a, b in zip(zero, zero[1:]))  # the widest is underneath
     plt.close(ax.figure)
+
+
+def test_the_repeats_figure_of_a_run_without_crashes_counts_whole_orders_and_keeps_its_zeros_clear():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    run = sk.scenarios.exactly_once("at_least_once", seed=0, crash_rate=0.0)  # lesson 17's control at 0
+    assert run.report.crashes == 0
+    ax = sk.plots.repeats_over_time(run)
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    ax.figure.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert ax.transData.transform((0, 0))[1] < legend.y0  # the zero lines run below the legend, not behind it
+    plt.close(ax.figure)

@@ -130,3 +130,18 @@ def test_the_old_positional_seed_and_the_old_field_name_still_work_with_a_warnin
 def test_bad_input_is_a_config_error(kwargs, param):
     with pytest.raises(sk.ConfigError, match=param):
         sk.scenarios.facts_vs_crud(**kwargs)
+
+
+def test_paid_window_legend_covers_no_bar_and_lists_no_missed_receipt_when_none_was():
+    shipping = sk.lognormal(median=4000, p99=40_000)  # lesson 10's control: poll every 50 ms, slow shipping
+    res = sk.scenarios.facts_vs_crud("row_changes", seed=3, orders=120, poll_interval=50, shipping_time=shipping)
+    assert res.report.missed_receipts == 0
+    ax = sk.plots.paid_window(res)
+    legend = ax.get_legend()
+    assert "receipt missed" not in [t.get_text() for t in legend.get_texts()]
+    ax.figure.canvas.draw()
+    box = legend.get_window_extent().transformed(ax.transData.inverted())
+    edges, heights = ax.patches[0].get_path().vertices.T  # the "receipt sent" outline: its top edge is the bar
+    under = heights[(edges > box.x0) & (edges < box.x1)]
+    assert under.max() < box.y0, (under.max(), box.y0)  # the tallest bar under the legend stops below it
+    plt.close("all")

@@ -82,3 +82,15 @@ def test_session_outcome_says_whether_the_crashed_member_s_session_expired_read_
                                                 "would have expired: no rebalance for the crash")
     short = sk.scenarios.rebalance("static_membership", session_timeout=200, restart_delay=300, seed=1)
     assert sk.plots.session_outcome(short).startswith("its session expired at ")
+
+
+def test_handled_by_component_draws_each_reader_wider_than_the_next_so_one_that_caught_up_hides_none():
+    from types import SimpleNamespace
+
+    rows = [(t, "producer", "send", m) for t, m in ((1.0, "a"), (2.0, "b"))]
+    rows += [(t + 0.5, c, "processed", m) for c in ("shipping", "analytics") for t, m in ((1.0, "a"), (2.0, "b"))]
+    trace = pd.DataFrame(rows, columns=["time", "component", "event", "msg_id"])
+    ax = sk.plots.handled_by_component(SimpleNamespace(trace=trace), ["shipping", "analytics"])  # reads the trace
+    width = {line.get_label(): line.get_linewidth() for line in ax.get_lines()}
+    assert width["shipping"] > width["analytics"] >= 2  # both read the same two records at the same times
+    plt.close("all")

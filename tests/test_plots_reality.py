@@ -27,3 +27,17 @@ def test_each_run_is_one_mark_beside_its_designs_tick_with_the_engine_told_by_it
     assert legend["simkit"].get_marker() == "o" and legend["live (in the design's colour)"].get_marker() == "^"
     assert ax.get_ylabel() == "lost per crash"
     plt.close(ax.figure)
+
+
+def test_a_count_gets_whole_ticks_from_zero_even_when_every_run_is_at_zero():
+    table = pd.DataFrame({"design": ["dual_write"] * 4, "engine": ["simkit", "simkit", "live", "live"],
+                          "ghosts": [0, 0, 0, 0], "crashes": [1, 4, 2, 4]})
+    for field, top in (("ghosts", 1), ("crashes", 4)):
+        ax = sk.plots.engine_spread(table, field)
+        lo, hi = ax.get_ylim()
+        ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
+        assert all(float(t).is_integer() for t in ticks) and 0 in ticks and top in ticks, (field, ticks)
+        plt.close(ax.figure)
+    ax = sk.plots.engine_spread(_table(), "lost_per_crash")  # a rate per crash keeps its fractional ticks
+    assert ax.get_ylim()[0] > -0.5
+    plt.close(ax.figure)

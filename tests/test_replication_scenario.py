@@ -110,3 +110,20 @@ def test_replica_logs_draws_each_broker_and_its_truncations(runs):
     assert any(b < a for a, b in zip(ys, ys[1:])), "the line drops where broker-0 truncates"
     assert f"{run.report.lost_acknowledged:.0f} acknowledged" in ax.get_title()
     plt.close("all")
+
+
+def test_replica_logs_hatch_each_brokers_outage_and_widen_each_line_so_none_hides_another(runs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = sk.plots.replica_logs(runs[("acks_all_unclean", 0)])  # broker 2, then brokers 0 and 1, down at once
+    handles, labels = ax.get_legend_handles_labels()
+    down = {label: h for h, label in zip(handles, labels) if label.endswith(" down")}
+    assert set(down) == {"broker-0 down", "broker-1 down", "broker-2 down"}
+    assert len({h.get_hatch() for h in down.values()}) == 3  # a filled shade would blend where they overlap
+    assert all(h.get_facecolor()[3] == 0 for h in down.values())
+    widths = [line.get_linewidth() for line in ax.get_lines() if line.get_label().endswith(" log end")]
+    assert len(widths) == 3 and widths == sorted(widths, reverse=True) and len(set(widths)) == 3  # in step, all show
+    plt.close("all")

@@ -62,11 +62,18 @@ lost_id = dual.checks["lost"].examples[0] if r.lost else trace.msg_id.dropna().i
 trace[trace.msg_id == lost_id]
 
 # %% [markdown]
-# The timeline shows the whole run, lane by lane, with the lost event circled. Times are real milliseconds
-# since the run began: they are what this machine did this time, not a seed's.
+# The timeline zooms on the lost user's story, lane by lane, with its rows circled: the broker lane has
+# other users' records but none of this one. Times are real milliseconds since the run began: they are what
+# this machine did this time, not a seed's.
 
 # %%
-sk.plots.timeline(dual, highlight=[lost_id], title="live dual write: the lost event is circled")
+mine = trace[trace.msg_id == lost_id]
+crash = mine.detail[mine.event == "crash"]
+died = f"the service died ({crash.iloc[0].replace('_', ' ')})" if len(crash) else "the publish never arrived"
+story = (f"{lost_id} committed to the db,\nthen {died}: the broker never got it" if r.lost
+         else f"no event lost in this run; {lost_id} is followed instead")
+sk.plots.timeline(dual, highlight=[lost_id], components=["client", "db", "service", "broker"],
+                  window=(mine.time.min() - 40, mine.time.max() + 40), title=f"live dual write: {story}")
 plt.show()
 
 # %% [markdown]

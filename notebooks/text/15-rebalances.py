@@ -117,8 +117,10 @@ runs.groupby("design", sort=False)[["rebalances", "pause_total", "pause_max", "l
 
 # %%
 fig, ax = plt.subplots(figsize=(10, 3.5), layout="constrained")
+pauses = runs.groupby("design", sort=False)["pause_total"].mean()
 sk.plots.outcome_bars(runs, "pause_total", ax=ax, ylabel="partition pauses\nper run (ms, mean, min-max)",
-                      title="Time partitions spent without a consumer")
+                      title=f"time partitions spent without a consumer, mean of {runs.seed.nunique()} seeds:\n"
+                            + ", ".join(f"{d} {ms:.0f} ms" for d, ms in pauses.items()))
 plt.show()
 
 # %% [markdown]

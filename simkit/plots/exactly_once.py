@@ -62,7 +62,9 @@ def repeats_over_time(result: RunResult, ax: Axes | None = None, title: str | No
     ax.set_xlabel("time (s)")
     ax.set_ylabel("orders (running count)")
     ax.set_xlim(0, end)
-    ax.set_ylim(bottom=-0.4)  # a line that stays at zero shows above the axis
+    # a line that stays at zero shows above the axis; with nothing repeated the axis still counts whole orders
+    # (0 and 1, not -0.4 to 0.05) and the zero lines lie under the legend's bottom edge, not behind it
+    ax.set_ylim(-0.4, max(max(len(times) for _, _, times in lines), 1) * 1.05)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(loc="upper left", fontsize="small")
     if title is None:

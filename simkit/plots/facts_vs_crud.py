@@ -81,9 +81,10 @@ def paid_window(result: RunResult, ax: Axes | None = None, title: str | None = N
     n_all = np.histogram(clipped, bins=edges)[0]
     # two filled step outlines (one artist each, quick to redraw): missed at the bottom, sent stacked on top
     ax.stairs(n_all, edges, baseline=n_missed, fill=True, color=GOOD, label="receipt sent")
-    ax.stairs(n_missed, edges, fill=True, color=BAD, label="receipt missed")
+    # no legend entry for a colour no bar has: with no receipt missed, the title says so
+    ax.stairs(n_missed, edges, fill=True, color=BAD, label="receipt missed" if len(missed) else None)
     ax.stairs(n_all, edges, color="black", linewidth=0.6)
-    ax.set_ylim(0, max(1, int(n_all.max())) * 1.1)
+    ax.set_ylim(0, max(1, int(n_all.max())) * 1.45)  # headroom: the legend, top right, covers no bar
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(edges[0], edges[-1])
     ax.axvline(gap / 1000, color="black", linestyle="--", linewidth=1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from ._base import DARK, GREY, axes_or_new, color_for
 
@@ -17,7 +18,8 @@ def engine_spread(table: pd.DataFrame, field: str, ax: Axes | None = None) -> Ax
 
     ``table`` has one row per run with columns ``design``, ``engine`` ("simkit" or "live") and ``field``, as
     :func:`simkit.live.side_by_side` returns it. The legend names the two engines by their marker (the live
-    triangles take each design's colour, so the legend draws them in a neutral one and says so).
+    triangles take each design's colour, so the legend draws them in a neutral one and says so). A field whose
+    every value is whole (a count) gets whole ticks from 0, so a design at 0 in every run reads as 0, not -0.04.
     """
     ax = axes_or_new(ax, (6, 4))
     designs = list(dict.fromkeys(table["design"]))
@@ -28,6 +30,10 @@ def engine_spread(table: pd.DataFrame, field: str, ax: Axes | None = None) -> Ax
             colour = GREY if engine == "simkit" else color_for(design)
             ax.scatter([x + dx] * len(values), values, color=colour, marker=marker, s=40, alpha=0.85,
                        edgecolor=DARK if engine == "live" else "none", linewidth=0.5)
+    shown = table.loc[table["design"].isin(designs), field].dropna()
+    if len(shown) and (shown % 1 == 0).all():  # a count (lost, crashes): whole ticks, from 0, at least up to 1
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylim(min(float(shown.min()), 0.0) - 0.5, max(float(shown.max()), 1.0) + 0.5)
     ax.set_xticks(range(len(designs)), designs, rotation=15)
     ax.set_xlim(-0.5, len(designs) - 0.5)
     ax.set_ylabel(field.replace("_", " "))

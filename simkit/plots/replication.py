@@ -8,18 +8,21 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from ..results import RunResult
-from ._base import RED, axes_or_new, shade_windows, windows_between
+from ._base import RED, axes_or_new, windows_between
 
 __all__ = ["replica_logs"]
 
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b")
+_HATCHES = ("//", "\\\\", "..", "||", "--")  # one per broker: where two are down at once, both stay readable
 
 
 def replica_logs(result: RunResult, ax: Axes | None = None, window: tuple[float, float] | None = None,
                  title: str | None = None) -> Axes:
     """Each broker's log end offset over time (read from its ``append``, ``replicate`` and ``truncate`` rows).
 
-    While a broker is down its lane's line stops and its outage is shaded in its colour;
+    Each broker's line is wider than the next one's, so replicas in step do not hide each other.
+    While a broker is down its line stops and its outage is hatched in its colour (each broker its own hatch, so
+    two outages at once stay apart);
     red crosses are records a replica cut from its log to follow a new leader
     (``truncate`` rows). ``window`` (ms) zooms in on part of the run.
     """
@@ -32,9 +35,13 @@ def replica_logs(result: RunResult, ax: Axes | None = None, window: tuple[float,
         colour = _COLOURS[i % len(_COLOURS)]
         rows = trace[(trace["component"] == broker) & trace["event"].isin(("append", "replicate", "truncate"))]
         if len(rows):
-            ax.step(rows["time"] / 1000.0, _log_ends(rows), where="post", color=colour, label=f"{broker} log end")
-        shade_windows(ax, windows_between(trace, "broker_down", "broker_up", end=end, component=broker),
-                      label=f"{broker} down", scale=1000.0, color=colour)
+            # replicas in step lie on one line: each is drawn wider than the next, so none hides another
+            ax.step(rows["time"] / 1000.0, _log_ends(rows), where="post", color=colour, label=f"{broker} log end",
+                    linewidth=1.5 + 1.5 * (len(brokers) - 1 - i), solid_capstyle="butt")
+        down = windows_between(trace, "broker_down", "broker_up", end=end, component=broker)
+        for k, (start, stop) in enumerate(down):  # hatched, not filled: overlapping fills would blend into a colour
+            ax.axvspan(start / 1000.0, stop / 1000.0, facecolor="none", edgecolor=colour, alpha=0.45, linewidth=0,
+                       hatch=_HATCHES[i % len(_HATCHES)], label=None if k else f"{broker} down")
         cut = trace[(trace["component"] == broker) & (trace["event"] == "truncate")]
         if len(cut):
             ax.scatter(cut["time"] / 1000.0, cut["offset"], marker="x", color=RED, s=18, zorder=4,

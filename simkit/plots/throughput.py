@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from ..results import RunResult
 from ._base import message_path
@@ -250,7 +251,7 @@ def _lag_finding(lag: pd.DataFrame, stop: float, peak: int, worst: Any) -> str:
     g = lag[(lag["partition"] == worst) & (lag["time"] <= stop)]
     emptied = g.loc[g["lag"] == 0, "time"]
     at_stop = int(g["lag"].iloc[-1]) if len(g) else 0
-    head = f"lag peaks at {peak} records (partition {worst});\n"
+    head = f"lag peaks at {peak} record{'' if peak == 1 else 's'} (partition {worst});\n"
     if len(emptied) and float(emptied.max()) >= 0.8 * stop:
         return head + f"it keeps coming back to 0 while the producer sends ({at_stop} waiting when it stops)"
     last = float(emptied.max()) if len(emptied) else 0.0
@@ -286,7 +287,10 @@ def load_panels(result: RunResult, axes: Sequence[Axes] | None = None) -> Sequen
     stop = float(trace.loc[trace["event"] == "send", "time"].max())
     left.axvline(stop, color="black", linestyle=":", linewidth=1, label="producer stops")
     left.set_title(_lag_finding(lag, stop, peaks[worst], worst), fontsize="medium")
-    left.set_ylim(bottom=0)
+    # the legend sits in the top left, in at most 3 rows, with headroom above the highest peak: it covers no line
+    rows = min(len(peaks) + 1, 3)
+    left.set_ylim(0, max(peaks[worst], 1) * (1.15 + 0.1 * rows))
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))  # records waiting: no 0.2 of a record
 
     lat = latencies(trace)
     sent = trace[trace["event"] == "send"].drop_duplicates("msg_id").set_index("msg_id")["time"]
@@ -294,10 +298,10 @@ def load_panels(result: RunResult, axes: Sequence[Axes] | None = None) -> Sequen
     p99 = float(np.percentile(lat, 99))
     right.axhline(p99, color=_P99, linestyle="--", label=f"p99 = {p99:.1f} ms")
     if len(peaks) <= 6:
-        left.legend(fontsize="small", loc="upper left")
+        left.legend(fontsize="small", loc="upper left", ncol=-(-(len(peaks) + 1) // 3))
     right.set_xlabel("time the record was sent (ms)")
     right.set_ylabel("latency, send to processed (ms)")
-    right.set_ylim(bottom=0)
+    right.set_ylim(0, max(float(lat.max()), p99, 1.0) * 1.3)  # the legend sits above the highest dot
     right.legend(fontsize="small", loc="upper left")
     right.set_title(f"median {np.median(lat):.1f} ms, p99 {p99:.1f} ms")
     if fig is not None:
