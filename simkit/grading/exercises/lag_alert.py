@@ -16,10 +16,11 @@ per crossing (a ``resolved`` row when ``page`` says ``False`` again).
 
 Cases (the workload's ``kind``): ``"stall"`` (5 payments a second, the consumer's
 database call hangs at ``stall_at`` ms and never returns: the consumer is alive but
-stuck; ``stall_within=(lo, hi)`` instead draws ``stall_at`` from the run's seed, uniformly between
-``lo`` and ``hi`` ms, so that no rule keyed to the clock catches every stall), ``"trickle_stall"`` (one payment every 15 s, the same hang), ``"burst"`` (a
-healthy consumer gets 3,000 payments at once on top of its steady traffic and
-works through them at full speed) and ``"idle"`` (traffic stops for good after a minute;
+stuck; ``stall_within=(lo, hi)`` instead draws ``stall_at`` from the run's seed, uniformly
+between ``lo`` and ``hi`` ms, so that no rule keyed to the clock catches every stall),
+``"trickle_stall"`` (one payment every 15 s, the same hang), ``"burst"`` (a healthy
+consumer gets 3,000 payments at once on top of its steady traffic and works through
+them at full speed) and ``"idle"`` (traffic stops for good after a minute;
 the consumer is healthy with nothing to do). A stall must page within
 :data:`CATCH_MS`; a healthy consumer must never page.
 """
