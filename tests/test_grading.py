@@ -278,7 +278,8 @@ def test_the_tools_handed_to_the_learner_are_sealed_and_records_pass_through():
 
 
 def test_a_run_is_limited_in_cpu_time_and_the_parent_measures_it():
-    from simkit.grading.sandbox import CPU_KILL_SHARE, WALL_FACTOR, cpu_limit, run_forked
+    from simkit.grading import sandbox
+    from simkit.grading.sandbox import WALL_FACTOR, cpu_limit, run_forked
 
     def spin():
         while True:
@@ -286,7 +287,7 @@ def test_a_run_is_limited_in_cpu_time_and_the_parent_measures_it():
 
     got = run_forked(spin, 0.1, 256)
     assert got["error_kind"] == "timeout" and "CPU time" in got["error"], got
-    assert CPU_KILL_SHARE * cpu_limit(0.1) <= got["cpu"] < WALL_FACTOR * cpu_limit(0.1)
+    assert sandbox.CPU_KILL_SHARE * cpu_limit(0.1) <= got["cpu"] < WALL_FACTOR * cpu_limit(0.1)
     quick = run_forked(lambda: dict(answer=42), 0.1, 256)
     assert quick["answer"] == 42 and 0 <= quick["cpu"] < 1
 
