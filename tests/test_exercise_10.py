@@ -10,6 +10,8 @@ import pytest
 from simkit.grading import grade_source
 from simkit.grading.batch import answer_of
 from simkit.grading.exercises import lag_alert as la
+from simkit.grading.runner import _execute
+from simkit.grading.spec import exercise
 from simkit.trace import COLUMNS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -31,7 +33,7 @@ def test_reference_solution_in_the_notebook_gets_full_marks_also_on_hidden_cases
               {"seed": 22, "workload": {"kind": "burst"}, "exhaustive": False, "random_runs": 0}]
     grade = grade_source("10", _answer("solutions"), hidden=hidden)
     assert grade.passed and grade.points == grade.max_points == 10, str(grade)
-    assert grade.failing_run is None and grade.runs == 6
+    assert grade.failing_run is None and grade.runs == 7
 
 
 def test_starter_misses_the_stall_with_steady_traffic_and_never_pages_falsely(starter_grade):
@@ -47,6 +49,17 @@ def test_the_same_submission_gets_the_same_grade_in_two_processes(starter_grade)
     again = grade_source("10", _answer("exercises"))
     strip = lambda g: {k: v for k, v in g.to_json().items() if k != "seconds"}
     assert strip(again) == strip(starter_grade)
+
+
+def test_the_fifth_case_draws_its_stall_time_from_its_seed_within_its_window():
+    ex = exercise("10")
+    (case,) = [c for c in ex.cases if "stall_within" in c.workload]
+    lo, hi = case.workload["stall_within"]
+    at = {seed: _execute(ex, _answer("solutions"), seed, case.workload, "baseline").state["stall_at"]
+          for seed in (case.seed, case.seed + 1)}
+    # the consumer sticks on the first payment it handles at or after the drawn time (5 a second)
+    assert all(lo <= t < hi + 2_000 for t in at.values()) and at[case.seed] != at[case.seed + 1], at
+    assert {c.workload.get("stall_at") for c in ex.cases if c.workload.get("kind") == "stall"} >= {122_500}
 
 
 def _trace(rows):

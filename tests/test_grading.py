@@ -278,6 +278,7 @@ def test_the_tools_handed_to_the_learner_are_sealed_and_records_pass_through():
 
 
 def test_a_run_is_limited_in_cpu_time_and_the_parent_measures_it():
+    from simkit.grading import sandbox
     from simkit.grading.sandbox import WALL_FACTOR, cpu_limit, run_forked
 
     def spin():
@@ -286,7 +287,7 @@ def test_a_run_is_limited_in_cpu_time_and_the_parent_measures_it():
 
     got = run_forked(spin, 0.1, 256)
     assert got["error_kind"] == "timeout" and "CPU time" in got["error"], got
-    assert cpu_limit(0.1) - 0.5 <= got["cpu"] < WALL_FACTOR * cpu_limit(0.1)
+    assert sandbox.CPU_KILL_SHARE * cpu_limit(0.1) <= got["cpu"] < WALL_FACTOR * cpu_limit(0.1)
     quick = run_forked(lambda: dict(answer=42), 0.1, 256)
     assert quick["answer"] == 42 and 0 <= quick["cpu"] < 1
 
@@ -311,3 +312,65 @@ def key_for(event):
         monkeypatch.setenv("PYTHONHASHSEED", seed)
         grades.append(tuple(c.points for c in grade_source("03", source).criteria))
     assert grades[0] == grades[1], grades
+
+
+SPINS = "def page(m):\n    while True:\n        pass\n"
+
+
+def _forks(monkeypatch):
+    """Count the runs the grader forks (each is a learner process) in this process."""
+    from simkit.grading import runner
+
+    started = []
+    real = runner.run_forked
+
+    def counting(job, seconds, memory_mb):
+        started.append(seconds)
+        return real(job, seconds, memory_mb)
+
+    monkeypatch.setattr(runner, "run_forked", counting)
+    return started
+
+
+def test_once_a_run_runs_out_of_cpu_time_the_rest_of_the_grade_is_skipped_not_run_to_its_limit(monkeypatch):
+    from dataclasses import replace
+
+    from simkit.grading.runner import grade_exercise
+    from simkit.grading.sandbox import cpu_limit
+    from simkit.grading.spec import exercise
+
+    started = _forks(monkeypatch)
+    ex = replace(exercise("10"), run_seconds=0.1)  # a 2 s CPU limit a run, so the test stays short
+    grade = grade_exercise(ex, SPINS)
+    assert len(ex.cases) == 5 and started == [0.1] and grade.runs == 1, (started, str(grade))
+    assert grade.points == 0 and all(f"more than {cpu_limit(0.1)} s of CPU time" in c.feedback
+                                     for c in grade.criteria), str(grade)
+    assert any("rest of the grade was skipped" in n and "seed 0" in n for n in grade.notes), grade.notes
+
+
+def test_a_crash_run_out_of_cpu_time_skips_the_remaining_crash_runs_and_keeps_the_baseline_points(monkeypatch):
+    from dataclasses import replace
+
+    from simkit.grading.runner import grade_exercise
+    from simkit.grading.spec import Case, Criterion, exercise
+
+    def simulate(run):  # fine without crashes, loops forever in a run with random crashes
+        while run.faults.rate > 0:
+            pass
+        return {}
+
+    started = _forks(monkeypatch)
+    ex = replace(exercise("10"), run_seconds=0.1, simulate=simulate, anomalies=lambda *a: {},
+                 criteria=(Criterion("quiet", 2, (), scope="baseline"), Criterion("survives crashes", 3, ())),
+                 cases=(Case(0, {}, exhaustive=False, random_runs=3), Case(1, {}, exhaustive=False, random_runs=3)))
+    grade = grade_exercise(ex, SPINS)
+    assert len(started) == 3 and grade.runs == 3, (started, str(grade))  # two baselines, one random run
+    assert [c.points for c in grade.criteria] == [2, 0] and "CPU time" in grade.criteria[1].feedback, str(grade)
+    assert any("a random crash run (seed 1)" in n for n in grade.notes), grade.notes
+
+
+def test_a_looping_answer_is_graded_zero_with_the_reason_after_one_run():
+    grade = grade_source("10", SPINS)
+    assert grade.points == 0 and grade.runs == 1, str(grade)
+    assert all("CPU time" in c.feedback and "loop forever" in c.feedback for c in grade.criteria), str(grade)
+    assert any("rest of the grade was skipped" in n for n in grade.notes), grade.notes

@@ -98,6 +98,13 @@ def _schedules(base: RunOutcome) -> list[tuple[bool, tuple[tuple[str, int], ...]
     return [(False, s) for s in own] + [(True, s) for s in yours]
 
 
+def _skipped(out: RunOutcome) -> str:
+    """The note for the runs not run once ``out`` ran out of time."""
+    what = "a run without crashes" if out.kind == "baseline" else f"a {out.kind} crash run"
+    return (f"the rest of the grade was skipped: {what} (seed {out.seed}) ran out of time, and your code would take "
+            "every later run to its limit too; every criterion that run counts for scores zero")
+
+
 def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Grade:
     """Grade the learner's ``source`` on ``ex`` (plus hidden ``extra`` cases), in this process."""
     start, own_cpu = time.monotonic(), time.process_time()
@@ -109,7 +116,13 @@ def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Gra
     backstop = start + WALL_FACTOR * budget
     runs: list[RunOutcome] = []
     notes: list[str] = []
-    baselines = [_execute(ex, source, c.seed, c.workload, "baseline") for c in cases]
+    # a run that ran out of time (CPU, or real time for code that waits) fails every criterion it counts for,
+    # and the same code would take every later run to its limit too: the grade stops there, whatever the exercise
+    baselines: list[RunOutcome] = []
+    for c in cases:
+        baselines.append(_execute(ex, source, c.seed, c.workload, "baseline"))
+        if baselines[-1].error_kind == "timeout":
+            break
     runs += baselines
     runs_cpu = sum(r.cpu for r in baselines)
     planned: list[tuple[Case, str, tuple, float, int]] = []
@@ -128,7 +141,13 @@ def grade_exercise(ex: Exercise, source: str, extra: Sequence[Case] = ()) -> Gra
             mine = [m for m in mine if m[1] != "random"][:max(0, room - len(randoms))] + randoms[:room]
             notes.append(f"crash schedules beyond the cap of {ex.max_runs} runs a case were not tried")
         planned += mine
+    if runs[-1].error_kind == "timeout":
+        notes += [_skipped(runs[-1])] if len(baselines) < len(cases) or planned else []
+        planned = []
     for case, kind, sched, rate, seed in planned:
+        if runs[-1].error_kind == "timeout":
+            notes.append(_skipped(runs[-1]))
+            break
         spent = runs_cpu + time.process_time() - own_cpu
         if spent > budget or time.monotonic() > backstop:
             what = (f"{budget:g} s of CPU time" if spent > budget

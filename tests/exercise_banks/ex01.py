@@ -252,6 +252,50 @@ def handle(record, ctx, db):
     tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
 ''', (2, 3, 3, 2, 0), "different transactions"),
+    # a dedupe key that is not the user: the event type is the same for every user, the msg_id is not the row's key
+    "dedupe_by_event_type": ('''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("welcome.processed", record.value):
+        return
+    tx.put("welcome.processed", record.value, True)
+    tx.put("welcome.emails", record.key, "Welcome aboard!")
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 3, 0, 2), "5 of 6 users got no email row"),
+    "checks_the_email_row_by_msg_id_writes_it_by_user": ('''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("welcome.emails", record.msg_id) is None:
+        tx.put("welcome.emails", record.key, "Welcome aboard!")
+        tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (2, 3, 0, 0, 2), "the redelivery"),
+    "email_row_keyed_by_msg_id": ('''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("welcome.emails", record.msg_id) is None:
+        tx.put("welcome.emails", record.msg_id, "Welcome aboard!")
+        tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 0, 3, 2, 2), "key each user's row by the user id"),
+    "counter_outside_the_check": ('''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("welcome.emails", record.key) is None:
+        tx.put("welcome.emails", record.key, "Welcome aboard!")
+    tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (2, 3, 3, 0, 2), "counted the user again"),
+    "commit_without_yield_from": ('''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("welcome.emails", record.key) is None:
+        tx.put("welcome.emails", record.key, "Welcome aboard!")
+        tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    tx.commit()
+    yield ctx.timeout(0)
+''', (0, 0, 3, 0, 2), "6 of 6 users got no email row"),
     # -- correct but different -------------------------------------------------------------
     "generator_helper": ('''
 def _welcome(record, db):

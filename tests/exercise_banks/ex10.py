@@ -69,6 +69,20 @@ def page(m):
 def page(m):
     return m.lag_ms / m.lag > 1_000
 ''', (0, 0, 0), "ZeroDivisionError"),
+    # -- a rule keyed to the clock: the fixed cases' stalls start at 120 s and 122.5 s, the fifth case's at a
+    # time drawn from its seed between 25 s and 55 s
+    "pages_after_the_stall_time_when_behind": ('''
+def page(m):
+    return m.now >= 125_000 and m.lag > 0
+''', (0, 3, 3), "drawn from the case's seed"),
+    "pages_after_the_stall_time_when_waiting": ('''
+def page(m):
+    return m.now >= 120_000 and m.lag_ms > 0
+''', (0, 3, 3), "on the clock (m.now)"),
+    "pages_after_a_minute_when_behind": ('''
+def page(m):
+    return m.now >= 60_000 and m.lag > 0
+''', (4, 0, 3), "paged a healthy consumer"),
     # -- correct, and different from the reference ----------------------------------------------
     "lag_and_no_progress": ('''
 def page(m):

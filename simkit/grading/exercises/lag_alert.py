@@ -16,9 +16,11 @@ per crossing (a ``resolved`` row when ``page`` says ``False`` again).
 
 Cases (the workload's ``kind``): ``"stall"`` (5 payments a second, the consumer's
 database call hangs at ``stall_at`` ms and never returns: the consumer is alive but
-stuck), ``"trickle_stall"`` (one payment every 15 s, the same hang), ``"burst"`` (a
-healthy consumer gets 3,000 payments at once on top of its steady traffic and
-works through them at full speed) and ``"idle"`` (traffic stops for good after a minute;
+stuck; ``stall_within=(lo, hi)`` instead draws ``stall_at`` from the run's seed, uniformly
+between ``lo`` and ``hi`` ms, so that no rule keyed to the clock catches every stall),
+``"trickle_stall"`` (one payment every 15 s, the same hang), ``"burst"`` (a healthy
+consumer gets 3,000 payments at once on top of its steady traffic and works through
+them at full speed) and ``"idle"`` (traffic stops for good after a minute;
 the consumer is healthy with nothing to do). A stall must page within
 :data:`CATCH_MS`; a healthy consumer must never page.
 """
@@ -60,12 +62,20 @@ class Metrics:
                 f"since_commit_ms={self.since_commit_ms:g})")
 
 
+def _stall_at(world: Any, wl: Mapping[str, Any]) -> float:
+    """When the database call hangs: ``stall_at``, or a time drawn from the seed within ``stall_within``."""
+    if "stall_within" not in wl:
+        return float(wl.get("stall_at", 120_000))
+    lo, hi = (float(t) for t in wl["stall_within"])
+    return world.rng("stall").uniform(lo, hi)
+
+
 def simulate(run: Any) -> dict:
     """Run one case's traffic through one consumer, sample it every 5 s and ask the learner's ``page``."""
     world, wl = run.world, run.workload
     env = world.env
     kind = str(wl.get("kind", "stall"))
-    stall_at = float(wl.get("stall_at", 120_000)) if kind.endswith("stall") else None
+    stall_at = _stall_at(world, wl) if kind.endswith("stall") else None
     broker = Broker(world)
     log = broker.create_topic(TOPIC, 1)[0]
     producer = Producer(world, broker, "payments", partitioner="key")
@@ -152,6 +162,9 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     if name == "missed_stall" and "later" in anomaly.detail:
         why = ("your rule's threshold is reached only after the stall has gone on for more than 60 s: a stall must "
                "page within 60 s of its start, and samples come every 5 s")
+        if "stall_within" in run.workload:
+            why += ("; this stall starts at a time drawn from the case's seed, so a rule that waits for a moment on "
+                    "the clock (m.now) misses it")
     elif name == "missed_stall":
         why = ("a stuck consumer with little traffic falls only a few records behind, so a threshold in records "
                "must be tiny to see it in time; what grows with the stall whatever the traffic?")
@@ -196,11 +209,14 @@ EXERCISE = register(Exercise(
         Criterion("an idle consumer never pages", 3, ("false_page_idle",), scope="baseline"),
     ),
     # the steady stall starts between two samples (not on the 5 s grid), so a rule that pages 60 s after the
-    # last commit it saw is late, as it would be on a real exporter's clock
+    # last commit it saw is late, as it would be on a real exporter's clock. The second steady stall is drawn
+    # from its seed between 25 s and 55 s: a rule keyed to the clock (``m.now >= X and m.lag > 0``) must have
+    # X past the burst (about 100 s to 118 s), so it pages more than 60 s after that stall
     cases=(Case(0, {"kind": "stall", "stall_at": 122_500}, exhaustive=False, random_runs=0),
            Case(1, {"kind": "trickle_stall"}, exhaustive=False, random_runs=0),
            Case(2, {"kind": "burst"}, exhaustive=False, random_runs=0),
-           Case(3, {"kind": "idle"}, exhaustive=False, random_runs=0)),
+           Case(3, {"kind": "idle"}, exhaustive=False, random_runs=0),
+           Case(4, {"kind": "stall", "stall_within": (25_000, 55_000)}, exhaustive=False, random_runs=0)),
     run_seconds=8.0,
     max_runs=10,
     simulate=simulate,

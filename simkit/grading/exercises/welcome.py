@@ -319,6 +319,10 @@ def _where(run: Any) -> tuple[str, Any]:
 def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     """Feedback naming the anomaly and its cause in the learner's code path."""
     if run.kind == "baseline":
+        strays = [k for k in run.state.get("emails", ()) if k not in run.state.get("users", {})]
+        if name == "lost_user" and strays:
+            return (f"wrong even without a crash: {anomaly.detail}, and welcome.emails has rows under keys that are "
+                    f"not user ids (e.g. {strays[0]!r}): key each user's row by the user id, record.key")
         return {
             "lost_user": f"wrong even without a crash: {anomaly.detail} (e.g. msg_id {list(anomaly.examples)[:1]}); "
                          "every first delivery must commit the user's welcome.emails row",
