@@ -292,6 +292,34 @@ def test_a_run_is_limited_in_cpu_time_and_the_parent_measures_it():
     assert quick["answer"] == 42 and 0 <= quick["cpu"] < 1
 
 
+def test_a_run_out_of_cpu_time_is_named_so_even_when_its_code_ignores_sigxcpu():
+    import signal
+
+    from simkit.grading.sandbox import cpu_limit, run_forked
+
+    def spin_deaf():
+        signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+        while True:
+            pass
+
+    got = run_forked(spin_deaf, 0.1, 256)  # SIGXCPU ignored: the hard limit's SIGKILL a second later ends it
+    assert got["error_kind"] == "timeout" and "CPU time" in got["error"], got
+    assert got["cpu"] >= cpu_limit(0.1) - 0.5, got
+
+
+def test_the_cpu_limit_is_told_by_its_own_signal_not_by_the_cpu_time_measured(monkeypatch):
+    from simkit.grading import sandbox
+
+    def spin():
+        while True:
+            pass
+
+    # however the parent's measure of the child's CPU time falls short, SIGXCPU names the cause
+    monkeypatch.setattr(sandbox, "CPU_KILL_SHARE", 10.0)
+    got = sandbox.run_forked(spin, 0.1, 256)
+    assert got["error_kind"] == "timeout" and "CPU time" in got["error"], got
+
+
 def test_code_that_sleeps_is_stopped_by_the_wall_clock_backstop():
     import time as _time
 

@@ -6,8 +6,9 @@ or one restart, to the next), caps its own memory with ``resource.setrlimit`` an
 sends back plain JSON: the trace, the final state and the crash points passed.
 
 Limits are in CPU time, so that a grade does not depend on how busy the machine is:
-the kernel kills a child past its CPU budget (``RLIMIT_CPU``, soft and hard alike, so
-the signal is SIGKILL, which no handler can catch). A wall-clock deadline of
+the kernel stops a child past its CPU budget (``RLIMIT_CPU``: SIGXCPU at the budget, a
+signal only that limit sends, and SIGKILL, which no handler can catch, one CPU second
+later for a child that catches SIGXCPU). A wall-clock deadline of
 ``WALL_FACTOR`` times the budget is only a backstop, for code that sleeps instead of
 computing. A handler that loops inside ``try/except BaseException``, turns off timers,
 calls ``sys.exit()`` or ``os._exit()`` or allocates without bound ends its own run,
@@ -101,7 +102,10 @@ def _child(job: Callable[[], dict], memory_mb: int, cpu_seconds: float, out: int
         limit = used + memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         cpu = cpu_limit(cpu_seconds)
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        # at the soft limit the kernel sends SIGXCPU, which only this limit sends, so the parent knows the
+        # cause whatever the CPU time it measures; a child that catches it is killed a second later
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU's default action dumps core: no core files
     except (OSError, ValueError):
         pass
     before = _fingerprint()
@@ -196,7 +200,7 @@ def _run_forked(job: Callable[[], dict], seconds: float, memory_mb: int) -> tupl
             # the kernel counts CPU time for RLIMIT_CPU in scheduler ticks, wait4 reports it scaled to the
             # scheduler's own count: on a busy machine they differ (a child killed at its 10 s limit measured
             # 9.7 s, and others under 9.5 s, with a load of 9 on 2 cores), so a kill past half the limit is the limit
-            if sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= CPU_KILL_SHARE * cpu_limit(seconds):
+            if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= CPU_KILL_SHARE * cpu_limit(seconds)):
                 return dict(error=f"the run used more than {cpu_limit(seconds)} s of CPU time, its limit: your "
                                   "code may loop forever (the grader stops it from outside; catching exceptions "
                                   "or changing timers cannot)", error_kind="timeout"), cpu
