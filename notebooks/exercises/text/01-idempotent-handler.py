@@ -27,8 +27,8 @@
 # writes land together at commit: all of them or, if the consumer crashes first, none. The database's isolation
 # is *serializable*, checked optimistically (as PostgreSQL's `SERIALIZABLE` does for this pattern): if another
 # transaction committed a key yours read or wrote after you touched it, your `tx.commit()` raises
-# `TransactionConflict` and writes nothing. The first to commit wins. Let the error escape: the record is then
-# not committed, so it is delivered again, and the new delivery reads what the winner committed. Python
+# `TransactionConflict` and writes nothing. The first to commit wins. You need not catch it: if it escapes, the
+# record is not committed, so it is delivered again, and the new delivery reads what the winner committed. Python
 # variables do not survive a crash: your cell is run again from scratch when the consumer restarts.
 #
 # **How it is graded.** `sk.grading.check("01", handle)` sends this cell to a fresh grading process (so nothing

@@ -69,5 +69,5 @@ grade = sk.grading.check("10", page)
 # * The age of the oldest waiting record grows with a stall at one second per second, whatever the traffic.
 # * "No commit for a while" is also true of a consumer with nothing to do: pair it with "and something is waiting".
 #
-# **Going further.** Your rule pages after 30 s of waiting. What is the fastest a stall can be caught with samples
+# **Going further.** Say your rule pages after 30 s of waiting. What is the fastest a stall can be caught with samples
 # every 5 s, and what would it cost the busy case to go that low?
