@@ -342,16 +342,19 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
     "fetch": ("append",),  # only a record's own poll carries its id (lesson 12's one-record timeline)
     "process": ("append", "fetch"),
     "send": ("outbox_read", "request", "republish"),
-    "db_commit": ("request",),
+    # a user's row commits for its request; the relay's later commit of the mark follows the broker's ack
+    "db_commit": ("request", "outbox_published"),
+    "outbox_published": ("append",),  # the relay hears the broker's acknowledgement
     "outbox_read": ("db_commit",),
     # a request's own code path: the service crashed, or answered, after its last step
-    "crash": ("db_commit", "append", "db_rejected", "send"),
+    "crash": ("db_commit", "append", "db_rejected", "send", "outbox_read", "outbox_published"),
     "request_failed": ("crash", "send_failed", "db_rejected", "step_failed"),
     "step_failed": ("send_failed",),  # a boundary's step fails when its publish is given up on
     "event_dropped": ("send_failed",),  # the service logs the event its producer gave up on
     "responded": ("db_commit", "append"),
     "acked": ("append",),  # the application hears the broker's acknowledgement (lesson 16)
-}#: Rows that start something new: never joined to an earlier row of another lane.
+}
+#: Rows that start something new: never joined to an earlier row of another lane.
 ORIGINS = ("request", "republish")
 _DELIVERY_ENDS = ("processed", "crash", "handler_error", "dead_lettered")
 
