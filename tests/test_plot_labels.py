@@ -82,3 +82,13 @@ def test_session_outcome_says_whether_the_crashed_member_s_session_expired_read_
                                                 "would have expired: no rebalance for the crash")
     short = sk.scenarios.rebalance("static_membership", session_timeout=200, restart_delay=300, seed=1)
     assert sk.plots.session_outcome(short).startswith("its session expired at ")
+
+
+def test_latency_cdf_gives_curves_that_lie_on_each_other_one_legend_entry():
+    ax = sk.plots.latency_cdf({"sync_chain": [5.0, 7.0, 9.0], "write_then_events": [5.0, 7.0, 9.0],
+                               "other": [1.0, 2.0]})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["sync_chain = write_then_events\n(the same latencies)", "other"], labels
+    ax = sk.plots.latency_cdf({"a": [5.0, 7.0], "b": [5.0, 8.0]})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close("all")

@@ -193,12 +193,20 @@ def latency_cdf(
     """
     ax = axes_or_new(ax)
     p99s = {}
+    drawn: list[tuple[Any, np.ndarray, Any]] = []  # (design, latencies, line) of the curves so far
     for design, item in samples.items():
         lat = np.sort(latency_series(item, start, end).to_numpy())
         if lat.size == 0:
             continue
         y = np.arange(1, lat.size + 1) / lat.size
-        ax.step(lat, y, where="post", color=color_for(design), label=str(design))
+        line, = ax.step(lat, y, where="post", color=color_for(design), label=str(design))
+        same = [d for d, earlier, _ in drawn if earlier.shape == lat.shape and np.allclose(earlier, lat)]
+        if same:  # this curve lies exactly on an earlier one, which can no longer be seen: one legend entry
+            for d, _, hidden in drawn:
+                if d in same:
+                    hidden.set_label("_nolegend_")
+            line.set_label(f"{' = '.join(map(str, same))} = {design}\n(the same latencies)")
+        drawn.append((design, lat, line))
         p99s[design] = float(np.percentile(lat, 99))
     ax.axhline(0.99, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("latency (ms)")
