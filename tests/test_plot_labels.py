@@ -92,3 +92,15 @@ def test_latency_cdf_gives_curves_that_lie_on_each_other_one_legend_entry():
     ax = sk.plots.latency_cdf({"a": [5.0, 7.0], "b": [5.0, 8.0]})
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
     plt.close("all")
+
+
+def test_lag_over_time_gives_twelve_partitions_twelve_colours_and_a_legend_beside_the_plot():
+    r = sk.scenarios.hot_keys("fine_key", share=0.6, partitions=12, consumers=12, seed=2, messages=300)
+    ax = sk.plots.lag_over_time(r)
+    colours = [to_hex(line.get_color()) for line in ax.get_lines()]
+    assert len(colours) == 12 and len(set(colours)) == 12, colours
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1 - 1
+    plt.close("all")

@@ -322,12 +322,19 @@ def lag_over_time(result: RunResult, ax: Axes | None = None, title: str | None =
     ax = axes_or_new(ax)
     lag = result.series[key]
     peaks = {}
-    for (topic, partition), g in lag.groupby(["topic", "partition"], sort=True):
-        ax.step(g["time"] / 1000.0, g["lag"], where="post", label=f"{topic}[{partition}]")
+    groups = list(lag.groupby(["topic", "partition"], sort=True))
+    # past ten partitions the default colours repeat (partition 10 would look like partition 0): take twenty
+    palette = plt.get_cmap("tab20").colors if len(groups) > 10 else None
+    for i, ((topic, partition), g) in enumerate(groups):
+        ax.step(g["time"] / 1000.0, g["lag"], where="post", label=f"{topic}[{partition}]",
+                color=None if palette is None else palette[i % len(palette)])
         peaks[partition] = int(g["lag"].max())
     ax.set_xlabel("time (s)")
     ax.set_ylabel("lag (records)")
-    ax.legend(title="partition", fontsize="small")
+    if len(groups) > 6:  # a long legend inside would cover the lines: beside the plot instead
+        ax.legend(title="partition", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(title="partition", fontsize="small")
     if title is None and peaks:
         worst = max(peaks, key=peaks.get)
         title = f"partition {worst} peaks at {peaks[worst]} records behind"
