@@ -45,7 +45,7 @@ def test_outcome_bars_legend_says_when_a_metric_draws_no_bar():
 
 
 def test_decode_failure_bars_title_which_changes_break_billing_and_mark_refusals():
-    changes = ["add_optional_field", "remove_field"]
+    changes = ["add_optional_field", "remove_field", "rename_field"]
     df = sk.compare("schema_drift", changes, seeds=2, registry="BACKWARD", upgrade_order="producer_first")
     ax = sk.plots.decode_failure_bars(df, "BACKWARD, producer first")
     title = ax.get_title()
@@ -54,7 +54,10 @@ def test_decode_failure_bars_title_which_changes_break_billing_and_mark_refusals
     assert ("remove_field breaks billing" in title) == (broke["remove_field"] > 0)
     refused = df.groupby("design").rejected_registrations.max()
     marks = [t for t in ax.texts if t.get_text() == "refused"]
-    assert len(marks) == int((refused > 0).sum())
+    assert len(marks) == int((refused > 0).sum()) == 1  # BACKWARD refuses the rename
+    # a refused change is marked "refused", not also "0" on top of it; a change that shipped and broke nothing is "0"
+    zeros = {round(t.xy[0]) for t in ax.texts if t.get_text() == "0"}
+    assert zeros == {i for i, d in enumerate(refused.index) if refused[d] == 0 and broke[d] == 0}, zeros
     plt.close("all")
 
 
