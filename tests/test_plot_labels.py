@@ -107,3 +107,14 @@ def test_lag_over_time_gives_twelve_partitions_twelve_colours_and_a_legend_besid
     renderer = fig.canvas.get_renderer()
     assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1 - 1
     plt.close("all")
+
+
+def test_outcome_bars_tick_counts_in_whole_numbers_and_leave_other_measures_alone():
+    counts = pd.DataFrame({"design": ["skip", "dlq"], "lost": [3, 0], "dead_lettered": [0, 3]})
+    ax = sk.plots.outcome_bars(counts, ["lost", "dead_lettered"])
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    ms = pd.DataFrame({"design": ["a", "b"], "latency_p50": [0.3, 0.45]})
+    ax = sk.plots.outcome_bars(ms, "latency_p50")
+    assert any(not float(t).is_integer() for t in ax.get_yticks()), ax.get_yticks()
+    plt.close("all")

@@ -145,6 +145,10 @@ def outcome_bars(
                 ax.annotate("0", (where, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
                             fontsize="small", color="black")
     ax.set_xticks(x, [str(d) if wrap is None else wrap_label(str(d), wrap) for d in designs])
+    values = df[metrics].to_numpy(dtype=float)
+    if np.all(np.isnan(values) | (values == np.round(values))):  # counts: no "2.5 records" tick
+        from matplotlib.ticker import MaxNLocator
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
     ax.set_xlabel(by)
     if len(metrics) > 1:  # the hatching tells metrics apart; colours are the designs'
