@@ -115,7 +115,8 @@ def dlq_depth(results: RunResult | Mapping[str, RunResult], ax: Axes | None = No
     from ..scenarios.dead_letters import PARKING_DESIGNS
 
     # a design that parks nothing has no dead-letter topic: its line lies at 0, and the legend says why
-    unparked = [d for d, r in runs.items() if r.scenario == "dead_letters" and r.params["design"] not in PARKING_DESIGNS]
+    unparked = [d for d, r in runs.items()
+                if r.scenario == "dead_letters" and r.params["design"] not in PARKING_DESIGNS]
     for k, (design, r) in enumerate(runs.items()):
         s = r.series[metric]
         ax.step(s["time"] / 1000.0, s[metric], where="post", color=color_for(design),

@@ -80,8 +80,8 @@ from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
-    "DESIGNS", "PARKING_DESIGNS", "DeadLettersParams", "Ledger", "dead_letters", "lag_series", "overtook_parked", "parse_cents", "payments",
-    "worst_lag",
+    "DESIGNS", "PARKING_DESIGNS", "DeadLettersParams", "Ledger", "dead_letters", "lag_series", "overtook_parked",
+    "parse_cents", "payments", "worst_lag",
 ]
 
 DESIGNS: tuple[str, ...] = ("no_dlq", "skip", "dlq", "dlq_park_key")
