@@ -118,3 +118,14 @@ def test_outcome_bars_tick_counts_in_whole_numbers_and_leave_other_measures_alon
     ax = sk.plots.outcome_bars(ms, "latency_p50")
     assert any(not float(t).is_integer() for t in ax.get_yticks()), ax.get_yticks()
     plt.close("all")
+
+
+def test_outcome_bars_whole_number_ticks_step_by_one_two_or_five_of_a_decade():
+    df = pd.DataFrame({"design": ["no_dlq", "no_dlq", "dlq"], "lag_max": [60, 125, 7]})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))  # as lesson 08 draws it: one panel of three
+    ax = sk.plots.outcome_bars(df, "lag_max", ax=axes[2])
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    step = ticks[1] - ticks[0]
+    assert step in (1, 2, 5, 10, 20, 50, 100), ticks
+    plt.close("all")

@@ -148,7 +148,7 @@ def outcome_bars(
     values = df[metrics].to_numpy(dtype=float)
     if np.all(np.isnan(values) | (values == np.round(values))):  # counts: no "2.5 records" tick
         from matplotlib.ticker import MaxNLocator
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # 0, 20, 40: not 0, 15, 30
     ax.set_ylabel(ylabel)
     ax.set_xlabel(by)
     if len(metrics) > 1:  # the hatching tells metrics apart; colours are the designs'
