@@ -252,3 +252,14 @@ def test_failures_over_time_ticks_whole_orders_even_when_nothing_failed():
     ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
     assert 0 in ticks and all(float(t).is_integer() and t >= 0 for t in ticks), ticks
     plt.close("all")
+
+
+def test_failures_over_time_ticks_by_one_two_or_five_of_a_decade():
+    import matplotlib.pyplot as plt
+
+    runs = {d: sk.scenarios.outage(d, seed=1) for d in DESIGNS}
+    top, _ = sk.plots.outage_timeline(runs)
+    top.figure.canvas.draw()
+    ticks = top.get_yticks()
+    assert ticks[1] - ticks[0] in (1, 2, 5, 10, 20, 50, 100), ticks  # not 0, 15, 30
+    plt.close("all")
