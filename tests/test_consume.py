@@ -188,6 +188,19 @@ def test_a_lost_record_timeline_runs_to_the_restart_and_names_the_offset_it_resu
     plt.close("all")
 
 
+def test_commit_vs_processed_names_in_its_legend_only_the_areas_it_shades():
+    ahead = "committed, not yet handled: lost if it crashes"
+    behind = "handled, not yet committed: repeated if it crashes"
+    for design in ("auto", "after_processing"):
+        res = run(design, 1)
+        labels = [t.get_text() for t in sk.plots.commit_vs_processed(res).get_legend().get_texts()]
+        if design == "auto":  # its commits run ahead of the work and trail it
+            assert ahead in labels and behind in labels, labels
+        else:  # it never commits ahead of the work: no red area, so no red entry
+            assert ahead not in labels and behind in labels, labels
+    plt.close("all")
+
+
 @pytest.mark.parametrize("plot", ["commit_vs_processed", "anomaly_timeline"])
 def test_legends_sit_outside_the_plot_area(plot):
     res = run("auto", 1)

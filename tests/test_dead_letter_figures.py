@@ -29,3 +29,14 @@ def test_retries_that_outlast_the_run_are_named_in_the_dead_letter_title():
     assert short.report.dead_lettered > 0
     assert "outlast" not in sk.plots.dlq_depth(short).get_title()
     plt.close("all")
+
+
+def test_dlq_depth_says_a_design_without_a_dead_letter_topic_parks_nothing():
+    for design in ("no_dlq", "skip"):
+        r = sk.scenarios.dead_letters(design, poison=3, seed=1, messages=60)
+        ax = sk.plots.dlq_depth(r)
+        assert ax.get_title() == f"{design} parks nothing: no dead-letter topic", ax.get_title()
+        assert f"{design} (has no dead-letter topic: 0)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    parked = sk.scenarios.dead_letters("dlq", poison=3, seed=1, messages=60)
+    assert "dead-letter topic" not in sk.plots.dlq_depth(parked).get_title()
+    plt.close("all")

@@ -238,3 +238,28 @@ def test_designs_that_fail_no_request_share_one_line_and_one_legend_entry():
     assert len(shared) == 1 and set(shared[0].split(":\n")[1].split(",\n")) == {"direct_publish", "sync_core_outbox"}
     assert "direct_publish: lost events" in labels and "sync_core_outbox: lost events" not in labels
     plt.close("all")
+
+
+def test_failures_over_time_ticks_whole_orders_even_when_nothing_failed():
+    import matplotlib.pyplot as plt
+
+    # a short outage that every producer waits out: no design fails a request or loses an event
+    runs = {d: sk.scenarios.outage(d, start=0, outage_ms=500, publish_timeout=5000, seed=1, run_time=2000)
+            for d in DESIGNS}
+    assert all(r.report.failed_requests == 0 and r.report.lost == 0 for r in runs.values())
+    ax = sk.plots.failures_over_time(runs)
+    lo, hi = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
+    assert 0 in ticks and all(float(t).is_integer() and t >= 0 for t in ticks), ticks
+    plt.close("all")
+
+
+def test_failures_over_time_ticks_by_one_two_or_five_of_a_decade():
+    import matplotlib.pyplot as plt
+
+    runs = {d: sk.scenarios.outage(d, seed=1) for d in DESIGNS}
+    top, _ = sk.plots.outage_timeline(runs)
+    top.figure.canvas.draw()
+    ticks = top.get_yticks()
+    assert ticks[1] - ticks[0] in (1, 2, 5, 10, 20, 50, 100), ticks  # not 0, 15, 30
+    plt.close("all")

@@ -45,7 +45,7 @@ def test_outcome_bars_legend_says_when_a_metric_draws_no_bar():
 
 
 def test_decode_failure_bars_title_which_changes_break_billing_and_mark_refusals():
-    changes = ["add_optional_field", "remove_field"]
+    changes = ["add_optional_field", "remove_field", "rename_field"]
     df = sk.compare("schema_drift", changes, seeds=2, registry="BACKWARD", upgrade_order="producer_first")
     ax = sk.plots.decode_failure_bars(df, "BACKWARD, producer first")
     title = ax.get_title()
@@ -54,7 +54,10 @@ def test_decode_failure_bars_title_which_changes_break_billing_and_mark_refusals
     assert ("remove_field breaks billing" in title) == (broke["remove_field"] > 0)
     refused = df.groupby("design").rejected_registrations.max()
     marks = [t for t in ax.texts if t.get_text() == "refused"]
-    assert len(marks) == int((refused > 0).sum())
+    assert len(marks) == int((refused > 0).sum()) == 1  # BACKWARD refuses the rename
+    # a refused change is marked "refused", not also "0" on top of it; a change that shipped and broke nothing is "0"
+    zeros = {round(t.xy[0]) for t in ax.texts if t.get_text() == "0"}
+    assert zeros == {i for i, d in enumerate(refused.index) if refused[d] == 0 and broke[d] == 0}, zeros
     plt.close("all")
 
 
@@ -93,4 +96,48 @@ def test_handled_by_component_draws_each_reader_wider_than_the_next_so_one_that_
     ax = sk.plots.handled_by_component(SimpleNamespace(trace=trace), ["shipping", "analytics"])  # reads the trace
     width = {line.get_label(): line.get_linewidth() for line in ax.get_lines()}
     assert width["shipping"] > width["analytics"] >= 2  # both read the same two records at the same times
+    plt.close("all")
+
+
+def test_latency_cdf_gives_curves_that_lie_on_each_other_one_legend_entry():
+    ax = sk.plots.latency_cdf({"sync_chain": [5.0, 7.0, 9.0], "write_then_events": [5.0, 7.0, 9.0],
+                               "other": [1.0, 2.0]})
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["sync_chain = write_then_events\n(the same latencies)", "other"], labels
+    ax = sk.plots.latency_cdf({"a": [5.0, 7.0], "b": [5.0, 8.0]})
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    plt.close("all")
+
+
+def test_lag_over_time_gives_twelve_partitions_twelve_colours_and_a_legend_beside_the_plot():
+    r = sk.scenarios.hot_keys("fine_key", share=0.6, partitions=12, consumers=12, seed=2, messages=300)
+    ax = sk.plots.lag_over_time(r)
+    colours = [to_hex(line.get_color()) for line in ax.get_lines()]
+    assert len(colours) == 12 and len(set(colours)) == 12, colours
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert ax.get_legend().get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1 - 1
+    plt.close("all")
+
+
+def test_outcome_bars_tick_counts_in_whole_numbers_and_leave_other_measures_alone():
+    counts = pd.DataFrame({"design": ["skip", "dlq"], "lost": [3, 0], "dead_lettered": [0, 3]})
+    ax = sk.plots.outcome_bars(counts, ["lost", "dead_lettered"])
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    ms = pd.DataFrame({"design": ["a", "b"], "latency_p50": [0.3, 0.45]})
+    ax = sk.plots.outcome_bars(ms, "latency_p50")
+    assert any(not float(t).is_integer() for t in ax.get_yticks()), ax.get_yticks()
+    plt.close("all")
+
+
+def test_outcome_bars_whole_number_ticks_step_by_one_two_or_five_of_a_decade():
+    df = pd.DataFrame({"design": ["no_dlq", "no_dlq", "dlq"], "lag_max": [60, 125, 7]})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))  # as lesson 08 draws it: one panel of three
+    ax = sk.plots.outcome_bars(df, "lag_max", ax=axes[2])
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_yticks() if ax.get_ylim()[0] <= t <= ax.get_ylim()[1]]
+    step = ticks[1] - ticks[0]
+    assert step in (1, 2, 5, 10, 20, 50, 100), ticks
     plt.close("all")

@@ -73,3 +73,15 @@ def test_a_side_effect_after_the_delivery_ended_is_not_joined_to_it():
 
     rows = _rows(("consumer", "process"), ("consumer", "processed"), ("email", "email_sent"))
     assert message_path(rows) == [(0, 1, False)]
+
+
+def test_an_outbox_relay_s_steps_follow_the_broker_s_ack_not_the_client_s_request():
+    from simkit.plots import message_path
+
+    rows = _rows(("client", "request"), ("db", "db_commit"), ("relay", "outbox_read"), ("producer", "send"),
+                 ("broker", "append"), ("relay", "outbox_published"), ("relay", "crash"),
+                 ("relay", "outbox_read"), ("relay", "crash"), ("db", "db_commit"))
+    links = message_path(rows)
+    assert (4, 5, False) in links and (5, 6, False) in links  # the ack comes from the broker; then the crash
+    assert (7, 8, False) in links  # a relay that crashed after reading the row crashed after its own read
+    assert (5, 9, False) in links and (0, 9, False) not in links  # the mark commits after the ack

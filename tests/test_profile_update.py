@@ -187,11 +187,16 @@ def test_lag_and_reads_counts_the_stale_reads_of_the_report():
 
     for design in DESIGNS:
         r = run(design, 2, users=60)
-        title = sk.plots.lag_and_reads(r).get_title()
+        ax = sk.plots.lag_and_reads(r)
+        title = ax.get_title()
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
         if r.report.stale_reads:
             assert title.startswith(f"{r.report.stale_reads} of {r.report.reads} reads were stale")
         else:
             assert title.startswith(f"none of {r.report.reads} reads was stale")
+        # the legend names only the kinds of read that happened
+        assert ("stale read (old profile)" in labels) == (r.report.stale_reads > 0), labels
+        assert ("read saw the change" in labels) == (r.report.stale_reads < r.report.reads), labels
     with pytest.raises(sk.ConfigError):
         sk.plots.lag_and_reads(sk.scenarios.request_response("rpc", requests=5))
     plt.close("all")

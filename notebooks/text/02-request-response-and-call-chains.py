@@ -176,10 +176,10 @@ def explore(hops=4, network_median_ms=5, fetch_median_ms=5, seed=1):
             for d in ["sync_chain", "write_then_events"]}
     p99 = {d: r.report.latency_p99 for d, r in runs.items()}
     sk.plots.latency_cdf(runs, start="request", end="responded", log=True,
-                         title=f"{hops} hops: p99 answer {p99['sync_chain']:.0f} ms in a chain, "
-                               f"{p99['write_then_events']:.0f} ms with write then events;\nwith events the last "
-                               f"service is done {runs['write_then_events'].report.completion_p99:.0f} ms (p99) "
-                               f"after the request")
+                         title=f"{hops} hop{'' if hops == 1 else 's'}: p99 answer {p99['sync_chain']:.0f} ms "
+                               f"in a chain, {p99['write_then_events']:.0f} ms with write then events;\n"
+                               f"with events the last service is done "
+                               f"{runs['write_then_events'].report.completion_p99:.0f} ms (p99) after the request")
     plt.xlabel("time until the user has an answer (ms, log scale)")
     plt.show()
     for d, r in runs.items():

@@ -234,6 +234,7 @@ def explore(design="dedupe_table_separate_tx", crash_rate=0.06, email_idempotenc
     ax.figure.suptitle(f"{r.report.crashes} crashes, {r.report.redelivered} messages delivered again: "
                        f"{r.report.duplicates} counted twice, {r.report.duplicate_emails} emailed twice",
                        fontweight="bold")
+    ax.figure.tight_layout()  # room for the suptitle above a two-line title
     plt.show()
 
 

@@ -304,9 +304,9 @@ def explore(design="dlq", poison=3, handler_retries=3, backoff=20, seed=1):
     sk.plots.dlq_depth(r, ax=axes[1])
     axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
     fig.suptitle(f"booked {r.report.processed} of {r.report.produced}, lost {r.report.lost}, dead-lettered "
-                 f"{r.report.dead_lettered}, {r.report.stuck} still waiting behind a retried record at the end;\n"
-                 f"{r.report.retries} retries held their partitions {r.report.blocked_ms / 1000:.2f} s in all, "
-                 f"crashes {r.report.crashes}", fontweight="bold")
+                 f"{r.report.dead_lettered}, {r.report.stuck} still waiting behind a failing record at the end;\n"
+                 f"failing records held their partitions {r.report.blocked_ms / 1000:.2f} s in all "
+                 f"({r.report.retries} retries, {r.report.crashes} crashes)", fontweight="bold")
     fig.tight_layout()
     plt.show()
 

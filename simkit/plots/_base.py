@@ -145,6 +145,10 @@ def outcome_bars(
                 ax.annotate("0", (where, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
                             fontsize="small", color="black")
     ax.set_xticks(x, [str(d) if wrap is None else wrap_label(str(d), wrap) for d in designs])
+    values = df[metrics].to_numpy(dtype=float)
+    if np.all(np.isnan(values) | (values == np.round(values))):  # counts: no "2.5 records" tick
+        from matplotlib.ticker import MaxNLocator
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # 0, 20, 40: not 0, 15, 30
     ax.set_ylabel(ylabel)
     ax.set_xlabel(by)
     if len(metrics) > 1:  # the hatching tells metrics apart; colours are the designs'
@@ -193,12 +197,20 @@ def latency_cdf(
     """
     ax = axes_or_new(ax)
     p99s = {}
+    drawn: list[tuple[Any, np.ndarray, Any]] = []  # (design, latencies, line) of the curves so far
     for design, item in samples.items():
         lat = np.sort(latency_series(item, start, end).to_numpy())
         if lat.size == 0:
             continue
         y = np.arange(1, lat.size + 1) / lat.size
-        ax.step(lat, y, where="post", color=color_for(design), label=str(design))
+        line, = ax.step(lat, y, where="post", color=color_for(design), label=str(design))
+        same = [d for d, earlier, _ in drawn if earlier.shape == lat.shape and np.allclose(earlier, lat)]
+        if same:  # this curve lies exactly on an earlier one, which can no longer be seen: one legend entry
+            for d, _, hidden in drawn:
+                if d in same:
+                    hidden.set_label("_nolegend_")
+            line.set_label(f"{' = '.join(map(str, same))} = {design}\n(the same latencies)")
+        drawn.append((design, lat, line))
         p99s[design] = float(np.percentile(lat, 99))
     ax.axhline(0.99, color="grey", linestyle=":", linewidth=1)
     ax.set_xlabel("latency (ms)")
@@ -314,12 +326,19 @@ def lag_over_time(result: RunResult, ax: Axes | None = None, title: str | None =
     ax = axes_or_new(ax)
     lag = result.series[key]
     peaks = {}
-    for (topic, partition), g in lag.groupby(["topic", "partition"], sort=True):
-        ax.step(g["time"] / 1000.0, g["lag"], where="post", label=f"{topic}[{partition}]")
+    groups = list(lag.groupby(["topic", "partition"], sort=True))
+    # past ten partitions the default colours repeat (partition 10 would look like partition 0): take twenty
+    palette = plt.get_cmap("tab20").colors if len(groups) > 10 else None
+    for i, ((topic, partition), g) in enumerate(groups):
+        ax.step(g["time"] / 1000.0, g["lag"], where="post", label=f"{topic}[{partition}]",
+                color=None if palette is None else palette[i % len(palette)])
         peaks[partition] = int(g["lag"].max())
     ax.set_xlabel("time (s)")
     ax.set_ylabel("lag (records)")
-    ax.legend(title="partition", fontsize="small")
+    if len(groups) > 6:  # a long legend inside would cover the lines: beside the plot instead
+        ax.legend(title="partition", fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(title="partition", fontsize="small")
     if title is None and peaks:
         worst = max(peaks, key=peaks.get)
         title = f"partition {worst} peaks at {peaks[worst]} records behind"
@@ -342,16 +361,19 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
     "fetch": ("append",),  # only a record's own poll carries its id (lesson 12's one-record timeline)
     "process": ("append", "fetch"),
     "send": ("outbox_read", "request", "republish"),
-    "db_commit": ("request",),
+    # a user's row commits for its request; the relay's later commit of the mark follows the broker's ack
+    "db_commit": ("request", "outbox_published"),
+    "outbox_published": ("append",),  # the relay hears the broker's acknowledgement
     "outbox_read": ("db_commit",),
     # a request's own code path: the service crashed, or answered, after its last step
-    "crash": ("db_commit", "append", "db_rejected", "send"),
+    "crash": ("db_commit", "append", "db_rejected", "send", "outbox_read", "outbox_published"),
     "request_failed": ("crash", "send_failed", "db_rejected", "step_failed"),
     "step_failed": ("send_failed",),  # a boundary's step fails when its publish is given up on
     "event_dropped": ("send_failed",),  # the service logs the event its producer gave up on
     "responded": ("db_commit", "append"),
     "acked": ("append",),  # the application hears the broker's acknowledgement (lesson 16)
-}#: Rows that start something new: never joined to an earlier row of another lane.
+}
+#: Rows that start something new: never joined to an earlier row of another lane.
 ORIGINS = ("request", "republish")
 _DELIVERY_ENDS = ("processed", "crash", "handler_error", "dead_lettered")
 

@@ -55,10 +55,12 @@ def commit_vs_processed(
     # the step curve as explicit corners, so each shaded area starts and ends exactly at a step
     x = np.repeat(grid / 1000.0, 2)[1:]
     y = np.repeat(gap, 2)[:-1]
+    # a side of zero the line never reaches (in the window shown) has no area to see, so no legend entry
+    seen = y if window is None else y[(x >= window[0] / 1000.0) & (x <= window[1] / 1000.0)]
     ax.fill_between(x, y, 0, where=y > 0, color=RED, alpha=0.35, linewidth=0,
-                    label="committed, not yet handled: lost if it crashes")
+                    label="committed, not yet handled: lost if it crashes" if (seen > 0).any() else None)
     ax.fill_between(x, y, 0, where=y < 0, color=ORANGE, alpha=0.35, linewidth=0,
-                    label="handled, not yet committed: repeated if it crashes")
+                    label="handled, not yet committed: repeated if it crashes" if (seen < 0).any() else None)
     ax.plot(x, y, color=color_for(design_of(result)), linewidth=1, label=design_of(result))
     ax.axhline(0, color="black", linewidth=0.8)
     crashes = t[t["event"] == "crash"]["time"].to_numpy() / 1000.0

@@ -112,10 +112,16 @@ def dlq_depth(results: RunResult | Mapping[str, RunResult], ax: Axes | None = No
     runs = _results(results)
     threshold = None
     peak, fired = 0.0, 0
+    from ..scenarios.dead_letters import PARKING_DESIGNS
+
+    # a design that parks nothing has no dead-letter topic: its line lies at 0, and the legend says why
+    unparked = [d for d, r in runs.items()
+                if r.scenario == "dead_letters" and r.params["design"] not in PARKING_DESIGNS]
     for k, (design, r) in enumerate(runs.items()):
         s = r.series[metric]
         ax.step(s["time"] / 1000.0, s[metric], where="post", color=color_for(design),
-                linewidth=1.5 + 1.5 * (len(runs) - 1 - k), label=str(design))
+                linewidth=1.5 + 1.5 * (len(runs) - 1 - k),
+                label=f"{design} (has no dead-letter topic: 0)" if design in unparked else str(design))
         peak = max(peak, float(s[metric].max()) if len(s) else 0.0)
         t = r.trace
         alerts = t[(t["event"] == "alert") & t["detail"].astype(str).str.startswith(metric)]
@@ -137,6 +143,8 @@ def dlq_depth(results: RunResult | Mapping[str, RunResult], ax: Axes | None = No
         times = "once" if fired == 1 else f"{fired} times"
         title = (f"Dead letters pile up to {peak:g} records: the alert fired {times}" if fired else
                  f"Dead-letter depth peaks at {peak:g} records, under the threshold: no alert")
+        if unparked and len(unparked) == len(runs):  # nothing to watch: say so, not "under the threshold"
+            title = f"{' and '.join(unparked)} park{'s' if len(unparked) == 1 else ''} nothing: no dead-letter topic"
         if len(runs) == 1:
             title += _retrying_at_the_end(next(iter(runs.values())))
     ax.set_title(title)

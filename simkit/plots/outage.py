@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import ConfigError
 from ..results import RunResult
@@ -245,6 +246,10 @@ def failures_over_time(results: Mapping[str, RunResult], ax: Axes | None = None,
     shade_windows(ax, _outage_window(results), label="broker down", scale=1000.0)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("so far (orders)")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, steps=[1, 2, 5, 10]))  # whole orders, by 1, 2 or 5
+    if len(never_failed) == len(results) and not any(
+            r.series.get("lost") is not None and r.series["lost"]["lost"].max() > 0 for r in results.values()):
+        ax.set_ylim(-0.5, 5)  # every line at zero: show it as zero on a scale of orders, not of hundredths
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     if title is None:
         title = "requests answered with an error: " + ", ".join(

@@ -175,10 +175,11 @@ def lag_and_reads(result: RunResult, ax: Axes | None = None, title: str | None =
     at = values[np.clip(np.searchsorted(times, reads["time"].to_numpy(), side="right") - 1, 0, None)] \
         if len(times) else np.zeros(len(reads))
     rt = reads["time"].to_numpy() / 1000
+    # a kind of read that never happened gets no legend entry (the title says "none of ... was stale")
     ax.scatter(rt[~stale_mask], at[~stale_mask], marker="o", s=22, color=color_for("sync"), edgecolor="black",
-               linewidth=0.3, zorder=3, label="read saw the change")
+               linewidth=0.3, zorder=3, label="read saw the change" if (~stale_mask).any() else None)
     ax.scatter(rt[stale_mask], at[stale_mask], marker="X", s=40, color=color_for("async"), edgecolor="black",
-               linewidth=0.3, zorder=4, label="stale read (old profile)")
+               linewidth=0.3, zorder=4, label="stale read (old profile)" if stale_mask.any() else None)
     ax.set_xlabel("time (s)")
     ax.set_ylabel("records the writer is behind")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")

@@ -51,8 +51,11 @@ def decode_failure_bars(df: pd.DataFrame, label: str, ax: Axes | None = None, ch
     ax.set_xlabel("schema change")
     refused = df.groupby(change, sort=False)["rejected_registrations"].max()
     for x, name in enumerate(refused.index):
-        if refused[name] > 0:
-            ax.text(x, 1, "refused", ha="center", va="bottom", fontsize="small", color="dimgrey")
+        if refused[name] > 0:  # no record of a refused change was written: "refused" stands where "0" would
+            for zero in [t for t in ax.texts if t.get_text() == "0" and abs(t.xy[0] - x) < 1e-9]:
+                zero.remove()
+            ax.annotate("refused", (x, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
+                        fontsize="small", color="dimgrey")
     return ax
 
 

@@ -80,11 +80,13 @@ from ._common import MAX_DRAIN_MS, client_param, latency_fields, until_drained
 from .registry import scenario
 
 __all__ = [
-    "DESIGNS", "DeadLettersParams", "Ledger", "dead_letters", "lag_series", "overtook_parked", "parse_cents", "payments",
-    "worst_lag",
+    "DESIGNS", "PARKING_DESIGNS", "DeadLettersParams", "Ledger", "dead_letters", "lag_series", "overtook_parked",
+    "parse_cents", "payments", "worst_lag",
 ]
 
 DESIGNS: tuple[str, ...] = ("no_dlq", "skip", "dlq", "dlq_park_key")
+#: the designs that park a failed record on the dead-letter topic (the others have none)
+PARKING_DESIGNS: tuple[str, ...] = ("dlq", "dlq_park_key")
 
 TOPIC = "payments"
 DLQ = dead_letter_topic_for(TOPIC)
@@ -222,7 +224,7 @@ def dead_letters(p: DeadLettersParams) -> RunResult:
 
     # wire the design: how the ledger group treats a record its handler cannot book
     handler: Any = Ledger(db)
-    if p.design in ("dlq", "dlq_park_key"):
+    if p.design in PARKING_DESIGNS:
         dlq_producer = Producer(world, broker, "ledger-dlq", client=p.client)
         handler = with_retries(handler, retries=p.handler_retries, backoff=p.backoff, producer=dlq_producer,
                                dead_letter_topic=DLQ, park_keys=p.design == "dlq_park_key")
