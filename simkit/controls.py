@@ -81,6 +81,7 @@ def _redraw(ui: Any) -> None:
     """
     import contextlib
     import io
+    import threading
     import traceback
 
     from IPython import get_ipython
@@ -95,11 +96,15 @@ def _redraw(ui: Any) -> None:
         return None
 
     failure = []
+    shell = get_ipython()
+    drawing = threading.get_ident()
 
     def report(etype, evalue, stb):  # an error IPython reports itself, such as a figure whose PNG failed to render
+        if threading.get_ident() != drawing:  # another thread's error is not this draw's: send it as before
+            return (own or functools.partial(type(shell)._showtraceback, shell))(etype, evalue, stb)
         failure.append({"output_type": "error", "ename": etype.__name__, "evalue": str(evalue), "traceback": stb})
+        return None
 
-    shell = get_ipython()
     publisher = getattr(shell, "display_pub", None)
     hooks = hasattr(publisher, "register_hook")
     if hooks:

@@ -259,3 +259,38 @@ def test_in_a_kernel_a_figure_whose_png_fails_to_render_says_why_in_the_widget(k
     kernel.press("broken", False)
     now = kernel.settled()
     assert _kinds(now["outputs"]) == [["display_data", "image/png", "text/plain"]]  # the next draw is clean again
+
+
+def test_only_the_drawing_thread_s_reported_errors_go_into_the_widget(monkeypatch):
+    import threading
+
+    import IPython
+
+    class Shell:
+        def __init__(self):
+            self.display_pub = _Publisher()
+            self.sent = []
+
+        def _showtraceback(self, etype, evalue, stb):  # the kernel's: an iopub error message
+            self.sent.append(str(evalue))
+
+    shell = Shell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+
+    def explore(seed=1):
+        shell.display_pub.publish({"image/png": f"figure of seed {seed}", "text/plain": "<Figure>"})
+        if seed == 2:  # as IPython reports a formatter's error, once from this draw and once from another thread
+            shell._showtraceback(RuntimeError, RuntimeError("the PNG failed"), ["traceback"])
+            other = threading.Thread(target=shell._showtraceback, args=(OSError, OSError("elsewhere"), ["tb"]))
+            other.start()
+            other.join()
+
+    ui = sk.interact(explore, seed=(1, 5))
+    ui.controls["seed"].value = 2
+    figure, error = ui.widget.out.outputs
+    assert figure["data"]["image/png"] == "figure of seed 2"
+    assert (error["output_type"], error["ename"], error["evalue"]) == ("error", "RuntimeError", "the PNG failed")
+    assert shell.sent == ["elsewhere"]  # the other thread's error went where it always went
+    assert "_showtraceback" not in vars(shell)  # the shell's own method once the draw is over
+    shell._showtraceback(ValueError, ValueError("after"), [])
+    assert shell.sent == ["elsewhere", "after"]
