@@ -13,6 +13,8 @@
 - changes that arrive from the browser while a redraw runs collapse into one redraw of the latest values (three
   quick key presses on a slider cost one more simulation, not three), so the readout and the figure agree as
   soon as the kernel is idle again; a change made by code in a cell still redraws at once;
+- an error that IPython catches and reports itself while showing a figure (its PNG failed to render) is shown in
+  the widget under the controls, instead of going where the browser shows it nowhere;
 - a redraw that ends without an error but shows nothing, where the widget showed a figure, keeps that figure
   and says under it which values drew nothing (``drawn`` keeps the figure's values), instead of an empty widget;
 - every control set is kept in :data:`REGISTRY`, so ``benchmarks/notebooks.py`` can move each control once and
@@ -79,6 +81,7 @@ def _redraw(ui: Any) -> None:
     """
     import contextlib
     import io
+    import threading
     import traceback
 
     from IPython import get_ipython
@@ -92,13 +95,29 @@ def _redraw(ui: Any) -> None:
         shown.append({"output_type": "display_data", **{k: msg["content"][k] for k in ("data", "metadata")}})
         return None
 
-    publisher = getattr(get_ipython(), "display_pub", None)
+    failure = []
+    shell = get_ipython()
+    drawing = threading.get_ident()
+
+    def report(etype, evalue, stb):  # an error IPython reports itself, such as a figure whose PNG failed to render
+        if threading.get_ident() != drawing:  # another thread's error is not this draw's: send it as before
+            return (own or functools.partial(type(shell)._showtraceback, shell))(etype, evalue, stb)
+        failure.append({"output_type": "error", "ename": etype.__name__, "evalue": str(evalue), "traceback": stb})
+        return None
+
+    publisher = getattr(shell, "display_pub", None)
     hooks = hasattr(publisher, "register_hook")
     if hooks:
         publisher.register_hook(keep)
+    # IPython's display catches an error in a formatter (the PNG of a figure) and shows it with
+    # ``shell._showtraceback``, the method IPython provides for sending tracebacks elsewhere. The kernel's own sends
+    # an ``error`` message filed under the message it handled last (the one that moved the control), which no output
+    # area in the browser shows: the widget held the figure's text alone ("<Figure size ...>"), no image, no reason.
+    own = vars(shell).get("_showtraceback") if hooks else None
+    if hooks:
+        shell._showtraceback = report
     before = dict(getattr(ui, "kwargs", None) or {})
     ui.kwargs = {w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets}
-    failure = []
     try:
         with contextlib.redirect_stdout(io.StringIO()) as printed:
             try:
@@ -110,6 +129,10 @@ def _redraw(ui: Any) -> None:
     finally:
         if hooks:
             publisher.unregister_hook(keep)
+            if own is None:
+                del shell._showtraceback  # the shell's own method again
+            else:
+                shell._showtraceback = own
     text = printed.getvalue()
     stream = [{"output_type": "stream", "name": "stdout", "text": text}] if text else []
     outputs = stream + shown + failure

@@ -174,7 +174,7 @@ STATE = f"""() => {{ const w = {NOTEBOOK};
 # ``outputs`` is what the kernel last handed the control set's Output widget (each output's type and mime types):
 # when the page shows no figure, it says whether the kernel sent none or the page lost the one it was sent.
 DRAWN = ("__import__('json').dumps([{'values': {k: w.value for k, w in c.controls.items()}, 'drawn': c.drawn,"
-         " 'redraws': c.redraws, 'outputs': [[o['output_type'], *sorted(o.get('data', {}))]"
+         " 'redraws': c.redraws, 'outputs': [[o['output_type'], *sorted(o.get('data', {})), o.get('text', '')[:200]]"
          " for o in c.widget.out.outputs]} for c in __import__('simkit').controls.REGISTRY], default=str)")
 EXECUTE = f"""async (expression) => {{ const k = {NOTEBOOK}.sessionContext.session.kernel;
     const reply = await k.requestExecute({{code: '', silent: true, store_history: false,
@@ -259,7 +259,11 @@ def _press_a_slider(page, name: str):
         page.keyboard.press("ArrowLeft" if at_max else "ArrowRight")
     label = box.locator(".widget-slider .widget-label").first.inner_text()
     readout, first = _settled(page, box, label)
-    assert first["values"] == first["drawn"], f"{name}: the figure was drawn with {first['drawn']}, the controls say {first['values']}"
+    assert first["values"] == first["drawn"], (
+        f"{name}: the figure was drawn with {first['drawn']}, the controls say {first['values']}; "
+        f"{first['redraws'] - start} redraw(s) ran, the kernel set the Output widget's outputs to {first['outputs']} "
+        f"({len(_kernel(page))} control set(s) in the kernel); under the controls the page shows:\n"
+        f"{box.locator('.jp-OutputArea').first.inner_text()[:800]}")
     assert float(readout) == pytest.approx(float(first["drawn"][label])), f"{name}: readout {readout} against figure {first['drawn']}"
     # The kernel's reply can overtake the widget update that carries the new figure (they travel on different
     # channels): wait for the page to show a figure other than the one before the presses.

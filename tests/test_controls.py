@@ -1,5 +1,7 @@
 """sk.interact: one control change runs one redraw; a broken first draw fails the cell; bad values explain themselves."""
 
+import time
+
 import pytest
 
 import simkit as sk
@@ -136,3 +138,159 @@ def test_a_redraw_that_shows_nothing_keeps_the_figure_and_says_which_values_it_i
     ui.controls["seed"].value = 4
     assert [o["data"]["image/png"] for o in ui.widget.out.outputs] == ["figure of seed 4"]
     assert ui.drawn == {"seed": 4} and shell.display_pub.sent == []  # every figure went to the widget
+
+
+# A real kernel, moved as JupyterLab moves it: each press of a slider is a ``comm_msg`` that sets the control's
+# value, and the browser asks what the control set shows with a silent execute whose user expression is read from
+# the reply (so it can land between presses, as the browser test's idle polls do).
+KERNEL_CELL = '''
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+import simkit as sk
+
+plt.close(plt.figure())  # loads the inline backend, which registers the figure formats
+_png = get_ipython().display_formatter.formatters["image/png"]
+_render = _png.lookup_by_type(Figure)
+
+def _png_of(fig, *args, **kwargs):  # the PNG of a figure titled "no png" fails to render, as a broken backend would
+    if fig._suptitle is not None and fig._suptitle.get_text() == "no png":
+        raise RuntimeError("this figure cannot be rendered")
+    return _render(fig, *args, **kwargs)
+
+_png.for_type(Figure, _png_of)
+
+def explore(x=0, broken=False):
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.bar([0], [x + 1])
+    fig.suptitle("no png" if broken else f"x={x}")
+    plt.show()
+
+c = sk.interact(explore, x=(0, 9), broken=False)
+'''
+SHOWN = ("__import__('json').dumps({'values': {k: w.value for k, w in c.controls.items()}, 'drawn': c.drawn, "
+         "'ids': {k: w.model_id for k, w in c.controls.items()}, 'outputs': list(c.widget.out.outputs)})")
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory):
+    import ast
+    import json
+    import os
+    from pathlib import Path
+
+    from jupyter_client.manager import KernelManager
+
+    root = Path(__file__).resolve().parent.parent
+    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(tmp_path_factory.mktemp("kernel") / "k"))
+    km.start_kernel(env={**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+                         "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))})
+    client = km.client()
+    client.start_channels()
+    client.wait_for_ready(timeout=60)
+
+    def reply(msg_id):
+        while True:
+            msg = client.get_shell_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg["content"]
+
+    class Kernel:
+        def run(self, code):
+            content = reply(client.execute(code))
+            assert content["status"] == "ok", content
+
+        def shown(self):
+            content = reply(client.execute("", silent=True, store_history=False, user_expressions={"q": SHOWN}))
+            q = content["user_expressions"]["q"]
+            assert q["status"] == "ok", q
+            return json.loads(ast.literal_eval(q["data"]["text/plain"]))  # the repr of the JSON text
+
+        def press(self, name, value):  # as the browser sends it, without waiting for anything
+            client.shell_channel.send(client.session.msg("comm_msg", {"comm_id": self.ids[name], "data": {
+                "method": "update", "state": {"value": value}, "buffer_paths": []}}))
+
+        def settled(self):
+            for _ in range(600):  # the redraws run once the kernel has taken the presses; each is a small figure
+                now = self.shown()
+                if now["values"] == now["drawn"]:
+                    return now
+            raise AssertionError(f"the figure never caught up with the controls: {now['values']} against {now['drawn']}")
+
+    k = Kernel()
+    k.run(KERNEL_CELL)
+    k.ids = k.shown()["ids"]
+    yield k
+    client.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+def _kinds(outputs):
+    return [[o["output_type"], *sorted(o.get("data", {}))] for o in outputs]
+
+
+@pytest.mark.slow
+def test_in_a_kernel_every_burst_of_three_presses_ends_with_one_figure_of_the_values_shown(kernel):
+    """Issue 14: after three quick presses the widget must hold exactly one image, of the values the controls say."""
+    x = kernel.shown()["values"]["x"]
+    bursts = [(0, 0, 0), (0.002, 0.002, 0), (0.02, 0, 0.02), (0.1, 0.1, 0), (0, 0.05, 0.2)] * 4
+    for i, gaps in enumerate(bursts):
+        step = 1 if x < 5 else -1
+        for k, gap in enumerate(gaps):
+            x += step
+            kernel.press("x", x)
+            if i % 2 and k == 0:
+                kernel.shown()  # the browser's poll can land between two presses
+            time.sleep(gap)
+        now = kernel.settled()
+        assert now["values"]["x"] == x, f"burst {i}: the controls say {now['values']}, the last press set x={x}"
+        assert _kinds(now["outputs"]) == [["display_data", "image/png", "text/plain"]], (
+            f"burst {i} (gaps {gaps}): the widget holds {_kinds(now['outputs'])}")
+
+
+@pytest.mark.slow
+def test_in_a_kernel_a_figure_whose_png_fails_to_render_says_why_in_the_widget(kernel):
+    """IPython catches an error in a formatter and reports it itself; the report belongs under the controls."""
+    kernel.press("broken", True)
+    now = kernel.settled()
+    kinds = _kinds(now["outputs"])
+    assert ["error"] in kinds, f"the widget holds {kinds}: no image and no reason"  # before: the figure's text alone
+    error = next(o for o in now["outputs"] if o["output_type"] == "error")
+    assert error["ename"] == "RuntimeError" and error["evalue"] == "this figure cannot be rendered"
+    kernel.press("broken", False)
+    now = kernel.settled()
+    assert _kinds(now["outputs"]) == [["display_data", "image/png", "text/plain"]]  # the next draw is clean again
+
+
+def test_only_the_drawing_thread_s_reported_errors_go_into_the_widget(monkeypatch):
+    import threading
+
+    import IPython
+
+    class Shell:
+        def __init__(self):
+            self.display_pub = _Publisher()
+            self.sent = []
+
+        def _showtraceback(self, etype, evalue, stb):  # the kernel's: an iopub error message
+            self.sent.append(str(evalue))
+
+    shell = Shell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+
+    def explore(seed=1):
+        shell.display_pub.publish({"image/png": f"figure of seed {seed}", "text/plain": "<Figure>"})
+        if seed == 2:  # as IPython reports a formatter's error, once from this draw and once from another thread
+            shell._showtraceback(RuntimeError, RuntimeError("the PNG failed"), ["traceback"])
+            other = threading.Thread(target=shell._showtraceback, args=(OSError, OSError("elsewhere"), ["tb"]))
+            other.start()
+            other.join()
+
+    ui = sk.interact(explore, seed=(1, 5))
+    ui.controls["seed"].value = 2
+    figure, error = ui.widget.out.outputs
+    assert figure["data"]["image/png"] == "figure of seed 2"
+    assert (error["output_type"], error["ename"], error["evalue"]) == ("error", "RuntimeError", "the PNG failed")
+    assert shell.sent == ["elsewhere"]  # the other thread's error went where it always went
+    assert "_showtraceback" not in vars(shell)  # the shell's own method once the draw is over
+    shell._showtraceback(ValueError, ValueError("after"), [])
+    assert shell.sent == ["elsewhere", "after"]
