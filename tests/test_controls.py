@@ -136,3 +136,81 @@ def test_a_redraw_that_shows_nothing_keeps_the_figure_and_says_which_values_it_i
     ui.controls["seed"].value = 4
     assert [o["data"]["image/png"] for o in ui.widget.out.outputs] == ["figure of seed 4"]
     assert ui.drawn == {"seed": 4} and shell.display_pub.sent == []  # every figure went to the widget
+
+
+def _figures():
+    """Three figures as lessons draw them: constrained layout, tight_layout(), and a legend past the edge."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
+    for ax in axes:
+        ax.plot(range(50), label="lag")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("constrained")
+    yield "constrained", fig
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(range(50))
+    ax.set_title("tight_layout")
+    fig.tight_layout()
+    yield "tight", fig
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(range(50), label="a legend label long enough to reach past the figure's right edge")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    yield "past_the_edge", fig
+
+
+def test_a_redraw_s_figure_drawn_once_is_the_image_the_inline_backend_shows():
+    import base64
+    import io
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from IPython.core.pylabtools import print_figure
+    from PIL import Image
+
+    matplotlib.use("agg")
+
+    def image(data):
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"), dtype=float)
+
+    for name, fig in _figures():
+        inline = image(print_figure(fig, fmt="png", base64=True, bbox_inches="tight"))
+        once = image(sk.controls._png_drawn_once(fig))
+        width, height = fig.canvas.get_width_height(physical=True)
+        if name == "constrained":  # sent whole: the figure's own size, which the inline crop differs from by its pad
+            assert once.shape == (height, width)
+            assert abs(inline.shape[0] - height) <= 2 * fig.dpi * 0.1 + 2
+        else:  # cropped to the same contents, the legend past the edge included
+            assert abs(once.shape[0] - inline.shape[0]) <= 2 and abs(once.shape[1] - inline.shape[1]) <= 2, name
+            rows, cols = min(once.shape[0], inline.shape[0]), min(once.shape[1], inline.shape[1])
+            assert np.mean(np.abs(once[:rows, :cols] - inline[:rows, :cols]) > 64) < 0.01, name
+        if name == "past_the_edge":
+            assert once.shape[1] > width + 50  # widened to show the legend, as the inline image is
+        assert (once < 128).mean() > 0.005  # lines and text drawn, not a blank image
+        plt.close(fig)
+
+
+def test_while_a_redraw_runs_plain_png_figures_are_drawn_once_and_other_formats_are_left_alone():
+    import functools
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from IPython.core.formatters import PNGFormatter
+    from IPython.core.pylabtools import print_figure, retina_figure
+    from matplotlib.figure import Figure
+
+    matplotlib.use("agg")
+    fig, ax = plt.subplots(layout="constrained")
+    ax.plot(range(5))
+    for printer, swapped in [(functools.partial(print_figure, fmt="png", base64=True, bbox_inches="tight"), True),
+                             (functools.partial(retina_figure, base64=True, bbox_inches="tight"), False)]:
+        formatter = PNGFormatter()
+        formatter.for_type(Figure, printer)
+        shell = type("Shell", (), {})()
+        shell.display_formatter = type("Formatters", (), {"formatters": {"image/png": formatter}})()
+        with sk.controls._figures_drawn_once(shell):
+            assert (formatter.type_printers[Figure] is not printer) is swapped
+            assert formatter(fig) == (sk.controls._png_drawn_once(fig) if swapped else printer(fig))
+        assert formatter.type_printers[Figure] is printer  # put back after the redraw
+    plt.close(fig)
