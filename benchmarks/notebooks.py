@@ -6,9 +6,11 @@ figure is rendered to PNG). One extra cell is then run in the same kernel: for e
 the one it was just at (a slider step by step up from its value and, at its maximum, down; a menu through its
 next options; a checkbox over and back), and times each redraw that a change triggers: simulation, plot and
 PNG, exactly what a learner's click costs. A control's redraw time is the median of its five moves. The
-control is put back afterwards (untimed). Beside the seconds it reports the slowest control's redraw in units
-of one plain matplotlib figure drawn and shown in the same kernel (``redraw_max_x_baseline``), a ratio that
-travels between machines better than seconds do.
+control is put back afterwards (untimed). Beside the seconds it reports each control's redraw in units of one
+plain matplotlib figure drawn and shown in the same kernel, right after each of its moves (the median of the
+control's five moves over the median of those five figures), and the largest of these
+(``redraw_max_x_baseline``): a ratio that travels between machines, and between moments of a busy one, better
+than seconds do.
 
 Notebooks run one after another, so that they do not compete for the two cores of a workshop laptop.
 
@@ -79,7 +81,7 @@ def _baseline():
     _plt.show()
     return _time.perf_counter() - _t
 
-_base = min(_baseline() for _ in range(3))
+_base = [_baseline() for _ in range(3)]
 _times = []
 for _n, _ui in enumerate(_sk.controls.REGISTRY):
     for _control in _ui.widget.kwargs_widgets:
@@ -87,15 +89,17 @@ for _n, _ui in enumerate(_sk.controls.REGISTRY):
         if not _moves:
             continue
         _old = (_control.index if _moves[0][0] == "index" else _control.value)
-        _seconds = []
+        _seconds, _yardstick = [], []
         for _attr, _new in _moves:
             _t = _time.perf_counter()
             setattr(_control, _attr, _new)  # the change runs the redraw synchronously
             _seconds.append(_time.perf_counter() - _t)
+            _yardstick.append(_baseline())  # beside each move, so that both see the same load on the machine
+        _base += _yardstick
         _times.append({{"control": _control._kwarg, "set": _n, "seconds": sorted(_seconds)[len(_seconds) // 2],
-                        "moves": _seconds}})
+                        "moves": _seconds, "baseline": sorted(_yardstick)[len(_yardstick) // 2]}})
         setattr(_control, _moves[0][0], _old)
-print("{MARK}" + _json.dumps({{"baseline": _base, "redraws": _times}}))
+print("{MARK}" + _json.dumps({{"baseline": sorted(_base)[len(_base) // 2], "redraws": _times}}))
 '''
 
 
@@ -119,9 +123,11 @@ def run(path: Path) -> dict:
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.get("name") == "stdout")
     measured = json.loads(printed.split(MARK, 1)[1]) if MARK in printed else {"baseline": None, "redraws": []}
     redraws, baseline = measured["redraws"], measured["baseline"]
-    # every move is timed; putting the control back is one more redraw, untimed but run (about a median's worth)
-    redraw_total = sum(sum(r["moves"]) + r["seconds"] for r in redraws)
+    # every move is timed; putting the control back is one more redraw, untimed but run (about a median's worth);
+    # and a baseline figure is drawn beside every move
+    redraw_total = sum(sum(r["moves"]) + r["seconds"] + len(r["moves"]) * r["baseline"] for r in redraws)
     seconds = [r["seconds"] for r in redraws]
+    ratios = [r["seconds"] / r["baseline"] for r in redraws]
     return {
         "notebook": str(path.relative_to(ROOT)) if ROOT in path.parents else path.name,
         "run_seconds": round(total - redraw_total, 2),  # the notebook itself, kernel start included
@@ -131,10 +137,10 @@ def run(path: Path) -> dict:
         "slowest_control": max(redraws, key=lambda r: r["seconds"])["control"] if redraws else None,
         # the same redraw in units of one plain figure drawn in the same kernel: comparable across machines
         "baseline_figure_s": round(baseline, 3) if baseline else None,
-        "redraw_max_x_baseline": round(max(seconds) / baseline, 1) if seconds and baseline else None,
+        "redraw_max_x_baseline": round(max(ratios), 1) if ratios else None,
         # per control: the median of its moves, and every move
         "redraws": [{"control": r["control"], "set": r["set"], "median_s": round(r["seconds"], 3),
-                     "x_baseline": round(r["seconds"] / baseline, 1) if baseline else None,
+                     "x_baseline": round(r["seconds"] / r["baseline"], 1),
                      "moves_s": [round(t, 3) for t in r["moves"]]} for r in redraws],
     }
 
