@@ -62,8 +62,9 @@ def _positions(control, n=MOVES):
     if step is None or not hasattr(control, "max"):
         return []
     value, low, high = control.value, control.min, control.max
-    up = [value + k * step for k in range(1, n + 1) if value + k * step <= high]
-    down = [value - k * step for k in range(1, n + 1) if value - k * step >= low]
+    slack = step * 1e-9  # 0.5 + 4 * 0.1 is a hair above 0.9
+    up = [value + k * step for k in range(1, n + 1) if value + k * step <= high + slack]
+    down = [value - k * step for k in range(1, n + 1) if value - k * step >= low - slack]
     walk = (up + down)[:n]
     if not walk:
         return []
@@ -89,15 +90,16 @@ for _n, _ui in enumerate(_sk.controls.REGISTRY):
         if not _moves:
             continue
         _old = (_control.index if _moves[0][0] == "index" else _control.value)
-        _seconds, _yardstick = [], []
+        _seconds, _yardstick, _at = [], [], []
         for _attr, _new in _moves:
             _t = _time.perf_counter()
             setattr(_control, _attr, _new)  # the change runs the redraw synchronously
             _seconds.append(_time.perf_counter() - _t)
+            _at.append(repr(_control.value))
             _yardstick.append(_baseline())  # beside each move, so that both see the same load on the machine
         _base += _yardstick
         _times.append({{"control": _control._kwarg, "set": _n, "seconds": sorted(_seconds)[len(_seconds) // 2],
-                        "moves": _seconds, "baseline": sorted(_yardstick)[len(_yardstick) // 2]}})
+                        "moves": _seconds, "positions": _at, "baseline": sorted(_yardstick)[len(_yardstick) // 2]}})
         setattr(_control, _moves[0][0], _old)
 print("{MARK}" + _json.dumps({{"baseline": sorted(_base)[len(_base) // 2], "redraws": _times}}))
 '''
@@ -141,7 +143,7 @@ def run(path: Path) -> dict:
         # per control: the median of its moves, and every move
         "redraws": [{"control": r["control"], "set": r["set"], "median_s": round(r["seconds"], 3),
                      "x_baseline": round(r["seconds"] / r["baseline"], 1),
-                     "moves_s": [round(t, 3) for t in r["moves"]]} for r in redraws],
+                     "moves_s": [round(t, 3) for t in r["moves"]], "positions": r["positions"]} for r in redraws],
     }
 
 
