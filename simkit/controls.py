@@ -17,7 +17,8 @@
   and says under it which values drew nothing (``drawn`` keeps the figure's values), instead of an empty widget;
 - a redraw's figure is drawn once and cropped to its contents (:func:`_png_drawn_once`), where the inline
   backend would lay it out and measure it in one pass and draw it in a second; a figure whose contents reach
-  past its edges still goes through the inline backend, which widens the image to show them;
+  past its edges goes through the inline backend, which widens the image to show them (and so, from then on,
+  do that control set's figures);
 - every control set is kept in :data:`REGISTRY`, so ``benchmarks/notebooks.py`` can move each control and time
   the redraw, exactly as a learner's click would run it.
 """
@@ -80,7 +81,7 @@ PNG_COMPRESS_LEVEL = 1
 
 
 def _png_drawn_once(fig: Any) -> str | None:
-    """``fig`` as a base64 PNG drawn in one pass where it can be, or None to leave it to the inline backend.
+    """``fig`` as a base64 PNG drawn in one pass, or None to leave it to the inline backend.
 
     The inline backend saves a figure with ``bbox_inches="tight"``, which draws it twice: one pass with drawing
     switched off, to lay it out and measure its contents, then a full pass, cropped to them with
@@ -88,8 +89,8 @@ def _png_drawn_once(fig: Any) -> str | None:
     renderer, and the image is cropped to them (to the figure's edge where the margin would reach past it, so
     only background is left out). A figure with constrained layout, which fits its contents inside its own
     edges, is sent whole without measuring. A figure whose contents reach outside its own edges (a legend beside
-    the axes of a figure with no layout) is drawn a second time on a wider canvas that shows all of it, as the
-    inline backend's image does.
+    the axes of a figure with no layout) returns None, after its one pass: the inline backend widens the image
+    to show all of it.
     """
     import binascii
     import io
@@ -118,11 +119,7 @@ def _png_drawn_once(fig: Any) -> str | None:
     if pad == "layout" or not isinstance(pad, int | float):
         pad = 0.1
     if box.x0 < 0 or box.y0 < 0 or box.x1 * dpi > width + 0.5 or box.y1 * dpi > height + 0.5:
-        # something reaches past the figure's edges: draw it again on a canvas that shows all of it, as the
-        # inline backend would (the box is known, so this costs one pass, not two)
-        fig.savefig(buffer, format="png", dpi=dpi, facecolor=fig.get_facecolor(), edgecolor=fig.get_edgecolor(),
-                    bbox_inches=box.padded(pad), pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
-        return binascii.b2a_base64(buffer.getvalue(), newline=False).decode("ascii")
+        return None  # something reaches past the figure's edges: the inline backend widens the image to show it
     left, right = max(0, math.floor((box.x0 - pad) * dpi)), min(width, math.ceil((box.x1 + pad) * dpi))
     top, bottom = max(0, height - math.ceil((box.y1 + pad) * dpi)), min(height, height - math.floor((box.y0 - pad) * dpi))
     image.crop((left, top, right, bottom)).save(buffer, format="png", compress_level=PNG_COMPRESS_LEVEL)
@@ -130,9 +127,11 @@ def _png_drawn_once(fig: Any) -> str | None:
 
 
 @contextlib.contextmanager
-def _figures_drawn_once(shell: Any):
+def _figures_drawn_once(shell: Any, ui: Any = None):
     """While inside, figures shown as plain PNG (the inline backend's default) are drawn by :func:`_png_drawn_once`.
 
+    Once a figure of ``ui``'s function has reached past its edges, the function's later figures go straight to
+    the inline backend: they are drawn the same way every time, and that one pass would be wasted on each.
     Any other figure format the learner chose (``retina``, ``svg``, other ``print_figure_kwargs``) is left as
     it is.
     """
@@ -150,8 +149,14 @@ def _figures_drawn_once(shell: Any):
         return
 
     def png(fig):
+        if getattr(ui, "_reaches_past_edges", False):
+            return inline(fig)
         drawn = _png_drawn_once(fig)
-        return inline(fig) if drawn is None else drawn
+        if drawn is None:
+            if ui is not None:
+                ui._reaches_past_edges = True
+            return inline(fig)
+        return drawn
 
     formatter.for_type(Figure, png)
     try:
@@ -190,7 +195,7 @@ def _redraw(ui: Any) -> None:
     ui.kwargs = {w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets}
     failure = []
     try:
-        with contextlib.redirect_stdout(io.StringIO()) as printed, _figures_drawn_once(shell):
+        with contextlib.redirect_stdout(io.StringIO()) as printed, _figures_drawn_once(shell, ui):
             try:
                 ui.result = ui.f(**ui.kwargs)
                 show_inline_matplotlib_plots()
