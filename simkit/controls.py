@@ -17,12 +17,17 @@
   the widget under the controls, instead of going where the browser shows it nowhere;
 - a redraw that ends without an error but shows nothing, where the widget showed a figure, keeps that figure
   and says under it which values drew nothing (``drawn`` keeps the figure's values), instead of an empty widget;
-- every control set is kept in :data:`REGISTRY`, so ``benchmarks/notebooks.py`` can move each control once and
-  time the redraw, exactly as a learner's click would run it.
+- a redraw's figure is drawn once and cropped to its contents (:func:`_png_drawn_once`), where the inline
+  backend would lay it out and measure it in one pass and draw it in a second; a figure whose contents reach
+  past its edges goes through the inline backend, which widens the image to show them (and so, from then on,
+  do that control set's figures);
+- every control set is kept in :data:`REGISTRY`, so ``benchmarks/notebooks.py`` can move each control and time
+  the redraw, exactly as a learner's click would run it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -72,6 +77,96 @@ def _from_browser() -> bool:
     return kernel.get_parent("shell").get("header", {}).get("msg_type") == "comm_msg"
 
 
+#: zlib level of a redraw's PNG: level 1 encodes several times faster than the default 6, for a file somewhat
+#: larger, which goes to the browser on the same machine.
+PNG_COMPRESS_LEVEL = 1
+
+
+def _png_drawn_once(fig: Any) -> str | None:
+    """``fig`` as a base64 PNG drawn in one pass, or None to leave it to the inline backend.
+
+    The inline backend saves a figure with ``bbox_inches="tight"``, which draws it twice: one pass with drawing
+    switched off, to lay it out and measure its contents, then a full pass, cropped to them with
+    ``savefig.pad_inches`` to spare. Here the figure is drawn once, its contents are measured in that pass's
+    renderer, and the image is cropped to them (to the figure's edge where the margin would reach past it, so
+    only background is left out). A figure with constrained layout, which fits its contents inside its own
+    edges, is sent whole without measuring. A figure whose contents reach outside its own edges (a legend beside
+    the axes of a figure with no layout) returns None, after its one pass: the inline backend widens the image
+    to show all of it.
+    """
+    import binascii
+    import io
+    import math
+
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+    from PIL import Image
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        return None
+    if not fig.axes and not fig.lines:  # as the inline backend does: nothing to show
+        return None
+    fig.canvas.draw()  # runs the layout engine if there is one, then draws, once
+    width, height = fig.canvas.get_width_height(physical=True)
+    image = Image.frombuffer("RGBA", (width, height), fig.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    buffer = io.BytesIO()
+    if isinstance(fig.get_layout_engine(), ConstrainedLayoutEngine):
+        # laid out to fit inside the figure's own edges: measuring again would only trim a few pixels of margin
+        image.save(buffer, format="png", compress_level=PNG_COMPRESS_LEVEL)
+        return binascii.b2a_base64(buffer.getvalue(), newline=False).decode("ascii")
+    dpi = fig.dpi
+    box = fig.get_tightbbox(fig.canvas.get_renderer())  # inches, measured with the renderer just used
+    pad = mpl.rcParams["savefig.pad_inches"]
+    if pad == "layout" or not isinstance(pad, int | float):
+        pad = 0.1
+    if box.x0 < 0 or box.y0 < 0 or box.x1 * dpi > width + 0.5 or box.y1 * dpi > height + 0.5:
+        return None  # something reaches past the figure's edges: the inline backend widens the image to show it
+    left, right = max(0, math.floor((box.x0 - pad) * dpi)), min(width, math.ceil((box.x1 + pad) * dpi))
+    top, bottom = max(0, height - math.ceil((box.y1 + pad) * dpi)), min(height, height - math.floor((box.y0 - pad) * dpi))
+    image.crop((left, top, right, bottom)).save(buffer, format="png", compress_level=PNG_COMPRESS_LEVEL)
+    return binascii.b2a_base64(buffer.getvalue(), newline=False).decode("ascii")
+
+
+@contextlib.contextmanager
+def _figures_drawn_once(shell: Any, ui: Any = None):
+    """While inside, figures shown as plain PNG (the inline backend's default) are drawn by :func:`_png_drawn_once`.
+
+    Once a figure of ``ui``'s function has reached past its edges, the function's later figures go straight to
+    the inline backend: they are drawn the same way every time, and that one pass would be wasted on each.
+    Any other figure format the learner chose (``retina``, ``svg``, other ``print_figure_kwargs``) is left as
+    it is.
+    """
+    import functools
+
+    from IPython.core.pylabtools import print_figure
+    from matplotlib.figure import Figure
+
+    formatter = getattr(getattr(shell, "display_formatter", None), "formatters", {}).get("image/png")
+    inline = formatter.type_printers.get(Figure) if formatter is not None else None
+    plain = (isinstance(inline, functools.partial) and inline.func is print_figure and not inline.args
+             and inline.keywords == {"fmt": "png", "base64": True, "bbox_inches": "tight"})
+    if not plain:
+        yield
+        return
+
+    def png(fig):
+        if getattr(ui, "_reaches_past_edges", False):
+            return inline(fig)
+        drawn = _png_drawn_once(fig)
+        if drawn is None:
+            if ui is not None:
+                ui._reaches_past_edges = True
+            return inline(fig)
+        return drawn
+
+    formatter.for_type(Figure, png)
+    try:
+        yield
+    finally:
+        formatter.for_type(Figure, inline)
+
+
 def _redraw(ui: Any) -> None:
     """Draw ``ui``'s function with its controls' values now and put what it shows into its output area.
 
@@ -79,7 +174,6 @@ def _redraw(ui: Any) -> None:
     the message that moved the control (as ``ipywidgets.interactive.update`` does): a redraw that was deferred
     runs after that message is finished, when the browser no longer files outputs under it.
     """
-    import contextlib
     import io
     import threading
     import traceback
@@ -119,7 +213,7 @@ def _redraw(ui: Any) -> None:
     before = dict(getattr(ui, "kwargs", None) or {})
     ui.kwargs = {w._kwarg: w.get_interact_value() for w in ui.kwargs_widgets}
     try:
-        with contextlib.redirect_stdout(io.StringIO()) as printed:
+        with contextlib.redirect_stdout(io.StringIO()) as printed, _figures_drawn_once(shell, ui):
             try:
                 ui.result = ui.f(**ui.kwargs)
                 show_inline_matplotlib_plots()

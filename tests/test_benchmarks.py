@@ -38,7 +38,7 @@ def test_scaling_benchmark_gives_a_cost_per_message_for_every_size_and_partition
 
 @pytest.mark.notebook
 def test_notebook_benchmark_times_every_control(tmp_path):
-    """A notebook with two controls: both are moved once and timed; a dropdown counts as a control."""
+    """A notebook with two controls: each is moved five times, each time somewhere new, and timed; a dropdown counts."""
     import nbformat
 
     nb = nbformat.v4.new_notebook()
@@ -56,6 +56,13 @@ def test_notebook_benchmark_times_every_control(tmp_path):
     assert 0 < row["redraw_median_s"] <= row["redraw_max_s"] < 30
     assert 0 < row["run_seconds"] < 120
     assert row["baseline_figure_s"] > 0 and row["redraw_max_x_baseline"] > 0
+    rate, design = row["redraws"]
+    # the slider walks up from 0.5 to its maximum, then down from where it started; the menu goes over and back
+    assert [round(float(v), 6) for v in rate["positions"]] == [0.6, 0.7, 0.8, 0.9, 0.4]
+    assert design["positions"] == ["'b'", "'a'", "'b'", "'a'", "'b'"]
+    for r in (rate, design):
+        assert len(r["moves_s"]) == 5 and all(t > 0 for t in r["moves_s"])
+        assert sorted(r["moves_s"])[2] == pytest.approx(r["median_s"], abs=0.001)
 
 
 def test_sweep_benchmark_times_a_pool_against_a_loop_with_identical_rows():

@@ -294,3 +294,96 @@ def test_only_the_drawing_thread_s_reported_errors_go_into_the_widget(monkeypatc
     assert "_showtraceback" not in vars(shell)  # the shell's own method once the draw is over
     shell._showtraceback(ValueError, ValueError("after"), [])
     assert shell.sent == ["elsewhere", "after"]
+
+
+def _figures():
+    """Three figures as lessons draw them: constrained layout, tight_layout(), and a legend past the edge."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3), layout="constrained")
+    for ax in axes:
+        ax.plot(range(50), label="lag")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("constrained")
+    yield "constrained", fig
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(range(50))
+    ax.set_title("tight_layout")
+    fig.tight_layout()
+    yield "tight", fig
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(range(50), label="a legend label long enough to reach past the figure's right edge")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    yield "past_the_edge", fig
+
+
+def test_a_redraw_s_figure_drawn_once_is_the_image_the_inline_backend_shows():
+    import base64
+    import io
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from IPython.core.pylabtools import print_figure
+    from PIL import Image
+
+    matplotlib.use("agg")
+
+    def image(data):
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("L"), dtype=float)
+
+    for name, fig in _figures():
+        inline = image(print_figure(fig, fmt="png", base64=True, bbox_inches="tight"))
+        width, height = fig.canvas.get_width_height(physical=True)
+        if name == "past_the_edge":  # left to the inline backend, whose image is widened to show the legend
+            assert sk.controls._png_drawn_once(fig) is None and inline.shape[1] > width + 50
+            plt.close(fig)
+            continue
+        once = image(sk.controls._png_drawn_once(fig))
+        if name == "constrained":  # sent whole: the figure's own size, which the inline crop differs from by its pad
+            assert once.shape == (height, width)
+            assert abs(inline.shape[0] - height) <= 2 * fig.dpi * 0.1 + 2
+        else:  # cropped to the same contents
+            assert abs(once.shape[0] - inline.shape[0]) <= 2 and abs(once.shape[1] - inline.shape[1]) <= 2, name
+            rows, cols = min(once.shape[0], inline.shape[0]), min(once.shape[1], inline.shape[1])
+            assert np.mean(np.abs(once[:rows, :cols] - inline[:rows, :cols]) > 64) < 0.01, name
+        assert (once < 128).mean() > 0.005  # lines and text drawn, not a blank image
+        plt.close(fig)
+
+
+def test_while_a_redraw_runs_plain_png_figures_are_drawn_once_and_other_formats_are_left_alone():
+    import functools
+
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from IPython.core.formatters import PNGFormatter
+    from IPython.core.pylabtools import print_figure, retina_figure
+    from matplotlib.figure import Figure
+
+    matplotlib.use("agg")
+    fig, ax = plt.subplots(layout="constrained")
+    ax.plot(range(5))
+    for printer, swapped in [(functools.partial(print_figure, fmt="png", base64=True, bbox_inches="tight"), True),
+                             (functools.partial(retina_figure, base64=True, bbox_inches="tight"), False)]:
+        formatter = PNGFormatter()
+        formatter.for_type(Figure, printer)
+        shell = type("Shell", (), {})()
+        shell.display_formatter = type("Formatters", (), {"formatters": {"image/png": formatter}})()
+        with sk.controls._figures_drawn_once(shell):
+            assert (formatter.type_printers[Figure] is not printer) is swapped
+            assert formatter(fig) == (sk.controls._png_drawn_once(fig) if swapped else printer(fig))
+        assert formatter.type_printers[Figure] is printer  # put back after the redraw
+    plt.close(fig)
+    # once a control set's figure reaches past its edges, its later figures go straight to the inline backend
+    printer = functools.partial(print_figure, fmt="png", base64=True, bbox_inches="tight")
+    formatter.for_type(Figure, printer)
+    ui = type("UI", (), {})()
+    _, (_, fits), (_, past) = list(_figures())
+    with sk.controls._figures_drawn_once(shell, ui):
+        assert formatter(fits) == sk.controls._png_drawn_once(fits)
+        assert not getattr(ui, "_reaches_past_edges", False)
+        assert formatter(past) == printer(past)
+        assert ui._reaches_past_edges
+    with sk.controls._figures_drawn_once(shell, ui):
+        assert formatter(fits) == printer(fits)  # the inline backend's image now, not the one-pass one
+    plt.close("all")
