@@ -100,6 +100,12 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
     # the policy's hooks that do something (the others are skipped: a call each per record adds up)
     processed_hook = type(policy).processed is not CommitPolicy.processed
     polled_hook = type(policy).polled is not CommitPolicy.polled
+    before_poll_hook = type(policy).before_poll is not CommitPolicy.before_poll
+    wake_at_hook = type(policy).wake_at is not CommitPolicy.wake_at
+    group = consumer.group
+    # the logs an empty poll waits on, made again only when the assignment (a new list each time) changes
+    waits_for: list[Any] = []
+    waits_on: list[Any] = []
     while True:
         consumer.step = "poll"
         consumer.last_poll = env._now
@@ -108,7 +114,7 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
             return
         if consumer.member_id not in consumer.group.members:
             _rejoin_evicted(consumer)
-        if consumer.group.must_rejoin(consumer.member_id):
+        if group.rebalancing and group.must_rejoin(consumer.member_id):
             if not consumer.group.cooperative:
                 _revoke(consumer)
             consumer.group.rejoin(consumer.member_id)
@@ -118,17 +124,20 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
             else:
                 consumer.generation = subscription.adopt(consumer.group)
             policy.keep(subscription.positions)
-        yield from policy.before_poll()
+        if before_poll_hook:
+            yield from policy.before_poll()
         batch = subscription.fetch(consumer.max_poll_records)
         if batch is None:  # broker down
             yield env.timeout(consumer.retry_backoff)
             continue
         if not batch:
             consumer.poll_wait = env.event()
-            topics = consumer.broker.topics
-            logs = [topics[t][p] for t, p in subscription.assigned]
-            consumer.broker.wait_for_data(logs, consumer.poll_wait)
-            wake_at = policy.wake_at()
+            if waits_for is not subscription.assigned:
+                waits_for = subscription.assigned
+                topics = consumer.broker.topics
+                waits_on = [topics[t][p] for t, p in waits_for]
+            consumer.broker.wait_for_data(waits_on, consumer.poll_wait)
+            wake_at = policy.wake_at() if wake_at_hook else None
             if wake_at is None:
                 yield consumer.poll_wait
             else:

@@ -294,6 +294,8 @@ class Trace:
         add_offset(offset)
         if ids.ints and type(msg_id) is int and NO_ID < msg_id < 2**63:
             ids.append(msg_id)
+        elif msg_id is None and ids.ints:
+            ids.append(NO_ID)  # as ids.add(None) does, without the call
         else:
             ids.add(msg_id)
         if self._keys is not None:
