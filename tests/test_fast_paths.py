@@ -39,11 +39,11 @@ def test_the_long_way_broker_really_turns_the_shortcuts_off():
 
 
 @pytest.mark.parametrize("kw", [
-    dict(design="round_robin", partitions=1, consumers=1),
-    dict(design="round_robin", partitions=4, consumers=3, commit="auto_on_poll"),
-    dict(design="key", partitions=3, consumers=3, commit="after_processing", max_poll_records=5),
-    dict(design="round_robin", partitions=2, consumers=2, client="librdkafka"),
-    dict(design="round_robin", partitions=2, consumers=2, network_latency=0.5),
+    {"design": "round_robin", "partitions": 1, "consumers": 1},
+    {"design": "round_robin", "partitions": 4, "consumers": 3, "commit": "auto_on_poll"},
+    {"design": "key", "partitions": 3, "consumers": 3, "commit": "after_processing", "max_poll_records": 5},
+    {"design": "round_robin", "partitions": 2, "consumers": 2, "client": "librdkafka"},
+    {"design": "round_robin", "partitions": 2, "consumers": 2, "network_latency": 0.5},
 ])
 def test_throughput_trace_is_the_same_with_and_without_the_shortcuts(monkeypatch, kw):
     kw = dict(kw)
