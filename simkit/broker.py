@@ -457,7 +457,7 @@ class Broker:
                              detail=f"out of order sequence {base_seq}, expected {last + 1}")
                 raise OutOfOrderSequence(f"batch sequence {base_seq} arrived before {last + 1}")
             self._seq[state] = base_seq + len(records) - 1
-        now = world.env.now
+        now = world.env._now  # the attribute behind SimPy's now property: a produce is hot
         base = log.append(records, now)
         if self._retained and log.retention_ms <= MAX_MS:
             due = records[0][3] + log.retention_ms

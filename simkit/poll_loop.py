@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any, Generator
 
 import simpy
 
+from .commit_policies import CommitPolicy
 from .errors import CommitFailed, Crash
-from .processing import process
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -94,15 +94,27 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
     subscription = consumer.subscription
     subscription.rotate = 0
     deadline: simpy.Process | None = None
+    record = consumer.world.trace.record
+    name = consumer.name
+    # below, ``env._now`` is the attribute behind SimPy's ``now`` property: read for every record, a call saved
+    # the policy's hooks that do something (the others are skipped: a call each per record adds up)
+    processed_hook = type(policy).processed is not CommitPolicy.processed
+    polled_hook = type(policy).polled is not CommitPolicy.polled
+    before_poll_hook = type(policy).before_poll is not CommitPolicy.before_poll
+    wake_at_hook = type(policy).wake_at is not CommitPolicy.wake_at
+    group = consumer.group
+    # the logs an empty poll waits on, made again only when the assignment (a new list each time) changes
+    waits_for: list[Any] = []
+    waits_on: list[Any] = []
     while True:
         consumer.step = "poll"
-        consumer.last_poll = env.now
+        consumer.last_poll = env._now
         if consumer.closing:
             yield from _close(consumer)
             return
         if consumer.member_id not in consumer.group.members:
             _rejoin_evicted(consumer)
-        if consumer.group.must_rejoin(consumer.member_id):
+        if group.rebalancing and group.must_rejoin(consumer.member_id):
             if not consumer.group.cooperative:
                 _revoke(consumer)
             consumer.group.rejoin(consumer.member_id)
@@ -112,17 +124,20 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
             else:
                 consumer.generation = subscription.adopt(consumer.group)
             policy.keep(subscription.positions)
-        yield from policy.before_poll()
+        if before_poll_hook:
+            yield from policy.before_poll()
         batch = subscription.fetch(consumer.max_poll_records)
         if batch is None:  # broker down
             yield env.timeout(consumer.retry_backoff)
             continue
         if not batch:
             consumer.poll_wait = env.event()
-            topics = consumer.broker.topics
-            logs = [topics[t][p] for t, p in subscription.assigned]
-            consumer.broker.wait_for_data(logs, consumer.poll_wait)
-            wake_at = policy.wake_at()
+            if waits_for is not subscription.assigned:
+                waits_for = subscription.assigned
+                topics = consumer.broker.topics
+                waits_on = [topics[t][p] for t, p in waits_for]
+            consumer.broker.wait_for_data(waits_on, consumer.poll_wait)
+            wake_at = policy.wake_at() if wake_at_hook else None
             if wake_at is None:
                 yield consumer.poll_wait
             else:
@@ -131,10 +146,11 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
             continue
         if not consumer.fetch_latency.is_zero:
             yield env.timeout(consumer.fetch_latency.sample(consumer.rng))
-        consumer.world.trace.record(env.now, consumer.name, "fetch", None, -1, -1, None, None, len(batch))
+        record(env._now, name, "fetch", None, -1, -1, None, None, len(batch))
         if consumer.max_poll_interval is not None and (deadline is None or not deadline.is_alive):
             deadline = consumer.spawn(_poll_deadline(consumer, consumer.member_id, consumer.max_poll_interval))
-        policy.polled(batch)
+        if polled_hook:
+            policy.polled(batch)
         positions = subscription.positions
         for rec in batch:
             positions[(rec.topic, rec.partition)] = rec.offset + 1
@@ -144,7 +160,29 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
             continue
         for rec in batch:
             consumer.step = "handler"
-            yield from process(consumer, rec)
+            # processing.process(consumer, rec), written out here: a generator for each record,
+            # and the hops through it at every resume, cost more than the steps themselves
+            plan = consumer.crash_plan
+            if plan.rate or plan.schedule:
+                armed = plan.arm()
+            else:  # a plan that cannot crash: arm() would only count the record
+                plan.handled += 1
+                plan.armed = armed = None
+            record(env._now, name, "process", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
+            if armed:
+                plan.hit("before_process")
+            if not consumer.processing_time.is_zero:
+                yield env.timeout(consumer.processing_time.sample(consumer.rng))
+            done = consumer.handler_call.call(rec, consumer.ctx)
+            if done is not True and done is not False:  # the handler's own steps: run them
+                done = yield from done
+            if done:
+                record(env._now, name, "processed", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
+            if plan.armed:
+                plan.hit("after_process")
+            plan.armed = None
+            if processed_hook:
+                yield from policy.processed(rec)
 
 
 def _poll_deadline(consumer: Consumer, member_id: str, interval: float) -> Generator[simpy.Event, Any, None]:

@@ -26,7 +26,9 @@ __all__ = ["WorkerPool", "process"]
 def process(consumer: "Consumer", rec: Record) -> Generator[simpy.Event, Any, None]:
     """Handle one record: the crash points, the processing time, the handler, the commit policy's turn.
 
-    The poll loop names its step ``"handler"`` before it calls this (a worker has no step).
+    The workers run this; the poll loop has the same steps written out in
+    :func:`simkit.poll_loop._run` (a change here is a change there), and names its step
+    ``"handler"`` first (a worker has no step).
     """
     world = consumer.world
     env = world.env

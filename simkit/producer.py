@@ -204,6 +204,10 @@ class Producer:
         self._nparts: dict[str, int] = {}
         self._sticky = isinstance(self.partitioner, StickyPartitioner)
         self._pid = self.producer_id
+        # a request that needs no event: instant links both ways, an answer, a plain broker's
+        # (a replicated cluster answers acks="all" with an event) and no transaction
+        self._direct = (self._instant_out and self._instant_in and acks != 0 and transactional_id is None
+                        and type(broker).produce is Broker.produce)
         if transactional_id is not None and (not isinstance(transactional_id, str) or not transactional_id):
             raise ConfigError("transactional_id", transactional_id, "None or a non-empty string")
         #: ``transactional.id`` (KIP-98): None for a plain producer
@@ -347,7 +351,7 @@ class Producer:
         if msg_id is None:
             msg_id = f"{self.name}-{self._count}"
         self._count += 1
-        now = world.env.now
+        now = world.env._now  # the attribute behind SimPy's now property: a send is hot
         world.trace.record(now, self.name, "send", topic, partition, -1, key, msg_id)
         tp = (topic, partition)
         queue = self._queues.get(tp)
@@ -357,6 +361,9 @@ class Producer:
         if not self._waiting and self._in_flight < self.max_in_flight and not self._draining:
             # nothing queued and room in flight: the sender takes the new batch at once, as
             # Kafka's Sender does with linger.ms=0, without it visiting the queues
+            if self._direct and not self.link_out._cuts and not self.link_in._cuts:
+                self._send_direct(tp, (key, value, msg_id, now), notify)
+                return
             batch = _Batch(tp, now, (key, value, msg_id, now), notify)
             batch.open = False
             self._draining = True
@@ -381,6 +388,42 @@ class Producer:
             queue.append(_Batch(tp, now, (key, value, msg_id, now), notify))
         if not self._draining:
             self._drain()
+
+    def _send_direct(self, tp: tuple[str, int], record: tuple[Any, Any, Any, float],
+                     notify: OnDelivery | None) -> None:
+        """What :meth:`_send_batch` does with a one-record batch over instant links to a plain
+        :class:`~simkit.broker.Broker`, whose answer comes back at once: the same sequence
+        numbers, broker call and bookkeeping, without the batch object and the hops between
+        ``_send_batch``, ``_arrive``, ``_write`` and ``_on_answer``. An error answer takes the
+        ordinary path (:meth:`_on_answer`) with the batch built as ``_send_batch`` would have."""
+        topic, partition = tp
+        records = [record]
+        seq = None
+        if self.idempotent:
+            state = (self._epoch, topic, partition)
+            seq = self._next_seq.get(state, 0)
+            self._next_seq[state] = seq + 1
+        self._draining = True
+        try:
+            try:
+                base = self.broker.produce(self._pid, topic, partition, records, seq, self.acks)
+            except ClientError as err:
+                batch = _Batch(tp, record[3], record, notify)
+                batch.open = False
+                batch.seq, batch.epoch, batch.attempts = seq, self._epoch, 1
+                self._in_flight += 1
+                self._on_answer(batch, err)
+            else:
+                if seq is not None:
+                    self._acked_seq[state] = seq
+                if notify is not None:
+                    notify(None, base if base >= 0 else -1)
+            if self._waiting:  # sent back for a retry, or a send from inside ``notify``
+                self._run_sender()
+        finally:
+            self._draining = False
+        if self._sticky:
+            self.partitioner.new_batch()  # type: ignore[union-attr]
 
     # -- the sender -----------------------------------------------------------------------
     def _drain(self) -> None:

@@ -39,8 +39,8 @@ TP = tuple[str, int]
 class Subscription:
     """A consumer's assigned partitions, its positions, and the assignment waiting to be taken up."""
 
-    __slots__ = ("assigned", "auto_offset_reset", "broker", "name", "pending", "positions", "read_committed",
-                 "rotate")
+    __slots__ = ("_plain", "assigned", "auto_offset_reset", "broker", "name", "pending", "positions",
+                 "read_committed", "rotate")
 
     def __init__(self, broker: Broker, auto_offset_reset: str, name: str = ""):
         self.broker = broker
@@ -57,6 +57,9 @@ class Subscription:
         self.pending: tuple[int, list[TP]] | None = None
         #: which owned partition the next fetch starts with, so no partition starves the others
         self.rotate = 0
+        # a plain Broker's fetch reads up to the log end: a position there has nothing to fetch, and
+        # the fetch is skipped (a replicated Cluster reads up to its high watermark, and is always asked)
+        self._plain = type(broker).fetch_visible is Broker.fetch_visible
 
     def clear(self) -> None:
         """Own nothing (partitions revoked, or the consumer crashed)."""
@@ -116,8 +119,13 @@ class Subscription:
         n = len(self.assigned)
         room = max_records
         rotate = self.rotate
+        topics = self.broker.topics if self._plain else None
         for i in range(n):
             tp = self.assigned[(rotate + i) % n]
+            if topics is not None:
+                log = topics[tp[0]][tp[1]]
+                if self.positions[tp] == len(log._stamps) >= log.start_offset:
+                    continue  # at the log end: fetch_visible would return nothing and the same position
             try:
                 got, after = self.broker.fetch_visible(tp[0], tp[1], self.positions[tp], room, self.read_committed)
             except OffsetOutOfRange as err:

@@ -239,7 +239,7 @@ class Trace:
     """
 
     __slots__ = ("_time", "_kind", "_partition", "_offset", "_ids", "_keys", "_details", "_kinds", "_triples",
-                 "_detail_codes", "_detail_values", "_detail_rows", "_fast", "_frame", "_frame_rows")
+                 "_detail_at", "_detail_codes", "_detail_values", "_detail_rows", "_fast", "_frame", "_frame_rows")
 
     #: columns with few distinct strings, stored as small integer codes and shown as categoricals
     CODED = ("component", "event", "topic")
@@ -253,7 +253,10 @@ class Trace:
         self._ids = IdColumn()
         # keys and details are None in most rows: a list appears with the first one that is not
         self._keys: list[Any] | None = None
-        self._details: Any = None  # array of codes into _detail_values (-1: None, -2: in _detail_rows)
+        # details are kept for the rows that have one: the row numbers, and per row a code into
+        # _detail_values (-2: an unhashable detail, in _detail_rows); nothing for the other rows
+        self._detail_at = array("i")
+        self._details = array("i")
         self._detail_codes: dict[tuple[type, Any], int] = {}
         self._detail_values: list[Any] = []
         self._detail_rows: dict[int, Any] = {}
@@ -291,6 +294,8 @@ class Trace:
         add_offset(offset)
         if ids.ints and type(msg_id) is int and NO_ID < msg_id < 2**63:
             ids.append(msg_id)
+        elif msg_id is None and ids.ints:
+            ids.append(NO_ID)  # as ids.add(None) does, without the call
         else:
             ids.add(msg_id)
         if self._keys is not None:
@@ -300,8 +305,6 @@ class Trace:
             self._keys.append(key)
         if detail is not None:
             self._add_detail(detail)
-        elif self._details is not None:
-            self._details.append(-1)
 
     def _new_kind(self, component: str, event: str, topic: str | None) -> int:
         kind = self._kinds[(component, event, topic)] = len(self._triples)
@@ -317,13 +320,13 @@ class Trace:
 
     def _add_detail(self, detail: Any) -> None:
         # details repeat (an error's name, a batch size): each distinct one is kept once, by code
-        if self._details is None:
-            self._details = array("i", [-1]) * (len(self._time) - 1)
+        row = len(self._time) - 1
+        self._detail_at.append(row)
         try:
             key = (type(detail), detail)
             code = self._detail_codes.get(key)
         except TypeError:  # unhashable: kept as it is, beside the codes
-            self._detail_rows[len(self._details)] = detail
+            self._detail_rows[row] = detail
             self._details.append(-2)
             return
         if code is None:
@@ -373,10 +376,10 @@ class Trace:
                 out[:] = self._keys
         elif name == "detail":
             out = np.empty(n, dtype=object)
-            if self._details is not None:
-                values = np.empty(len(self._detail_values) + 2, dtype=object)  # codes -2 and -1 end as None
+            if len(self._details):
+                values = np.empty(len(self._detail_values) + 2, dtype=object)  # code -2 ends as None
                 values[:len(self._detail_values)] = self._detail_values
-                out[:] = values[np.frombuffer(self._details, dtype=np.int32)]
+                out[np.frombuffer(self._detail_at, dtype=np.int32)] = values[np.frombuffer(self._details, dtype=np.int32)]
                 for row, detail in self._detail_rows.items():
                     out[row] = detail
         else:
