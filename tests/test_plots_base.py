@@ -85,3 +85,24 @@ def test_an_outbox_relay_s_steps_follow_the_broker_s_ack_not_the_client_s_reques
     assert (4, 5, False) in links and (5, 6, False) in links  # the ack comes from the broker; then the crash
     assert (7, 8, False) in links  # a relay that crashed after reading the row crashed after its own read
     assert (5, 9, False) in links and (0, 9, False) not in links  # the mark commits after the ack
+
+
+def test_a_redelivery_is_joined_to_the_append_of_the_record_it_read_not_to_the_latest_append_of_its_id():
+    import pandas as pd
+
+    from simkit.plots import message_path
+
+    # lesson 17: order 50 is appended to orders@15, processed (its invoice appended to invoices@15), and
+    # redelivered after a crash: the redelivery reads orders@15 again, not the invoice
+    steps = [("shop", "send", "orders", -1), ("broker", "append", "orders", 15), ("invoicer", "process", "orders", 15),
+             ("producer", "send", "invoices", -1), ("broker", "append", "invoices", 15),
+             ("ledger", "process", "invoices", 15), ("invoicer", "process", "orders", 15)]
+    rows = pd.DataFrame({"time": [float(i) for i in range(len(steps))], "component": [s[0] for s in steps],
+                         "event": [s[1] for s in steps], "topic": [s[2] for s in steps], "partition": 0,
+                         "offset": [s[3] for s in steps]})
+    links = message_path(rows)
+    assert (1, 6, True) in links and (4, 6, True) not in links  # the redelivery, dashed, from the order's append
+    assert (4, 5, False) in links  # the ledger reads the invoice
+    assert (3, 4, False) in links  # the invoice's append is its first write to invoices, not a write again
+    # without offsets in the trace, a read falls back to the latest append of its id
+    assert (4, 6, True) in message_path(rows.drop(columns=["offset"]))
