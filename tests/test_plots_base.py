@@ -106,3 +106,17 @@ def test_a_redelivery_is_joined_to_the_append_of_the_record_it_read_not_to_the_l
     assert (3, 4, False) in links  # the invoice's append is its first write to invoices, not a write again
     # without offsets in the trace, a read falls back to the latest append of its id
     assert (4, 6, True) in message_path(rows.drop(columns=["offset"]))
+
+
+def test_timeline_draws_crashes_and_restarts_hollow_under_the_steps_so_a_step_at_the_same_moment_shows():
+    run = sk.scenarios.exactly_once("at_least_once", seed=0)
+    fig, ax = plt.subplots()
+    sk.plots.timeline(run, components=["broker", "invoicer", "ledger"], ax=ax)
+    marks = {c.get_label(): c for c in ax.collections}
+    crash_at = run.trace[(run.trace.component == "invoicer") & (run.trace.event == "crash")].time
+    done_at = run.trace[(run.trace.component == "invoicer") & (run.trace.event == "processed")].time
+    assert set(crash_at) & set(done_at)  # a crash right after a processed step: the two marks share a point
+    for big in ("crash", "restart"):
+        assert len(marks[big].get_offsets()) and all(face[3] == 0 for face in marks[big].get_facecolors())
+        assert all(marks[big].get_zorder() < marks[small].get_zorder() for small in ("processed", "commit"))
+    plt.close(fig)

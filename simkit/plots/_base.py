@@ -351,6 +351,7 @@ _MARKS = {
     "send": (".", "#1f77b4", 12), "append": (".", "#9467bd", 12), "processed": (".", "#2ca02c", 12),
     "db_commit": (".", "#8c564b", 12), "commit": ("|", "#7f7f7f", 20),
 }
+_OUTLINED = ("crash", "restart")
 
 
 #: Hand-offs between components that the trace's events stand for: an effect row and the events that can
@@ -467,8 +468,11 @@ def timeline(
     rows = trace[trace["component"].isin(comps)]
     for event, g in rows.groupby("event", sort=False):
         marker, color, size = _MARKS.get(str(event), (".", "#bbbbbb", 8))
-        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color,
-                   s=size, label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
+        # crashes and restarts are big, hollow and underneath, so the steps at the same moment still show
+        paint = ({"facecolors": "none", "edgecolors": color, "linewidths": 1.2, "zorder": 2} if event in _OUTLINED
+                 else {"color": color, "zorder": 3})
+        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker,
+                   s=size, label=str(event) if event in _MARKS else None, **paint)
     highlight = list(highlight)
     repeats = False
     for mid in highlight:
