@@ -36,6 +36,16 @@ def test_latency_cdf_on_a_log_axis_ticks_plain_milliseconds_at_1_2_and_5_of_each
     plt.close(fig)
 
 
+def test_latency_cdf_on_a_log_axis_over_less_than_a_decade_still_labels_four_ticks_in_view():
+    fig, ax = plt.subplots()
+    sk.plots.latency_cdf({"monolith": np.linspace(20, 55, 101), "services": np.linspace(21, 90, 101)}, ax=ax, log=True)
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    shown = [t.get_text() for t in ax.get_xticklabels() if t.get_text() and lo <= t.get_position()[0] <= hi]
+    assert shown == ["20", "30", "50", "70"]  # not 20 and 50 alone (lesson 11's control with 1 ms hops)
+    plt.close(fig)
+
+
 def test_windows_between_pairs_down_and_up_rows_and_closes_an_open_window_only_when_asked():
     import pandas as pd
 

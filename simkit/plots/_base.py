@@ -193,7 +193,8 @@ def latency_cdf(
     """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms).
 
     With ``log`` the x axis is logarithmic, its ticks plain milliseconds at 1, 2 and 5 of each
-    decade (10, 20, 50, 100, ...), not powers of ten.
+    decade (10, 20, 50, 100, ...), not powers of ten; over less than a decade or so, where those
+    would give fewer than four ticks, at 1, 2, 3, 5 and 7 (20, 30, 50, 70), else at every whole step.
     """
     ax = axes_or_new(ax)
     p99s = {}
@@ -219,7 +220,12 @@ def latency_cdf(
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.autoscale_view()
+        lo, hi = ax.get_xlim()
+        for subs in ((1, 2, 5), (1, 2, 3, 5, 7), tuple(range(1, 10))):  # the sparsest set with four ticks in view
+            if sum(lo <= v <= hi for v in LogLocator(subs=subs).tick_values(lo, hi)) >= 4:
+                break
+        ax.xaxis.set_major_locator(LogLocator(subs=subs))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("latency (ms, log scale)")
