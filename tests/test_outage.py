@@ -263,3 +263,30 @@ def test_failures_over_time_ticks_by_one_two_or_five_of_a_decade():
     ticks = top.get_yticks()
     assert ticks[1] - ticks[0] in (1, 2, 5, 10, 20, 50, 100), ticks  # not 0, 15, 30
     plt.close("all")
+
+
+def test_follow_timeline_lists_in_its_legend_only_the_kinds_of_step_it_draws():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from simkit.plots.outage import FAILURE_EVENTS
+
+    def legend(ax):
+        return [t.get_text() for t in ax.get_legend().get_texts()]
+
+    # lesson 16: nothing in these lanes is refused, retried or failed while the record is followed
+    one = sk.scenarios.replication("acks_1", seed=0)
+    lost = one.checks["lost_acknowledged"].examples[0]
+    lanes = ["app", "producer", "broker-0", "broker-1", "broker-2", "cluster"]
+    ax = sk.plots.follow_timeline(one, lost, components=lanes, window=(960, 1700), outages=[(1000, 1600)])
+    shown = legend(ax)
+    t = one.trace
+    seen = t[(t.time >= 960) & (t.time <= 1700) & t.component.isin(lanes) & (t.msg_id != lost)]
+    assert not seen.event.isin(FAILURE_EVENTS).any()
+    assert "refused, retried or failed" not in shown and "other messages' steps" in shown
+    plt.close(ax.figure)
+    # lesson 09: other events are refused and retried during the outage, drawn and listed
+    ax = sk.plots.lost_event_timeline(run("direct_publish", 1))
+    assert "refused, retried or failed" in legend(ax)
+    plt.close("all")

@@ -193,7 +193,8 @@ def latency_cdf(
     """Empirical CDF of latency per design. ``samples`` maps design -> RunResult or latencies (ms).
 
     With ``log`` the x axis is logarithmic, its ticks plain milliseconds at 1, 2 and 5 of each
-    decade (10, 20, 50, 100, ...), not powers of ten.
+    decade (10, 20, 50, 100, ...), not powers of ten; over less than a decade or so, where those
+    would give fewer than four ticks, at 1, 2, 3, 5 and 7 (20, 30, 50, 70), else at every whole step.
     """
     ax = axes_or_new(ax)
     p99s = {}
@@ -219,7 +220,12 @@ def latency_cdf(
         from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        ax.autoscale_view()
+        lo, hi = ax.get_xlim()
+        for subs in ((1, 2, 5), (1, 2, 3, 5, 7), tuple(range(1, 10))):  # the sparsest set with four ticks in view
+            if sum(lo <= v <= hi for v in LogLocator(subs=subs).tick_values(lo, hi)) >= 4:
+                break
+        ax.xaxis.set_major_locator(LogLocator(subs=subs))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("latency (ms, log scale)")
@@ -351,6 +357,7 @@ _MARKS = {
     "send": (".", "#1f77b4", 12), "append": (".", "#9467bd", 12), "processed": (".", "#2ca02c", 12),
     "db_commit": (".", "#8c564b", 12), "commit": ("|", "#7f7f7f", 20),
 }
+_OUTLINED = ("crash", "restart")
 
 
 #: Hand-offs between components that the trace's events stand for: an effect row and the events that can
@@ -376,6 +383,19 @@ HANDOFFS: dict[str, tuple[str, ...]] = {
 #: Rows that start something new: never joined to an earlier row of another lane.
 ORIGINS = ("request", "republish")
 _DELIVERY_ENDS = ("processed", "crash", "handler_error", "dead_lettered")
+#: Rows that read one record: joined to the ``append`` (or ``fetch``) of that record, found by its offset.
+_READS = ("fetch", "process")
+
+
+def _record_keys(rows: pd.DataFrame) -> list[tuple[str, int, int] | None]:
+    """Each row's record as ``(topic, partition, offset)``, or None where the trace gives no offset."""
+    if not {"topic", "partition", "offset"} <= set(rows.columns):
+        return [None] * len(rows)
+    keys: list[tuple[str, int, int] | None] = []
+    for topic, part, off in zip(rows["topic"], rows["partition"], rows["offset"]):
+        known = not (pd.isna(topic) or pd.isna(part) or pd.isna(off)) and int(off) >= 0
+        keys.append((str(topic), int(part), int(off)) if known else None)
+    return keys
 
 
 def message_path(rows: pd.DataFrame) -> list[tuple[int, int, bool]]:
@@ -386,17 +406,27 @@ def message_path(rows: pd.DataFrame) -> list[tuple[int, int, bool]]:
     a row in another lane, the ``process`` row of the delivery being handled (its side
     effect). Rows with no known cause stay unjoined rather than linked by time alone. ``repeated`` marks the second and later
     deliveries or writes of the same step (a redelivery, a duplicate append).
+
+    A ``fetch`` or ``process`` row with an offset is joined to the ``append`` (or ``fetch``) of the same
+    topic, partition and offset, the record it read; by the message's id alone only where the trace
+    has no offset (a redelivered order comes from the order's append, not from its later invoice's).
     """
     comps = rows["component"].astype(str).to_list()
     events = rows["event"].astype(str).to_list()
+    records = _record_keys(rows)
     links: list[tuple[int, int, bool]] = []
     seen: set[tuple[str, str]] = set()
     last_in_lane: dict[str, int] = {}
     last_event: dict[str, int] = {}
+    last_of_record: dict[tuple[str, tuple[str, int, int]], int] = {}
     handling: int | None = None
-    for j, (comp, event) in enumerate(zip(comps, events)):
-        repeat = (comp, event) in seen and event in ("process", "append", "processed", "side_effect", "email_sent")
-        handed = [last_event[e] for e in HANDOFFS.get(event, ()) if e in last_event]
+    for j, (comp, event, record) in enumerate(zip(comps, events, records)):
+        step = (comp, event) if record is None else (comp, f"{event} {record[0]}")  # a write to another topic is new
+        repeat = step in seen and event in ("process", "append", "processed", "side_effect", "email_sent")
+        if event in _READS and record is not None:
+            handed = [last_of_record[(e, record)] for e in HANDOFFS[event] if (e, record) in last_of_record]
+        else:
+            handed = [last_event[e] for e in HANDOFFS.get(event, ()) if e in last_event]
         if handed:
             cause: int | None = max(handed)
         elif event in ORIGINS:  # a new start (a client's request, an upstream replay): nothing earlier caused it
@@ -408,9 +438,11 @@ def message_path(rows: pd.DataFrame) -> list[tuple[int, int, bool]]:
             cause = max(near) if near else None
         if cause is not None:
             links.append((cause, j, repeat))
-        seen.add((comp, event))
+        seen.add(step)
         last_in_lane[comp] = j
         last_event[event] = j
+        if record is not None:
+            last_of_record[(event, record)] = j
         if event == "process":
             handling = j
         elif handling is not None and comp == comps[handling] and event in _DELIVERY_ENDS:
@@ -442,8 +474,11 @@ def timeline(
     rows = trace[trace["component"].isin(comps)]
     for event, g in rows.groupby("event", sort=False):
         marker, color, size = _MARKS.get(str(event), (".", "#bbbbbb", 8))
-        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker, color=color,
-                   s=size, label=str(event) if event in _MARKS else None, zorder=3 if event == "crash" else 2)
+        # crashes and restarts are big, hollow and underneath, so the steps at the same moment still show
+        paint = ({"facecolors": "none", "edgecolors": color, "linewidths": 1.2, "zorder": 2} if event in _OUTLINED
+                 else {"color": color, "zorder": 3})
+        ax.scatter(g["time"] / 1000.0, g["component"].astype(str).map(lane).astype(float), marker=marker,
+                   s=size, label=str(event) if event in _MARKS else None, **paint)
     highlight = list(highlight)
     repeats = False
     for mid in highlight:

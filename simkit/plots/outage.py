@@ -120,9 +120,11 @@ def follow_timeline(
     ax.invert_yaxis()
     ax.set_xlim(lo / 1000.0, hi / 1000.0)
     ax.set_xlabel("time (s)")
-    handles = [Line2D([], [], color=FOLLOWED, marker="o", markerfacecolor="white", label=f"{msg_id}'s steps"),
-               Line2D([], [], color=OTHER_STEPS, marker=".", linestyle="", label="other messages' steps"),
-               Line2D([], [], color=FAILURE, marker="x", linestyle="", label="refused, retried or failed")]
+    handles = [Line2D([], [], color=FOLLOWED, marker="o", markerfacecolor="white", label=f"{msg_id}'s steps")]
+    if (~bad).any():  # a legend entry only for what is drawn
+        handles.append(Line2D([], [], color=OTHER_STEPS, marker=".", linestyle="", label="other messages' steps"))
+    if bad.any():
+        handles.append(Line2D([], [], color=FAILURE, marker="x", linestyle="", label="refused, retried or failed"))
     if repeats:
         handles.insert(1, Line2D([], [], color=FOLLOWED, linestyle="--", label="delivered or written again"))
     if windows:
