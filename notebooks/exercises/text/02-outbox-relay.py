@@ -28,9 +28,10 @@
 # Only one relay runs at a time.
 #
 # **How it is graded.** `sk.grading.check("02", relay)` sends this cell to a fresh grading process. It runs the
-# relay once without crashes, then once with a crash before and after every publish and every mark, for every
-# row, then with random crashes (at most three a run). Points are fixed: correct without crashes 2, no lost
-# event 3, in order 2, duplicates bounded 2, outbox drained 1.
+# relay on two workloads. With 5 orders: once without crashes, then once with a crash before and after every
+# publish and every mark, for every row, then twice with random crashes (at most three a run). With a burst of
+# 12 orders a few milliseconds apart, so that rows pile up: once without crashes and twice with random crashes.
+# Points are fixed: correct without crashes 2, no lost event 3, in order 2, duplicates bounded 2, outbox drained 1.
 
 # %%
 import simkit as sk
