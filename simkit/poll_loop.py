@@ -16,6 +16,7 @@ import simpy
 
 from .commit_policies import CommitPolicy
 from .errors import CommitFailed, Crash
+from .processing import process
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -160,29 +161,7 @@ def _run(consumer: Consumer) -> Generator[simpy.Event, Any, None]:
             continue
         for rec in batch:
             consumer.step = "handler"
-            # processing.process(consumer, rec), written out here: a generator for each record,
-            # and the hops through it at every resume, cost more than the steps themselves
-            plan = consumer.crash_plan
-            if plan.rate or plan.schedule:
-                armed = plan.arm()
-            else:  # a plan that cannot crash: arm() would only count the record
-                plan.handled += 1
-                plan.armed = armed = None
-            record(env._now, name, "process", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
-            if armed:
-                plan.hit("before_process")
-            if not consumer.processing_time.is_zero:
-                yield env.timeout(consumer.processing_time.sample(consumer.rng))
-            done = consumer.handler_call.call(rec, consumer.ctx)
-            if done is not True and done is not False:  # the handler's own steps: run them
-                done = yield from done
-            if done:
-                record(env._now, name, "processed", rec.topic, rec.partition, rec.offset, rec.key, rec.msg_id)
-            if plan.armed:
-                plan.hit("after_process")
-            plan.armed = None
-            if processed_hook:
-                yield from policy.processed(rec)
+            yield from process(consumer, rec, processed_hook)
 
 
 def _poll_deadline(consumer: Consumer, member_id: str, interval: float) -> Generator[simpy.Event, Any, None]:

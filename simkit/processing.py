@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 __all__ = ["WorkerPool", "process"]
 
 
-def process(consumer: "Consumer", rec: Record) -> Generator[simpy.Event, Any, None]:
+def process(consumer: "Consumer", rec: Record, processed_hook: bool = True) -> Generator[simpy.Event, Any, None]:
     """Handle one record: the crash points, the processing time, the handler, the commit policy's turn.
 
-    The workers run this; the poll loop has the same steps written out in
-    :func:`simkit.poll_loop._run` (a change here is a change there), and names its step
-    ``"handler"`` first (a worker has no step).
+    The workers and the poll loop both run this (the poll loop names its step ``"handler"``
+    first; a worker has no step). ``processed_hook=False`` skips the policy's ``processed``,
+    for a policy that leaves it at :class:`~simkit.commit_policies.CommitPolicy`'s default,
+    which does nothing.
     """
     world = consumer.world
     env = world.env
@@ -49,7 +50,8 @@ def process(consumer: "Consumer", rec: Record) -> Generator[simpy.Event, Any, No
     if plan.armed:
         plan.hit("after_process")
     plan.armed = None
-    yield from consumer.policy.processed(rec)
+    if processed_hook:
+        yield from consumer.policy.processed(rec)
 
 
 class WorkerPool:
