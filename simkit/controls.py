@@ -137,8 +137,6 @@ def _figures_drawn_once(shell: Any, ui: Any = None):
     Any other figure format the learner chose (``retina``, ``svg``, other ``print_figure_kwargs``) is left as
     it is.
     """
-    import functools
-
     from IPython.core.pylabtools import print_figure
     from matplotlib.figure import Figure
 
