@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 import pytest
@@ -174,8 +175,11 @@ STATE = f"""() => {{ const w = {NOTEBOOK};
 # ``outputs`` is what the kernel last handed the control set's Output widget (each output's type and mime types):
 # when the page shows no figure, it says whether the kernel sent none or the page lost the one it was sent.
 DRAWN = ("__import__('json').dumps([{'values': {k: w.value for k, w in c.controls.items()}, 'drawn': c.drawn,"
-         " 'redraws': c.redraws, 'outputs': [[o['output_type'], *sorted(o.get('data', {})), o.get('text', '')[:200]]"
-         " for o in c.widget.out.outputs]} for c in __import__('simkit').controls.REGISTRY], default=str)")
+         " 'redraws': c.redraws, 'outputs': [[o['output_type'], *sorted(o.get('data', {})), o.get('text', '')[:200]"
+         " if o['output_type'] != 'error' else __import__('re').sub(r'\\x1b\\[[0-9;]*m', '', o.get('ename', '') + ': ' + o.get('evalue', '') + ' | '"
+         " + ' | '.join(o.get('traceback', [])[-3:]))[-1500:]]"
+         " for o in c.widget.out.outputs], 'recovered': getattr(c.widget, '_recovered', [])}"
+         " for c in __import__('simkit').controls.REGISTRY], default=str)")
 EXECUTE = f"""async (expression) => {{ const k = {NOTEBOOK}.sessionContext.session.kernel;
     const reply = await k.requestExecute({{code: '', silent: true, store_history: false,
                                           user_expressions: {{q: expression}}}}).done;
@@ -275,6 +279,8 @@ def _press_a_slider(page, name: str):
         pytest.fail(f"{name}: three presses left the figure unchanged (redrawn with {first['drawn']}); "
                     f"the kernel set the Output widget's outputs to {sent}; "
                     f"{box.locator('img').count()} image(s) under the controls, which show:\n{shown}")
+    if first["recovered"]:  # the redraw got past a figure without its image (issue 14): say so in the test log
+        warnings.warn(f"{name}: a redraw recovered from: {first['recovered']}", stacklevel=1)
     return first["redraws"] - start
 
 
