@@ -10,6 +10,8 @@
 - if the first draw fails, the cell fails with that error (``ipywidgets`` would only print a traceback into the
   widget, where a headless run of the notebook cannot see it); a later bad value chosen by the learner shows
   simkit's one-line message (``ConfigError: crash_rate=...``) instead of a traceback;
+- every redraw runs on the kernel's main thread, where cells run, even when JupyterLab sends the control's
+  change over a subshell that ipykernel handles on another thread (pyplot is not thread-safe);
 - changes that arrive from the browser while a redraw runs collapse into one redraw of the latest values (three
   quick key presses on a slider cost one more simulation, not three), so the readout and the figure agree as
   soon as the kernel is idle again; a change made by code in a cell still redraws at once;
@@ -291,14 +293,44 @@ def _draw_once(ui: Any) -> tuple[str, list[dict], list[dict]]:
     return printed.getvalue(), shown, failure
 
 
-def _after_pending_messages(run: Callable[[], None]) -> None:
-    """Run ``run`` once the kernel has taken the messages already waiting, or at once outside a kernel."""
-    import asyncio
+def _after_pending_messages(run: Callable[[], None], main_loop: Any = None) -> None:
+    """Run ``run`` once the kernel has taken the messages already waiting, or at once outside a kernel.
 
+    A change that arrives on a thread other than the main one is handed to ``main_loop`` (the kernel's own event
+    loop, on the main thread), and drawn there. JupyterLab 4.4 and later send widget messages over a kernel
+    subshell (its ``commsOverSubshells`` setting, "perCommTarget" by default), which ipykernel 7 handles on a
+    thread of its own, while the main thread goes on running cells. Matplotlib's pyplot is not safe to use from
+    two threads: the inline backend's ``flush_figures``, run after every execution on the main thread (the
+    browser's own silent requests included), closed the figure a redraw was drawing, and the redraw's image came
+    out as the figure's text alone (CI, stop 20). On the main thread a redraw runs between two cells, never inside
+    one.
+    """
+    import asyncio
+    import threading
+
+    if main_loop is not None and threading.current_thread() is not threading.main_thread():
+        try:
+            main_loop.call_soon_threadsafe(run)
+            return
+        except RuntimeError:  # the kernel's loop is closed (it is shutting down): draw here, as before
+            pass
     if not _from_browser():
         run()
         return
     asyncio.get_running_loop().call_soon(run)
+
+
+def _kernel_loop() -> Any:
+    """The event loop running on the main thread now (a kernel's, when called from a cell), or None."""
+    import asyncio
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # plain Python, pytest: no loop, nothing to hand redraws to
+        return None
 
 
 class Controls:
@@ -362,7 +394,8 @@ def interact(fn: Callable[..., Any], **controls: Any) -> Controls:
     ui = Interactive(redraw, **controls)  # draws once, with the defaults
     if failed:
         raise failed[0]
-    coalescer = Coalescer(functools.partial(_redraw, ui), _after_pending_messages)
+    coalescer = Coalescer(functools.partial(_redraw, ui),
+                          functools.partial(_after_pending_messages, main_loop=_kernel_loop()))
     for control in ui.kwargs_widgets:
         if hasattr(control, "continuous_update"):
             control.continuous_update = False

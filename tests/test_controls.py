@@ -215,9 +215,12 @@ def test_a_figure_whose_one_pass_drawing_raises_is_drawn_by_the_inline_backend(m
 # value, and the browser asks what the control set shows with a silent execute whose user expression is read from
 # the reply (so it can land between presses, as the browser test's idle polls do).
 KERNEL_CELL = '''
+import threading
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 import simkit as sk
+
+drew_on = []  # the thread each draw ran on
 
 plt.close(plt.figure())  # loads the inline backend, which registers the figure formats
 _png = get_ipython().display_formatter.formatters["image/png"]
@@ -231,6 +234,7 @@ def _png_of(fig, *args, **kwargs):  # the PNG of a figure titled "no png" fails 
 _png.for_type(Figure, _png_of)
 
 def explore(x=0, broken=False):
+    drew_on.append(threading.current_thread().name)
     fig, ax = plt.subplots(figsize=(2, 1.5))
     ax.bar([0], [x + 1])
     fig.suptitle("no png" if broken else f"x={x}")
@@ -239,7 +243,8 @@ def explore(x=0, broken=False):
 c = sk.interact(explore, x=(0, 9), broken=False)
 '''
 SHOWN = ("__import__('json').dumps({'values': {k: w.value for k, w in c.controls.items()}, 'drawn': c.drawn, "
-         "'ids': {k: w.model_id for k, w in c.controls.items()}, 'outputs': list(c.widget.out.outputs)})")
+         "'ids': {k: w.model_id for k, w in c.controls.items()}, 'outputs': list(c.widget.out.outputs), "
+         "'drew_on': drew_on[-3:]})")
 
 
 @pytest.fixture(scope="module")
@@ -276,9 +281,23 @@ def kernel(tmp_path_factory):
             assert q["status"] == "ok", q
             return json.loads(ast.literal_eval(q["data"]["text/plain"]))  # the repr of the JSON text
 
-        def press(self, name, value):  # as the browser sends it, without waiting for anything
-            client.shell_channel.send(client.session.msg("comm_msg", {"comm_id": self.ids[name], "data": {
-                "method": "update", "state": {"value": value}, "buffer_paths": []}}))
+        def press(self, name, value, subshell=None):  # as the browser sends it, without waiting for anything
+            msg = client.session.msg("comm_msg", {"comm_id": self.ids[name], "data": {
+                "method": "update", "state": {"value": value}, "buffer_paths": []}})
+            if subshell is not None:  # as JupyterLab 4.4+ sends it (commsOverSubshells), to a thread of its own
+                msg["header"]["subshell_id"] = subshell
+            client.shell_channel.send(msg)
+
+        def subshell(self):
+            msg = client.session.msg("create_subshell_request", {})
+            client.control_channel.send(msg)
+            while True:
+                answer = client.get_control_msg(timeout=60)
+                if answer["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                    return answer["content"]["subshell_id"]
+
+        def busy(self, code):  # a cell the main thread runs while presses arrive; its reply is not awaited
+            return client.execute(code)
 
         def settled(self):
             for _ in range(600):  # the redraws run once the kernel has taken the presses; each is a small figure
@@ -316,6 +335,33 @@ def test_in_a_kernel_every_burst_of_three_presses_ends_with_one_figure_of_the_va
         assert now["values"]["x"] == x, f"burst {i}: the controls say {now['values']}, the last press set x={x}"
         assert _kinds(now["outputs"]) == [["display_data", "image/png", "text/plain"]], (
             f"burst {i} (gaps {gaps}): the widget holds {_kinds(now['outputs'])}")
+
+
+@pytest.mark.slow
+def test_in_a_kernel_presses_sent_over_a_subshell_redraw_on_the_main_thread(kernel):
+    """CI, stop 20: JupyterLab sends widget messages over a subshell, which ipykernel 7 runs on a thread of its own.
+
+    A redraw drawn there raced the main thread's cells and their ``flush_figures`` (pyplot is not thread-safe): its
+    figure was closed mid-draw and the widget held the figure's text alone. Here cells that draw and close figures
+    run on the main thread while the presses arrive over a subshell; every redraw must run on the main thread and
+    end with one image of the values shown.
+    """
+    subshell = kernel.subshell()
+    x = kernel.shown()["values"]["x"]
+    for burst in range(6):
+        busy = [kernel.busy("import time as _t\nfor _ in range(20):\n    plt.close(plt.figure()); _t.sleep(0.005)")
+                for _ in range(2)]
+        step = 1 if x < 5 else -1
+        for _ in range(3):
+            x += step
+            kernel.press("x", x, subshell=subshell)
+            time.sleep(0.01)
+        assert busy
+        now = kernel.settled()
+        assert now["values"]["x"] == x, f"burst {burst}: the controls say {now['values']}, the last press set x={x}"
+        assert set(now["drew_on"]) == {"MainThread"}, f"burst {burst}: redraws ran on {now['drew_on']}"
+        assert _kinds(now["outputs"]) == [["display_data", "image/png", "text/plain"]], (
+            f"burst {burst}: the widget holds {_kinds(now['outputs'])}")
 
 
 @pytest.mark.slow
