@@ -11,7 +11,8 @@
   widget, where a headless run of the notebook cannot see it); a later bad value chosen by the learner shows
   simkit's one-line message (``ConfigError: crash_rate=...``) instead of a traceback;
 - every redraw runs on the kernel's main thread, where cells run, even when JupyterLab sends the control's
-  change over a subshell that ipykernel handles on another thread (pyplot is not thread-safe);
+  change over a subshell that ipykernel handles on another thread (pyplot is not thread-safe), and the inline
+  backend's closing of all figures after a widget message runs only there too;
 - changes that arrive from the browser while a redraw runs collapse into one redraw of the latest values (three
   quick key presses on a slider cost one more simulation, not three), so the readout and the figure agree as
   soon as the kernel is idle again; a change made by code in a cell still redraws at once;
@@ -320,6 +321,52 @@ def _after_pending_messages(run: Callable[[], None], main_loop: Any = None) -> N
     asyncio.get_running_loop().call_soon(run)
 
 
+class _FlushFiguresOnMainThread:
+    """The inline backend's ``flush_figures``, run only on the kernel's main thread.
+
+    It compares equal to ``flush_figures`` itself, so that the inline backend, which registers and unregisters
+    that function by equality (IPython's ``EventManager``), finds it in its place: ``%matplotlib inline`` run
+    again adds no second flush, and switching to another backend removes this one.
+    """
+
+    def __init__(self, flush: Callable[[], Any]) -> None:
+        self.flush = flush
+
+    def __call__(self) -> Any:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            return self.flush()
+        return None
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or other == self.flush
+
+    def __hash__(self) -> int:
+        return hash(self.flush)
+
+
+def _pyplot_flushed_on_main_thread(shell: Any) -> None:
+    """Have ``shell``'s inline backend show and close figures after an execution on the main thread only.
+
+    The inline backend runs ``flush_figures`` after every execution: it shows every open pyplot figure and closes
+    them all (``plt.close('all')``). The ``comm`` package runs the same ``post_execute`` callbacks after each widget
+    message, and with JupyterLab's ``commsOverSubshells`` that message is handled on a subshell's thread: there
+    ``flush_figures`` closed the figures the main thread was drawing at that moment (a redraw handed to it, or a
+    cell), and the redraw's PNG failed on a canvas reset to ``FigureCanvasBase`` (``no attribute
+    'buffer_rgba'``; seen in the browser test under load, after redraws were moved to the main thread). Figures
+    left open by code on another thread are shown after the main thread's next execution instead.
+    """
+    try:
+        from matplotlib_inline.backend_inline import flush_figures
+    except ImportError:  # no inline backend installed: nothing flushes figures after an execution
+        return
+    callbacks = getattr(getattr(shell, "events", None), "callbacks", {}).get("post_execute", [])
+    for i, callback in enumerate(callbacks):
+        if callback is flush_figures:
+            callbacks[i] = _FlushFiguresOnMainThread(flush_figures)
+
+
 def _kernel_loop() -> Any:
     """The event loop running on the main thread now (a kernel's, when called from a cell), or None."""
     import asyncio
@@ -367,8 +414,10 @@ class Controls:
 def interact(fn: Callable[..., Any], **controls: Any) -> Controls:
     """Show ``fn`` with one control per keyword and redraw it whenever a control is changed."""
     import ipywidgets as widgets
+    from IPython import get_ipython
     from IPython.display import display
 
+    _pyplot_flushed_on_main_thread(get_ipython())
     failed: list[BaseException] = []
 
     @functools.wraps(fn)

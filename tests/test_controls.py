@@ -221,6 +221,16 @@ from matplotlib.figure import Figure
 import simkit as sk
 
 drew_on = []  # the thread each draw ran on
+closed_on = set()  # the threads figures were closed on
+
+from matplotlib.backend_bases import FigureManagerBase
+_destroy = FigureManagerBase.destroy
+
+def _destroy_on(self):
+    closed_on.add(threading.current_thread().name)
+    return _destroy(self)
+
+FigureManagerBase.destroy = _destroy_on
 
 plt.close(plt.figure())  # loads the inline backend, which registers the figure formats
 _png = get_ipython().display_formatter.formatters["image/png"]
@@ -244,7 +254,7 @@ c = sk.interact(explore, x=(0, 9), broken=False)
 '''
 SHOWN = ("__import__('json').dumps({'values': {k: w.value for k, w in c.controls.items()}, 'drawn': c.drawn, "
          "'ids': {k: w.model_id for k, w in c.controls.items()}, 'outputs': list(c.widget.out.outputs), "
-         "'drew_on': drew_on[-3:]})")
+         "'drew_on': drew_on[-3:], 'closed_on': sorted(closed_on)})")
 
 
 @pytest.fixture(scope="module")
@@ -342,14 +352,15 @@ def test_in_a_kernel_presses_sent_over_a_subshell_redraw_on_the_main_thread(kern
     """CI, stop 20: JupyterLab sends widget messages over a subshell, which ipykernel 7 runs on a thread of its own.
 
     A redraw drawn there raced the main thread's cells and their ``flush_figures`` (pyplot is not thread-safe): its
-    figure was closed mid-draw and the widget held the figure's text alone. Here cells that draw and close figures
-    run on the main thread while the presses arrive over a subshell; every redraw must run on the main thread and
-    end with one image of the values shown.
+    figure was closed mid-draw and the widget held the figure's text alone. Here cells that keep a figure open a
+    moment run on the main thread while the presses arrive over a subshell; every redraw must run on the main
+    thread and end with one image of the values shown, and no figure may be closed on the subshell's thread (the
+    comm package runs the inline backend's flush there after each message).
     """
     subshell = kernel.subshell()
     x = kernel.shown()["values"]["x"]
     for burst in range(6):
-        busy = [kernel.busy("import time as _t\nfor _ in range(20):\n    plt.close(plt.figure()); _t.sleep(0.005)")
+        busy = [kernel.busy("import time as _t\nfor _ in range(20):\n    _f = plt.figure(); _t.sleep(0.005); plt.close(_f)")
                 for _ in range(2)]
         step = 1 if x < 5 else -1
         for _ in range(3):
@@ -360,8 +371,49 @@ def test_in_a_kernel_presses_sent_over_a_subshell_redraw_on_the_main_thread(kern
         now = kernel.settled()
         assert now["values"]["x"] == x, f"burst {burst}: the controls say {now['values']}, the last press set x={x}"
         assert set(now["drew_on"]) == {"MainThread"}, f"burst {burst}: redraws ran on {now['drew_on']}"
+        # the comm package runs the post_execute callbacks after each message, on the subshell's thread: the inline
+        # backend's flush_figures there closed the figures the main thread was drawing (seen under load)
+        assert now["closed_on"] == ["MainThread"], f"burst {burst}: figures were closed on {now['closed_on']}"
         assert _kinds(now["outputs"]) == [["display_data", "image/png", "text/plain"]], (
             f"burst {burst}: the widget holds {_kinds(now['outputs'])}")
+
+
+@pytest.mark.slow
+def test_in_a_kernel_figures_are_flushed_after_an_execution_on_the_main_thread_only(kernel):
+    """The post_execute callbacks another thread runs (the comm package's, on a subshell) close no figure."""
+    kernel.run("_fig = plt.figure()\n"
+               "_other = threading.Thread(target=get_ipython().events.trigger, args=('post_execute',))\n"
+               "_other.start(); _other.join()\n"
+               "assert plt.fignum_exists(_fig.number), 'post_execute on another thread closed a figure'")
+    kernel.run("assert not plt.fignum_exists(_fig.number), 'the cell that made it ended without closing it'")
+
+
+def test_the_flush_on_the_main_thread_stands_where_the_inline_backend_looks_for_its_own():
+    """``%matplotlib inline`` run again adds no second flush; another backend removes it (both by equality)."""
+    import threading
+
+    from IPython.core.events import EventManager, available_events
+    from matplotlib_inline.backend_inline import flush_figures
+
+    shell = type("Shell", (), {})()
+    shell.events = EventManager(shell, available_events)
+    shell.events.register("post_execute", flush_figures)
+    sk.controls._pyplot_flushed_on_main_thread(shell)
+    sk.controls._pyplot_flushed_on_main_thread(shell)  # a second control set changes nothing
+    (flush,) = shell.events.callbacks["post_execute"]
+    assert flush is not flush_figures and flush == flush_figures
+    shell.events.register("post_execute", flush_figures)  # as %matplotlib inline does
+    assert shell.events.callbacks["post_execute"] == [flush]
+    called = []
+    flush.flush = lambda: called.append(threading.current_thread().name)
+    other = threading.Thread(target=shell.events.trigger, args=("post_execute",), name="subshell")
+    other.start()
+    other.join()
+    shell.events.trigger("post_execute")
+    assert called == ["MainThread"]
+    flush.flush = flush_figures
+    shell.events.unregister("post_execute", flush_figures)  # as switching to another backend does
+    assert shell.events.callbacks["post_execute"] == []
 
 
 @pytest.mark.slow
