@@ -279,6 +279,15 @@ def handle(record, ctx, db):
         tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
     yield from tx.commit()
 ''', (0, 0, 3, 2, 2), "key each user's row by the user id"),
+    "seen_marker_in_the_email_table": ('''
+def handle(record, ctx, db):
+    tx = db.transaction()
+    if tx.get("welcome.emails", record.msg_id) is None:
+        tx.put("welcome.emails", record.msg_id, "seen")
+        tx.put("welcome.emails", record.key, "Welcome aboard!")
+        tx.put("welcome.stats", "signups", tx.get("welcome.stats", "signups", 0) + 1)
+    yield from tx.commit()
+''', (0, 3, 3, 2, 2), "not user ids"),
     "counter_outside_the_check": ('''
 def handle(record, ctx, db):
     tx = db.transaction()
