@@ -241,7 +241,10 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     crashes = int(((trace["event"] == "crash") & (trace["component"] == "consumer")).sum())
     bound = 2 * POLL * crashes
     dups = tuple(dict.fromkeys(i for i in done if done.count(i) > 1))
+    returned = trace.loc[(trace["event"] == "loop_returned") & (trace["component"] == "consumer"), "time"]
     return dict(
+        returned=Anomaly(len(returned), (), f"the poll loop returned at {float(returned.iloc[0]):.0f} ms"
+                         if len(returned) else "the poll loop never returned"),
         lost_record=Anomaly(len(lost), tuple(lost[:5]), f"{len(lost)} of {state['records']} payments never "
                             "processed"),
         unbounded_duplicates=Anomaly(int(extra > bound), dups[:5], f"{extra} repeated side effect(s) for "
@@ -256,7 +259,9 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     if run.kind == "baseline":
         hint = {"lost_record": "every polled record must reach a worker",
                 "unbounded_duplicates": "without a crash each record must be processed once",
-                "uncommitted": "commit (or store) the offsets of the records your workers finished"}.get(name, "")
+                "uncommitted": "commit (or store) the offsets of the records your workers finished",
+                "returned": "a consumer polls for as long as the service runs: a loop that returns (at an empty "
+                            "poll, say) leaves every later payment unprocessed; loop for ever"}.get(name, "")
         return f"wrong even without a crash: {anomaly.detail}; {hint}"
     point = run.schedule[0][0] if run.schedule else "?"
     crash = (f"the consumer crashed {point!r}" if run.kind == "exhaustive"
@@ -267,6 +272,7 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
         "unbounded_duplicates": "the restart went back to a committed offset far behind the work already done: "
                                 "commit after each batch",
         "uncommitted": "the consumer never committed the end of the log",
+        "returned": "the poll loop returned, and nothing polls after it: loop for ever",
     }.get(name, "")
     return f"{anomaly.detail}: {crash}; {cause}"
 
@@ -278,9 +284,9 @@ EXERCISE = register(Exercise(
     entry="consume",
     component="consumer",
     criteria=(
-        Criterion("correct without crashes", 2, ("lost_record", "unbounded_duplicates", "uncommitted"),
+        Criterion("correct without crashes", 2, ("lost_record", "unbounded_duplicates", "uncommitted", "returned"),
                   scope="baseline"),
-        Criterion("no lost record", 4, ("lost_record",)),
+        Criterion("no lost record", 4, ("lost_record", "returned")),
         Criterion("duplicates bounded", 3, ("unbounded_duplicates",)),
         Criterion("offsets committed", 1, ("uncommitted",)),
     ),
