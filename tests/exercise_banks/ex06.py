@@ -45,6 +45,9 @@ BANK = {
     "other_schema_refused_by_backward_too": (_variant((_NOT_FULL,
                                                        'V2_NOT_FULL = V1.add_field(Field("channel", "string"))')),
                                              (3, 0, 4), "BACKWARD refused V2_NOT_FULL"),
+    # the text: V2 keeps v1's three fields and adds channel; a second new field is another change
+    "adds_a_second_field": (_variant((_CHANNEL, 'Field("channel", "string", "unknown")).add_field('
+                                                'Field("country", "string", "NL")')), (0, 3, 4), "also adds"),
     "decodes_with_the_writer_schema": (_variant((_DECODE, "decode(writer, writer, payload)")), (3, 3, 0),
                                        "dead letters"),
     "reads_the_raw_payload": (_variant((_DECODE, "payload")), (3, 3, 0), "KeyError('channel')"),
@@ -87,7 +90,7 @@ def read(payload, writer):
     # -- correct, and different from the reference ----------------------------------------------
     "schemas_from_scratch_and_get_with_default": (_HEAD + '''
 V2 = Schema("PaymentReceived", (Field("user", "string"), Field("amount", "long"), Field("currency", "string"),
-                                Field("channel", "string", "unknown"), Field("coupon", "string", "")))
+                                Field("channel", "string", "unknown")))
 V2_NOT_FULL = V1.remove_field("amount")
 
 def read(payload, writer):

@@ -9,8 +9,8 @@
 # **Your task.** The payments team publishes `PaymentReceived` events; version 1 (`V1`, given) has three required
 # fields: `user` (string), `amount` (long, cents) and `currency` (string). Define, in the graded cell:
 #
-# * `V2`: version 2, which keeps v1's three fields as they are and adds `channel` (string) with the default
-#   `"unknown"`. A registry in `BACKWARD` mode must accept it after v1;
+# * `V2`: version 2, which keeps v1's three fields as they are and adds one field, `channel` (string) with the
+#   default `"unknown"`. A registry in `BACKWARD` mode must accept it after v1;
 # * `V2_NOT_FULL`: another possible version 2 that a `BACKWARD` registry accepts after v1 but a `FULL` registry
 #   refuses;
 # * `read(payload, writer)`: the billing consumer, already upgraded. It gets one event's payload (a dict) and the

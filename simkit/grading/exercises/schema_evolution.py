@@ -64,8 +64,9 @@ def registry_answers(v2: Schema | None, not_full: Schema | None) -> dict[str, An
     out: dict[str, Any] = {}
     if v2 is not None:
         keeps = [f.name for f in V1.fields if v2.field(f.name) != f]
+        extra = [f.name for f in v2.fields if V1.field(f.name) is None and f.name != "channel"]
         out["v2"] = {"backward": _register("BACKWARD", v2), "keeps_v1": keeps, "channel": repr(v2.field("channel")),
-                         "name": v2.name}
+                         "name": v2.name, "extra": extra}
     if not_full is not None:
         out["not_full"] = {"backward": _register("BACKWARD", not_full), "full": _register("FULL", not_full),
                                "same_as_v1": not_full == V1}
@@ -152,7 +153,8 @@ def _schema_anomalies(state: dict) -> dict[str, Anomaly]:
             out["backward_refuses_v2"] = Anomaly(1, (), "a BACKWARD registry refused V2: " + "; ".join(v2["backward"]))
         changed = ([f"it changes or drops v1's {', '.join(map(repr, v2['keeps_v1']))}"] if v2["keeps_v1"] else []) + \
             ([f"its channel field is {v2['channel']}, not {WANTED!r}"] if v2["channel"] != repr(WANTED) else []) + \
-            ([f"it is called {v2['name']!r}"] if v2["name"] != V1.name else [])
+            ([f"it is called {v2['name']!r}"] if v2["name"] != V1.name else []) + \
+            ([f"it also adds {', '.join(map(repr, v2['extra']))}"] if v2.get("extra") else [])
         if changed:
             out["not_the_change"] = Anomaly(1, (), "V2 is not v1 plus channel: " + "; ".join(changed))
     if "not_full" not in answers:
