@@ -45,6 +45,12 @@ BANK = {
 def reset_to(log):
     return {p: log.beginning(p) for p in log.partitions}
 ''' + NAIVE_HANDLER, (0, 3, 0, 0, 0), "added to its balance again, applied twice"),
+    # a second email for each payment it corrects, under a key of its own (the relay emails every receipts row)
+    "correction_email_under_another_key": (RESET_AT_DEPLOY + SAFE_HANDLER.replace(
+        "    yield from tx.commit()",
+        "    if applied is not None and applied != record.value:\n"
+        "        tx.put(\"receipts\", f\"{record.msg_id}-corrected\", f\"payment {record.msg_id} corrected\")\n"
+        "    yield from tx.commit()"), (0, 3, 3, 0, 2), "under keys that are no payment's msg_id"),
     "reset_to_committed": ('''
 def reset_to(log):
     return {p: log.committed(p) for p in log.partitions}
