@@ -33,7 +33,7 @@ def test_reference_solution_in_the_notebook_gets_full_marks_also_on_hidden_cases
               {"seed": 22, "workload": {"kind": "burst"}, "exhaustive": False, "random_runs": 0}]
     grade = grade_source("10", _answer("solutions"), hidden=hidden)
     assert grade.passed and grade.points == grade.max_points == 10, str(grade)
-    assert grade.failing_run is None and grade.runs == 7
+    assert grade.failing_run is None and grade.runs == 8
 
 
 def test_starter_misses_the_stall_with_steady_traffic_and_never_pages_falsely(starter_grade):
@@ -60,6 +60,18 @@ def test_the_fifth_case_draws_its_stall_time_from_its_seed_within_its_window():
     # the consumer sticks on the first payment it handles at or after the drawn time (5 a second)
     assert all(lo <= t < hi + 2_000 for t in at.values()) and at[case.seed] != at[case.seed + 1], at
     assert {c.workload.get("stall_at") for c in ex.cases if c.workload.get("kind") == "stall"} >= {122_500}
+
+
+def test_the_sixth_case_draws_its_burst_time_from_its_seed_within_its_window():
+    ex = exercise("10")
+    (case,) = [c for c in ex.cases if "burst_within" in c.workload]
+    lo, hi = case.workload["burst_within"]
+    at = {seed: _execute(ex, _answer("solutions"), seed, case.workload, "baseline").state["burst_at"]
+          for seed in (case.seed, case.seed + 1)}
+    # the burst comes with the first payment at or after the drawn time (5 a second)
+    assert all(lo <= t < hi + 2_000 for t in at.values()) and at[case.seed] != at[case.seed + 1], at
+    fixed = _execute(ex, _answer("solutions"), 2, {"kind": "burst"}, "baseline").state["burst_at"]
+    assert 90_000 < fixed < 110_000, fixed  # the first burst case: after the 500th payment, as before
 
 
 def _trace(rows):

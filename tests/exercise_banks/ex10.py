@@ -35,6 +35,12 @@ def page(m):
 def page(m):
     return m.lag_ms > 10_000
 ''', (4, 0, 3), "burst case"),
+    # the eager rule muted around the first burst's time (about 100 s to 118 s): the seeded burst still pages it
+    "time_lag_muted_around_the_burst": ('''
+def page(m):
+    in_batch = 90_000 <= m.now <= 135_000
+    return m.lag_ms > 10_000 and not in_batch
+''', (4, 0, 3), "mutes itself at a moment on the clock"),
     "time_lag_too_patient": ('''
 def page(m):
     return m.lag_ms > 90_000

@@ -21,10 +21,11 @@
 # moved). Return a `bool`. Your cell's variables live for the whole run, so a rule may remember earlier samples.
 #
 # **How it is graded.** `sk.grading.check("10", page)` sends this cell to a fresh grading process (so nothing else
-# in this notebook can change the grade) and runs five cases of five simulated minutes each: a stall with steady
-# traffic, a stall with a trickle, a burst, an idle consumer and a second stall with steady traffic that starts at
-# a time drawn from the case's seed (so a rule keyed to the clock, `m.now`, misses a stall), without crashes of
-# your code: `page` is a
+# in this notebook can change the grade) and runs six cases of five simulated minutes each: a stall with steady
+# traffic, a stall with a trickle, a burst, an idle consumer, a second stall with steady traffic that starts at
+# a time drawn from the case's seed (so a rule keyed to the clock, `m.now`, misses a stall) and a second burst,
+# also at a time drawn from its seed (so a rule that mutes itself at a moment on the clock pages), without
+# crashes of your code: `page` is a
 # pure function of the metrics with no durable step (the stalled consumer is the fault). A page is one `alert`
 # row in the trace (and a
 # `resolved` row when `page` says `False` again). Points are fixed: a stall pages within 60 s 4, a busy consumer

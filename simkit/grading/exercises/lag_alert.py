@@ -20,7 +20,8 @@ stuck; ``stall_within=(lo, hi)`` instead draws ``stall_at`` from the run's seed,
 between ``lo`` and ``hi`` ms, so that no rule keyed to the clock catches every stall),
 ``"trickle_stall"`` (one payment every 15 s, the same hang), ``"burst"`` (a healthy
 consumer gets 3,000 payments at once on top of its steady traffic and works through
-them at full speed) and ``"idle"`` (traffic stops for good after a minute;
+them at full speed; after the 500th payment, or with ``burst_within=(lo, hi)`` at the
+first payment after a time drawn from the run's seed between ``lo`` and ``hi`` ms) and ``"idle"`` (traffic stops for good after a minute;
 the consumer is healthy with nothing to do). A stall must page within
 :data:`CATCH_MS`; a healthy consumer must never page.
 """
@@ -76,10 +77,13 @@ def simulate(run: Any) -> dict:
     env = world.env
     kind = str(wl.get("kind", "stall"))
     stall_at = _stall_at(world, wl) if kind.endswith("stall") else None
+    burst_at = world.rng("burst").uniform(*(float(t) for t in wl["burst_within"])) \
+        if kind == "burst" and "burst_within" in wl else None
     broker = Broker(world)
     log = broker.create_topic(TOPIC, 1)[0]
     producer = Producer(world, broker, "payments", partitioner="key")
     stuck: dict[str, Any] = {}
+    burst: dict[str, float] = {}
 
     def handler(rec: Any) -> Any:
         if stall_at is not None and env.now >= stall_at and not stuck:
@@ -92,7 +96,7 @@ def simulate(run: Any) -> dict:
                         processing_time=1, auto_offset_reset="earliest", session_timeout=END_MS * 2)
 
     def traffic() -> Any:
-        gaps, n = world.rng("arrivals"), 0
+        gaps, n, due = world.rng("arrivals"), 0, burst_at
         every = 15_000 if kind == "trickle_stall" else 200
         while env.now < END_MS:
             yield env.timeout(gaps.expovariate(1 / every))
@@ -100,7 +104,9 @@ def simulate(run: Any) -> dict:
                 return
             producer.send(TOPIC, "PaymentReceived", key=f"user-{n % 7}", msg_id=f"p-{n}")
             n += 1
-            if kind == "burst" and n == 500:
+            if kind == "burst" and (n == 500 if due is None else env.now >= due):
+                due = float("inf")  # once
+                burst["at"] = env.now
                 for _ in range(3000):
                     producer.send(TOPIC, "PaymentReceived", key=f"user-{n % 7}", msg_id=f"p-{n}")
                     n += 1
@@ -128,7 +134,7 @@ def simulate(run: Any) -> dict:
     env.process(traffic())
     env.process(sample())
     world.run(until=END_MS + 1, wall_limit=None)
-    return {"kind": kind, "stall_at": stuck.get("at")}
+    return {"kind": kind, "stall_at": stuck.get("at"), "burst_at": burst.get("at")}
 
 
 def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> dict[str, Anomaly]:
@@ -171,6 +177,9 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     elif name == "false_page_busy" and kind == "burst":
         why = ("a burst puts a healthy consumer thousands of records and some seconds behind, for about 18 s; "
                "your rule cannot tell that from a stall")
+        if "burst_within" in run.workload:
+            why += ("; this burst comes at a time drawn from the case's seed, so a rule that mutes itself at a "
+                    "moment on the clock (m.now) pages for it")
     elif name == "false_page_busy" and kind == "stall":
         why = ("the page came before the stall began, while the consumer was keeping up with steady traffic: a "
                "few records waiting between two polls is the normal lag of a healthy consumer")
@@ -216,12 +225,15 @@ EXERCISE = register(Exercise(
     # the steady stall starts between two samples (not on the 5 s grid), so a rule that pages 60 s after the
     # last commit it saw is late, as it would be on a real exporter's clock. The second steady stall is drawn
     # from its seed between 25 s and 55 s: a rule keyed to the clock (``m.now >= X and m.lag > 0``) must have
-    # X past the burst (about 100 s to 118 s), so it pages more than 60 s after that stall
+    # X past the burst (about 100 s to 118 s), so it pages more than 60 s after that stall. The second burst
+    # comes at a time drawn from its seed between 20 s and 80 s, so a rule that mutes itself around the first
+    # burst's time (``not 90_000 <= m.now <= 135_000``) pages for it
     cases=(Case(0, {"kind": "stall", "stall_at": 122_500}, exhaustive=False, random_runs=0),
            Case(1, {"kind": "trickle_stall"}, exhaustive=False, random_runs=0),
            Case(2, {"kind": "burst"}, exhaustive=False, random_runs=0),
            Case(3, {"kind": "idle"}, exhaustive=False, random_runs=0),
-           Case(4, {"kind": "stall", "stall_within": (25_000, 55_000)}, exhaustive=False, random_runs=0)),
+           Case(4, {"kind": "stall", "stall_within": (25_000, 55_000)}, exhaustive=False, random_runs=0),
+           Case(5, {"kind": "burst", "burst_within": (20_000, 80_000)}, exhaustive=False, random_runs=0)),
     run_seconds=8.0,
     max_runs=10,
     simulate=simulate,
