@@ -31,7 +31,17 @@ def test_reference_solution_in_the_notebook_gets_full_marks_also_on_hidden_cases
               {"seed": 9, "workload": {"hot": "acct-30", "share": 0.45}, "exhaustive": False, "random_runs": 0}]
     grade = grade_source("03", _answer("solutions"), hidden=hidden)
     assert grade.passed and grade.points == grade.max_points == 10, str(grade)
-    assert grade.failing_run is None and grade.runs == 4
+    assert grade.failing_run is None and grade.runs == 5
+
+
+def test_the_third_case_draws_its_busy_account_from_its_seed():
+    from simkit.world import World
+
+    (case,) = [c for c in pk.EXERCISE.cases if c.workload.get("hot") == "drawn"]
+    named = {c.workload["hot"] for c in pk.EXERCISE.cases if c.workload.get("hot") != "drawn"}
+    drawn = pk._hot(World(case.seed), case.workload)
+    assert drawn == "acct-28" and drawn not in named  # an account no other case makes busy
+    assert pk._hot(World(case.seed + 1), case.workload) != drawn  # another seed, another account
 
 
 def test_starter_keeps_order_but_loses_the_load_points_to_the_busy_account(starter_grade):

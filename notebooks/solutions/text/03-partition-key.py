@@ -24,8 +24,8 @@
 # KIP-480, which changes with every batch.
 #
 # **How it is graded.** `sk.grading.check("03", key_for)` sends this cell to a fresh grading process (so nothing
-# else in this notebook can change the grade). It runs two cases of 600 events, each with a different busy
-# account, without crashes: `key_for` is a pure function with no durable step, so there is nothing to crash.
+# else in this notebook can change the grade). It runs three cases of 600 events, each with a different busy
+# account (the third drawn from the case's seed), without crashes: `key_for` is a pure function with no durable step, so there is nothing to crash.
 # Points are fixed: per-account order 5, load spread 5. A
 # `key_for` that raises or returns something else than a str, bytes or None scores zero, with the reason.
 
