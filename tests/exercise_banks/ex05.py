@@ -45,6 +45,26 @@ _POISON = '''        except PoisonRecord as why:
 '''
 
 BANK = {
+    # retries the database for as long as it is down: the brief outages end before its 7th try, the long one not
+    "retries_the_database_without_bound": ('''
+from simkit.grading.exercises.poison import DatabaseDown, PoisonRecord
+
+def handle(record, tools):
+    if tools.parked(record.key):
+        yield from tools.dead_letter(record, "parked behind an earlier update of this order")
+        return
+    wait = 50
+    while True:  # the database always comes back: keep trying, waiting longer each time
+        try:
+            yield from tools.apply(record)
+            return
+        except PoisonRecord as why:
+            yield from tools.dead_letter(record, str(why))
+            return
+        except DatabaseDown:
+            yield tools.sleep(wait)
+            wait *= 2
+''', (2, 0, 2, 2, 2), "stays down longer than your back-off can wait"),
     # -- wrong answers ---------------------------------------------------------------------
     "no_error_handling": ('''
 def handle(record, tools):
@@ -75,7 +95,9 @@ def handle(record, tools):
                                        ("            yield from tools.dead_letter(record, str(why))\n",
                                         "            yield from tools.dead_letter(record, str(why))\n"
                                         "            parked.add(record.key)\n")),
-                              (2, 2, 2, 0, 2), "your Python variables are gone"),
+                              # it parks only behind poison, not behind a record dead-lettered after its tries:
+                              # the long outage shows that without a crash (and a crash empties the set)
+                              (2, 2, 2, 0, 2), "applied after an earlier update"),
     # a back-off that starts at 10 ms: five tries span 150 ms, not the 400 ms outage
     "back_off_too_short_for_the_outage": (_variant(("    wait = 50\n", "    wait = 10\n")),
                                           (2, 2, 0, 2, 2), "outlast a short outage"),

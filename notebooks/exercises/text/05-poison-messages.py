@@ -28,7 +28,9 @@
 #
 # **How it is graded.** `sk.grading.check("05", handle)` sends this cell to a fresh grading process (so nothing
 # else in this notebook can change the grade) and runs two cases of 30 orders, each with two poison records and
-# one outage, without crashes. Then a smaller case of 8 orders (one poison record) once without crashes, once with a
+# one outage, without crashes, and a third where the database stays down for 5 s: there a record may go to the
+# dead-letter topic after its tries (the brief-outage criterion does not apply to it), but is never tried a 7th
+# time. Then a smaller case of 8 orders (one poison record) once without crashes, once with a
 # crash at every point your handler passes (before and after every `tools.apply` and `tools.dead_letter`, before
 # the handler and before the offset commit), and with random crashes. After a crash the consumer gets the records
 # it had not committed again, and your cell is run again from scratch: Python variables are lost, `tools.parked`

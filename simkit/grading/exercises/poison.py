@@ -5,8 +5,9 @@ The learner's ``handle(record, tools)`` is a generator. It sees only:
 * ``record.key`` (an order id), ``record.msg_id`` and ``record.value``;
 * ``yield from tools.apply(record)``: applies the order update to the database. It
   raises :class:`PoisonRecord` for a record that can never be applied (a malformed
-  amount) and :class:`DatabaseDown` while the database is briefly down (a window of
-  :data:`OUTAGE_MS` ms, at a time set by the case);
+  amount) and :class:`DatabaseDown` while the database is down (a window of
+  :data:`OUTAGE_MS` ms at a time set by the case, or the case's ``outage_ms``: a long one,
+  that no bounded retry rides out);
 * ``yield tools.sleep(ms)``: wait, for a back-off;
 * ``yield from tools.dead_letter(record, reason)``: publish the record to
   ``orders.DLT`` (Spring's ``DeadLetterPublishingRecoverer`` habit, :mod:`simkit.dlq`);
@@ -75,8 +76,9 @@ class LearnerRecord:
 class Tools:
     """``apply``, ``sleep``, ``dead_letter`` and ``parked``: all a handler may use."""
 
-    def __init__(self, world: Any, producer: Producer, outage_at: float, faults: Faults):
-        self._world, self._producer, self._outage = world, producer, (outage_at, outage_at + OUTAGE_MS)
+    def __init__(self, world: Any, producer: Producer, outage_at: float, faults: Faults,
+                 outage_ms: float = OUTAGE_MS):
+        self._world, self._producer, self._outage = world, producer, (outage_at, outage_at + outage_ms)
         self._faults = faults
         self._parked: set[Any] = set()
 
@@ -124,7 +126,7 @@ def simulate(run: Any) -> dict:
     producer = Producer(world, broker, "orders-api", partitioner="key")
     relay = Producer(world, broker, "dlt-publisher", partitioner="key")
     faults = run.faults
-    tools = Tools(world, relay, float(wl.get("outage_at", 1500)), faults)
+    tools = Tools(world, relay, float(wl.get("outage_at", 1500)), faults, float(wl.get("outage_ms", OUTAGE_MS)))
     poison = set(wl.get("poison", (3, 11)))
     n = int(wl.get("orders", 30))
     state: dict[str, Any] = {"incarnation": None, "handle": None}
@@ -194,7 +196,10 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     ev = trace["event"]
     applied = set(trace.loc[ev == "applied", "msg_id"])
     dead = trace.loc[ev == "dead_lettered", ["msg_id", "key", "time"]]
-    good_dead = [m for m in dead["msg_id"] if values[m] != "malformed" and not _behind_poison(m, trace, values)]
+    # in a long outage a good record that has had its tries belongs in orders.DLT: only a brief one must be ridden out
+    brief = float(workload.get("outage_ms", OUTAGE_MS)) <= OUTAGE_MS
+    good_dead = [m for m in dead["msg_id"]
+                 if brief and values[m] != "malformed" and not _behind_poison(m, trace, values)]
     tries = _gaps(trace[ev == "attempt"], trace[(ev == "process") & (trace["component"] == "consumer")])
     many = [(m, k) for m, k, _w in tries if k > MAX_ATTEMPTS]
     eager = [(m, w) for m, k, w in tries if k > 1 and w < MIN_BACKOFF_MS]
@@ -241,7 +246,9 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
     why = {
         "blocked": "a poison record never succeeds, so retrying it for ever (or letting its error escape) stops "
                    "the partition: after the last retry, publish it to orders.DLT and return",
-        "unbounded_retries": "bound the retries: a poison record fails every time",
+        "unbounded_retries": ("bound the retries: a poison record fails every time, and a database that stays down "
+                              "longer than your back-off can wait leaves the record for orders.DLT after its last "
+                              "try"),
         "no_backoff": "wait between tries (`yield tools.sleep(ms)`), growing the wait, so that a database that is "
                       "briefly down has time to come back",
         "good_record_dead_lettered": "a DatabaseDown is transient: retry it with a back-off long enough to outlast "
@@ -297,7 +304,10 @@ EXERCISE = register(Exercise(
     cases=(Case(0, {"outage_at": 1500, "poison": (3, 11)}, exhaustive=False, random_runs=0),
            Case(1, {"outage_at": 800, "poison": (2, 20)}, exhaustive=False, random_runs=0),
            # the crash case: small enough to crash once at every point passed
-           Case(2, {"orders": 8, "outage_at": 300, "poison": (1,)}, exhaustive=True, random_runs=2)),
+           Case(2, {"orders": 8, "outage_at": 300, "poison": (1,)}, exhaustive=True, random_runs=2),
+           # a long outage: a handler that retries the database for as long as it is down is tried more than
+           # MAX_ATTEMPTS times here (the brief outages above end before that); dead-lettering is right here
+           Case(3, {"outage_at": 800, "outage_ms": 5_000, "poison": (2, 20)}, exhaustive=False, random_runs=0)),
     run_seconds=8.0,
     max_runs=60,
     simulate=simulate,
