@@ -38,6 +38,11 @@ def update(request, db, broker, ctx):
 STARTER_FAULTS = ((0, 2, 0, 3), "broker was down")
 
 BANK = {
+    # the reference, plus an audit row per request in profiles (the text: one row per user)
+    "audit_rows_in_the_profiles_table": (REFERENCE.replace(
+        "    yield from tx.commit()",
+        "    tx.put(\"profiles\", f\"change-{request.request_id}\", {\"user\": request.user_id, **request.changes})\n"
+        "    yield from tx.commit()"), (0, 2, 3, 3), "not user ids"),
     "dual_write_commit_then_publish": (STARTER, (0, 2, 0, 3), "broker was down"),
     "dual_write_swallowing_publish_errors": ('''
 def update(request, db, broker, ctx):
