@@ -43,6 +43,11 @@ def handle(event, tools, ctx):
 STARTER_FAULTS = ((0, 2, 2, 0, 0), "a timeout means unknown, not declined")
 
 BANK = {
+    # the reference, charging the amount in cents of a price it takes to be in euros: the provider charges it
+    # the amount as a float is the same amount
+    "charges_the_amount_as_a_float": (REFERENCE.replace("event.amount", "float(event.amount)"), FULL, ""),
+    "charges_the_amount_times_100": (REFERENCE.replace("event.amount", "event.amount * 100"), (0, 2, 2, 2, 2),
+                                     "charge the order's own amount"),
     "timeout-as-decline": (STARTER, (0, 2, 2, 0, 0), "a timeout means unknown, not declined"),
     "retry-new-key": ('''
 def handle(event, tools, ctx):

@@ -16,7 +16,8 @@
 #
 # **Your tools, and only these.**
 #
-# * `yield from tools.payments.charge(order_id, amount, idempotency_key)`: returns `"approved"`, or raises
+# * `yield from tools.payments.charge(order_id, amount, idempotency_key)`: charges `amount` (the order's,
+#   `event.amount`, as it came); returns `"approved"`, or raises
 #   `tools.PaymentDeclined`, or raises `tools.Timeout` when no answer came within 100 ms. After a timeout the
 #   charge may still go through. The provider makes at most one charge per idempotency key;
 # * `yield from tools.payments.status(idempotency_key)`: `"approved"`, `"declined"`, or `None` when no charge with

@@ -60,9 +60,10 @@ class _Provider:
         self.world, self.declined, self.slow = world, declined, slow
         self.outcome: dict[Any, str] = {}
         self.order_of: dict[Any, str] = {}
+        self.amount_of: dict[str, Any] = {}  # order id -> the amount its (first) charge asked for
         self._latency, self._rng = uniform(5, 20), world.rng("payments")
 
-    def request(self, order_id: str, key: Any) -> Any:
+    def request(self, order_id: str, key: Any, amount: Any = None) -> Any:
         env = self.world.env
         lo, hi = self.slow
         latency = SLOW_MS if lo <= env.now < hi else self._latency.sample(self._rng)
@@ -72,6 +73,7 @@ class _Provider:
             yield env.timeout(latency / 2)
             if key not in self.outcome:
                 self.order_of[key] = order_id
+                self.amount_of.setdefault(order_id, amount)
                 self.outcome[key] = "declined" if order_id in self.declined else "approved"
                 self.world.record("payments", "charged" if self.outcome[key] == "approved" else "declined",
                                   key=order_id, detail=repr(key)[:40])
@@ -93,7 +95,7 @@ class _Payments:
         """Charge the card: ``yield from``; returns "approved", raises PaymentDeclined or Timeout."""
         env = self._p.world.env
         self._faults.step("before", f"payments.charge({order_id!r})")
-        answer = self._p.request(order_id, idempotency_key)
+        answer = self._p.request(order_id, idempotency_key, amount)
         yield answer | env.timeout(TIMEOUT_MS)
         self._faults.step("after", f"payments.charge({order_id!r})")
         if not answer.triggered:
@@ -146,6 +148,7 @@ def simulate(run: Any) -> dict:
     env = world.env
     n = int(w.get("orders", 8))
     orders = [f"order-{i}" for i in range(n)]
+    amounts = {order: 100 + i for i, order in enumerate(orders)}
     declined = {orders[i] for i in w.get("declined", (3, 6)) if i < n}
     provider = _Provider(world, declined, tuple(w.get("slow", (100, 400))))
     shipping = _Shipping(world, faults)
@@ -162,7 +165,7 @@ def simulate(run: Any) -> dict:
             while True:
                 faults.current = order
                 try:
-                    steps = call(handle, faults, "handle", OrderPlaced(order, 100 + i), tools, ctx)
+                    steps = call(handle, faults, "handle", OrderPlaced(order, amounts[order]), tools, ctx)
                     yield from drive(steps, faults, "handle")
                     break
                 except Crash as crash:
@@ -176,7 +179,10 @@ def simulate(run: Any) -> dict:
     env.process(workflow())
     world.run(until=done | env.timeout(60_000), wall_limit=None)
     return {"orders": orders, "declined": sorted(declined), "shipped": sorted(shipping._shipped),
-                "finished": done.triggered}
+            "finished": done.triggered, "amounts": amounts,
+            # a number as it is (100.0 is the amount 100), anything else by its repr
+            "charged_amounts": {o: a if isinstance(a, int | float) and not isinstance(a, bool) else repr(a)
+                                for o, a in provider.amount_of.items()}}
 
 
 def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> dict[str, Anomaly]:
@@ -194,7 +200,12 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     why_unpaid = (f": {reused['key'].iloc[0]}'s charge used the idempotency key {reused['detail'].iloc[0]}, so "
                   "the provider answered with that order's outcome and charged nothing; one key per order"
                   if len(reused) else "")
+    asked = state.get("charged_amounts", {})
+    wrong = [o for o in orders if o in asked and (isinstance(asked[o], str) or asked[o] != state["amounts"][o])]
     out = {
+        "wrong_amount": Anomaly(len(wrong), tuple(wrong[:5]), f"{len(wrong)} order(s) charged another amount than "
+                                "the order's" + (f" ({wrong[0]}: {asked[wrong[0]]} for an order of "
+                                                 f"{state['amounts'][wrong[0]]})" if wrong else "")),
         "double_charge": Anomaly(len(double), tuple(double[:5]), f"{len(double)} order(s) charged twice or more"),
         "shipped_unpaid": Anomaly(len(unpaid), tuple(unpaid[:5]), f"{len(unpaid)} order(s) shipped with no charge" + why_unpaid),
         "stuck_order": Anomaly(len(stuck), tuple(stuck[:5]),
@@ -211,6 +222,7 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
 
 
 CAUSES = {
+    "wrong_amount": "charge the order's own amount, event.amount, as it came",
     "double_charge": "a retry used a new idempotency key, so the provider made a second charge; use one key per "
                      "order (the order id) and reuse it on every retry",
     "shipped_unpaid": "an order was shipped although its charge was declined or never confirmed; ship only "
@@ -250,7 +262,8 @@ EXERCISE = register(Exercise(
     component="workflow",
     criteria=(
         Criterion("correct without crashes", 2,
-                  ("double_charge", "shipped_unpaid", "stuck_order", "paid_cancelled"), scope="baseline"),
+                  ("double_charge", "shipped_unpaid", "stuck_order", "paid_cancelled", "wrong_amount"),
+                  scope="baseline"),
         Criterion("never charged twice", 2, ("double_charge",)),
         Criterion("never shipped unpaid", 2, ("shipped_unpaid",)),
         Criterion("no stuck order", 2, ("stuck_order",)),
