@@ -370,7 +370,7 @@ def test_once_a_run_runs_out_of_cpu_time_the_rest_of_the_grade_is_skipped_not_ru
     started = _forks(monkeypatch)
     ex = replace(exercise("10"), run_seconds=0.1)  # a 2 s CPU limit a run, so the test stays short
     grade = grade_exercise(ex, SPINS)
-    assert len(ex.cases) == 5 and started == [0.1] and grade.runs == 1, (started, str(grade))
+    assert len(ex.cases) == 6 and started == [0.1] and grade.runs == 1, (started, str(grade))
     assert grade.points == 0 and all(f"more than {cpu_limit(0.1)} s of CPU time" in c.feedback
                                      for c in grade.criteria), str(grade)
     assert any("rest of the grade was skipped" in n and "seed 0" in n for n in grade.notes), grade.notes
