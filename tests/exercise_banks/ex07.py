@@ -38,6 +38,10 @@ def update(request, db, broker, ctx):
 STARTER_FAULTS = ((0, 2, 0, 3), "broker was down")
 
 BANK = {
+    # replaces the profile with the request's changes: the own read shows the change, and the field set before is gone
+    "replaces_the_profile_with_the_changes": (REFERENCE.replace(
+        "    profile = dict(tx.get(\"profiles\", request.user_id, {}))\n    profile.update(request.changes)\n",
+        "    profile = dict(request.changes)\n"), (0, 0, 3, 3), "rather than replacing"),
     # the reference, plus an audit row per request in profiles (the text: one row per user)
     "audit_rows_in_the_profiles_table": (REFERENCE.replace(
         "    yield from tx.commit()",

@@ -10,7 +10,8 @@
 # Whatever crashes happen, and even while the broker is down:
 #
 # * **reads see own write**: when your handler returns (the answer), the user's next read of `profiles` must show
-#   the change, so the change must be committed before you answer;
+#   the change, so the change must be committed before you answer; a request changes some fields, so the rest of
+#   the profile stays as it was;
 # * **no lost event**: every change committed to `profiles` reaches the CRM as an event;
 # * **no phantom event**: no event goes out for a change that was never committed.
 #

@@ -154,7 +154,10 @@ def simulate(run: Any) -> dict:
     rng = world.rng("requests")
     for i in range(n):
         user = f"user-{i % users}"
-        requests.append(LearnerRequest(user, {"email": f"{user}+{i}@example.com", "rev": i}, i))
+        # a user's requests change different fields (email, then name): a handler that replaces the profile with
+        # the request's changes, instead of merging them into it, drops the field the user set before
+        field = {"email": f"{user}+{i}@example.com"} if (i // users) % 2 == 0 else {"name": f"{user} #{i}"}
+        requests.append(LearnerRequest(user, {**field, "rev": i}, i))
     inbox: list[tuple[float, LearnerRequest]] = []
     arrivals = exponential(60)
     t = 0.0
@@ -213,7 +216,9 @@ def simulate(run: Any) -> dict:
     env.process(service())
     env.process(relay())
     world.run(until=END, wall_limit=None)
-    return dict(requests=[r.request_id for r in requests], handled=handled,
+    profiles = {u: dict(p) if isinstance(p, Mapping) else repr(p) for u, p in db.tables[PROFILES].items()}
+    return dict(requests=[r.request_id for r in requests], handled=handled, profiles=profiles,
+                changes=[[r.user_id, r.changes] for r in requests],  # by request id, 0 to n - 1
                 users=sorted({str(r.user_id) for r in requests}), rows=sorted(map(str, db.tables[PROFILES])))
 
 
@@ -242,6 +247,16 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
         failed_request=Anomaly(len(failed), tuple(failed[:5]), f"{len(failed)} update(s) answered with an error "
                                "while the broker was down"),
     )
+    expected: dict[str, dict] = {}
+    for request_id in sorted(committed):  # one request at a time: committed in the order they came
+        user, changes = state["changes"][request_id] if "changes" in state else (None, {})  # type: ignore[misc]
+        expected.setdefault(user, {}).update(changes)
+    kept = state.get("profiles", {})
+    clobbered = [u for u, want in expected.items() if u is not None and not _holds(kept.get(u), want)]
+    out["clobbered_profile"] = Anomaly(len(clobbered), (), f"{len(clobbered)} user(s) whose profile lost a field "
+                                       "an earlier committed update had set" + (
+                                           f" ({clobbered[0]}: {kept.get(clobbered[0])!r}, expected to hold "
+                                           f"{expected[clobbered[0]]!r})" if clobbered else ""))
     strays = [k for k in state.get("rows", ()) if k not in set(state.get("users", ()))]
     out["stray_row"] = Anomaly(len(strays), (), f"{len(strays)} row(s) of profiles under keys that are not user ids"
                                + (f" (e.g. {strays[0]!r})" if strays else ""))
@@ -261,6 +276,8 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
             "phantom_event": "an event went out for a change that was never committed to profiles",
             "failed_request": "the update failed because the broker was down: the user's answer must not depend "
                               "on the broker",
+            "clobbered_profile": "merge the request's changes into the user's profile (read it, update it, put it "
+                                 "back), rather than replacing the profile with the changes alone",
             "stray_row": "profiles holds one row per user, under the user id, and nothing else (a log of requests "
                          "belongs in a table of its own)",
             "stuck": "requests are handled one at a time, so a handler that waits long holds up every request "
@@ -277,6 +294,7 @@ def explain(name: str, anomaly: Anomaly, run: Any) -> str:
         "phantom_event": "the event was published before the change was committed, and the crash stopped the "
                          "commit: the CRM heard of a change that never happened",
         "stale_read": "the answer went out before the change was committed",
+        "clobbered_profile": "merge the request's changes into the user's profile rather than replacing it",
     }.get(name, "")
     return f"{anomaly.detail}: {crash}; {cause}"
 
@@ -289,9 +307,9 @@ EXERCISE = register(Exercise(
     component="service",
     criteria=(
         Criterion("correct without crashes", 2,
-                  ("stale_read", "lost_event", "phantom_event", "failed_request", "stray_row", "stuck"),
-                  scope="baseline"),
-        Criterion("reads see own write", 2, ("stale_read", "stuck")),
+                  ("stale_read", "lost_event", "phantom_event", "failed_request", "stray_row", "clobbered_profile",
+                   "stuck"), scope="baseline"),
+        Criterion("reads see own write", 2, ("stale_read", "clobbered_profile", "stuck")),
         Criterion("no lost event", 3, ("lost_event",)),
         Criterion("no phantom event", 3, ("phantom_event",)),
     ),
