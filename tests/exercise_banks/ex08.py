@@ -43,9 +43,14 @@ def handle(event, tools, ctx):
 STARTER_FAULTS = ((0, 2, 2, 0, 0), "a timeout means unknown, not declined")
 
 BANK = {
-    # the reference, charging the amount in cents of a price it takes to be in euros: the provider charges it
+    # the reference, announcing the shipment once more at the end: two facts for every shipped order
+    "emits_the_shipped_fact_twice": (REFERENCE.replace(
+        '        yield from tools.emit("OrderShipped", oid)\n',
+        '        yield from tools.emit("OrderShipped", oid)\n        yield from tools.emit("OrderShipped", oid)\n'),
+        (0, 2, 2, 2, 2), "emitted once"),
     # the amount as a float is the same amount
     "charges_the_amount_as_a_float": (REFERENCE.replace("event.amount", "float(event.amount)"), FULL, ""),
+    # the reference, charging the amount in cents of a price it takes to be in euros: the provider charges it
     "charges_the_amount_times_100": (REFERENCE.replace("event.amount", "event.amount * 100"), (0, 2, 2, 2, 2),
                                      "charge the order's own amount"),
     "timeout-as-decline": (STARTER, (0, 2, 2, 0, 0), "a timeout means unknown, not declined"),

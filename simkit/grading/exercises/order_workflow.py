@@ -200,12 +200,17 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     why_unpaid = (f": {reused['key'].iloc[0]}'s charge used the idempotency key {reused['detail'].iloc[0]}, so "
                   "the provider answered with that order's outcome and charged nothing; one key per order"
                   if len(reused) else "")
+    told = facts["key"].value_counts()
+    repeated = [o for o in orders if told.get(o, 0) > 1]  # "exactly one of two facts"
     asked = state.get("charged_amounts", {})
     wrong = [o for o in orders if o in asked and (isinstance(asked[o], str) or asked[o] != state["amounts"][o])]
     out = {
         "wrong_amount": Anomaly(len(wrong), tuple(wrong[:5]), f"{len(wrong)} order(s) charged another amount than "
                                 "the order's" + (f" ({wrong[0]}: {asked[wrong[0]]} for an order of "
                                                  f"{state['amounts'][wrong[0]]})" if wrong else "")),
+        "repeated_fact": Anomaly(len(repeated), tuple(repeated[:5]), f"{len(repeated)} order(s) ended with more "
+                                 "than one fact" + (f" ({repeated[0]}: {sorted(facts.loc[facts['key'] == repeated[0], 'detail'])})"
+                                                    if repeated else "")),
         "double_charge": Anomaly(len(double), tuple(double[:5]), f"{len(double)} order(s) charged twice or more"),
         "shipped_unpaid": Anomaly(len(unpaid), tuple(unpaid[:5]), f"{len(unpaid)} order(s) shipped with no charge" + why_unpaid),
         "stuck_order": Anomaly(len(stuck), tuple(stuck[:5]),
@@ -223,6 +228,7 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
 
 CAUSES = {
     "wrong_amount": "charge the order's own amount, event.amount, as it came",
+    "repeated_fact": "end each order with exactly one fact, OrderShipped or OrderCancelled, emitted once",
     "double_charge": "a retry used a new idempotency key, so the provider made a second charge; use one key per "
                      "order (the order id) and reuse it on every retry",
     "shipped_unpaid": "an order was shipped although its charge was declined or never confirmed; ship only "
@@ -262,8 +268,8 @@ EXERCISE = register(Exercise(
     component="workflow",
     criteria=(
         Criterion("correct without crashes", 2,
-                  ("double_charge", "shipped_unpaid", "stuck_order", "paid_cancelled", "wrong_amount"),
-                  scope="baseline"),
+                  ("double_charge", "shipped_unpaid", "stuck_order", "paid_cancelled", "wrong_amount",
+                   "repeated_fact"), scope="baseline"),
         Criterion("never charged twice", 2, ("double_charge",)),
         Criterion("never shipped unpaid", 2, ("shipped_unpaid",)),
         Criterion("no stuck order", 2, ("stuck_order",)),
