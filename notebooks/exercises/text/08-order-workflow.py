@@ -7,7 +7,8 @@
 #
 # **Your task.** Write the generator `handle(event, tools, ctx)`. It gets one `OrderPlaced` event at a time
 # (`event.order_id`, `event.amount`) and must end every order in exactly one of two facts, `OrderShipped` or
-# `OrderCancelled`. Whatever crashes happen:
+# `OrderCancelled` (emitted once; after a crash the redelivered order may emit its fact again, as at-least-once
+# delivery does). Whatever crashes happen:
 #
 # * **never charged twice**: the provider makes at most one successful charge per order;
 # * **never shipped unpaid**: the carrier ships only orders whose charge was approved;
