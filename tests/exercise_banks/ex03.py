@@ -18,6 +18,7 @@ def key_for(event):
 STARTER_FAULTS = ((5, 0), "busiest partition")
 
 BANK = {
+    # -- wrong answers ---------------------------------------------------------------------
     # the busy accounts the feedback named, listed by hand: the third case's busy account is drawn from its seed
     "names_the_busy_accounts_from_feedback": ('''
 BUSY = ("acct-07", "acct-23")
@@ -27,7 +28,6 @@ def key_for(event):
         return event.event_id
     return event.account
 ''', (5, 0), "acct-28"),
-    # -- wrong answers ---------------------------------------------------------------------
     "account_for_everything": ('''
 def key_for(event):
     return event.account

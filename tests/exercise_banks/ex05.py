@@ -45,27 +45,12 @@ _POISON = '''        except PoisonRecord as why:
 '''
 
 BANK = {
-    # retries the database for as long as it is down: the brief outages end before its 7th try, the long one not
-    "retries_the_database_without_bound": ('''
-from simkit.grading.exercises.poison import DatabaseDown, PoisonRecord
-
-def handle(record, tools):
-    if tools.parked(record.key):
-        yield from tools.dead_letter(record, "parked behind an earlier update of this order")
-        return
-    wait = 50
-    while True:  # the database always comes back: keep trying, waiting longer each time
-        try:
-            yield from tools.apply(record)
-            return
-        except PoisonRecord as why:
-            yield from tools.dead_letter(record, str(why))
-            return
-        except DatabaseDown:
-            yield tools.sleep(wait)
-            wait *= 2
-''', (2, 0, 2, 2, 2), "stays down longer than your back-off can wait"),
     # -- wrong answers ---------------------------------------------------------------------
+    # retries the database for as long as it is down: the brief outages end before its 7th try, the long one not
+    "retries_the_database_without_bound": (_variant(("for attempt in range(5):", "while True:"),
+                                                    ('    yield from tools.dead_letter(record, "database down too long")\n',
+                                                     "")),
+                                           (2, 0, 2, 2, 2), "stays down longer than your back-off can wait"),
     "no_error_handling": ('''
 def handle(record, tools):
     yield from tools.apply(record)
