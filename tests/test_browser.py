@@ -229,17 +229,32 @@ def _kernel(page) -> list[dict]:
         raise AssertionError(f"asking the kernel about its controls gave {printed!r}") from None
 
 
-def _settled(page, box, label: str, timeout_s: float = 60) -> tuple[str, dict]:
-    """Wait until the slider's readout, its control in the kernel and the figure's values agree; return them."""
+def _until(page, done, timeout_s: float = 60) -> dict:
+    """Ask the kernel about its first control set each time it is idle, until ``done(it)`` or ``timeout_s``; return it."""
     deadline = time.monotonic() + timeout_s
     while True:
         page.wait_for_function(IDLE, timeout=timeout_s * 1000, polling=250)
         first = _kernel(page)[0]
-        readout = box.locator(".widget-readout").first.inner_text()
-        agree = first["values"] == first["drawn"] and float(readout) == pytest.approx(float(first["drawn"][label]))
-        if agree or time.monotonic() > deadline:
-            return readout, first
+        if done(first) or time.monotonic() > deadline:
+            return first
         time.sleep(0.5)
+
+
+def _settled(page, box, label: str, timeout_s: float = 60) -> tuple[str, dict]:
+    """Wait until the slider's readout, its control in the kernel and the figure's values agree; return them."""
+    readouts = []
+
+    def agree(first):
+        readouts.append(box.locator(".widget-readout").first.inner_text())
+        return first["values"] == first["drawn"] and float(readouts[-1]) == pytest.approx(float(first["drawn"][label]))
+
+    first = _until(page, agree, timeout_s)
+    return readouts[-1], first
+
+
+def _warn_if_recovered(name: str, first: dict) -> None:
+    if first["recovered"]:  # the redraw got past a figure without its image (issue 14): say so in the test log
+        warnings.warn(f"{name}: a redraw recovered from: {first['recovered']}", stacklevel=2)
 
 
 CHANGED = """(before) => { const i = document.querySelector('.widget-interact img');
@@ -279,8 +294,7 @@ def _press_a_slider(page, name: str):
         pytest.fail(f"{name}: three presses left the figure unchanged (redrawn with {first['drawn']}); "
                     f"the kernel set the Output widget's outputs to {sent}; "
                     f"{box.locator('img').count()} image(s) under the controls, which show:\n{shown}")
-    if first["recovered"]:  # the redraw got past a figure without its image (issue 14): say so in the test log
-        warnings.warn(f"{name}: a redraw recovered from: {first['recovered']}", stacklevel=1)
+    _warn_if_recovered(name, first)
     return first["redraws"] - start
 
 
@@ -291,18 +305,15 @@ def _choose_from_a_menu(page, name: str, box, before: str, start: int) -> int:
     options = menu.locator("option").all_inner_texts()
     chosen = options[(options.index(menu.evaluate("m => m.options[m.selectedIndex].text")) + 1) % len(options)]
     menu.select_option(label=chosen)
-    deadline = time.monotonic() + 60
-    while True:
-        page.wait_for_function(IDLE, timeout=60_000, polling=250)
-        first = _kernel(page)[0]
-        if (first["values"] == first["drawn"] and chosen in map(str, first["drawn"].values())) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert first["values"] == first["drawn"] and chosen in map(str, first["drawn"].values()), (
+
+    def followed(first):
+        return first["values"] == first["drawn"] and chosen in map(str, first["drawn"].values())
+
+    first = _until(page, followed)
+    assert followed(first), (
         f"{name}: chose {chosen!r}; the figure was drawn with {first['drawn']}, the controls say {first['values']}")
     page.wait_for_function(CHANGED, arg=before, timeout=30_000, polling=250)
-    if first["recovered"]:
-        warnings.warn(f"{name}: a redraw recovered from: {first['recovered']}", stacklevel=1)
+    _warn_if_recovered(name, first)
     return first["redraws"] - start
 
 
