@@ -51,26 +51,28 @@ def test_the_same_submission_gets_the_same_grade_in_two_processes(starter_grade)
     assert strip(again) == strip(starter_grade)
 
 
-def test_the_fifth_case_draws_its_stall_time_from_its_seed_within_its_window():
+def _assert_drawn_within(window: str, state_key: str) -> None:
+    """The case whose ``window`` draws a time from its seed strikes inside it, at another time with the next seed.
+
+    It strikes at the first payment at or after the drawn time (5 a second), so up to a moment past ``hi``.
+    """
     ex = exercise("10")
-    (case,) = [c for c in ex.cases if "stall_within" in c.workload]
-    lo, hi = case.workload["stall_within"]
-    at = {seed: _execute(ex, _answer("solutions"), seed, case.workload, "baseline").state["stall_at"]
+    (case,) = [c for c in ex.cases if window in c.workload]
+    lo, hi = case.workload[window]
+    at = {seed: _execute(ex, _answer("solutions"), seed, case.workload, "baseline").state[state_key]
           for seed in (case.seed, case.seed + 1)}
-    # the consumer sticks on the first payment it handles at or after the drawn time (5 a second)
     assert all(lo <= t < hi + 2_000 for t in at.values()) and at[case.seed] != at[case.seed + 1], at
+
+
+def test_the_fifth_case_draws_its_stall_time_from_its_seed_within_its_window():
+    _assert_drawn_within("stall_within", "stall_at")  # the consumer sticks on the first payment it handles after the time
+    ex = exercise("10")
     assert {c.workload.get("stall_at") for c in ex.cases if c.workload.get("kind") == "stall"} >= {122_500}
 
 
 def test_the_sixth_case_draws_its_burst_time_from_its_seed_within_its_window():
-    ex = exercise("10")
-    (case,) = [c for c in ex.cases if "burst_within" in c.workload]
-    lo, hi = case.workload["burst_within"]
-    at = {seed: _execute(ex, _answer("solutions"), seed, case.workload, "baseline").state["burst_at"]
-          for seed in (case.seed, case.seed + 1)}
-    # the burst comes with the first payment at or after the drawn time (5 a second)
-    assert all(lo <= t < hi + 2_000 for t in at.values()) and at[case.seed] != at[case.seed + 1], at
-    fixed = _execute(ex, _answer("solutions"), 2, {"kind": "burst"}, "baseline").state["burst_at"]
+    _assert_drawn_within("burst_within", "burst_at")  # the burst comes with the first payment after the time
+    fixed = _execute(exercise("10"), _answer("solutions"), 2, {"kind": "burst"}, "baseline").state["burst_at"]
     assert 90_000 < fixed < 110_000, fixed  # the first burst case: after the 500th payment, as before
 
 

@@ -21,8 +21,9 @@ between ``lo`` and ``hi`` ms, so that no rule keyed to the clock catches every s
 ``"trickle_stall"`` (one payment every 15 s, the same hang), ``"burst"`` (a healthy
 consumer gets 3,000 payments at once on top of its steady traffic and works through
 them at full speed; after the 500th payment, or with ``burst_within=(lo, hi)`` at the
-first payment after a time drawn from the run's seed between ``lo`` and ``hi`` ms) and ``"idle"`` (traffic stops for good after a minute;
-the consumer is healthy with nothing to do). A stall must page within
+first payment after a time drawn from the run's seed between ``lo`` and ``hi`` ms) and
+``"idle"`` (traffic stops for good after a minute; the consumer is healthy with nothing
+to do). A stall must page within
 :data:`CATCH_MS`; a healthy consumer must never page.
 """
 
@@ -96,7 +97,7 @@ def simulate(run: Any) -> dict:
                         processing_time=1, auto_offset_reset="earliest", session_timeout=END_MS * 2)
 
     def traffic() -> Any:
-        gaps, n, due = world.rng("arrivals"), 0, burst_at
+        gaps, n = world.rng("arrivals"), 0
         every = 15_000 if kind == "trickle_stall" else 200
         while env.now < END_MS:
             yield env.timeout(gaps.expovariate(1 / every))
@@ -104,9 +105,8 @@ def simulate(run: Any) -> dict:
                 return
             producer.send(TOPIC, "PaymentReceived", key=f"user-{n % 7}", msg_id=f"p-{n}")
             n += 1
-            if kind == "burst" and (n == 500 if due is None else env.now >= due):
-                due = float("inf")  # once
-                burst["at"] = env.now
+            if kind == "burst" and not burst and (n == 500 if burst_at is None else env.now >= burst_at):
+                burst["at"] = env.now  # once
                 for _ in range(3000):
                     producer.send(TOPIC, "PaymentReceived", key=f"user-{n % 7}", msg_id=f"p-{n}")
                     n += 1
