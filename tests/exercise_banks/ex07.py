@@ -42,6 +42,11 @@ BANK = {
     "replaces_the_profile_with_the_changes": (REFERENCE.replace(
         "    profile = dict(tx.get(\"profiles\", request.user_id, {}))\n    profile.update(request.changes)\n",
         "    profile = dict(request.changes)\n"), (0, 0, 3, 3), "rather than replacing"),
+    # the reference, plus a row keyed by a tuple: feedback on the stray row, not an error of the grader's own
+    "row_keyed_by_a_tuple": (REFERENCE.replace(
+        "    yield from tx.commit()",
+        "    tx.put(\"profiles\", (request.user_id, request.request_id), profile)\n    yield from tx.commit()"),
+        (0, 2, 3, 3), "not user ids"),
     # the reference, plus an audit row per request in profiles (the text: one row per user)
     "audit_rows_in_the_profiles_table": (REFERENCE.replace(
         "    yield from tx.commit()",

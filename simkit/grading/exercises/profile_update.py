@@ -216,10 +216,10 @@ def simulate(run: Any) -> dict:
     env.process(service())
     env.process(relay())
     world.run(until=END, wall_limit=None)
-    profiles = {u: dict(p) if isinstance(p, Mapping) else repr(p) for u, p in db.tables[PROFILES].items()}
+    # by the key's text: the state travels as JSON, whose keys are strings (a learner may key a row by a tuple)
+    profiles = {str(u): dict(p) if isinstance(p, Mapping) else repr(p) for u, p in db.tables[PROFILES].items()}
     return dict(requests=[r.request_id for r in requests], handled=handled, profiles=profiles,
-                changes=[[r.user_id, r.changes] for r in requests],  # by request id, 0 to n - 1
-                users=sorted({str(r.user_id) for r in requests}), rows=sorted(map(str, db.tables[PROFILES])))
+                changes=[[r.user_id, r.changes] for r in requests])  # by request id, 0 to n - 1
 
 
 def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> dict[str, Anomaly]:
@@ -249,15 +249,16 @@ def anomalies(trace: pd.DataFrame, state: dict, workload: Mapping[str, Any]) -> 
     )
     expected: dict[str, dict] = {}
     for request_id in sorted(committed):  # one request at a time: committed in the order they came
-        user, changes = state["changes"][request_id] if "changes" in state else (None, {})  # type: ignore[misc]
+        user, changes = state["changes"][request_id]
         expected.setdefault(user, {}).update(changes)
-    kept = state.get("profiles", {})
-    clobbered = [u for u, want in expected.items() if u is not None and not _holds(kept.get(u), want)]
+    kept = state["profiles"]
+    clobbered = [u for u, want in expected.items() if not _holds(kept.get(u), want)]
     out["clobbered_profile"] = Anomaly(len(clobbered), (), f"{len(clobbered)} user(s) whose profile lost a field "
                                        "an earlier committed update had set" + (
                                            f" ({clobbered[0]}: {kept.get(clobbered[0])!r}, expected to hold "
                                            f"{expected[clobbered[0]]!r})" if clobbered else ""))
-    strays = [k for k in state.get("rows", ()) if k not in set(state.get("users", ()))]
+    users = {user for user, _changes in state["changes"]}
+    strays = sorted(k for k in kept if k not in users)
     out["stray_row"] = Anomaly(len(strays), (), f"{len(strays)} row(s) of profiles under keys that are not user ids"
                                + (f" (e.g. {strays[0]!r})" if strays else ""))
     if len(state["handled"]) < len(state["requests"]):
