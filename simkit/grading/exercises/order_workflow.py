@@ -180,8 +180,9 @@ def simulate(run: Any) -> dict:
     world.run(until=done | env.timeout(60_000), wall_limit=None)
     return {"orders": orders, "declined": sorted(declined), "shipped": sorted(shipping._shipped),
             "finished": done.triggered, "amounts": amounts,
-            # a number as it is (100.0 is the amount 100), anything else by its repr
-            "charged_amounts": {o: a if isinstance(a, int | float) and not isinstance(a, bool) else repr(a)
+            # by the order id's text, as the state goes back as JSON (the learner names the order it charges); a
+            # number as it is (100.0 is the amount 100), anything else by its repr
+            "charged_amounts": {str(o): a if isinstance(a, int | float) and not isinstance(a, bool) else repr(a)
                                 for o, a in provider.amount_of.items()}}
 
 
