@@ -59,6 +59,12 @@ class RunOutcome:
                            for k, a in self.anomalies.items() if a.count}, self.error, tuple(self.rows))
 
 
+def _hashable(value: Any) -> Any:
+    """A trace cell as it was sent: JSON brings a tuple back as a list (a key the learner chose, say), which pandas
+    cannot count or group; make it a tuple again."""
+    return tuple(_hashable(v) for v in value) if isinstance(value, list) else value
+
+
 def _execute(ex: Exercise, source: str, seed: int, workload: Mapping[str, Any], kind: str,
              schedule: tuple[tuple[str, int], ...] = (), rate: float = 0.0) -> RunOutcome:
     def job() -> dict:
@@ -75,7 +81,7 @@ def _execute(ex: Exercise, source: str, seed: int, workload: Mapping[str, Any], 
     if got.get("error"):
         out.error, out.error_kind = got["error"], got.get("error_kind")
         return out
-    out.rows = tuple(tuple(r) for r in got["rows"])
+    out.rows = tuple(tuple(_hashable(v) for v in r) for r in got["rows"])
     out.state = got["state"]
     out.passages = [tuple(p) for p in got["passages"]]
     fired = tuple((p, i) for p, i in got["fired"])

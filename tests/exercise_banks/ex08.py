@@ -48,6 +48,10 @@ BANK = {
         '        yield from tools.emit("OrderShipped", oid)\n',
         '        yield from tools.emit("OrderShipped", oid)\n        yield from tools.emit("OrderShipped", oid)\n'),
         (0, 2, 2, 2, 2), "emitted once"),
+    # charges under a tuple for the order id: the trace's key comes back from the run as a list, which the grader
+    # turns into a tuple again, so the answer gets its feedback instead of a failed grading process
+    "charges_under_a_tuple_order_id": (REFERENCE.replace("charge(oid, event.amount", "charge((oid,), event.amount"),
+                                       (0, 2, 0, 2, 2), "shipped with no charge"),
     # the amount as a float is the same amount
     "charges_the_amount_as_a_float": (REFERENCE.replace("event.amount", "float(event.amount)"), FULL, ""),
     # the reference, charging the amount in cents of a price it takes to be in euros: the provider charges it
